@@ -1,0 +1,159 @@
+"""Generate the learner notebook from the solution notebook (the "assign" stage).
+
+The solution notebook is the only source of truth. Solution regions are cut out here, so the learner
+notebook never has to be edited by hand and a test can prove it is in sync:
+
+- in code cells, the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become
+  ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` at the marker's indentation;
+- in markdown cells, text between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` becomes
+  ``YOUR ANSWER HERE``;
+- outputs and execution counts are cleared; cell ids, tags and the other cells are kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTION_NOTEBOOK = ROOT / "solutions" / "object_localization.ipynb"
+LEARNER_NOTEBOOK = ROOT / "assignments" / "object_localization.ipynb"
+
+CODE_BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
+CODE_END = re.compile(r"^\s*### END SOLUTION\s*$")
+MD_BEGIN = re.compile(r"^\s*<!--\s*BEGIN SOLUTION\s*-->\s*$")
+MD_END = re.compile(r"^\s*<!--\s*END SOLUTION\s*-->\s*$")
+ANY_MARKER = re.compile(r"(###|<!--)\s*(BEGIN|END) SOLUTION")
+
+
+class AssignError(ValueError):
+    """The solution notebook cannot be turned into a learner notebook; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The first cell where the checked-in learner notebook differs from a fresh generation."""
+
+    cell: int  # 1-based, as shown to people
+    reason: str
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except FileNotFoundError:
+        raise AssignError(f"{path}: no such file") from None
+    except Exception as error:  # nbformat raises several unrelated types for bad files
+        raise AssignError(
+            f"{path}: not a valid Jupyter notebook ({error.__class__.__name__})"
+        ) from None
+    return nb
+
+
+def _strip_region(
+    lines: list[str], begin: re.Pattern, end: re.Pattern, stub, where: str
+) -> list[str]:
+    out: list[str] = []
+    inside_since: int | None = None
+    for number, line in enumerate(lines, start=1):
+        if match := begin.match(line):
+            if inside_since is not None:
+                raise AssignError(f"{where}, line {number}: BEGIN SOLUTION inside another region")
+            inside_since = number
+            out.extend(stub(match.groups()[0] if match.groups() else ""))
+        elif end.match(line):
+            if inside_since is None:
+                raise AssignError(f"{where}, line {number}: END SOLUTION without a BEGIN")
+            inside_since = None
+        elif ANY_MARKER.search(line):
+            raise AssignError(f"{where}, line {number}: marker of the wrong kind for this cell")
+        elif inside_since is None:
+            out.append(line)
+    if inside_since is not None:
+        raise AssignError(f"{where}, line {inside_since}: BEGIN SOLUTION is never closed")
+    return out
+
+
+def _code_stub(indent: str) -> list[str]:
+    return [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError()"]
+
+
+def _markdown_stub(_: str) -> list[str]:
+    return ["YOUR ANSWER HERE"]
+
+
+def make_learner_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Return the learner version of ``solution``; raise AssignError naming the cell on bad markers."""
+    learner = copy.deepcopy(solution)
+    for index, cell in enumerate(learner.cells, start=1):
+        lines = cell.source.splitlines()
+        where = f"cell {index} ({cell.cell_type})"
+        if cell.cell_type == "code":
+            lines = _strip_region(lines, CODE_BEGIN, CODE_END, _code_stub, where)
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop("execution", None)
+        elif cell.cell_type == "markdown":
+            lines = _strip_region(lines, MD_BEGIN, MD_END, _markdown_stub, where)
+        elif any(ANY_MARKER.search(line) for line in lines):
+            raise AssignError(
+                f"{where}: solution markers are only allowed in code and markdown cells"
+            )
+        cell.source = "\n".join(lines)
+    nbformat.validate(learner)
+    return learner
+
+
+def _cell_key(cell: nbformat.NotebookNode) -> tuple:
+    return (cell.cell_type, cell.source, tuple(cell.metadata.get("tags", ())), cell.get("id"))
+
+
+def first_difference(
+    expected: nbformat.NotebookNode, actual: nbformat.NotebookNode
+) -> Difference | None:
+    """Compare what matters to learners: cell kinds, sources, tags, ids and that outputs are empty."""
+    for index, (want, have) in enumerate(zip(expected.cells, actual.cells, strict=False), start=1):
+        if _cell_key(want) != _cell_key(have):
+            return Difference(
+                index, "source, tags or id differ from the solution's learner version"
+            )
+        if have.cell_type == "code" and have.get("outputs"):
+            return Difference(index, "has outputs; the learner notebook must ship without outputs")
+    if len(expected.cells) != len(actual.cells):
+        index = min(len(expected.cells), len(actual.cells)) + 1
+        return Difference(index, f"{len(actual.cells)} cells, expected {len(expected.cells)}")
+    return None
+
+
+def write_notebook_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Write to a temp file next to ``path`` and rename, so readers never see half a notebook."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            nbformat.write(nb, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def generate(solution_path: Path = SOLUTION_NOTEBOOK, out_path: Path = LEARNER_NOTEBOOK) -> None:
+    write_notebook_atomically(make_learner_notebook(read_notebook(solution_path)), out_path)
+
+
+def check(
+    solution_path: Path = SOLUTION_NOTEBOOK, out_path: Path = LEARNER_NOTEBOOK
+) -> Difference | None:
+    """None when ``out_path`` is what ``generate`` would write, else the first differing cell."""
+    expected = make_learner_notebook(read_notebook(solution_path))
+    if not out_path.exists():
+        return Difference(1, f"{out_path} does not exist; run `grader generate`")
+    return first_difference(expected, read_notebook(out_path))

@@ -1,0 +1,79 @@
+"""The vocabulary hidden checks are written in (see ``grader/checks/AUTHORING.md``).
+
+A check is a pytest test function decorated with :func:`check`, which attaches its part, points and
+visibility as pytest markers (gradescope-utils style). A check ends in one of three ways:
+
+- it returns: full points;
+- it raises one of the outcomes below (learntools style): :class:`NotAttempted`, :class:`Incorrect`
+  (what was expected, what came back, and a hint naming the mistake when one explains it),
+  :class:`PartialCredit`, or :class:`LearnerError` (the learner's code crashed or timed out);
+- anything else is a bug in the check; the learner sees "could not be checked", never the check code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def check(part: str, points: float, *, public: bool = False) -> Callable[[F], F]:
+    """Attach the graded part, its points and whether the learner's self-check runs it."""
+
+    def decorate(function: F) -> F:
+        function = pytest.mark.check(part=part, points=float(points))(function)
+        if public:
+            function = pytest.mark.public(function)
+        return function
+
+    return decorate
+
+
+class CheckOutcome(Exception):
+    """Base of the outcomes a check raises; ``message`` is what the learner reads."""
+
+    fraction = 0.0
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotAttempted(CheckOutcome):
+    """The part is missing or still the stub."""
+
+
+class LearnerError(CheckOutcome):
+    """The learner's code raised, timed out or crashed the worker during this check."""
+
+
+class Incorrect(CheckOutcome):
+    """A wrong answer: says what was expected, what came back, and the likely mistake."""
+
+    def __init__(self, what: str, *, expected: Any = None, got: Any = None, hint: str = "") -> None:
+        parts = [what.rstrip(".") + "."]
+        if expected is not None:
+            parts.append(f"Expected: {expected}.")
+        if got is not None:
+            parts.append(f"Got: {got}.")
+        if hint:
+            parts.append(f"Hint: {hint}")
+        super().__init__(" ".join(parts))
+        self.hint = hint
+
+
+class PartialCredit(CheckOutcome):
+    """Some of the points: ``fraction`` in (0, 1)."""
+
+    def __init__(self, fraction: float, message: str) -> None:
+        super().__init__(message)
+        self.fraction = max(0.0, min(1.0, fraction))
+
+
+def short(value: Any, limit: int = 120) -> str:
+    """A value as a learner should see it in a message: short, no huge arrays."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

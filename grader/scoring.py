@@ -1,0 +1,112 @@
+"""Check results -> points -> ``results.json`` in the Gradescope autograder schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class CheckResult:
+    """One check's verdict, as computed in the trusted process."""
+
+    number: str  # "2.1": part 2, check 1
+    name: str
+    part: str
+    max_score: float
+    score: float
+    message: str  # empty when passed
+    public: bool = False
+    kind: str = (
+        "passed"  # passed | incorrect | partial | not_attempted | learner_error | check_error
+    )
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.max_score
+
+
+@dataclass
+class GradingResult:
+    """Everything grading one submission produced; turned into results.json and report.html."""
+
+    submission_id: str
+    checks: list[CheckResult]
+    execution_time: float
+    output: str  # the summary shown on top (problems, isolation note)
+    extra: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)  # pictures and data for the report
+
+    @property
+    def score(self) -> float:
+        return round(sum(check.score for check in self.checks), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(check.max_score for check in self.checks), 4)
+
+    def part_scores(self) -> list[tuple[str, float, float]]:
+        parts: dict[str, list[float]] = {}
+        for check in self.checks:
+            total = parts.setdefault(check.part, [0.0, 0.0])
+            total[0] += check.score
+            total[1] += check.max_score
+        return [(part, round(got, 4), round(best, 4)) for part, (got, best) in parts.items()]
+
+
+def to_gradescope(result: GradingResult) -> dict[str, Any]:
+    """The Gradescope ``results.json`` document; grader-specific data goes under ``extra_data``."""
+    return {
+        "score": result.score,
+        "max_score": result.max_score,
+        "execution_time": round(result.execution_time, 1),
+        "output": result.output,
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [
+            {
+                "name": check.name,
+                "number": check.number,
+                "score": round(check.score, 4),
+                "max_score": check.max_score,
+                "status": "passed" if check.passed else "failed",
+                "output": check.message,
+                "visibility": "visible",
+                "tags": [check.part, check.kind] + (["public"] if check.public else []),
+            }
+            for check in result.checks
+        ],
+        "extra_data": {"submission_id": result.submission_id, **result.extra},
+    }
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write then rename, so a reader never sees a half-written file, even after a crash."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(result: GradingResult, path: Path) -> dict[str, Any]:
+    document = to_gradescope(result)
+    write_atomically(path, (json.dumps(document, indent=2) + "\n").encode())
+    return document
+
+
+def result_as_dict(result: GradingResult) -> dict[str, Any]:
+    return {
+        "submission_id": result.submission_id,
+        "checks": [asdict(check) for check in result.checks],
+    }

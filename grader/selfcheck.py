@@ -1,0 +1,68 @@
+"""The learner's self-check: the public checks, in the learner's own process.
+
+From a notebook, after running its cells::
+
+    from grader.selfcheck import check
+    check()                   # every part
+    check("create_example")   # one part
+
+From a terminal: ``grader check NOTEBOOK``. Only public checks run here; grading runs them all in a
+sandbox.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from grader.scoring import CheckResult
+
+
+def format_summary(results: list[CheckResult]) -> str:
+    lines = []
+    for result in results:
+        mark = "PASS" if result.passed else "FAIL"
+        lines.append(
+            f"[{mark}] {result.number} {result.name} ({result.score:g}/{result.max_score:g})"
+        )
+        if result.message:
+            lines.extend("       " + line for line in result.message.splitlines()[:12])
+    got = sum(r.score for r in results)
+    best = sum(r.max_score for r in results)
+    lines.append(
+        f"public checks: {got:g}/{best:g} points, {sum(r.passed for r in results)}/{len(results)} passed"
+    )
+    return "\n".join(lines)
+
+
+def check_namespace(namespace: dict[str, Any], part: str | None = None) -> list[CheckResult]:
+    from grader.grade import run_checks
+    from grader.submission import InProcessSubmission
+
+    return run_checks(
+        InProcessSubmission(namespace), public_only=True, parts=[part] if part else None
+    )
+
+
+def check(part: str | None = None) -> list[CheckResult]:
+    """Run the public checks on the calling notebook's namespace and print a summary."""
+    namespace = sys._getframe(1).f_globals
+    results = check_namespace(namespace, part)
+    print(format_summary(results))
+    return results
+
+
+def check_notebook(path: Path, part: str | None = None) -> list[CheckResult]:
+    """Load a notebook's graded code (as the grader keeps it) here and run the public checks."""
+    from grader.notebook import ingest
+
+    ingested = ingest(path)
+    namespace: dict[str, Any] = {"__name__": "submission"}
+    exec(compile(ingested.source, str(path), "exec"), namespace)
+    from grader.grade import run_checks
+    from grader.submission import InProcessSubmission
+
+    return run_checks(
+        InProcessSubmission(namespace, ingested), public_only=True, parts=[part] if part else None
+    )

@@ -1,0 +1,319 @@
+"""The data-only wire protocol between the trusted grader and the sandboxed worker.
+
+Both sides import this module, so it depends on the standard library and numpy only (the worker
+gets a private copy of this file and nothing else from ``grader``).
+
+A message is::
+
+    u32 big-endian header length | UTF-8 JSON object | for each array: u64 length | .npy bytes
+
+The JSON header lists its arrays under ``"$arrays": [[name, nbytes], ...]``. Arrays travel as
+``.npy`` (``np.lib.format``) with ``allow_pickle=False`` and a dtype whitelist, so nothing but plain
+numbers ever crosses: no pickle, no object arrays, no code. Every size is capped before it is read,
+and any malformed input raises :class:`WireError` instead of crashing the reader.
+
+Learner values are encoded as a JSON tree in which arrays become ``{"$array": name}`` references,
+generators become ``{"$iter": [...], "type": ...}`` samples, and anything else becomes
+``{"$type": qualified name, "repr": short repr}``; :func:`resolve` turns such a tree back into
+plain Python data with numpy arrays, :class:`Opaque` and :class:`Sampled` placeholders.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MAX_HEADER_BYTES = 1 << 20
+MAX_ARRAY_BYTES = 256 << 20
+MAX_ARRAYS = 256
+MAX_NPY_HEADER = 4096
+MAX_JSON_DEPTH = 64
+
+#: dtypes allowed on the wire: plain numbers and booleans, native or explicit byte order.
+ALLOWED_KINDS = frozenset("biuf")
+ALLOWED_FLOAT_SIZES = frozenset({2, 4, 8})
+
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+
+
+class WireError(Exception):
+    """A message that is malformed, oversized or uses a forbidden dtype."""
+
+
+class WireEOF(WireError):
+    """The peer closed the channel before a complete message arrived."""
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Size caps applied to every message read (and checked before every write)."""
+
+    header_bytes: int = MAX_HEADER_BYTES
+    array_bytes: int = MAX_ARRAY_BYTES
+    arrays: int = MAX_ARRAYS
+
+
+DEFAULT_CAPS = Caps()
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A learner value that is not data: only its type name and a short repr crossed."""
+
+    type: str
+    repr: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Sampled(list):
+    """The first items drawn from a learner generator/iterator (``type`` is its type name)."""
+
+    def __init__(self, items: Iterable[Any], type: str, error: str | None = None) -> None:
+        super().__init__(items)
+        self.type = type
+        self.error = error
+
+
+def check_dtype(dtype: np.dtype) -> None:
+    """Refuse anything but bool, ints, uints and float16/32/64 (no objects, strings, records)."""
+    if dtype.fields is not None or dtype.subdtype is not None or dtype.hasobject:
+        raise WireError(f"dtype {dtype} is not allowed on the wire")
+    if dtype.kind not in ALLOWED_KINDS:
+        raise WireError(f"dtype {dtype} is not allowed on the wire")
+    if dtype.kind == "f" and dtype.itemsize not in ALLOWED_FLOAT_SIZES:
+        raise WireError(f"dtype {dtype} is not allowed on the wire")
+
+
+def array_to_npy(arr: np.ndarray, caps: Caps = DEFAULT_CAPS) -> bytes:
+    """Serialise one array as .npy bytes (never pickled)."""
+    if not isinstance(arr, np.ndarray):
+        raise WireError(f"expected a numpy array, got {type(arr).__name__}")
+    check_dtype(arr.dtype)
+    if arr.nbytes > caps.array_bytes:
+        raise WireError(f"array of {arr.nbytes} bytes exceeds the {caps.array_bytes}-byte cap")
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def npy_to_array(data: bytes, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarray:
+    """Parse .npy bytes strictly: whitelisted dtype, size cap, exact length, no pickle."""
+    buf = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(buf)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(
+                buf, max_header_size=MAX_NPY_HEADER
+            )
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(
+                buf, max_header_size=MAX_NPY_HEADER
+            )
+        else:
+            raise WireError(f"unsupported .npy version {version}")
+    except WireError:
+        raise
+    except Exception as exc:  # numpy raises ValueError/SyntaxError/... on garbage
+        raise WireError(f"bad .npy header: {exc}") from None
+    check_dtype(dtype)
+    if any((not isinstance(n, int)) or n < 0 for n in shape):
+        raise WireError(f"bad array shape {shape!r}")
+    count = 1
+    for n in shape:
+        count *= n
+    if count * dtype.itemsize > max_bytes:
+        raise WireError(f"array of {count * dtype.itemsize} bytes exceeds the {max_bytes}-byte cap")
+    offset = buf.tell()
+    if count * dtype.itemsize != len(data) - offset:
+        raise WireError(
+            f"array payload is {len(data) - offset} bytes, header says {count * dtype.itemsize}"
+        )
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    order = "F" if fortran else "C"
+    return np.reshape(arr, shape, order=order).copy()  # writable, owns its memory
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON data")
+
+
+def encode_message(
+    header: Mapping[str, Any],
+    arrays: Mapping[str, np.ndarray] | None = None,
+    caps: Caps = DEFAULT_CAPS,
+) -> list[bytes]:
+    """Serialise a message into byte chunks (header first). Raises WireError when over a cap."""
+    arrays = dict(arrays or {})
+    if len(arrays) > caps.arrays:
+        raise WireError(f"{len(arrays)} arrays exceed the cap of {caps.arrays}")
+    blobs = [(str(name), array_to_npy(arr, caps)) for name, arr in arrays.items()]
+    head = dict(header)
+    head["$arrays"] = [[name, len(blob)] for name, blob in blobs]
+    try:
+        text = json.dumps(head, default=_json_default, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise WireError(f"header is not JSON data: {exc}") from None
+    raw = text.encode("utf-8")
+    if len(raw) > caps.header_bytes:
+        raise WireError(f"header of {len(raw)} bytes exceeds the {caps.header_bytes}-byte cap")
+    chunks = [_U32.pack(len(raw)), raw]
+    for _, blob in blobs:
+        chunks.append(_U64.pack(len(blob)))
+        chunks.append(blob)
+    return chunks
+
+
+def _depth(obj: Any, limit: int) -> int:
+    """Nesting depth of a parsed JSON value, iteratively (a deep tree must not recurse)."""
+    stack = [(obj, 1)]
+    deepest = 0
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            break
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
+
+
+def read_message(
+    read_exact: Callable[[int], bytes], caps: Caps = DEFAULT_CAPS
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read one message via ``read_exact(n)`` (which returns exactly n bytes or raises WireEOF)."""
+    (size,) = _U32.unpack(read_exact(_U32.size))
+    if size > caps.header_bytes:
+        raise WireError(f"header of {size} bytes exceeds the {caps.header_bytes}-byte cap")
+    raw = read_exact(size)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise WireError(f"header is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(header, dict):
+        raise WireError("header is not a JSON object")
+    if _depth(header, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise WireError(f"header nests deeper than {MAX_JSON_DEPTH} levels")
+    listing = header.pop("$arrays", [])
+    if not isinstance(listing, list) or len(listing) > caps.arrays:
+        raise WireError("bad or oversized array listing")
+    arrays: dict[str, np.ndarray] = {}
+    for item in listing:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not isinstance(item[0], str)
+            or not isinstance(item[1], int)
+        ):
+            raise WireError("bad array listing entry")
+        name, nbytes = item
+        (length,) = _U64.unpack(read_exact(_U64.size))
+        if length != nbytes or length > caps.array_bytes + MAX_NPY_HEADER + 128:
+            raise WireError(f"array {name!r}: bad or oversized length {length}")
+        arrays[name] = npy_to_array(read_exact(length), caps.array_bytes)
+    return header, arrays
+
+
+def fd_reader(fd: int) -> Callable[[int], bytes]:
+    """A blocking ``read_exact`` over a file descriptor (used by the worker)."""
+    import os
+
+    def read_exact(n: int) -> bytes:
+        parts: list[bytes] = []
+        left = n
+        while left:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                raise WireEOF(f"channel closed with {left} of {n} bytes missing")
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
+
+    return read_exact
+
+
+def write_fd(fd: int, chunks: Iterable[bytes]) -> None:
+    """Blocking write of all chunks to a file descriptor (used by the worker)."""
+    import os
+
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+
+
+# --------------------------------------------------------------------------------------------
+# Value trees
+
+
+def pack(value: Any, arrays: dict[str, np.ndarray] | None = None) -> tuple[Any, dict]:
+    """Turn plain data with numpy arrays into a JSON tree + arrays (the trusted side's encoder)."""
+    arrays = {} if arrays is None else arrays
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, np.ndarray | np.generic):
+            name = f"p{len(arrays)}"
+            arrays[name] = np.asarray(v)
+            return {"$array": name}
+        if isinstance(v, dict):
+            if all(isinstance(k, str) and not k.startswith("$") for k in v):
+                return {k: walk(x) for k, x in v.items()}
+            return {"$dict": [[walk(k), walk(x)] for k, x in v.items()]}
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        if v is None or isinstance(v, bool | int | float | str):
+            return v
+        raise WireError(f"cannot send a {type(v).__name__}")
+
+    return walk(value), arrays
+
+
+def resolve(tree: Any, arrays: Mapping[str, np.ndarray]) -> Any:
+    """Rebuild a value tree: array refs -> arrays, ``$type`` -> Opaque, ``$iter`` -> Sampled."""
+    if isinstance(tree, list):
+        return [resolve(x, arrays) for x in tree]
+    if not isinstance(tree, dict):
+        return tree
+    if "$array" in tree:
+        name = tree["$array"]
+        if not isinstance(name, str) or name not in arrays:
+            raise WireError(f"reference to a missing array {name!r}")
+        return arrays[name]
+    if "$type" in tree:
+        extra = {k: resolve(v, arrays) for k, v in tree.items() if k not in ("$type", "repr")}
+        return Opaque(str(tree["$type"]), str(tree.get("repr", "")), extra)
+    if "$iter" in tree:
+        items = tree["$iter"]
+        if not isinstance(items, list):
+            raise WireError("bad $iter")
+        return Sampled(
+            [resolve(x, arrays) for x in items], str(tree.get("type", "")), tree.get("error")
+        )
+    if "$dict" in tree:
+        pairs = tree["$dict"]
+        if not isinstance(pairs, list):
+            raise WireError("bad $dict")
+        out: dict[Any, Any] = {}
+        for pair in pairs:
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise WireError("bad $dict entry")
+            key = resolve(pair[0], arrays)
+            if isinstance(key, np.ndarray) and key.ndim == 0:
+                key = key.item()
+            try:
+                out[key] = resolve(pair[1], arrays)
+            except TypeError:  # unhashable key: keep it visible rather than failing
+                out[repr(key)] = resolve(pair[1], arrays)
+        return out
+    return {k: resolve(v, arrays) for k, v in tree.items()}

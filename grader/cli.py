@@ -43,16 +43,22 @@ def _notebooks(paths: list[Path]) -> list[Path]:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from grader.grade import grade_notebook, write_outputs
+    """Batch grading (grader.batch): discover, grade in parallel or on Dask, journal, summarise."""
+    from grader import batch
 
-    notebooks = _notebooks(args.submissions)
-    if not notebooks:
+    if args.jobs is not None and args.jobs < 1:
+        print("grader grade: -j must be at least 1", file=sys.stderr)
+        return 2
+    items, notes = batch.discover(args.submissions)
+    for note in notes:
+        print(f"grader grade: {note}", file=sys.stderr)
+    if not items:
         print(
-            "grader grade: no notebooks found in " + ", ".join(map(str, args.submissions)),
+            "grader grade: no submissions found in " + ", ".join(map(str, args.submissions)),
             file=sys.stderr,
         )
         return 2
-    if args.sandbox == "bwrap":
+    if args.sandbox == "bwrap" and not args.scheduler:  # Dask workers check on their own machine
         from grader.sandbox import bwrap_status
 
         works, why = bwrap_status()
@@ -62,28 +68,37 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    for path in notebooks:
-        result = grade_notebook(path, sandbox_mode=args.sandbox)
-        folder = write_outputs(result, args.out)
-        print(
-            f"{result.submission_id}: {result.score:g}/{result.max_score:g} "
-            f"({result.extra.get('isolation')}, {result.execution_time:.0f} s) -> {folder / 'report.html'}",
-            flush=True,
+    where = f"Dask cluster {args.scheduler}" if args.scheduler else f"-j {args.jobs or 'cores'}"
+    print(f"grader grade: {len(items)} submission(s) -> {args.out} ({where})", flush=True)
+    try:
+        summary = batch.run_batch(
+            items,
+            args.out,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            force=args.force,
+            sandbox_mode=args.sandbox,
+            memory_mb=args.memory_mb,
+            timeout=args.timeout,
         )
+    except batch.BatchInterrupted as stop:
+        print(
+            f"\ngrader grade: interrupted; kept {stop.summary.line()}. "
+            "Rerun the same command to resume.",
+            file=sys.stderr,
+        )
+        return 130
+    except OSError as error:  # e.g. the Dask scheduler cannot be reached
+        print(f"grader grade: {error}", file=sys.stderr)
+        return 2
+    print(f"{summary.line()} -> {args.out / batch.INDEX}", flush=True)
     return 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from grader.notebook import NotebookError
-    from grader.selfcheck import check_notebook, format_summary
+    from grader.selfcheck import main as selfcheck_main
 
-    try:
-        results = check_notebook(args.notebook, args.part)
-    except NotebookError as error:
-        print(f"grader check: {error.message}", file=sys.stderr)
-        return 2
-    print(format_summary(results))
-    return 0 if all(r.passed for r in results) else 1
+    return selfcheck_main([str(args.notebook)] + (["--part", args.part] if args.part else []))
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
@@ -132,17 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
     grade = commands.add_parser(
         "grade",
         help="grade submitted notebooks in a sandbox; write results.json and report.html",
-        description="Grade each notebook (or every notebook in a folder) against the hidden checks. "
-        "Learner code runs in a sandboxed worker; verdicts are computed outside it. Writes "
-        "OUT/<submission id>/results.json (Gradescope schema) and report.html. Exits 0 when grading "
-        "ran, whatever the scores.",
+        description="Grade notebooks, folders and LMS zip exports against the hidden checks, "
+        "several at once (-j) or on a Dask cluster (--scheduler). Learner code runs in a sandboxed "
+        "worker; verdicts are computed outside it. Writes OUT/<submission id>/results.json "
+        "(Gradescope schema) and report.html, OUT/gradebook.csv and the class summary "
+        "OUT/index.html, rebuilt from OUT/journal.jsonl; a rerun skips what is already graded. "
+        "Exits 0 when grading ran, whatever the scores.",
     )
     grade.add_argument(
         "submissions",
         nargs="+",
         type=Path,
         metavar="SUBMISSION",
-        help="a notebook or a folder of notebooks",
+        help="a notebook, a folder (one submission per notebook or learner subfolder) or an LMS "
+        "zip export (Moodle, Canvas)",
     )
     grade.add_argument(
         "--out", type=Path, default=Path("reports"), help="output folder (default: %(default)s)"
@@ -152,6 +170,39 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "bwrap", "none"),
         default="auto",
         help="isolation: bubblewrap, rlimits only, or auto (bubblewrap when it works here; default)",
+    )
+    grade.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="grade N submissions at once in local worker processes (default: CPU cores); each "
+        "sandbox gets max(1, cores // N) TensorFlow threads",
+    )
+    grade.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786, instead of locally",
+    )
+    grade.add_argument(
+        "--force",
+        action="store_true",
+        help="regrade everything, even submissions already in OUT/journal.jsonl",
+    )
+    grade.add_argument(
+        "--memory-mb",
+        type=int,
+        default=4096,
+        metavar="MB",
+        help="address-space limit of each sandboxed worker (default: %(default)s)",
+    )
+    grade.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="stop grading one submission after this long, locally (default: %(default)s)",
     )
     grade.set_defaults(handler=_cmd_grade)
 

@@ -7,31 +7,48 @@ import contextlib
 import io
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pytest
 
-from grader import __version__
-from grader.check_api import CheckOutcome, LearnerError, NotAttempted
-from grader.checks.helpers import HIDDEN_SEED
+from grader import __version__, wire
+from grader.check_api import LearnerError, NotAttempted
+from grader.checks.hidden.helpers import HIDDEN_SEED
 from grader.notebook import IngestedNotebook, NotebookError, ingest, submission_hash
-from grader.scoring import CheckResult, GradingResult, write_results
-from grader.submission import SandboxedSubmission, Submission
+from grader.runner import run_checks
+from grader.sandbox import ProbeError, Sandbox
+from grader.scoring import GradingResult, write_results
+from grader.submission import TIMEOUTS, ProbeFailure, Submission
 
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
-PART_ORDER = (
-    "create_example",
-    "plot_bounding_box",
-    "data_generator",
-    "IoU",
-    "create_model",
-    "ShowTestImages",
-    "lr_schedule",
-    "training",
-)
+if TYPE_CHECKING:
+    from grader.sandbox import Limits
+
+
+class SandboxedSubmission(Submission):
+    """Grading: probes go to the sandboxed worker (``grader.sandbox.Sandbox``)."""
+
+    def __init__(self, ingested: IngestedNotebook, sandbox: Any) -> None:
+        super().__init__(ingested)
+        self.sandbox = sandbox
+
+    def _request(self, op, args, arrays, on_message=None):
+        timeout = TIMEOUTS.get(op, 60.0)
+        try:
+            if op == "load":
+                reply = self.sandbox.start()
+            else:
+                reply = self.sandbox.request(
+                    op, args, arrays, timeout=timeout, on_message=on_message
+                )
+        except ProbeError as error:
+            raise ProbeFailure(error.kind, error.message, error.traceback) from None
+        except wire.WireError as error:
+            raise ProbeFailure("protocol", str(error)) from None
+        try:
+            return reply.value
+        except wire.WireError as error:
+            raise ProbeFailure("protocol", str(error)) from None
 
 
 class UnreadableSubmission(Submission):
@@ -46,106 +63,6 @@ class UnreadableSubmission(Submission):
 
     def _request(self, op, args, arrays, on_message=None):
         raise NotAttempted(self.message)
-
-
-@dataclass
-class _Collector:
-    """A pytest plugin: provides the ``submission`` fixture and records each check's verdict."""
-
-    learner: Submission
-    parts: list[str] | None = None
-    results: list[CheckResult] = field(default_factory=list)
-
-    @pytest.fixture(scope="session")
-    def submission(self) -> Submission:
-        return self.learner
-
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        def part_of(item: pytest.Item) -> int:
-            marker = item.get_closest_marker("check")
-            part = marker.kwargs.get("part") if marker else None
-            return PART_ORDER.index(part) if part in PART_ORDER else len(PART_ORDER)
-
-        items.sort(key=part_of)  # stable: file order within a part; training last
-        if self.parts:
-            items[:] = [
-                item
-                for item in items
-                if (marker := item.get_closest_marker("check"))
-                and marker.kwargs.get("part") in self.parts
-            ]
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        outcome = yield
-        report = outcome.get_result()
-        if report.when != "call" and not (report.when == "setup" and report.failed):
-            return
-        marker = item.get_closest_marker("check")
-        if marker is None:
-            return
-        part, points = marker.kwargs["part"], marker.kwargs["points"]
-        doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
-        error = call.excinfo.value if call.excinfo is not None else None
-        if error is None:
-            score, message, kind = points, "", "passed"
-        elif isinstance(error, CheckOutcome):
-            score, message = points * error.fraction, error.message
-            kind = {
-                "NotAttempted": "not_attempted",
-                "LearnerError": "learner_error",
-                "PartialCredit": "partial",
-            }.get(type(error).__name__, "incorrect")
-        else:  # a check's own bug or unexpected data: never show the check's code
-            score, kind = 0.0, "check_error"
-            message = (
-                "This check could not be completed on what your code returned "
-                f"({type(error).__name__}). Compare your function's return values with the task."
-            )
-        self.results.append(
-            CheckResult(
-                number="",
-                name=f"{part}: {doc}",
-                part=part,
-                max_score=points,
-                score=round(score, 4),
-                message=message,
-                public=item.get_closest_marker("public") is not None,
-                kind=kind,
-            )
-        )
-
-
-def run_checks(
-    submission: Submission, *, public_only: bool = False, parts: list[str] | None = None
-) -> list[CheckResult]:
-    """Run the checks in this process against ``submission`` and return numbered verdicts."""
-    collector = _Collector(submission, parts)
-    args = [
-        str(CHECKS_DIR),
-        "-c",
-        str(CHECKS_DIR / "pytest.ini"),
-        "--rootdir",
-        str(CHECKS_DIR),
-        "-p",
-        "no:cacheprovider",
-        "--assert=plain",
-        "-q",
-        "--disable-warnings",
-    ]
-    selections = []
-    if public_only:
-        selections.append("public")
-    if selections:
-        args += ["-m", " and ".join(selections)]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        pytest.main(args, plugins=[collector])
-    counters: dict[str, int] = {}
-    for result in collector.results:
-        part_number = PART_ORDER.index(result.part) + 1 if result.part in PART_ORDER else 99
-        counters[result.part] = counters.get(result.part, 0) + 1
-        result.number = f"{part_number}.{counters[result.part]}"
-    return collector.results
 
 
 def submission_id(path: Path) -> str:
@@ -179,9 +96,14 @@ def _pictures(artifacts: dict[str, Any]) -> dict[str, bytes | None]:
     return pictures
 
 
-def grade_notebook(path: Path, *, sandbox_mode: str = "auto") -> GradingResult:
-    """Grade one notebook file. Never raises for a bad submission: it gets a verdict."""
-    from grader.sandbox import Sandbox
+def grade_notebook(
+    path: Path, *, sandbox_mode: str = "auto", limits: Limits | None = None
+) -> GradingResult:
+    """Grade one notebook file. Never raises for a bad submission: it gets a verdict.
+
+    ``limits`` sizes the sandboxed worker (batch grading passes fewer threads per parallel job).
+    """
+    from grader.sandbox import Limits
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -209,7 +131,7 @@ def grade_notebook(path: Path, *, sandbox_mode: str = "auto") -> GradingResult:
         summary = f"Your file could not be graded: {message}"
         artifacts: dict[str, Any] = {"problems": [message]}
     else:
-        with Sandbox(ingested.source, mode=sandbox_mode) as sandbox:
+        with Sandbox(ingested.source, mode=sandbox_mode, limits=limits or Limits()) as sandbox:
             extra["isolation"] = sandbox.isolation
             extra["isolation_note"] = sandbox.isolation_note
             submission = SandboxedSubmission(ingested, sandbox)

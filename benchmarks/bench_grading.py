@@ -13,13 +13,15 @@
 from __future__ import annotations
 
 import argparse
-import resource
+import contextlib
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,6 +33,33 @@ from grader.checks.hidden.helpers import hidden_batch  # noqa: E402
 from grader.grade import SandboxedSubmission, grade_notebook  # noqa: E402
 from grader.notebook import ingest  # noqa: E402
 from grader.sandbox import Sandbox  # noqa: E402
+
+
+class PeakMemory:
+    """Samples the RSS of this process and all its descendants (the sandboxed worker included)."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval, self.peak_total, self.peak_self = interval, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = own = me.memory_info().rss
+            for child in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += child.memory_info().rss
+            self.peak_total, self.peak_self = max(self.peak_total, total), max(self.peak_self, own)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def train_once(seed: int, mode: str) -> tuple[float, float, float, int]:
@@ -69,7 +98,8 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.perf_counter()
-    result = grade_notebook(SOLUTION_NOTEBOOK, sandbox_mode=args.sandbox)
+    with PeakMemory() as memory:
+        result = grade_notebook(SOLUTION_NOTEBOOK, sandbox_mode=args.sandbox)
     total = time.perf_counter() - start
     timings = result.extra["timings"]
     print(
@@ -85,10 +115,9 @@ def main() -> None:
         ("pictures", timings.get("pictures", 0.0)),
     ):
         print(f"  {name:26s} {value:6.1f} s  ({100 * value / total:4.1f}%)")
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
-        f"  peak RSS: trusted process {own:.0f} MB, sandboxed worker {children:.0f} MB (goal: each <= 2048 MB)"
+        f"  peak RSS (sampled every 0.2 s): trusted process {memory.peak_self / 2**20:.0f} MB, "
+        f"trusted process + sandbox processes {memory.peak_total / 2**20:.0f} MB (goal: <= 2048 MB)"
     )
 
     print(

@@ -32,16 +32,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _notebooks(paths: list[Path]) -> list[Path]:
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-        else:
-            found.append(path)
-    return found
-
-
 def _cmd_grade(args: argparse.Namespace) -> int:
     """Batch grading (grader.batch): discover, grade in parallel or on Dask, journal, summarise."""
     from grader import batch

@@ -683,11 +683,18 @@ class Sandbox:
             if len(self._out) < self.limits.output_bytes:
                 self._out += f"\n[sandbox] {text}\n".encode()
 
-    def _stop(self, reason: str | None = None) -> int | None:
-        """Kill the worker and all it started; return the launcher's exit code."""
+    def _stop(self, reason: str | None = None, grace: float = 0.0) -> int | None:
+        """Kill the worker and all it started; return the launcher's exit code.
+
+        ``grace``: when the worker has already gone (its pipe closed), give the launcher that long
+        to report the worker's own exit status before the sweep turns it into SIGKILL.
+        """
         worker, self._worker = self._worker, None
         if worker is None:
             return None
+        if grace:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.proc.wait(timeout=grace)
         os.close(worker.life_w)  # the launcher sweeps every descendant, then exits
         with contextlib.suppress(OSError):
             os.close(worker.req_w)
@@ -802,7 +809,7 @@ class Sandbox:
             self._stop(f"{op}: killed after {timeout:g} s without an answer")
             raise ProbeError("timeout", f"{op}: no answer within {timeout:g} s") from None
         except wire.WireEOF:
-            code = self._stop()
+            code = self._stop(grace=2.0)
             why = _describe_exit(code)
             self._note_output(f"{op}: {why}")
             raise ProbeError("crashed", f"{op}: {why}") from None

@@ -89,7 +89,11 @@ def test_answers_never_reach_the_browser_before_submission(app):
         if q.type == "numeric":
             assert f'value="{q.answer!r}"' not in page
         if q.type == "fill":
-            assert q.accepted[0] not in page
+            for accepted in q.accepted:
+                assert f'value="{accepted}"' not in page
+                # A short answer such as "10" may also occur in ordinary page text ("10 questions").
+                if len(accepted) > 3 and accepted not in q.prompt and accepted not in q.code:
+                    assert accepted not in page
     assert "correct" not in page.lower().replace("correctly", "")
 
 

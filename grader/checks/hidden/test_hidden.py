@@ -5,7 +5,7 @@ import pytest
 
 from grader import reference as ref
 from grader.check_api import Incorrect, check
-from grader.checks.hidden.helpers import hidden_batch, random_boxes
+from grader.checks.hidden.helpers import hidden_batch, random_boxes, unclamped_iou
 from grader.checks.public.helpers import (
     as_array,
     as_float,
@@ -177,6 +177,8 @@ def test_iou_matches_the_reference_on_random_boxes(submission):
         hint = ""
         if got == pytest.approx(float(ref.iou(y_true[:, ::-1], y_pred).mean()), abs=2e-3):
             hint = "rows and columns are mixed up between y_true and y_pred"
+        elif got == pytest.approx(float(unclamped_iou(y_true, y_pred).mean()), abs=2e-3):
+            hint = "IoU not clamped: disjoint pairs get a positive 'overlap'; clamp each side of the intersection at 0"
         raise Incorrect(
             "mean IoU over 64 random box pairs differs from the reference",
             expected=round(expected, 4),
@@ -207,8 +209,9 @@ def test_iou_accumulates_over_batches(submission):
 @check("IoU", 2)
 def test_iou_reset_state_really_resets(submission):
     """after reset_state(), only new batches count"""
-    (a, b), (c, d) = random_boxes(16, 4), random_boxes(16, 5)
-    reply = submission.metric([("update", a, b), ("reset",), ("update", c, d), ("result",)])
+    (a, _), (c, d) = random_boxes(16, 4), random_boxes(16, 5)
+    # The first batch is perfect (IoU 1), so remembering it after the reset is plain to see.
+    reply = submission.metric([("update", a, a), ("reset",), ("update", c, d), ("result",)])
     got = as_float(reply["results"][0], "result() after reset_state()")
     expected = float(ref.iou(c, d).mean())
     if got != pytest.approx(expected, abs=2e-3):

@@ -1,0 +1,377 @@
+"""Batch grading (grader.batch + `grader grade`): discovery and ids, LMS zips, the journal and
+resume (also after kill -9), outputs, parallel and Dask runs. Only cheap submissions: the untouched
+learner notebook (score 0 in a few seconds), a corrupt file and a non-notebook."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from grader import batch
+from grader.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+STUB = ROOT / "assignments" / "object_localization.ipynb"
+PYTHON = sys.executable
+
+
+def _class_folder(root: Path) -> Path:
+    """alice.ipynb, bob/ (a learner folder: notebook + data file), broken.ipynb, a stray text file."""
+    folder = root / "class"
+    (folder / "bob").mkdir(parents=True)
+    shutil.copy(STUB, folder / "alice.ipynb")
+    shutil.copy(STUB, folder / "bob" / "my_work.ipynb")
+    (folder / "bob" / "data.csv").write_text("a,b\n1,2\n")
+    (folder / "broken.ipynb").write_text('{"cells": [')
+    (folder / "readme.txt").write_text("not a submission")
+    (folder / ".ipynb_checkpoints").mkdir()
+    shutil.copy(STUB, folder / ".ipynb_checkpoints" / "alice-checkpoint.ipynb")
+    return folder
+
+
+def _lms_zip(path: Path) -> Path:
+    """A Moodle-style and Canvas-style export with a traversal name and a zip bomb in it."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(STUB, "Jane Doe_12345_assignsubmission_file_/object_localization.ipynb")
+        zf.writestr("Jane Doe_12345_assignsubmission_file_/notes.txt", "mine")
+        zf.writestr("doejohn_23456_67890_object_localization.ipynb", b"\x00\x01 not json")
+        zf.writestr("../../escape.ipynb", '{"cells": []')
+        zf.writestr("bomb.ipynb", b"\0" * (8 << 20))
+        zf.writestr("__MACOSX/._bomb.ipynb", b"junk")
+    return path
+
+
+def _gradebook(out: Path) -> list[dict[str, str]]:
+    with (out / "gradebook.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _journal_ids(out: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in (out / "journal.jsonl").read_text().splitlines()]
+
+
+# --------------------------------------------------------------------------------------------
+# ids and discovery
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (("Jane Doe_12345_assignsubmission_file_", "object_localization.ipynb"), "Jane_Doe_12345"),
+        (("Assignment 1-99", "José Núñez_7_assignsubmission_file_", "x.ipynb"), "Jose_Nunez_7"),
+        (("Jane Doe_12345_assignsubmission_file_object_localization.ipynb",), "Jane_Doe_12345"),
+        (("doejane_12345_67890_object_localization.ipynb",), "doejane_12345"),
+        (("doejane_LATE_12345_67891_object_localization-1.ipynb",), "doejane_12345"),
+        (("bob", "sub", "work.ipynb"), "bob"),
+        (("alice smith.ipynb",), "alice_smith"),
+        (("<script>.ipynb",), "script"),
+    ],
+)
+def test_learner_key_gives_stable_ids_from_lms_names(parts: tuple[str, ...], expected: str) -> None:
+    assert batch.learner_key(parts)[0] == expected
+
+
+def test_folder_discovery_one_submission_per_notebook_or_learner_folder(tmp_path: Path) -> None:
+    items, notes = batch.discover([_class_folder(tmp_path)])
+    by_id = {item.id: item for item in items}
+    assert sorted(by_id) == ["alice", "bob", "broken"]
+    assert by_id["bob"].name == "my_work.ipynb"  # the folder is the learner, the notebook is graded
+    assert any("readme.txt" in note and "ignored" in note for note in notes)
+
+
+def test_duplicate_ids_are_reported_not_overwritten(tmp_path: Path) -> None:
+    folder = _class_folder(tmp_path)
+    other = tmp_path / "late"
+    other.mkdir()
+    shutil.copy(STUB, other / "alice.ipynb")
+    items, notes = batch.discover([folder, other])
+    ids = [item.id for item in items]
+    assert len(ids) == len(set(ids))
+    assert "alice" in ids and "alice__2" in ids
+    second = next(item for item in items if item.id == "alice__2")
+    assert second.source == str(other / "alice.ipynb") and "duplicate id alice" in second.note
+    assert any("duplicate id alice" in note for note in notes)
+
+
+def test_zip_export_is_read_safely(tmp_path: Path) -> None:
+    items, _ = batch.discover([_lms_zip(tmp_path / "export.zip")])
+    by_id = {item.id: item for item in items}
+    assert sorted(by_id) == ["Jane_Doe_12345", "bomb", "doejohn_23456", "escape"]
+    assert by_id["Jane_Doe_12345"].read() == STUB.read_bytes()
+    assert "zip bomb" in by_id["bomb"].rejected and by_id["bomb"].read() == b""
+    assert by_id["escape"].name == "escape.ipynb"  # "../../" is dropped, never followed
+    assert not (tmp_path.parent / "escape.ipynb").exists()
+
+
+def test_zip_caps_refuse_a_huge_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for index in range(5):
+            zf.writestr(f"s{index}.ipynb", "{}")
+    monkeypatch.setattr(batch, "ZIP_MAX_MEMBERS", 3)
+    items, notes = batch.discover([archive])
+    assert items == [] and any("refused" in note for note in notes)
+    (tmp_path / "fake.zip").write_bytes(b"PK not really")
+    items, _ = batch.discover([tmp_path / "fake.zip"])
+    assert [item.id for item in items] == [
+        "fake.zip"
+    ]  # a broken zip is graded as a file: a verdict
+
+
+# --------------------------------------------------------------------------------------------
+# journal and outputs
+
+
+def test_journal_repairs_a_torn_line_and_keeps_the_latest_entry(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_text('{"id": "a", "score": 1}\n{"id": "b", "score": 2}\n{"id": "a", "sco')
+    journal = batch.Journal(path)
+    assert {k: v["score"] for k, v in journal.entries.items()} == {"a": 1, "b": 2}
+    journal.append({"id": "a", "score": 3})
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["score"] for line in lines] == [1, 2, 3]
+    assert batch.Journal(path).entries["a"]["score"] == 3
+
+
+def _entry(ident: str, score: float, message: str = "", error: str = "") -> dict:
+    checks = [
+        {
+            "number": "1.1",
+            "name": "part: one",
+            "score": score,
+            "max_score": 2.0,
+            "message": message,
+        },
+        {"number": "1.2", "name": "part: two", "score": 1.0, "max_score": 1.0, "message": ""},
+    ]
+    return {
+        "id": ident,
+        "score": score + 1.0,
+        "max_score": 3.0,
+        "checks": checks,
+        "status": "graded",
+        "error": error,
+        "content_hash": "ab",
+        "grader_version": "0.1.0",
+        "source": ident,
+        "note": "",
+        "execution_time": 1.0,
+        "report": True,
+    }
+
+
+def test_gradebook_and_index_escape_learner_text(tmp_path: Path) -> None:
+    entries = [
+        _entry("alice", 2.0),
+        _entry("mallory", 0.0, message="<script>alert(1)</script>", error="=HYPERLINK(1)"),
+    ]
+    batch.write_class_outputs(tmp_path, entries)
+    rows = _gradebook(tmp_path)
+    assert [row["id"] for row in rows] == ["alice", "mallory"]
+    assert rows[1]["1.1 part: one"] == "0.0" and rows[1]["error"] == "'=HYPERLINK(1)"
+    html = (tmp_path / "index.html").read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert 'href="mallory/report.html"' in html and "<svg" in html
+    assert "1 / 2 (50.0%)" in html  # pass rate of check 1.1
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")  # self-contained
+
+
+def test_plain_progress_lines_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = batch.Progress(2, tty=False, stream=stream)
+    progress.update({"id": "a", "status": "graded", "score": 1, "max_score": 2})
+    progress.update({"id": "b", "status": "unreadable", "error": "bad", "max_score": 0})
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[1/2] a: 1/2 graded") and "ETA" in lines[0]
+    assert lines[1].startswith("[2/2] b: - unreadable: bad")
+
+
+def test_a_grader_error_or_timeout_is_one_row_and_the_batch_goes_on(tmp_path: Path) -> None:
+    folder = _class_folder(tmp_path)
+    items, _ = batch.discover([folder])
+    out = tmp_path / "out"
+    # an invalid sandbox mode makes grading raise inside the grader for real notebooks only
+    summary = batch.run_batch(items, out, jobs=2, sandbox_mode="bogus", tty=False)
+    statuses = {row["id"]: row["status"] for row in _gradebook(out)}
+    assert statuses == {"alice": "error", "bob": "error", "broken": "unreadable"}
+    assert summary.statuses == Counter({"error": 2, "unreadable": 1})
+    assert "grader error: ValueError" in _gradebook(out)[0]["error"]
+    # a rerun retries grader errors but skips what got a verdict
+    summary = batch.run_batch(items, out, jobs=2, sandbox_mode="bogus", tty=False)
+    assert summary.skipped == 1 and summary.statuses == Counter({"error": 2})
+    # a local timeout stops that one submission, not the batch
+    alice = [item for item in items if item.id == "alice"]
+    summary = batch.run_batch(alice, out, jobs=1, timeout=0.5, tty=False)
+    assert summary.statuses == Counter({"timeout": 1})
+    rows = {row["id"]: row for row in _gradebook(out)}
+    assert rows["alice"]["status"] == "timeout" and "longer than 0.5 s" in rows["alice"]["error"]
+    assert rows["broken"]["status"] == "unreadable"
+
+
+# --------------------------------------------------------------------------------------------
+# the CLI, end to end
+
+
+def test_cli_grades_folders_and_zips_then_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _class_folder(tmp_path)
+    archive = _lms_zip(tmp_path / "export.zip")
+    out = tmp_path / "out"
+    args = ["grade", str(folder), str(archive), str(folder / "readme.txt"), "--out", str(out)]
+    assert main([*args, "-j", "2"]) == 0
+    printed = capsys.readouterr().out
+    rows = {row["id"]: row for row in _gradebook(out)}
+    assert sorted(rows) == [
+        "Jane_Doe_12345",
+        "alice",
+        "bob",
+        "bomb",
+        "broken",
+        "doejohn_23456",
+        "escape",
+        "readme.txt",
+    ]
+    assert {rows[i]["status"] for i in ("alice", "bob", "Jane_Doe_12345")} == {"graded"}
+    assert rows["bomb"]["status"] == "rejected" and "zip bomb" in rows["bomb"]["error"]
+    for ident in ("broken", "doejohn_23456", "escape", "readme.txt"):
+        assert rows[ident]["status"] == "unreadable", ident
+        assert rows[ident]["score"] == "0.0" and rows[ident]["error"]
+    assert rows["alice"]["max_score"] == "100.0" and len(rows["alice"]["content_hash"]) == 64
+    alice = json.loads((out / "alice" / "results.json").read_text())["extra_data"]
+    assert alice["threads"] == max(1, (os.cpu_count() or 1) // 2)  # -j 2: cores // 2 each
+    check_columns = [c for c in rows["alice"] if c[:1].isdigit()]
+    assert len(check_columns) >= 10
+    for ident in rows:
+        document = json.loads((out / ident / "results.json").read_text())
+        assert document["extra_data"]["submission_id"] == ident
+        assert (out / ident / "report.html").read_text().startswith("<!doctype html>")
+    assert "graded 3, failed 5" in printed and "skipped 0" in printed
+    index = (out / "index.html").read_text()
+    assert 'href="Jane_Doe_12345/report.html"' in index
+    assert not (tmp_path / "escape.ipynb").exists() and not (out.parent / "escape.ipynb").exists()
+
+    # rerun: nothing to do; a changed submission is regraded; --force regrades everything
+    assert main([*args, "-j", "2"]) == 0
+    assert "graded 0, failed 0, skipped 8" in capsys.readouterr().out
+    shutil.copy(STUB, folder / "broken.ipynb")
+    assert main([*args, "-j", "2"]) == 0
+    assert "graded 1, failed 0, skipped 7" in capsys.readouterr().out
+    assert {row["id"]: row["status"] for row in _gradebook(out)}["broken"] == "graded"
+    assert main([*args, "-j", "2", "--force"]) == 0
+    assert "skipped 0" in capsys.readouterr().out
+    assert len(_gradebook(out)) == 8
+    assert Counter(_journal_ids(out))["alice"] == 2 and Counter(_journal_ids(out))["broken"] == 3
+
+
+def _cheap_folder(root: Path, count: int) -> Path:
+    folder = root / "many"
+    folder.mkdir()
+    for index in range(count):
+        shutil.copy(STUB, folder / f"learner{index:02d}.ipynb")
+    (folder / "zz_broken.ipynb").write_text("{")
+    return folder
+
+
+def _start(folder: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [PYTHON, "-m", "grader", "grade", str(folder), "--out", str(out), *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: the whole batch can be killed at once
+    )
+
+
+def _wait_for_journal(out: Path, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    journal = out / "journal.jsonl"
+    while time.monotonic() < deadline:
+        if journal.exists() and journal.read_bytes().count(b"\n") >= 1:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError("no journal line appeared")
+
+
+def test_kill_9_mid_batch_then_rerun_grades_each_submission_exactly_once(tmp_path: Path) -> None:
+    folder = _cheap_folder(tmp_path, 5)
+    out = tmp_path / "out"
+    process = _start(folder, out, "-j", "1")
+    _wait_for_journal(out, process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+    finished = _journal_ids(out)
+    assert 1 <= len(finished) < 6
+
+    rerun = _start(folder, out, "-j", "2")
+    stdout, stderr = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, stderr
+    assert f"skipped {len(finished)}" in stdout
+    ids = [row["id"] for row in _gradebook(out)]
+    expected = [f"learner{index:02d}" for index in range(5)] + ["zz_broken"]
+    assert sorted(ids) == expected  # none lost, none duplicated
+    assert sorted(_journal_ids(out)) == expected  # and each graded exactly once
+    assert all((out / ident / "results.json").is_file() for ident in expected)
+
+
+def test_ctrl_c_stops_cleanly_keeping_what_finished(tmp_path: Path) -> None:
+    folder = _cheap_folder(tmp_path, 4)
+    out = tmp_path / "out"
+    process = _start(folder, out, "-j", "1")
+    _wait_for_journal(out, process)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Rerun the same command" in stderr
+    assert "Traceback" not in stderr
+    kept = _journal_ids(out)
+    assert [row["id"] for row in _gradebook(out)] == sorted(kept)  # rebuilt on the way out
+
+
+def test_grading_through_a_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    distributed = pytest.importorskip("distributed")
+    folder = _class_folder(tmp_path)
+    out = tmp_path / "out"
+    with distributed.LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        args = ["grade", str(folder), "--out", str(out), "--scheduler", cluster.scheduler_address]
+        assert main(args) == 0
+    assert "graded 2, failed 1" in capsys.readouterr().out
+    rows = {row["id"]: row["status"] for row in _gradebook(out)}
+    assert rows == {"alice": "graded", "bob": "graded", "broken": "unreadable"}
+    entries = batch.Journal(out / "journal.jsonl").entries
+    assert all(entry["host"] for entry in entries.values())
+    document = json.loads((out / "bob" / "results.json").read_text())
+    assert document["max_score"] == 100.0
+    # 2 single-threaded Dask workers on this host share its cores between their sandboxes
+    assert document["extra_data"]["threads"] == max(1, (os.cpu_count() or 1) // 2)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch, "DASK_CONNECT_TIMEOUT", 2.0)
+    folder = _class_folder(tmp_path)
+    args = ["grade", str(folder), "--out", str(tmp_path / "out"), "--scheduler"]
+    assert main([*args, "tcp://127.0.0.1:9"]) == 2
+    assert "grader grade:" in capsys.readouterr().err

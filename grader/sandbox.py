@@ -288,6 +288,11 @@ def _bwrap_args(rt: str | None, scratch_bytes: int) -> list[str]:
         p = f"/etc/{name}"
         if os.path.lexists(p):
             args += ["--ro-bind", p, p]
+    # The scratch tmpfs comes before the interpreter's binds: a venv that lives under /tmp (a CI
+    # checkout, say) is then bound on top of the tmpfs instead of being hidden by it.
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--perms", "1777", "--size", str(scratch_bytes), "--tmpfs", SANDBOX_HOME]
+    made.add(SANDBOX_HOME)
     for p in _python_binds():
         parents(p)
         args += ["--ro-bind", p, p]
@@ -295,8 +300,6 @@ def _bwrap_args(rt: str | None, scratch_bytes: int) -> list[str]:
     if rt is not None:
         parents(SANDBOX_RT)
         args += ["--ro-bind", rt, SANDBOX_RT]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--perms", "1777", "--size", str(scratch_bytes), "--tmpfs", SANDBOX_HOME]
     args += ["--chdir", SANDBOX_HOME]
     return args
 

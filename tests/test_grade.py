@@ -267,3 +267,17 @@ def test_grader_check_runs_the_public_checks_and_prints_a_summary():
     assert run.returncode == 1
     assert "[FAIL] 7.1 lr_schedule" in run.stdout and "NotImplementedError" in run.stdout
     assert "public checks: 0/5 points" in run.stdout
+
+
+def test_one_line_self_check_from_inside_a_notebook(capsys):
+    """`from grader.selfcheck import check; check(part)` runs in the notebook's own namespace."""
+    ingested = ingest_notebook(nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4))
+    namespace = {"__name__": "__main__"}
+    exec(compile(ingested.source, "notebook", "exec"), namespace)
+    exec("from grader.selfcheck import check\nresults = check('lr_schedule')", namespace)
+    assert [r.passed for r in namespace["results"]] == [True]
+    assert "[PASS] 7.1 lr_schedule" in capsys.readouterr().out
+    namespace["lr_schedule"] = lambda epoch, lr: lr  # a learner's wrong redefinition, rerun
+    exec("results = check('lr_schedule')", namespace)
+    assert [r.passed for r in namespace["results"]] == [False]
+    assert "[FAIL] 7.1" in capsys.readouterr().out

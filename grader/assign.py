@@ -13,13 +13,13 @@ notebook never has to be edited by hand and a test can prove it is in sync:
 from __future__ import annotations
 
 import copy
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from grader.files import write_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION_NOTEBOOK = ROOT / "solutions" / "object_localization.ipynb"
@@ -132,21 +132,9 @@ def first_difference(
     return None
 
 
-def write_notebook_atomically(nb: nbformat.NotebookNode, path: Path) -> None:
-    """Write to a temp file next to ``path`` and rename, so readers never see half a notebook."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            nbformat.write(nb, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def generate(solution_path: Path = SOLUTION_NOTEBOOK, out_path: Path = LEARNER_NOTEBOOK) -> None:
-    write_notebook_atomically(make_learner_notebook(read_notebook(solution_path)), out_path)
+    text = nbformat.writes(make_learner_notebook(read_notebook(solution_path)))
+    write_atomically(out_path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
 
 
 def check(

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.scoring import write_atomically
+from grader.files import write_atomically
 
 JOURNAL = "journal.jsonl"
 GRADEBOOK = "gradebook.csv"

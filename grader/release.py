@@ -19,6 +19,7 @@ SHIPPED = (
     "__init__.py",
     "check_api.py",
     "course.py",
+    "files.py",
     "notebook.py",
     "runner.py",
     "scoring.py",

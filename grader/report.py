@@ -11,7 +11,8 @@ import jinja2
 import numpy as np
 
 from grader import __version__, reference
-from grader.scoring import GradingResult, write_atomically
+from grader.files import write_atomically
+from grader.scoring import GradingResult
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("grader", "templates"),

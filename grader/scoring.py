@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from grader.files import write_atomically
 
 
 @dataclass
@@ -82,21 +82,6 @@ def to_gradescope(result: GradingResult) -> dict[str, Any]:
         ],
         "extra_data": {"submission_id": result.submission_id, **result.extra},
     }
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write then rename, so a reader never sees a half-written file, even after a crash."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_results(result: GradingResult, path: Path) -> dict[str, Any]:

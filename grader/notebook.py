@@ -63,12 +63,13 @@ from IPython.core.inputtransformer2 import TransformerManager
 from nbformat import NotebookNode
 from nbformat.validator import ValidationError
 
+#: The graded parts, in the course notebook's order (the one list: runner and tests derive theirs).
 GRADED_PARTS: tuple[str, ...] = (
     "create_example",
     "plot_bounding_box",
     "data_generator",
-    "create_model",
     "IoU",
+    "create_model",
     "ShowTestImages",
     "lr_schedule",
 )

@@ -20,7 +20,7 @@ import numpy as np
 
 from grader import wire
 from grader.check_api import LearnerError, NotAttempted
-from grader.notebook import IngestedNotebook
+from grader.notebook import GRADED_PARTS, IngestedNotebook
 
 # How long each probe may take, in seconds (the worker is restarted after a timeout).
 TIMEOUTS = {"call": 30.0, "metric": 60.0, "model": 90.0, "callback": 120.0, "train": 240.0}
@@ -261,7 +261,7 @@ class InProcessSubmission(Submission):
                 name: worker._describe(self._module.__dict__[name])
                 if name in self._module.__dict__
                 else {"kind": "missing"}
-                for name in worker.GRADED_NAMES
+                for name in GRADED_PARTS
             }
             return {"names": names}
         arrays = {name: array.copy() for name, array in arrays.items()}  # as if sent: no aliasing

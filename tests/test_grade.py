@@ -11,8 +11,8 @@ import pytest
 
 from grader import assign
 from grader.grade import grade_notebook, write_outputs
-from grader.notebook import ingest_notebook
-from grader.runner import PART_ORDER, run_checks
+from grader.notebook import GRADED_PARTS, ingest_notebook
+from grader.runner import run_checks
 from grader.submission import InProcessSubmission
 
 GRADED_CELL = re.compile(r"^# GRADED: (\w+)")
@@ -158,7 +158,7 @@ def test_in_process_solution_passes_every_non_training_check():
     ingested = ingest_notebook(nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4))
     namespace = {"__name__": "submission"}
     exec(compile(ingested.source, "submission", "exec"), namespace)
-    parts = [part for part in PART_ORDER if part != "training"]
+    parts = list(GRADED_PARTS)
     results = run_checks(InProcessSubmission(namespace, ingested), parts=parts)
     assert {r.part for r in results} == set(parts)
     assert [r.name for r in results if not r.passed] == []

@@ -101,30 +101,34 @@ class Submission:
         arrays: Mapping[str, np.ndarray] | None = None,
         *,
         doing: str,
-        cache: bool = True,
+        cache_key: str | None = None,
         on_message: Callable | None = None,
     ) -> Any:
-        """One request; a failure becomes a LearnerError that tells the learner what happened."""
-        key = None
-        if cache and not on_message:
+        """One request; a failure becomes a LearnerError that tells the learner what happened.
+
+        Replies (and failures) are cached by ``cache_key``, or, for a plain request, by its
+        arguments and arrays; a request that talks back (``on_message``) needs an explicit key.
+        """
+        key = cache_key
+        if key is None and not on_message:
             digest = {
                 name: (a.shape, str(a.dtype), hash(a.tobytes()))
                 for name, a in (arrays or {}).items()
             }
             key = json.dumps([op, args, repr(sorted(digest.items()))], sort_keys=True, default=str)
-            if key in self._cache:
-                cached = self._cache[key]
-                if isinstance(cached, LearnerError):
-                    raise cached
-                return cached
+        if key is not None and key in self._cache:
+            cached = self._cache[key]
+            if isinstance(cached, LearnerError):
+                raise cached
+            return cached
         try:
             value = self._request(op, args, dict(arrays or {}), on_message)
         except ProbeFailure as failure:
             error = LearnerError(describe_failure(failure, doing))
-            if key:
+            if key is not None:
                 self._cache[key] = error
             raise error from None
-        if key:
+        if key is not None:
             self._cache[key] = value
         return value
 
@@ -206,12 +210,6 @@ class Submission:
     ) -> dict[str, Any]:
         """Budgeted training on batches made here; the worker gets test images without labels."""
         self.require("create_model")
-        key = f"train:{epochs}:{steps_per_epoch}:{seed}"
-        if key in self._cache:
-            cached = self._cache[key]
-            if isinstance(cached, LearnerError):
-                raise cached
-            return cached
 
         def answer(header: dict[str, Any], _: dict) -> tuple[dict, dict] | None:
             if header.get("need") != "batch":
@@ -225,20 +223,14 @@ class Submission:
             "seconds": seconds,
             "seed": seed,
         }
-        try:
-            value = self.probe(
-                "train",
-                args,
-                {"test_images": test_images},
-                doing="training your model",
-                cache=False,
-                on_message=answer,
-            )
-        except LearnerError as error:
-            self._cache[key] = error
-            raise
-        self._cache[key] = value
-        return value
+        return self.probe(
+            "train",
+            args,
+            {"test_images": test_images},
+            doing="training your model",
+            cache_key=f"train:{epochs}:{steps_per_epoch}:{seed}",
+            on_message=answer,
+        )
 
 
 class InProcessSubmission(Submission):

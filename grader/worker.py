@@ -752,8 +752,7 @@ def op_train(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
             counter["asked"] += 1
             if "images" not in batch:
                 raise BadRequest("a batch needs 'images'")
-            x = np.multiply(batch.pop("images"), np.float32(1 / 255), dtype=np.float32)
-            yield x, batch
+            yield _as_float_images(batch.pop("images")), batch
 
     class Budget(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):

@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT))
 from grader import reference as ref  # noqa: E402
 from grader.assign import SOLUTION_NOTEBOOK  # noqa: E402
 from grader.checks.hidden import test_training as training  # noqa: E402
-from grader.checks.hidden.helpers import hidden_batch  # noqa: E402
 from grader.grade import SandboxedSubmission, grade_notebook  # noqa: E402
 from grader.notebook import ingest  # noqa: E402
 from grader.sandbox import Sandbox  # noqa: E402
@@ -64,21 +63,8 @@ class PeakMemory:
 
 def train_once(seed: int, mode: str) -> tuple[float, float, float, int]:
     ingested = ingest(SOLUTION_NOTEBOOK)
-    test = hidden_batch(training.TEST_IMAGES, 99)
-
-    def batch(index: int):
-        made = ref.make_batch(training.BATCH_SIZE, np.random.default_rng([seed, 7, index]))
-        return made.images, {"class_out": ref.one_hot(made.class_ids), "box_out": made.boxes}
-
     with Sandbox(ingested.source, mode=mode) as sandbox:
-        report = SandboxedSubmission(ingested, sandbox).train(
-            batch,
-            test.images,
-            epochs=training.EPOCHS,
-            steps_per_epoch=training.STEPS_PER_EPOCH,
-            seconds=training.SECONDS,
-            seed=seed,
-        )
+        test, report = training.run_training(SandboxedSubmission(ingested, sandbox), seed, seed)
     boxes = np.asarray(report["predictions"]["box_out"])
     accuracy = float(
         (np.asarray(report["predictions"]["class_out"]).argmax(1) == test.class_ids).mean()

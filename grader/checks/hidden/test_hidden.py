@@ -155,10 +155,28 @@ def test_data_generator_yields_fresh_batches(submission):
 UNCLAMPED_HINT = "IoU not clamped: disjoint pairs get a positive 'overlap'; clamp each side of the intersection at 0"
 
 
-def unclamped(got: float, *pairs: tuple[np.ndarray, np.ndarray]) -> bool:
-    """Whether ``got`` is what the original course's unclamped IoU gives on these pairs."""
-    values = np.concatenate([unclamped_iou(a, b) for a, b in pairs])
-    return got == pytest.approx(float(values.mean()), abs=2e-3)
+def unclamped(*pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """What the original course's unclamped IoU gives on these pairs, example by example."""
+    return np.concatenate([unclamped_iou(a, b) for a, b in pairs])
+
+
+def expect_mean_iou(
+    got: float, expected: np.ndarray, what: str, *, mistakes=(), otherwise: str = ""
+) -> None:
+    """Incorrect unless ``got`` is the mean of ``expected``; the hint names the first mistake, a
+    (per-example IoU, hint) pair, whose mean ``got`` equals, else ``otherwise``."""
+    want = float(np.mean(expected))
+    if got == pytest.approx(want, abs=2e-3):
+        return
+    hint = next(
+        (
+            text
+            for values, text in mistakes
+            if got == pytest.approx(float(np.mean(values)), abs=2e-3)
+        ),
+        otherwise,
+    )
+    raise Incorrect(what, expected=round(want, 4), got=round(got, 4), hint=hint)
 
 
 @check("IoU", 2)
@@ -179,20 +197,18 @@ def test_iou_of_touching_boxes_is_zero(submission):
 def test_iou_matches_the_reference_on_random_boxes(submission):
     """partial overlaps: equals the reference IoU"""
     y_true, y_pred = random_boxes(64, 1)
-    expected = float(ref.iou(y_true, y_pred).mean())
-    got = metric_value(submission, y_true, y_pred)
-    if got != pytest.approx(expected, abs=2e-3):
-        hint = ""
-        if got == pytest.approx(float(ref.iou(y_true[:, ::-1], y_pred).mean()), abs=2e-3):
-            hint = "rows and columns are mixed up between y_true and y_pred"
-        elif unclamped(got, (y_true, y_pred)):
-            hint = UNCLAMPED_HINT
-        raise Incorrect(
-            "mean IoU over 64 random box pairs differs from the reference",
-            expected=round(expected, 4),
-            got=round(got, 4),
-            hint=hint,
-        )
+    expect_mean_iou(
+        metric_value(submission, y_true, y_pred),
+        ref.iou(y_true, y_pred),
+        "mean IoU over 64 random box pairs differs from the reference",
+        mistakes=[
+            (
+                ref.iou(y_true[:, ::-1], y_pred),
+                "rows and columns are mixed up between y_true and y_pred",
+            ),
+            (unclamped((y_true, y_pred)), UNCLAMPED_HINT),
+        ],
+    )
 
 
 @check("IoU", 3)
@@ -200,20 +216,18 @@ def test_iou_accumulates_over_batches(submission):
     """result() is the mean over every example since the last reset"""
     (a, b), (c, d) = random_boxes(16, 2), random_boxes(16, 3)
     reply = submission.metric([("update", a, b), ("update", c, d), ("result",)])
-    got = as_float(reply["results"][0], "result()")
-    expected = float(np.concatenate([ref.iou(a, b), ref.iou(c, d)]).mean())
-    if got != pytest.approx(expected, abs=2e-3):
-        hint = ""
-        if got == pytest.approx(float(ref.iou(c, d).mean()), abs=2e-3):
-            hint = "result() returns only the last batch: add each batch into state variables with assign_add"
-        elif unclamped(got, (a, b), (c, d)):
-            hint = UNCLAMPED_HINT
-        raise Incorrect(
-            "after two batches, result() should be the mean IoU of all 32 examples",
-            expected=round(expected, 4),
-            got=round(got, 4),
-            hint=hint,
-        )
+    expect_mean_iou(
+        as_float(reply["results"][0], "result()"),
+        np.concatenate([ref.iou(a, b), ref.iou(c, d)]),
+        "after two batches, result() should be the mean IoU of all 32 examples",
+        mistakes=[
+            (
+                ref.iou(c, d),
+                "result() returns only the last batch: add each batch into state variables with assign_add",
+            ),
+            (unclamped((a, b), (c, d)), UNCLAMPED_HINT),
+        ],
+    )
 
 
 @check("IoU", 2)
@@ -222,15 +236,12 @@ def test_iou_reset_state_really_resets(submission):
     (a, _), (c, d) = random_boxes(16, 4), random_boxes(16, 5)
     # The first batch is perfect (IoU 1), so remembering it after the reset is plain to see.
     reply = submission.metric([("update", a, a), ("reset",), ("update", c, d), ("result",)])
-    got = as_float(reply["results"][0], "result() after reset_state()")
-    expected = float(ref.iou(c, d).mean())
-    if got != pytest.approx(expected, abs=2e-3):
-        raise Incorrect(
-            "after reset_state() the metric still remembers earlier batches",
-            expected=round(expected, 4),
-            got=round(got, 4),
-            hint="state not reset: assign 0 to every state variable in reset_state (do not create new variables)",
-        )
+    expect_mean_iou(
+        as_float(reply["results"][0], "result() after reset_state()"),
+        ref.iou(c, d),
+        "after reset_state() the metric still remembers earlier batches",
+        otherwise="state not reset: assign 0 to every state variable in reset_state (do not create new variables)",
+    )
 
 
 @check("IoU", 2)
@@ -238,20 +249,13 @@ def test_iou_works_in_graph_mode(submission):
     """the metric runs inside a compiled tf.function, as in model.fit"""
     y_true, y_pred = random_boxes(16, 6)
     reply = submission.metric([("update", y_true, y_pred), ("result",)], graph=True)
-    got = as_float(reply["results"][0], "result() in graph mode")
-    expected = float(ref.iou(y_true, y_pred).mean())
-    if got != pytest.approx(expected, abs=2e-3):
-        hint = (
-            UNCLAMPED_HINT
-            if unclamped(got, (y_true, y_pred))
-            else "use keras.ops / tensor operations, not numpy or Python ifs on tensors"
-        )
-        raise Incorrect(
-            "in graph mode the metric gives a different value",
-            expected=round(expected, 4),
-            got=round(got, 4),
-            hint=hint,
-        )
+    expect_mean_iou(
+        as_float(reply["results"][0], "result() in graph mode"),
+        ref.iou(y_true, y_pred),
+        "in graph mode the metric gives a different value",
+        mistakes=[(unclamped((y_true, y_pred)), UNCLAMPED_HINT)],
+        otherwise="use keras.ops / tensor operations, not numpy or Python ifs on tensors",
+    )
 
 
 # -- create_model

@@ -36,13 +36,15 @@ def format_summary(results: list[CheckResult]) -> str:
     return "\n".join(lines)
 
 
-def check_namespace(namespace: dict[str, Any], part: str | None = None) -> list[CheckResult]:
+def check_namespace(
+    namespace: dict[str, Any], part: str | None = None, ingested: Any = None
+) -> list[CheckResult]:
+    """The public checks over a namespace that holds the learner's definitions."""
     from grader.runner import run_checks
     from grader.submission import InProcessSubmission
 
-    return run_checks(
-        InProcessSubmission(namespace), public_only=True, parts=[part] if part else None
-    )
+    submission = InProcessSubmission(namespace, ingested)
+    return run_checks(submission, public_only=True, parts=[part] if part else None)
 
 
 def check(part: str | None = None) -> list[CheckResult]:
@@ -60,12 +62,7 @@ def check_notebook(path: Path, part: str | None = None) -> list[CheckResult]:
     ingested = ingest(path)
     namespace: dict[str, Any] = {"__name__": "submission"}
     exec(compile(ingested.source, str(path), "exec"), namespace)
-    from grader.runner import run_checks
-    from grader.submission import InProcessSubmission
-
-    return run_checks(
-        InProcessSubmission(namespace, ingested), public_only=True, parts=[part] if part else None
-    )
+    return check_namespace(namespace, part, ingested)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import re
 import time
@@ -12,17 +13,35 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from grader import __version__, wire
+from grader import __version__, secret, wire
 from grader.check_api import LearnerError, NotAttempted
-from grader.checks.hidden.helpers import HIDDEN_SEED
 from grader.notebook import IngestedNotebook, NotebookError, ingest, submission_hash
 from grader.runner import run_checks
 from grader.sandbox import ProbeError, Sandbox
-from grader.scoring import GradingResult, write_results
-from grader.submission import TIMEOUTS, ProbeFailure, Submission
+from grader.scoring import CheckResult, GradingResult, Status, write_results
+from grader.submission import ProbeFailure, Submission, probe_timeout
 
 if TYPE_CHECKING:
     from grader.sandbox import Limits
+
+
+# Probe failures that decide the grading's status (first match wins, in this order of precedence).
+# A wall-clock limit hit while loading or training is the machine's, not the learner's: `timeout`.
+# Other probes' limits are hundreds of times what their work needs; hitting one is the learner's
+# verdict (an endless loop), reported by the check itself.
+_PRECEDENCE = (Status.ERROR, Status.TIMEOUT, Status.LOAD_ERROR, Status.CRASHED)
+
+
+def _status_of_failure(op: str, kind: str) -> Status | None:
+    if kind == "grader_error":
+        return Status.ERROR
+    if kind == "timeout" and op in ("load", "train"):
+        return Status.TIMEOUT
+    if kind == "load_error":
+        return Status.LOAD_ERROR
+    if kind == "crashed":
+        return Status.CRASHED
+    return None
 
 
 class SandboxedSubmission(Submission):
@@ -31,24 +50,37 @@ class SandboxedSubmission(Submission):
     def __init__(self, ingested: IngestedNotebook, sandbox: Any) -> None:
         super().__init__(ingested)
         self.sandbox = sandbox
+        self.trouble: dict[Status, str] = {}  # status -> the first failure that implies it
+
+    def status(self) -> tuple[Status, str]:
+        """The grading's status from the probe failures seen (``graded`` when none mattered)."""
+        for status in _PRECEDENCE:
+            if status in self.trouble:
+                return status, self.trouble[status]
+        return Status.GRADED, ""
+
+    def _failed(self, op: str, kind: str, message: str, traceback: str = "") -> ProbeFailure:
+        status = _status_of_failure(op, kind)
+        if status is not None:
+            self.trouble.setdefault(status, f"{op}: {message}".splitlines()[0][:300])
+        return ProbeFailure(kind, message, traceback)
 
     def _request(self, op, args, arrays, on_message=None):
-        timeout = TIMEOUTS.get(op, 60.0)
         try:
             if op == "load":
                 reply = self.sandbox.start()
             else:
                 reply = self.sandbox.request(
-                    op, args, arrays, timeout=timeout, on_message=on_message
+                    op, args, arrays, timeout=probe_timeout(op), on_message=on_message
                 )
         except ProbeError as error:
-            raise ProbeFailure(error.kind, error.message, error.traceback) from None
+            raise self._failed(op, error.kind, error.message, error.traceback) from None
         except wire.WireError as error:
-            raise ProbeFailure("protocol", str(error)) from None
+            raise self._failed(op, "protocol", str(error)) from None
         try:
             return reply.value
         except wire.WireError as error:
-            raise ProbeFailure("protocol", str(error)) from None
+            raise self._failed(op, "protocol", str(error)) from None
 
 
 class UnreadableSubmission(Submission):
@@ -96,18 +128,63 @@ def _pictures(artifacts: dict[str, Any]) -> dict[str, bytes | None]:
     return pictures
 
 
+def seed_fingerprint(seed: int) -> str:
+    """A short, non-reversible tag of the hidden seed: tells whether two gradings used the same
+    hidden data without revealing it."""
+    return hashlib.sha256(f"objloc-hidden-seed:{int(seed)}".encode()).hexdigest()[:8]
+
+
+def _not_a_verdict(checks: list[CheckResult], status: Status, why: str) -> tuple[list, str]:
+    """A grading the machine or the grader cut short: no points, no hint about the learner's code
+    (the checks' messages would blame it), and a summary that says it will be retried."""
+    cause = (
+        "a wall-clock limit of the grading machine was reached (it was too slow or too busy)"
+        if status is Status.TIMEOUT
+        else "the grader itself failed"
+    )
+    summary = (
+        f"This grading did not finish ({status}): {cause}. It is not a verdict on your code; "
+        "the score shown is 0 only because nothing was graded, and the grading will be retried."
+    )
+    blank = [
+        CheckResult(
+            number=c.number,
+            name=c.name,
+            part=c.part,
+            max_score=c.max_score,
+            score=0.0,
+            message=f"Not graded: the grading did not finish ({status}) and will be retried.",
+            public=c.public,
+            kind="not_graded",
+        )
+        for c in checks
+    ]
+    return blank, summary
+
+
 def grade_notebook(
-    path: Path, *, sandbox_mode: str = "auto", limits: Limits | None = None
+    path: Path,
+    *,
+    sandbox_mode: str = "auto",
+    limits: Limits | None = None,
+    hidden_seed: int | None = None,
 ) -> GradingResult:
     """Grade one notebook file. Never raises for a bad submission: it gets a verdict.
 
     ``limits`` sizes the sandboxed worker (batch grading passes fewer threads per parallel job).
+    ``hidden_seed`` grades with that hidden-data seed (a Dask job carries the client's) instead of
+    the course's secret (``grader.secret``).
     """
+    seed = secret.hidden_seed() if hidden_seed is None else int(hidden_seed)
+    with secret.using_seed(seed):
+        return _grade(Path(path), sandbox_mode, limits, seed)
+
+
+def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> GradingResult:
     from grader.sandbox import Limits
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    path = Path(path)
     ident = submission_id(path)
     try:
         digest = submission_hash(path)
@@ -115,7 +192,7 @@ def grade_notebook(
         digest = ""
     extra: dict[str, Any] = {
         "grader_version": __version__,
-        "seed": HIDDEN_SEED,
+        "seed_fingerprint": seed_fingerprint(seed),
         "submission_sha256": digest,
         "isolation": "none (not run)",
     }
@@ -130,6 +207,7 @@ def grade_notebook(
         checks = run_checks(UnreadableSubmission(message))
         summary = f"Your file could not be graded: {message}"
         artifacts: dict[str, Any] = {"problems": [message]}
+        status, status_message = Status.UNREADABLE, message
     else:
         with Sandbox(ingested.source, mode=sandbox_mode, limits=limits or Limits()) as sandbox:
             extra["isolation"] = sandbox.isolation
@@ -143,6 +221,7 @@ def grade_notebook(
             checks = run_checks(submission)
             timings["checks"] = time.perf_counter() - checks_start
             captured = sandbox.output
+        status, status_message = submission.status()
         artifacts = dict(submission.artifacts)
         training = artifacts.get("training") or {}
         if training.get("train_seconds"):
@@ -155,10 +234,12 @@ def grade_notebook(
             notes.append(
                 f"Note: graded without the bubblewrap sandbox ({extra.get('isolation_note', '')})."
             )
-        if artifacts.get("budget_note"):
-            notes.append("Note: " + artifacts["budget_note"] + ".")
         if problems:
             notes.append(f"{len(problems)} problem(s) found in your notebook: see the report.")
+        if not status.is_verdict:
+            checks, stopped = _not_a_verdict(checks, status, status_message)
+            notes.insert(0, stopped)
+            artifacts.pop("pictures", None)
         summary = "\n".join(notes)
     artifacts["captured_output"] = captured
     report_start = time.perf_counter()
@@ -172,6 +253,8 @@ def grade_notebook(
         output=summary,
         extra=extra,
         artifacts=artifacts,
+        status=status,
+        status_message=status_message,
     )
 
 

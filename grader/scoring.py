@@ -4,10 +4,32 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from grader.files import write_atomically
+
+
+class Status(StrEnum):
+    """How a grading ended; ``extra_data.status`` in results.json (batch reads it, never messages).
+
+    A verdict is final; ``timeout``, ``killed`` and ``error`` are not verdicts (the machine or the
+    grader failed, not the submission) and a rerun grades the submission again.
+    """
+
+    GRADED = "graded"  # every check ran: the score is the verdict
+    UNREADABLE = "unreadable"  # not a usable notebook file: 0, with the reason
+    LOAD_ERROR = "load_error"  # the learner's code does not load: the checks say so
+    CRASHED = "crashed"  # the learner's code crashed its worker during some check
+    TIMEOUT = "timeout"  # a wall-clock limit of the machine was hit (e.g. training): retried
+    KILLED = "killed"  # the grading process died (set by grader.batch): retried
+    REJECTED = "rejected"  # not graded by policy (e.g. an unsafe archive member), set by batch
+    ERROR = "error"  # the grader failed, not the submission: retried
+
+    @property
+    def is_verdict(self) -> bool:
+        return self not in (Status.TIMEOUT, Status.KILLED, Status.ERROR)
 
 
 @dataclass
@@ -21,9 +43,8 @@ class CheckResult:
     score: float
     message: str  # empty when passed
     public: bool = False
-    kind: str = (
-        "passed"  # passed | incorrect | partial | not_attempted | learner_error | check_error
-    )
+    # passed | incorrect | partial | not_attempted | learner_error | check_error | not_graded
+    kind: str = "passed"
 
     @property
     def passed(self) -> bool:
@@ -40,6 +61,8 @@ class GradingResult:
     output: str  # the summary shown on top (problems, isolation note)
     extra: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)  # pictures and data for the report
+    status: Status = Status.GRADED
+    status_message: str = ""  # one line: why the status is not "graded"
 
     @property
     def score(self) -> float:
@@ -80,7 +103,12 @@ def to_gradescope(result: GradingResult) -> dict[str, Any]:
             }
             for check in result.checks
         ],
-        "extra_data": {"submission_id": result.submission_id, **result.extra},
+        "extra_data": {
+            "submission_id": result.submission_id,
+            **result.extra,
+            "status": str(result.status),
+            "status_message": result.status_message,
+        },
     }
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -52,23 +53,32 @@ def _parse(text: str, where: str) -> int:
 
 
 def load_hidden_seed(path: Path | None = None) -> int:
-    """The course's hidden seed, creating the secret file (mode 0600) on first use."""
+    """The course's hidden seed, creating the secret file (mode 0600) on first use.
+
+    Creation is atomic: the seed is written and synced to a private temporary file, then
+    hard-linked to its name, which fails if another process got there first (then theirs is
+    read). So a racing reader never sees an empty or half-written file, and all agree on one seed.
+    """
     if path is None and os.environ.get(SEED_ENV):
         return _parse(os.environ[SEED_ENV], f"${SEED_ENV}")
     path = path or secret_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         value = secrets.randbits(62)
+        fd, tmp = tempfile.mkstemp(prefix=".hidden-seed-", dir=path.parent)  # mode 0600
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: read theirs
-            pass
-        else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(f"{value}\n")
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.link(tmp, path)
+        except FileExistsError:  # another process made it first: read theirs
+            pass
+        else:
             return value
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     try:
         return _parse(path.read_text(), str(path))
     except OSError as exc:

@@ -14,6 +14,7 @@ from grader.grade import grade_notebook, write_outputs
 from grader.notebook import GRADED_PARTS, ingest_notebook
 from grader.runner import run_checks
 from grader.submission import InProcessSubmission
+from tests.conftest import TEST_HIDDEN_SEED
 
 GRADED_CELL = re.compile(r"^# GRADED: (\w+)")
 
@@ -195,7 +196,11 @@ def test_solution_scores_full_marks_end_to_end(graded_solution):
         assert test["status"] == "passed"
     extra = document["extra_data"]
     assert extra["isolation"] in ("bwrap", "rlimits-only")
-    assert len(extra["submission_sha256"]) == 64 and extra["seed"]
+    assert len(extra["submission_sha256"]) == 64
+    assert extra["status"] == "graded" and extra["status_message"] == ""
+    # the hidden seed is a secret: results.json carries a short fingerprint of it, not the seed
+    assert re.fullmatch("[0-9a-f]{8}", extra["seed_fingerprint"])
+    assert TEST_HIDDEN_SEED not in json.dumps(document)
     assert {"ingest", "checks", "training"} <= set(extra["timings"])
 
 
@@ -215,7 +220,9 @@ def test_report_is_self_contained_with_pictures_and_credit(graded_solution):
 def test_same_submission_gets_the_same_score_twice(graded_solution):
     first, _ = graded_solution
     second = grade_notebook(assign.SOLUTION_NOTEBOOK)
-    assert [(c.name, c.score) for c in second.checks] == [(c.name, c.score) for c in first.checks]
+    assert [(c.name, c.score, c.message) for c in second.checks] == [
+        (c.name, c.score, c.message) for c in first.checks
+    ]
     assert second.artifacts["pictures"]["predictions"] is not None
 
 

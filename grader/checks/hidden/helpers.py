@@ -1,22 +1,25 @@
-"""Hidden inputs for the hidden checks: seeded, never shown to learners."""
+"""Hidden inputs for the hidden checks: seeded, never shown to learners.
+
+The seed is the course's secret (``grader.secret.hidden_seed()``), read when a check runs, never a
+constant here: reading the installed grader tells nothing about the hidden test set.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from grader import reference as ref
-
-HIDDEN_SEED = 20261125
+from grader.secret import hidden_seed
 
 
 def hidden_batch(n: int, offset: int = 0) -> ref.Batch:
-    return ref.make_batch(n, np.random.default_rng([HIDDEN_SEED, offset]))
+    return ref.make_batch(n, np.random.default_rng([hidden_seed(), offset]))
 
 
 def random_boxes(n: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of (row, col) boxes: three in four near each other, the rest drawn independently
     (often disjoint, which an unclamped intersection gets wrong)."""
-    rng = np.random.default_rng([HIDDEN_SEED, 1000 + offset])
+    rng = np.random.default_rng([hidden_seed(), 1000 + offset])
     a = rng.uniform(0.05, 0.55, (n, 2))
     b = np.clip(a + rng.normal(0, 0.08, (n, 2)), 0, 0.65)
     far = rng.random(n) < 0.25

@@ -33,13 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader import reference as ref  # noqa: E402
+from grader import wire, worker  # noqa: E402
 from grader.assign import SOLUTION_NOTEBOOK  # noqa: E402
 from grader.checks.hidden import test_training as training  # noqa: E402
 from grader.grade import SandboxedSubmission, grade_notebook  # noqa: E402
 from grader.notebook import ingest  # noqa: E402
 from grader.sandbox import Limits, Sandbox  # noqa: E402
 from grader.secret import using_seed  # noqa: E402
-from grader.submission import TRAIN_TIMEOUT  # noqa: E402
+from grader.submission import TRAIN_TIMEOUT, InProcessSubmission  # noqa: E402
 
 
 class PeakMemory:
@@ -69,14 +70,45 @@ class PeakMemory:
         self._thread.join()
 
 
+class LocalSubmission(InProcessSubmission):
+    """The worker's probes in this process, training included (``--sandbox in-process``): the
+    same training code, measurable on a machine whose sandboxed neighbours kill each other."""
+
+    class _Channel:
+        def __init__(self, answer):
+            self.answer = answer
+
+        def ask(self, header, arrays=None):
+            return self.answer(header, arrays or {})
+
+    def _request(self, op, args, arrays, on_message=None):
+        if op != "train":
+            return super()._request(op, args, arrays, on_message)
+        worker.STATE.module = self._module
+        header, reply_arrays = worker.op_train(args, arrays, self._Channel(on_message))
+        return wire.resolve(header["result"], reply_arrays)
+
+
+def _local_submission(threads: int) -> LocalSubmission:
+    worker.STATE.threads = threads
+    worker._keras()  # sets this process's TensorFlow threads before anything else imports it
+    ingested = ingest(SOLUTION_NOTEBOOK)
+    namespace = {"__name__": worker.LEARNER_MODULE}
+    exec(compile(ingested.source, "submission", "exec"), namespace)
+    return LocalSubmission(namespace, ingested)
+
+
 def train_once(seed: int, mode: str, threads: int) -> tuple[float, float, float, int, float]:
     """(IoU, accuracy, seconds, steps, MFLOPs per example) of the reference under hidden seed."""
     ingested = ingest(SOLUTION_NOTEBOOK)
-    with (
-        using_seed(seed),
-        Sandbox(ingested.source, mode=mode, limits=Limits(threads=threads)) as sandbox,
-    ):
-        submission = SandboxedSubmission(ingested, sandbox)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(using_seed(seed))
+        if mode == "in-process":
+            submission = _local_submission(threads)
+        else:
+            limits = Limits(threads=threads)
+            sandbox = stack.enter_context(Sandbox(ingested.source, mode=mode, limits=limits))
+            submission = SandboxedSubmission(ingested, sandbox)
         mflops = submission.model_audit().flops_per_example / 1e6
         test, report = training.run_training(submission, *training.training_seeds(seed))
     boxes = np.asarray(report["predictions"]["box_out"])
@@ -97,11 +129,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", help="hidden seeds (default: 3 random)")
     parser.add_argument("--threads", type=int, default=Limits().threads)
     parser.add_argument("--no-grading", action="store_true", help="only the training runs")
-    parser.add_argument("--sandbox", default="auto", choices=("auto", "bwrap", "none"))
+    parser.add_argument(
+        "--sandbox", default="auto", choices=("auto", "bwrap", "none", "in-process")
+    )
     args = parser.parse_args()
     seeds = args.seeds or [secrets.randbits(62) for _ in range(3)]
 
-    if not args.no_grading:
+    if not args.no_grading and args.sandbox != "in-process":
         start = time.perf_counter()
         with PeakMemory() as memory:
             result = grade_notebook(

@@ -179,12 +179,17 @@ def _check_config(node: Any, found: list[str], depth: int = 0) -> None:
                 and (module == "keras" or module.startswith("keras.") or module == "builtins")
             )
         ):
+            config = node.get("config")
+            what = config if class_name == "function" and isinstance(config, str) else class_name
             raise ModelAuditError(
-                f"your model uses `{class_name}` from `{module}`, which is not part of Keras: "
+                f"your model uses `{what}` from `{module}`, which is not part of Keras: "
                 "the grader rebuilds models made of Keras's built-in layers only (no custom "
                 "layer classes, no Lambda layers)"
             )
-        found.append(class_name)
+        if class_name == "function" and module == "builtins":  # a plain function, by name
+            found.append(f"function:{node.get('config')}")
+        else:
+            found.append(class_name)
     for value in node.values():
         _check_config(value, found, depth + 1)
 
@@ -318,6 +323,14 @@ def audit_config(config_json: str) -> ModelAudit:
     if len(classes) > MAX_LAYERS:
         raise ModelAuditError(f"your model has more than {MAX_LAYERS} layers")
     keras = _keras()
+    for entry in classes:
+        name = entry.removeprefix("function:")
+        if entry.startswith("function:") and not callable(getattr(keras.activations, name, None)):
+            raise ModelAuditError(
+                f"your model uses the function `{name}`, which is not one of Keras's "
+                "activations: the grader rebuilds models made of Keras's built-in layers and "
+                "activations only"
+            )
     from keras.saving import deserialize_keras_object
     from keras.src.backend.common import global_state
 

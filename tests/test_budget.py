@@ -89,6 +89,13 @@ def test_lambda_and_custom_layers_are_refused_without_running_them():
     with pytest.raises(model_audit.ModelAuditError, match="not part of Keras"):
         model_audit.audit_config(custom.to_json())
 
+    def doubled(t):
+        return t * 2
+
+    activation = keras.Model(inputs, layers.Dense(1, activation=doubled)(inputs))
+    with pytest.raises(model_audit.ModelAuditError, match="`doubled`"):
+        model_audit.audit_config(activation.to_json())
+
 
 def test_a_config_naming_another_module_is_refused_before_importing_it():
     inputs = keras.Input((4,))
@@ -174,6 +181,7 @@ class FailingSandbox:
 def grade_with_failures(monkeypatch, tmp_path, failing):
     from grader import grade
 
+    failing = {"callback": "learner_error", **failing}  # its short fit is the costly probe here
     monkeypatch.setattr(FailingSandbox, "failing", failing)
     monkeypatch.setattr(grade, "Sandbox", FailingSandbox)
     result = grade.grade_notebook(assign.SOLUTION_NOTEBOOK)

@@ -98,8 +98,10 @@ def _local_submission(threads: int) -> LocalSubmission:
     return LocalSubmission(namespace, ingested)
 
 
-def train_once(seed: int, mode: str, threads: int) -> tuple[float, float, float, int, float]:
-    """(IoU, accuracy, seconds, steps, MFLOPs per example) of the reference under hidden seed."""
+def train_once(seed: int, mode: str, threads: int) -> tuple[float, float, float, int, float, float]:
+    """(IoU, accuracy, seconds, steps, MFLOPs per example, CPU seconds or nan) of the reference
+    under a hidden seed. The CPU seconds (in-process only) vary less with the machine's load than
+    the wall time, though a busy machine inflates them too (TensorFlow's threads spin)."""
     ingested = ingest(SOLUTION_NOTEBOOK)
     with contextlib.ExitStack() as stack:
         stack.enter_context(using_seed(seed))
@@ -110,7 +112,9 @@ def train_once(seed: int, mode: str, threads: int) -> tuple[float, float, float,
             sandbox = stack.enter_context(Sandbox(ingested.source, mode=mode, limits=limits))
             submission = SandboxedSubmission(ingested, sandbox)
         mflops = submission.model_audit().flops_per_example / 1e6
+        cpu = time.process_time()
         test, report = training.run_training(submission, *training.training_seeds(seed))
+        cpu = time.process_time() - cpu if mode == "in-process" else float("nan")
     boxes = np.asarray(report["predictions"]["box_out"])
     accuracy = float(
         (np.asarray(report["predictions"]["class_out"]).argmax(1) == test.class_ids).mean()
@@ -121,6 +125,7 @@ def train_once(seed: int, mode: str, threads: int) -> tuple[float, float, float,
         float(report["train_seconds"]),
         int(report["steps"]),
         mflops,
+        cpu,
     )
 
 
@@ -172,11 +177,12 @@ def main() -> None:
     )
     runs = []
     for seed in seeds:
-        iou, accuracy, seconds, steps, mflops = train_once(seed, args.sandbox, args.threads)
+        iou, accuracy, seconds, steps, mflops, cpu = train_once(seed, args.sandbox, args.threads)
         runs.append((iou, accuracy, seconds))
         print(
             f"  seed {seed}: IoU {iou:.3f}  accuracy {accuracy:.3f}  {steps} steps in "
-            f"{seconds:.1f} s ({steps / seconds:.2f} steps/s); model {mflops:.1f} MFLOPs/example",
+            f"{seconds:.1f} s ({steps / seconds:.2f} steps/s, {cpu:.0f} CPU s, load "
+            f"{psutil.getloadavg()[0]:.1f}); model {mflops:.1f} MFLOPs/example",
             flush=True,
         )
     worst_iou = min(r[0] for r in runs)

@@ -128,6 +128,23 @@ def _pictures(artifacts: dict[str, Any]) -> dict[str, bytes | None]:
     return pictures
 
 
+def _within_budget(limits: Limits) -> Limits:
+    """Limits whose CPU-time rlimit cannot end the training before its wall-clock limit does.
+
+    Why: RLIMIT_CPU kills the worker (status ``crashed``, a verdict), while the train probe's
+    wall-clock limit ends the grading with ``timeout`` (retried). Measured here under load, the
+    reference's 1000 steps took ~340 CPU seconds at 2 threads (TensorFlow's threads spin when the
+    CPU is busy), so a fixed 600 s would cut a model near the cost limit short. The worker may
+    use (threads + 1) CPUs (compute threads plus the input pipeline) for the whole train limit.
+    """
+    import dataclasses
+
+    needed = int((limits.threads + 1) * probe_timeout("train")) + 300  # + the other probes
+    if limits.cpu_seconds >= needed:
+        return limits
+    return dataclasses.replace(limits, cpu_seconds=needed)
+
+
 def seed_fingerprint(seed: int) -> str:
     """A short, non-reversible tag of the hidden seed: tells whether two gradings used the same
     hidden data without revealing it."""
@@ -209,7 +226,8 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
         artifacts: dict[str, Any] = {"problems": [message]}
         status, status_message = Status.UNREADABLE, message
     else:
-        with Sandbox(ingested.source, mode=sandbox_mode, limits=limits or Limits()) as sandbox:
+        limits = _within_budget(limits or Limits())
+        with Sandbox(ingested.source, mode=sandbox_mode, limits=limits) as sandbox:
             extra["isolation"] = sandbox.isolation
             extra["isolation_note"] = sandbox.isolation_note
             submission = SandboxedSubmission(ingested, sandbox)

@@ -254,6 +254,19 @@ def test_the_train_limit_is_one_documented_setting_with_an_override(monkeypatch)
         submission.probe_timeout("train")
 
 
+def test_the_cpu_rlimit_never_ends_training_before_its_wall_clock_limit(monkeypatch):
+    from grader import grade, submission
+    from grader.sandbox import Limits
+
+    monkeypatch.delenv(submission.TRAIN_TIMEOUT_ENV, raising=False)
+    for threads in (1, 2, 4):
+        limits = grade._within_budget(Limits(threads=threads, cpu_seconds=600))
+        assert limits.cpu_seconds >= (threads + 1) * submission.TRAIN_TIMEOUT
+        assert limits.threads == threads
+    generous = Limits(cpu_seconds=10**6)
+    assert grade._within_budget(generous) is generous
+
+
 # -- determinism ----------------------------------------------------------------------------------
 
 

@@ -33,7 +33,10 @@ TEST_IMAGES = 256
 # loaded 2-core machine (benchmarks/bench_grading.py prints both figures).
 MAX_MFLOPS_PER_EXAMPLE = 160.0
 # Bands (fraction of points, minimum): set from the reference solution's figures in this budget
-# on the grading machine (3 hidden seeds), with a margin. See benchmarks/bench_grading.py.
+# on the grading machine, with a margin. The hidden seed is a random per-course secret, so the
+# reference must reach full marks for any seed: on 3 random seeds (benchmarks/bench_grading.py,
+# deterministic ops) it reached IoU 0.932 / 0.908 / 0.920 and accuracy 1.0 / 1.0 / 1.0, so full
+# IoU points from 0.80 leave 1.13x under the worst seed, and full accuracy points from 0.95.
 IOU_BANDS = ((1.0, 0.80), (0.5, 0.60), (0.25, 0.40))
 ACCURACY_BANDS = ((1.0, 0.95), (0.5, 0.80))
 

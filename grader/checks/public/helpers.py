@@ -6,7 +6,10 @@ Public code: it ships in the learner bundle, so it uses only the course's given 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+import pytest
 
 from grader import course
 from grader.check_api import Incorrect, short
@@ -55,46 +58,115 @@ def example(submission, seed: int):
     return image, class_id, as_float(value[2], "row"), as_float(value[3], "col")
 
 
-def batches(submission, batch_size: int, seed: int = 5, count: int = 1):
-    """``count`` batches from the learner's data_generator as (x, class_out, box_out) arrays."""
+TUPLE_TARGETS_HINT = (
+    "yield the targets as a dict {'class_out': y, 'box_out': box}, not a tuple: the model's "
+    "outputs are a dict, and Keras pairs a tuple of targets with them in alphabetical order "
+    "(box_out first), so each head would learn the other's labels"
+)
+
+
+@dataclass
+class GeneratorBatch:
+    """One batch from the learner's generator, read as leniently as its meaning allows, with what
+    breaks the contract listed in ``container`` (dicts and key names) and ``encoding`` (one-hot):
+    each check fails only for the property it tests."""
+
+    x: np.ndarray
+    class_out: np.ndarray  # (n, 9), one-hot or converted from integer labels
+    box_out: np.ndarray
+    container: list[str] = field(default_factory=list)
+    encoding: str = ""
+
+
+def _describe_value(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, dict):
+        return "a dict with keys " + str(sorted(map(str, value)))
+    if isinstance(value, list):
+        return f"a tuple of {len(value)} items"
+    return short(value)
+
+
+def _read_targets(targets, problems: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(targets, dict):
+        if set(targets) == {"class_out", "box_out"}:
+            return targets["class_out"], targets["box_out"]
+        problems.append(
+            "the targets dict has the wrong keys: expected {'class_out', 'box_out'}, got "
+            f"{sorted(map(str, targets))}. Hint: the keys must match the model's output names, "
+            "or Keras cannot pair targets with outputs"
+        )
+        values = list(targets.values())
+    elif isinstance(targets, list) and len(targets) == 2:
+        problems.append(f"the targets are a tuple (class, box). Hint: {TUPLE_TARGETS_HINT}")
+        values = targets
+    else:
+        raise Incorrect(
+            "the targets should be a dict {'class_out': y, 'box_out': box}",
+            got=_describe_value(targets),
+        )
+    arrays = [v for v in values if isinstance(v, np.ndarray)]
+    boxes = [a for a in arrays if a.ndim == 2 and a.shape[1] == 2]
+    classes = [a for a in arrays if not any(a is b for b in boxes)]
+    if len(arrays) != 2 or len(boxes) != 1 or len(classes) != 1:
+        raise Incorrect(
+            "the targets should hold a class array and a box array",
+            got=", ".join(_describe_value(v) for v in values),
+        )
+    return classes[0], boxes[0]
+
+
+def read_batch(item) -> GeneratorBatch:
+    """A batch as (x, class_out, box_out), or an Incorrect when no reading of it makes sense."""
+    if not isinstance(item, list) or len(item) != 2:
+        raise Incorrect(
+            "each batch should be a pair ({'image': x}, {'class_out': y, 'box_out': box})",
+            got=_describe_value(item),
+        )
+    inputs, targets = item
+    container: list[str] = []
+    if isinstance(inputs, dict):
+        if set(inputs) != {"image"}:
+            container.append(
+                f"the inputs dict has the wrong keys: expected {{'image'}}, got {sorted(map(str, inputs))}"
+            )
+        x = next(iter(inputs.values()), None) if len(inputs) == 1 else inputs.get("image")
+    else:
+        container.append("the inputs are a bare array: yield {'image': x}, the model's input name")
+        x = inputs
+    class_out, box_out = _read_targets(targets, container)
+    x = as_array(x, "x", ndim=4)
+    class_out = as_array(class_out, "class_out")
+    box_out = as_array(box_out, "box_out", ndim=2)
+    encoding = ""
+    flat = class_out.reshape(-1)
+    if class_out.shape in ((len(x),), (len(x), 1)) and np.all(np.mod(flat, 1) == 0):
+        encoding = (
+            f"class_out holds integer labels ({np.round(flat[:4], 3).tolist()}...), not one-hot "
+            "rows: the model's class head has 9 outputs and categorical_crossentropy expects "
+            "one-hot targets; use np.eye(9)[class_id] (or set y[i, class_id] = 1)"
+        )
+        ids = np.clip(flat.astype(int), 0, course.NUM_CLASSES - 1)
+        class_out = np.eye(course.NUM_CLASSES, dtype=np.float32)[ids]
+    elif class_out.ndim != 2:
+        raise Incorrect("class_out should be a 2-D array of one-hot rows", got=class_out.shape)
+    return GeneratorBatch(x, class_out, box_out, container, encoding)
+
+
+def generated(submission, batch_size: int, seed: int = 5, count: int = 1) -> list[GeneratorBatch]:
+    """``count`` batches from the learner's data_generator, read by :func:`read_batch`."""
     value = submission.call("data_generator", batch_size=batch_size, seed=seed, sample=count)
     if not isinstance(value, list) or len(value) < count:
         raise Incorrect(
             "data_generator should be a generator that yields batches forever", got=short(value)
         )
-    out = []
-    for item in value[:count]:
-        if (
-            not isinstance(item, list)
-            or len(item) != 2
-            or not all(isinstance(x, dict) for x in item)
-        ):
-            raise Incorrect(
-                "each batch should be a pair of dicts: ({'image': x}, {'class_out': y, 'box_out': box})",
-                got=short(item),
-            )
-        inputs, targets = item
-        if set(targets) != {"class_out", "box_out"}:
-            raise Incorrect(
-                "the targets dict has the wrong keys",
-                expected="{'class_out', 'box_out'}",
-                got=sorted(map(str, targets)),
-                hint="the keys must match the model's output names, or Keras cannot pair targets with outputs",
-            )
-        if set(inputs) != {"image"}:
-            raise Incorrect(
-                "the inputs dict has the wrong keys",
-                expected="{'image'}",
-                got=sorted(map(str, inputs)),
-            )
-        out.append(
-            (
-                as_array(inputs["image"], "x", ndim=4),
-                as_array(targets["class_out"], "class_out", ndim=2),
-                as_array(targets["box_out"], "box_out", ndim=2),
-            )
-        )
-    return out
+    return [read_batch(item) for item in value[:count]]
+
+
+def batches(submission, batch_size: int, seed: int = 5, count: int = 1):
+    """``count`` batches as (x, class_out, box_out) arrays, whatever their container."""
+    return [(b.x, b.class_out, b.box_out) for b in generated(submission, batch_size, seed, count)]
 
 
 def tile_at(image: np.ndarray, row: int, col: int) -> np.ndarray | None:
@@ -202,6 +274,28 @@ def metric_value(submission, y_true, y_pred) -> float:
     if not reply.get("is_metric"):
         raise Incorrect("IoU should subclass keras.metrics.Metric")
     return as_float(reply["results"][0], "IoU().result()")
+
+
+def iou_value_hint(got: float, expected: float, examples: int) -> str:
+    """The likely cause of an IoU far from what it should be (an IoU lies in [0, 1])."""
+    if expected > 0 and got == pytest.approx(expected * examples, rel=1e-3) and examples > 1:
+        return (
+            f"result() returned the sum over the {examples} examples: divide the summed IoU by "
+            "the number of examples seen (a second state variable, counted in update_state)"
+        )
+    if got > 1:
+        return (
+            "an IoU can never exceed 1: result() must divide the summed IoU by the number of "
+            "examples, and the union is area1 + area2 - intersection"
+        )
+    if got < 0:
+        return "an IoU can never be negative: clamp each side of the intersection at 0"
+    if got == 0 and expected > 0:
+        return (
+            "result() is 0: update_state should add into the state variables with assign_add, "
+            "and result() read them"
+        )
+    return ""
 
 
 def probe_images(n: int = 8) -> np.ndarray:

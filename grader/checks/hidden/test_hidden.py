@@ -16,6 +16,7 @@ from grader.checks.public.helpers import (
     diagnose_label,
     example,
     generated,
+    iou_value_hint,
     metric_value,
     model_summary,
 )
@@ -182,13 +183,14 @@ def expect_mean_iou(
     want = float(np.mean(expected))
     if got == pytest.approx(want, abs=2e-3):
         return
+    summed = (np.asarray(expected) * len(expected), iou_value_hint(want * len(expected), want, 2))
     hint = next(
         (
             text
-            for values, text in mistakes
+            for values, text in (*mistakes, summed)
             if got == pytest.approx(float(np.mean(values)), abs=2e-3)
         ),
-        otherwise,
+        iou_value_hint(got, want, len(expected)) if not 0 <= got <= 1 else otherwise,
     )
     raise Incorrect(what, expected=round(want, 4), got=round(got, 4), hint=hint)
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from grader import wire
 from grader.check_api import Incorrect, LearnerError, NotAttempted
+from grader.model_audit import ModelAudit, ModelAuditError, audit_config
 from grader.notebook import GRADED_PARTS, IngestedNotebook
 
 # How long each probe may take, in seconds (the worker is restarted after a timeout).
@@ -321,6 +322,26 @@ class Submission:
         return self.probe(
             "model", {"seed": seed}, arrays, doing="building your model with create_model()"
         )
+
+    def model_audit(self) -> ModelAudit:
+        """The model rebuilt in this process from its Keras config (see ``grader.model_audit``).
+
+        Cached. Raises :class:`Incorrect` when the config cannot be rebuilt safely (custom layers,
+        Lambda layers, not a Keras model) and LearnerError/NotAttempted as :meth:`model` does.
+        """
+        cached = self._cache.get("model_audit")
+        if cached is None:
+            info = self.model()
+            try:
+                cached = audit_config(info.get("config_json") if isinstance(info, dict) else None)
+            except ModelAuditError as error:
+                notes = info.get("notes") if isinstance(info, dict) else None
+                why = [n for n in notes or [] if isinstance(n, str) and n.startswith("config:")]
+                cached = Incorrect(error.message + (f" ({why[0]})" if why else ""))
+            self._cache["model_audit"] = cached
+        if isinstance(cached, Incorrect):
+            raise cached
+        return cached
 
     def callback(
         self,

@@ -640,12 +640,30 @@ def _build_model(seed: Any) -> Any:
     return model
 
 
+MAX_CONFIG_JSON = 500_000  # = grader.model_audit.MAX_CONFIG_CHARS; fits a wire header (1 MB)
+
+
+def _model_config_json(model: Any, notes: list[str]) -> str | None:
+    """``model.to_json()``: the trusted side rebuilds it in safe mode (``grader.model_audit``)."""
+    try:
+        text = model.to_json()
+    except Exception as exc:
+        notes.append(f"config: {_exc_message(exc)}")
+        return None
+    _restore()
+    if not _isinstance(text, str) or _len(text) > MAX_CONFIG_JSON:
+        notes.append("config: not a string or longer than the grader reads")
+        return None
+    return str.__str__(text)
+
+
 def op_model(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
     """Build the learner's model and describe it; predict on the images sent, if any."""
     model = _build_model(args.get("seed"))
     notes: list[str] = []
     with learner_code("inspecting the model"):
         info = _summarise_model(model, notes)
+    info["config_json"] = _model_config_json(model, notes)
     encoder = Encoder(prefix="m")
     if "images" in arrays:
         with learner_code("predicting with the model"):

@@ -75,6 +75,11 @@ MISSING_ADVICE = {
 }
 
 
+def probe_images(n: int = 8) -> np.ndarray:
+    """Fixed, label-free inputs for structural probes of the model: it must run on them."""
+    return np.random.default_rng(0).integers(0, 256, size=(n, 144, 144, 3), dtype=np.uint8)
+
+
 def found_signature(described: Mapping[str, Any] | None) -> inspect.Signature | None:
     """The learner's signature rebuilt from the worker's description (names and kinds only)."""
     data = (described or {}).get("signature")
@@ -317,8 +322,11 @@ class Submission:
         )
 
     def model(self, images: np.ndarray | None = None, seed: int = 0) -> dict[str, Any]:
+        """Build the learner's model and describe it, with its predictions on ``images`` (by
+        default :func:`probe_images`, so that every check, and :meth:`model_audit`, judges one
+        build: its config and its predictions come from the same model)."""
         self.require("create_model")
-        arrays = {"images": images} if images is not None else {}
+        arrays = {"images": probe_images() if images is None else images}
         return self.probe(
             "model", {"seed": seed}, arrays, doing="building your model with create_model()"
         )

@@ -378,3 +378,62 @@ def test_alternative_correct_implementations_get_full_marks(name):
     part, source = ALTERNATIVES[name]
     results = graded(notebook_with({part: source}), part)
     assert failed(results) == {}
+
+
+# -- structure checks that a look-alike cannot pass
+
+LOOK_ALIKE = '''# GRADED: create_model
+class _Tensor:
+    def __init__(self, name, shape):
+        self.name, self.shape = name, shape
+
+
+class LookAlike(keras.Model):
+    """Claims the course's structure, has no network."""
+
+    @property
+    def inputs(self):
+        return [_Tensor("image", (None, IMAGE_SIZE, IMAGE_SIZE, 3))]
+
+    @property
+    def output(self):
+        return {"class_out": _Tensor("class_out", (None, 9)), "box_out": _Tensor("box_out", (None, 2))}
+
+    def count_params(self):
+        return 600_000
+
+    def predict(self, x, **kwargs):
+        n = len(x)
+        return {"class_out": np.full((n, 9), 1 / 9, "float32"), "box_out": np.full((n, 2), 0.3, "float32")}
+
+
+def create_model():
+    return LookAlike()
+'''
+
+NAN_WEIGHTS = solution_cell("create_model").replace(
+    "    return model\n",
+    "    for weight in model.weights:\n"
+    "        weight.assign(np.full(weight.shape, np.nan, dtype=weight.dtype))\n"
+    "    return model\n",
+)
+
+
+def test_a_model_look_alike_gets_no_structure_points():
+    results = graded(notebook_with({"create_model": LOOK_ALIKE}), "create_model")
+    assert results and all(r.score == 0 for r in results.values()), {
+        n: (r.score, r.message) for n, r in results.items()
+    }
+    assert all("not part of Keras" in r.message for r in results.values())
+
+
+def test_a_model_with_nan_weights_gets_no_output_points():
+    results = graded(notebook_with({"create_model": NAN_WEIGHTS}), "create_model")
+    outputs = next(r for n, r in results.items() if "outputs named" in n)
+    assert outputs.score == 0 and "NaN" in outputs.message
+    assert all(r.score == 0 and "NaN" in r.message for r in results.values())
+
+
+def test_the_reference_model_gets_full_marks_on_every_structure_check():
+    results = graded(notebook_with({}), "create_model")
+    assert len(results) == 5 and failed(results) == {}

@@ -19,6 +19,7 @@ from grader.checks.public.helpers import (
     iou_value_hint,
     metric_value,
     model_summary,
+    working_model,
 )
 
 MAX_PARAMS = 5_000_000  # above this the model cannot train within the grading budget on 2 cores
@@ -355,13 +356,12 @@ def head_problem(name: str, activation) -> str:
 @check("create_model", 3)
 def test_class_head_outputs_probabilities(submission):
     """class_out is a softmax distribution and box_out can reach every box"""
-    info = model_summary(submission)
-    activations = {o.get("name"): o.get("activation") for o in info.get("outputs", [])}
+    activations = working_model(submission).activations
     for name in ("class_out", "box_out"):
         problem = head_problem(name, activations.get(name))
         if problem:
             raise Incorrect(f"the {name} head cannot produce its targets", hint=problem)
-    predictions = info.get("predictions")
+    predictions = model_summary(submission).get("predictions")
     probs = predictions.get("class_out") if isinstance(predictions, dict) else None
     if not isinstance(probs, np.ndarray) or probs.shape != (8, 9):
         raise Incorrect(
@@ -380,7 +380,7 @@ def test_class_head_outputs_probabilities(submission):
 @check("create_model", 2)
 def test_model_size_trains_within_the_budget(submission):
     """parameter count in the range that trains within the grading budget"""
-    params = model_summary(submission).get("params")
+    params = working_model(submission).params
     if not isinstance(params, int) or not MIN_PARAMS <= params <= MAX_PARAMS:
         raise Incorrect(
             "the model's size is outside what trains in the grading budget",
@@ -393,6 +393,7 @@ def test_model_size_trains_within_the_budget(submission):
 @check("create_model", 4)
 def test_model_is_compiled_with_both_losses_and_the_iou_metric(submission):
     """compiled with a loss for each output and the IoU metric on box_out"""
+    working_model(submission)  # compile settings count only for a model that runs
     info = model_summary(submission)
     if not info.get("compiled"):
         raise Incorrect(

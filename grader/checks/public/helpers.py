@@ -13,6 +13,7 @@ import pytest
 
 from grader import course
 from grader.check_api import Incorrect, short
+from grader.submission import probe_images
 
 CALLBACK_EPOCHS = 2
 
@@ -298,13 +299,41 @@ def iou_value_hint(got: float, expected: float, examples: int) -> str:
     return ""
 
 
-def probe_images(n: int = 8) -> np.ndarray:
-    """Fixed, label-free inputs for structural probes of the model."""
-    return np.random.default_rng(0).integers(0, 256, size=(n, 144, 144, 3), dtype=np.uint8)
-
-
 def model_summary(submission) -> dict:
-    return submission.model(images=probe_images())
+    """What the worker says about the learner's model (built once, run on the probe images)."""
+    return submission.model()
+
+
+def working_model(submission):
+    """The model's structure rebuilt in the trusted process (``Submission.model_audit``), counted
+    only for a model that also runs: finite predictions on the grader's probe images, of the
+    shapes its rebuilt structure declares. A look-alike object has no Keras config to rebuild;
+    a model with NaN weights does not run."""
+    audit = submission.model_audit()
+    predictions = model_summary(submission).get("predictions")
+    count = len(probe_images())
+    if not isinstance(predictions, dict):
+        raise Incorrect(
+            "your model should predict a dict of outputs on the grader's probe images",
+            got=short(predictions) if not isinstance(predictions, np.ndarray) else "one array",
+        )
+    for name, shape in audit.outputs.items():
+        value = predictions.get(name)
+        want = (count, *shape)
+        if not isinstance(value, np.ndarray) or value.shape != want:
+            raise Incorrect(
+                f"your model's {name} output did not run as its structure declares",
+                expected=f"predictions of shape {want}",
+                got=getattr(value, "shape", short(value)),
+            )
+        if not np.isfinite(value).all():
+            raise Incorrect(
+                f"your model predicts NaN or infinity for {name} on the grader's probe images, "
+                "so its structure cannot earn points",
+                hint="check the initialisers and any custom weights: a freshly built model must "
+                "predict finite numbers",
+            )
+    return audit
 
 
 def fixed_examples(n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:

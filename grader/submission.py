@@ -123,7 +123,7 @@ def _close_names(source: str, part: str) -> list[str]:
         for node in tree.body
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
     }
-    lowered = {name.lower(): name for name in defined if name != part}
+    lowered = {name.lower(): name for name in defined if name not in GRADED_PARTS}
     matches = difflib.get_close_matches(part.lower(), list(lowered), n=3, cutoff=0.6)
     return [lowered[m] for m in matches]
 

@@ -184,7 +184,8 @@ def expect_mean_iou(
     want = float(np.mean(expected))
     if got == pytest.approx(want, abs=2e-3):
         return
-    summed = (np.asarray(expected) * len(expected), iou_value_hint(want * len(expected), want, 2))
+    n = len(expected)
+    summed = (np.asarray(expected) * n, iou_value_hint(want * n, want, n))
     hint = next(
         (
             text

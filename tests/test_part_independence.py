@@ -73,6 +73,7 @@ def test_model_at_top_level_loses_only_the_model_checks_and_says_what_to_write()
     assert model_checks and all(r.kind == "not_attempted" for r in model_checks.values())
     message = next(iter(model_checks.values())).message
     assert "`create_model()`" in message and "top level" in message and "return model" in message
+    assert "rename" not in message  # create_example is another part, not a renamed create_model
     assert failed({n: r for n, r in results.items() if r.part == "ShowTestImages"}) == {}
 
 

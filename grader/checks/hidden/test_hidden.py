@@ -7,6 +7,7 @@ from grader import reference as ref
 from grader.check_api import Incorrect, check
 from grader.checks.hidden.helpers import hidden_batch, random_boxes, unclamped_iou
 from grader.checks.public.helpers import (
+    UNCLAMPED_HINT,
     as_array,
     as_float,
     batches,
@@ -20,6 +21,7 @@ from grader.checks.public.helpers import (
     metric_value,
     model_summary,
     working_model,
+    zero_iou_hint,
 )
 
 MAX_PARAMS = 5_000_000  # above this the model cannot train within the grading budget on 2 cores
@@ -161,7 +163,6 @@ def test_data_generator_yields_fresh_batches(submission):
 
 # -- IoU
 
-UNCLAMPED_HINT = "IoU not clamped: disjoint pairs get a positive 'overlap'; clamp each side of the intersection at 0"
 
 
 def unscaled_iou(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -207,7 +208,7 @@ def test_iou_of_touching_boxes_is_zero(submission):
                 "boxes that only touch should have IoU 0",
                 expected=0.0,
                 got=round(got, 4),
-                hint="IoU not clamped at zero",
+                hint=zero_iou_hint(got, [[0.1, 0.1]], [pred]),
             )
 
 

@@ -277,6 +277,35 @@ def metric_value(submission, y_true, y_pred) -> float:
     return as_float(reply["results"][0], "IoU().result()")
 
 
+def course_iou(y_true, y_pred, *, side: float | None = None, clamp: bool = True) -> np.ndarray:
+    """Per-example IoU of (row, col) boxes of the course's side; ``clamp=False`` is the original
+    course's ``abs()`` intersection, ``side`` another side (e.g. BOX_SIDE + 1), to name mistakes."""
+    side = course.measure_box_geometry().side if side is None else side
+    gaps = side - np.abs(np.asarray(y_true, float) - np.asarray(y_pred, float)) * course.IMAGE_SIZE
+    overlap = np.clip(gaps, 0, None) if clamp else np.abs(gaps)
+    inter = overlap[:, 0] * overlap[:, 1]
+    return inter / (2 * side * side - inter)
+
+
+UNCLAMPED_HINT = (
+    "IoU not clamped: abs(x2 - x1) turns the gap between disjoint boxes into a positive "
+    "'overlap'; use max(0, min(...) - max(...)) for each side of the intersection"
+)
+
+
+def zero_iou_hint(got: float, y_true, y_pred) -> str:
+    """Why boxes that share no area got a non-zero IoU, when a known mistake explains it."""
+    side = course.measure_box_geometry().side
+    if got == pytest.approx(float(course_iou(y_true, y_pred, clamp=False).mean()), abs=2e-3):
+        return UNCLAMPED_HINT
+    if got == pytest.approx(float(course_iou(y_true, y_pred, side=side + 1).mean()), abs=2e-3):
+        return (
+            "the box is one pixel too large (inclusive pixel counting, side + 1): the box "
+            "spans BOX_SIDE pixels, from top to top + BOX_SIDE"
+        )
+    return iou_value_hint(got, 0.0, len(y_true))
+
+
 def iou_value_hint(got: float, expected: float, examples: int) -> str:
     """The likely cause of an IoU far from what it should be (an IoU lies in [0, 1])."""
     if expected > 0 and got == pytest.approx(expected * examples, rel=1e-3) and examples > 1:

@@ -16,6 +16,7 @@ from grader.checks.public.helpers import (
     iou_value_hint,
     metric_value,
     working_model,
+    zero_iou_hint,
 )
 
 
@@ -115,15 +116,11 @@ def test_iou_of_disjoint_boxes_is_zero(submission):
     """disjoint boxes: IoU 0 (the original course's metric said ~0.74)"""
     got = metric_value(submission, [[0.0, 0.0]], [[0.6, 0.6]])
     if got != pytest.approx(0.0, abs=1e-4):
-        hint = (
-            "IoU not clamped: abs(x2 - x1) turns the gap between disjoint boxes into a positive "
-            "'overlap'; use max(0, min(...) - max(...)) for each side of the intersection"
-        )
         raise Incorrect(
             "boxes that do not overlap should have IoU 0",
             expected=0.0,
             got=round(got, 4),
-            hint=hint,
+            hint=zero_iou_hint(got, [[0.0, 0.0]], [[0.6, 0.6]]),
         )
 
 

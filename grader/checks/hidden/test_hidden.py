@@ -164,7 +164,6 @@ def test_data_generator_yields_fresh_batches(submission):
 # -- IoU
 
 
-
 def unscaled_iou(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """IoU with normalised corners but a side in pixels (a forgotten * 144)."""
     side = ref.measure_box_geometry().side

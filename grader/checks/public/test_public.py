@@ -193,7 +193,7 @@ def _schedule(hold=HOLD, factor=FACTOR, floor=FLOOR, every=1):
 #: Schedules of another shape than asked, each with what to change. The first that reproduces
 #: every value the learner's function returned names the mistake.
 SCHEDULE_MISTAKES = (
-    (_schedule(floor=0), "the floor is missing: return max(lr * 0.5, MIN_LR)"),
+    (_schedule(floor=0), "the floor is missing: return max(new_lr, MIN_LR)"),
     (
         _schedule(hold=HOLD - 1),
         "the halving starts one epoch early: keep lr while epoch < 3 (epochs 0, 1 and 2)",
@@ -243,7 +243,7 @@ def diagnose_schedule(got: list[float]) -> str:
     ):
         findings.append("at the floor the rate should be MIN_LR = 1e-5 exactly")
     return "; ".join(findings) or (
-        "keep lr while epoch < 3, then return max(lr * 0.5, MIN_LR); the schedule gets the "
+        "keep lr while epoch < 3, then halve it each epoch, never below MIN_LR; the schedule gets the "
         "current rate as lr and returns the next one"
     )
 

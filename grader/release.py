@@ -20,6 +20,7 @@ SHIPPED = (
     "check_api.py",
     "course.py",
     "files.py",
+    "model_audit.py",
     "notebook.py",
     "runner.py",
     "scoring.py",

@@ -11,6 +11,9 @@ Replies are cached per request, so several checks can look at the same model or 
 
 from __future__ import annotations
 
+import ast
+import difflib
+import inspect
 import json
 import os
 import types
@@ -74,6 +77,84 @@ def describe_failure(failure: ProbeFailure, doing: str) -> str:
     return what
 
 
+#: How the learner notebook's stubs declare each graded part (a test keeps this equal to the
+#: notebook): messages quote it when a learner's definition differs.
+STUB_SIGNATURES = {
+    "create_example": "create_example(rng=None)",
+    "plot_bounding_box": "plot_bounding_box(image, gt_coords, pred_coords=None, norm=False)",
+    "data_generator": "data_generator(batch_size=16, rng=None)",
+    "IoU": "class IoU(keras.metrics.Metric) with __init__(self, name='iou', **kwargs)",
+    "create_model": "create_model()",
+    "ShowTestImages": (
+        "class ShowTestImages(keras.callbacks.Callback) with "
+        "__init__(self, test_data=None, num_images=6, show=True)"
+    ),
+    "lr_schedule": "lr_schedule(epoch, lr)",
+}
+#: What to write when a part is missing, beyond "keep the name" (the original course's habits).
+MISSING_ADVICE = {
+    "create_model": (
+        "The grader calls `create_model()` to get a compiled keras.Model; a model built at top "
+        "level (`model = keras.Model(...)` outside any function) is not run by the grader. Move "
+        "that code into `def create_model():`, compile the model there and `return model`. Your "
+        "other parts are graded without it (the callback on a stand-in model)."
+    ),
+}
+
+
+def probe_images(n: int = 8) -> np.ndarray:
+    """Fixed, label-free inputs for structural probes of the model: it must run on them."""
+    return np.random.default_rng(0).integers(0, 256, size=(n, 144, 144, 3), dtype=np.uint8)
+
+
+def found_signature(described: Mapping[str, Any] | None) -> inspect.Signature | None:
+    """The learner's signature rebuilt from the worker's description (names and kinds only)."""
+    data = (described or {}).get("signature")
+    if not isinstance(data, dict) or not isinstance(data.get("params"), list):
+        return None
+    kinds = {
+        k.name: k
+        for k in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.KEYWORD_ONLY,
+            inspect.Parameter.VAR_KEYWORD,
+        )
+    }
+    try:
+        params = [
+            inspect.Parameter(str(name), kinds[kind], **({"default": None} if default else {}))
+            for name, kind, default in data["params"]
+        ]
+        return inspect.Signature(params)
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def accepts_keyword(signature: inspect.Signature, name: str) -> bool:
+    kinds = {p.name: p.kind for p in signature.parameters.values()}
+    if kinds.get(name) in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+        return True
+    return inspect.Parameter.VAR_KEYWORD in kinds.values()
+
+
+def _close_names(source: str, part: str) -> list[str]:
+    """Top-level definitions in the kept source whose names look like ``part`` (renamed parts)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    defined = {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    }
+    lowered = {name.lower(): name for name in defined if name not in GRADED_PARTS}
+    matches = difflib.get_close_matches(part.lower(), list(lowered), n=3, cutoff=0.6)
+    return [lowered[m] for m in matches]
+
+
 class Submission:
     """Probe API used by the checks. Subclasses provide :meth:`_request`."""
 
@@ -111,16 +192,69 @@ class Submission:
         """Raise NotAttempted/LearnerError unless ``part`` exists, was attempted and loads."""
         info = self.ingested.parts.get(part) if self.ingested else None
         if self.ingested is not None and info is None:
-            raise NotAttempted(
-                f"`{part}` was not found in your notebook. Keep the graded cell's name."
-            )
+            raise NotAttempted(self._missing_message(part))
         if info is not None and not info.attempted:
             raise NotAttempted(
                 f"`{part}` still raises NotImplementedError: replace the stub with your code."
             )
         names = self.loaded_names()
         if names.get(part, {}).get("kind", "missing") == "missing":
-            raise NotAttempted(f"`{part}` is not defined after loading your code.")
+            raise NotAttempted(
+                f"`{part}` is not defined after loading your code. The grader expected "
+                f"`{STUB_SIGNATURES.get(part, part)}`."
+            )
+
+    def _missing_message(self, part: str) -> str:
+        """What the grader expected, what it found instead, and what to write."""
+        found = next(
+            (p.message for p in self.ingested.problems if p.part == part and p.message), ""
+        )
+        text = found or f"`{part}` was not found in your notebook."
+        text += f" The grader expected `{STUB_SIGNATURES.get(part, part)}`"
+        close = _close_names(self.ingested.source, part)
+        if close:
+            text += f"; your notebook defines {', '.join(f'`{n}`' for n in close)}: rename it to `{part}`"
+        text += "."
+        if part in MISSING_ADVICE:
+            text += " " + MISSING_ADVICE[part]
+        else:
+            text += " Keep the graded cell's name."
+        return text
+
+    def signature_problem(self, part: str, *, keyword: str | None = None) -> str | None:
+        """A message when ``part`` does not take the stub's ``keyword`` argument (e.g. ``rng``)."""
+        described = self.loaded_names().get(part)
+        signature = found_signature(described)
+        if signature is None or keyword is None or accepts_keyword(signature, keyword):
+            return None
+        return self._signature_message(part, described, f"no `{keyword}` parameter")
+
+    def _signature_message(self, part: str, described: Mapping[str, Any] | None, why: str) -> str:
+        text = ((described or {}).get("signature") or {}).get("text") or "?"
+        return (
+            f"`{part}` is not declared as the stub declares it ({why}). The grader expected "
+            f"`{STUB_SIGNATURES.get(part, part)}`; your notebook defines `{text}`. Keep the stub's "
+            "parameters: the grader passes them by these names."
+        )
+
+    def _bind(
+        self, part: str, args: tuple | list, kwargs: dict[str, Any], *, optional: tuple = ()
+    ) -> dict[str, Any]:
+        """Check that the learner's ``part`` accepts this call (Incorrect naming the stub's
+        signature otherwise); keyword arguments in ``optional`` that it does not take are
+        dropped, so the properties that do not need them can still be checked."""
+        described = self.loaded_names().get(part)
+        signature = found_signature(described)
+        if signature is None:
+            return kwargs
+        kwargs = {
+            k: v for k, v in kwargs.items() if k not in optional or accepts_keyword(signature, k)
+        }
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise Incorrect(self._signature_message(part, described, str(error))) from None
+        return kwargs
 
     def probe(
         self,
@@ -163,17 +297,30 @@ class Submission:
     def call(
         self, name: str, *args: Any, seed: int | None = None, sample: int = 0, **kwargs: Any
     ) -> Any:
-        """Call a graded function; ``seed`` is passed as its ``rng`` argument (a new Generator)."""
+        """Call a graded function; ``seed`` is passed as its ``rng`` argument (a new Generator).
+
+        A function without the stub's ``rng`` parameter is called without it (checks that need
+        it ask :meth:`signature_problem`); any other argument it cannot take is an Incorrect
+        that quotes the stub's signature.
+        """
         self.require(name)
-        tree, arrays = wire.pack({"args": list(args), "kwargs": kwargs})
+        probe_kwargs = dict(kwargs)
+        if seed is not None:
+            probe_kwargs["rng"] = None  # a placeholder: the worker makes the Generator
+        probe_kwargs = self._bind(name, args, probe_kwargs, optional=("rng",))
+        with_rng = probe_kwargs.pop("rng", "absent") is None
+        tree, arrays = wire.pack({"args": list(args), "kwargs": probe_kwargs})
         request = {"name": name, "args": tree["args"], "kwargs": tree["kwargs"], "sample": sample}
         if seed is not None:
-            request.update(seed=seed, rng_arg="rng")
+            request["seed"] = seed
+            if with_rng:
+                request["rng_arg"] = "rng"
         return self.probe("call", request, arrays, doing=f"running {name}()")
 
     def call_returning_args(self, name: str, *args: Any, **kwargs: Any) -> list[Any]:
         """Call a graded function and return its positional arguments as they are afterwards."""
         self.require(name)
+        kwargs = self._bind(name, args, kwargs)
         tree, arrays = wire.pack({"args": list(args), "kwargs": kwargs})
         request = {
             "name": name,
@@ -202,8 +349,11 @@ class Submission:
         )
 
     def model(self, images: np.ndarray | None = None, seed: int = 0) -> dict[str, Any]:
+        """Build the learner's model and describe it, with its predictions on ``images`` (by
+        default :func:`probe_images`, so that every check, and :meth:`model_audit`, judges one
+        build: its config and its predictions come from the same model)."""
         self.require("create_model")
-        arrays = {"images": images} if images is not None else {}
+        arrays = {"images": probe_images() if images is None else images}
         return self.probe(
             "model", {"seed": seed}, arrays, doing="building your model with create_model()"
         )
@@ -237,14 +387,30 @@ class Submission:
         steps: int,
         kwargs: dict | None = None,
     ) -> dict[str, Any]:
+        """Fit with the learner's ShowTestImages: on their model when create_model() works, else
+        on the worker's stand-in model (the callback is graded on its own). Keyword arguments
+        the class does not take are left out and listed under ``dropped_kwargs``."""
         self.require("ShowTestImages")
-        self.require("create_model")
-        tree, arrays = wire.pack(kwargs or {})
+        wanted = dict(kwargs or {})
+        given = self._bind("ShowTestImages", (), wanted, optional=tuple(wanted))
+        tree, arrays = wire.pack(given)
         arrays.update({"x": x, **targets})
         args = {"epochs": epochs, "steps": steps, "kwargs": tree, "seed": 0}
-        return self.probe(
+        report = self.probe(
             "callback", args, arrays, doing="training with your ShowTestImages callback"
         )
+        dropped = sorted(set(wanted) - set(given))
+        if dropped and isinstance(report, dict):
+            report = {
+                **report,
+                "dropped_kwargs": dropped,
+                "signature_problem": self._signature_message(
+                    "ShowTestImages",
+                    self.loaded_names().get("ShowTestImages"),
+                    "its __init__ does not take " + ", ".join(f"`{k}`" for k in dropped),
+                ),
+            }
+        return report
 
     def train(
         self,

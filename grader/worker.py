@@ -333,18 +333,37 @@ def _graded(name: str) -> Any:
     return STATE.module.__dict__[name]
 
 
+def _signature(obj: Any) -> dict[str, Any] | None:
+    """The call signature as data: the trusted side checks arguments against it before a call
+    and names what the learner wrote when it differs from the stub's."""
+    try:
+        sig = inspect.signature(obj)
+        params = [
+            [str(p.name), p.kind.name, p.default is not inspect.Parameter.empty]
+            for p in sig.parameters.values()
+        ]
+        text = f"{getattr(obj, '__name__', '?')}{sig}"
+    except BaseException:  # builtins without a signature, hostile __signature__
+        return None
+    if not _isinstance(text, str):
+        return None
+    text = str.__str__(text)
+    return {
+        "text": text if _len(text) <= MAX_REPR else text[: MAX_REPR - 3] + "...",
+        "params": params,
+    }
+
+
 def _describe(obj: Any) -> dict[str, Any]:
     if inspect.isclass(obj):
         bases = [f"{c.__module__}.{c.__qualname__}" for c in obj.__mro__[1:]]
-        return {"kind": "class", "bases": bases}
+        return {"kind": "class", "bases": bases, "signature": _signature(obj)}
     if inspect.isfunction(obj) or inspect.isbuiltin(obj) or inspect.ismethod(obj):
-        try:
-            params = list(inspect.signature(obj).parameters)
-        except (TypeError, ValueError):
-            params = None
-        return {"kind": "function", "params": params}
+        signature = _signature(obj)
+        params = [p[0] for p in signature["params"]] if signature else None
+        return {"kind": "function", "params": params, "signature": signature}
     if callable(obj):
-        return {"kind": "callable", "type": _qualname(obj)}
+        return {"kind": "callable", "type": _qualname(obj), "signature": _signature(obj)}
     return {"kind": "value", "type": _qualname(obj)}
 
 
@@ -681,33 +700,63 @@ def _render(fig: Any, max_width: int = 320) -> np.ndarray:
     return np.ascontiguousarray(rgb[::step, ::step])
 
 
-def op_callback(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
-    """Fit briefly with the learner's ShowTestImages and report the figures it drew."""
-    keras = _keras()
-    import matplotlib
+def _stand_in_model(keras: Any, seed: Any) -> Any:
+    """A model that meets the course's model contract (input "image" 144x144x3, a softmax
+    "class_out" of 9 and a "box_out" of 2, compiled), so the callback is graded on its own when
+    the learner's create_model() is missing or broken.
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.figure
-    import matplotlib.pyplot as plt
+    Deliberately not the reference solution's architecture: this file is shipped to learners and
+    readable inside the sandbox. The callback checks only need a model that fits and predicts.
+    """
+    keras.utils.set_random_seed(int(seed or 0) % 2**32)
+    layers = keras.layers
+    inputs = keras.Input(shape=(144, 144, 3), name="image")
+    x = layers.Flatten()(layers.AveragePooling2D(12)(inputs))
+    outputs = {
+        "class_out": layers.Dense(9, activation="softmax", name="class_out")(x),
+        "box_out": layers.Dense(2, activation="sigmoid", name="box_out")(x),
+    }
+    stand_in = keras.Model(inputs, outputs)
+    stand_in.compile(
+        optimizer="adam",
+        loss={"box_out": "mse", "class_out": "categorical_crossentropy"},
+        metrics={"class_out": "accuracy"},
+    )
+    return stand_in
 
-    model = _build_model(args.get("seed"))
-    cls = _graded(args.get("class", "ShowTestImages"))
-    with learner_code(f"creating {args.get('class', 'ShowTestImages')}()"):
+
+def _history_floats(history: Any) -> tuple[dict[str, list[float]], list[str]]:
+    """The fit history as floats; a value that is no number is skipped and named, not fatal."""
+    out: dict[str, list[float]] = {}
+    unreadable: list[str] = []
+    for key, values in dict(getattr(history, "history", {}) or {}).items():
+        try:
+            out[str(key)] = [float(np.asarray(v)) for v in values]
+        except Exception:
+            unreadable.append(str(key)[:100])
+    return out, unreadable
+
+
+def _fit_with_callback(
+    keras: Any, model: Any, args: dict, arrays: dict, plt: Any, figure_cls: Any
+) -> dict[str, Any]:
+    """One short fit of ``model`` with a fresh instance of the learner's callback class."""
+    name = args.get("class", "ShowTestImages")
+    cls = _graded(name)
+    with learner_code(f"creating {name}()"):
         cb = cls(**dict(wire.resolve(args.get("kwargs", {}), arrays)))
     is_callback = _isinstance(cb, keras.callbacks.Callback)
-    if "x" not in arrays:
-        raise BadRequest("callback needs an 'x' batch and target arrays")
     x = _as_float_images(arrays["x"])
     targets = {k: arrays[k] for k in ("class_out", "box_out") if k in arrays}
     created: list[Any] = []
-    original_init = matplotlib.figure.Figure.__init__
+    original_init = figure_cls.__init__
 
     def tracking_init(self: Any, *a: Any, **kw: Any) -> None:
         original_init(self, *a, **kw)
         created.append(self)
 
     before = set(plt.get_fignums())
-    matplotlib.figure.Figure.__init__ = tracking_init
+    figure_cls.__init__ = tracking_init
     try:
         with learner_code("fitting with the callback"):
             history = model.fit(
@@ -718,26 +767,62 @@ def op_callback(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
                 verbose=0,
             )
     finally:
-        matplotlib.figure.Figure.__init__ = original_init
-    open_new = [n for n in plt.get_fignums() if n not in before]
+        figure_cls.__init__ = original_init
+        open_new = [n for n in plt.get_fignums() if n not in before]
     listed = []
     for attr, value in list(getattr(cb, "__dict__", {}).items()):
-        if _isinstance(value, list) and any(
-            _isinstance(v, matplotlib.figure.Figure) for v in value
-        ):
+        if _isinstance(value, list) and any(_isinstance(v, figure_cls) for v in value):
             listed.append(attr)
-            for v in value:
-                if _isinstance(v, matplotlib.figure.Figure) and v not in created:
-                    created.append(v)
-    encoder = Encoder(prefix="f")
-    result: dict[str, Any] = {
+            created.extend(v for v in value if _isinstance(v, figure_cls) and v not in created)
+    floats, unreadable = _history_floats(history)
+    return {
         "is_callback": is_callback,
         "figures_created": _len(created),
         "figures_open": _len(open_new),
         "figure_list_attributes": listed,
         "figures": [_figure_summary(f) for f in created[:64]],
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "history": floats,
+        "history_unreadable": unreadable,
+        "_created": created,
     }
+
+
+def op_callback(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
+    """Fit briefly with the learner's ShowTestImages and report the figures it drew.
+
+    The learner's model is used when create_model() builds one and the fit succeeds with it;
+    otherwise the callback runs again on the stand-in model, so that a missing or broken model
+    (or metric compiled into it) never costs the callback's points.
+    """
+    keras = _keras()
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+
+    if "x" not in arrays:
+        raise BadRequest("callback needs an 'x' batch and target arrays")
+    seed = args.get("seed")
+    result: dict[str, Any] | None = None
+    model_problem = ""
+    try:
+        model = _build_model(seed)
+    except LearnerFailure as failure:
+        model_problem = failure.message
+    else:
+        try:
+            result = _fit_with_callback(keras, model, args, arrays, plt, matplotlib.figure.Figure)
+        except LearnerFailure as failure:
+            model_problem = f"with your model: {failure.message}"
+        plt.close("all")
+    if result is None:
+        model = _stand_in_model(keras, seed)
+        result = _fit_with_callback(keras, model, args, arrays, plt, matplotlib.figure.Figure)
+    result["model"] = "stand-in" if model_problem else "yours"
+    result["model_problem"] = model_problem
+    created = result.pop("_created")
+    encoder = Encoder(prefix="f")
     if created:
         try:
             result["last_figure"] = encoder.encode(_render(created[-1]))

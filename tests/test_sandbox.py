@@ -163,7 +163,9 @@ def simple() -> Sandbox:
 
 def test_load_reports_graded_names(simple: Sandbox) -> None:
     names = simple.start().value["names"]
-    assert names["create_example"] == {"kind": "function", "params": ["rng"]}
+    assert names["create_example"]["kind"] == "function"
+    assert names["create_example"]["params"] == ["rng"]
+    assert names["create_example"]["signature"]["text"] == "create_example(rng=None)"
     assert names["create_model"] == {"kind": "missing"}
     assert simple.isolation == ("bwrap" if BWRAP_OK else "rlimits-only")
     assert "loaded" in simple.output

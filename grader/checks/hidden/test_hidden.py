@@ -7,6 +7,7 @@ from grader import reference as ref
 from grader.check_api import Incorrect, check
 from grader.checks.hidden.helpers import hidden_batch, random_boxes, unclamped_iou
 from grader.checks.public.helpers import (
+    UNCLAMPED_HINT,
     as_array,
     as_float,
     batches,
@@ -15,8 +16,12 @@ from grader.checks.public.helpers import (
     colour_mask,
     diagnose_label,
     example,
+    generated,
+    iou_value_hint,
     metric_value,
     model_summary,
+    working_model,
+    zero_iou_hint,
 )
 
 MAX_PARAMS = 5_000_000  # above this the model cannot train within the grading budget on 2 cores
@@ -60,6 +65,9 @@ def test_create_example_covers_classes_and_positions(submission):
 @check("create_example", 3)
 def test_create_example_is_deterministic_for_a_seed(submission):
     """the same rng seed gives the same example; different seeds differ"""
+    problem = submission.signature_problem("create_example", keyword="rng")
+    if problem:
+        raise Incorrect(problem)
     a, b, c = example(submission, 7), example(submission, 7), example(submission, 8)
     if not (np.array_equal(a[0], b[0]) and a[1:] == b[1:]):
         raise Incorrect(
@@ -121,7 +129,10 @@ def test_plot_bounding_box_handles_normalised_images(submission):
 @check("data_generator", 3)
 def test_data_generator_class_targets_are_one_hot(submission):
     """class_out is one-hot"""
-    ((_, y, _),) = batches(submission, 16)
+    (batch,) = generated(submission, 16)
+    if batch.encoding:
+        raise Incorrect("class_out should be one-hot: a single 1 per row", hint=batch.encoding)
+    y = batch.class_out
     if not (np.isin(y, (0, 1)).all() and np.all(y.sum(axis=1) == 1)):
         raise Incorrect(
             "class_out should be one-hot: a single 1 per row", got=np.round(y[0], 3).tolist()
@@ -152,7 +163,12 @@ def test_data_generator_yields_fresh_batches(submission):
 
 # -- IoU
 
-UNCLAMPED_HINT = "IoU not clamped: disjoint pairs get a positive 'overlap'; clamp each side of the intersection at 0"
+
+def unscaled_iou(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """IoU with normalised corners but a side in pixels (a forgotten * 144)."""
+    side = ref.measure_box_geometry().side
+    inter = np.prod(np.clip(side - np.abs(y_true - y_pred), 0, None), axis=1)
+    return inter / (2 * side * side - inter)
 
 
 def unclamped(*pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -168,13 +184,15 @@ def expect_mean_iou(
     want = float(np.mean(expected))
     if got == pytest.approx(want, abs=2e-3):
         return
+    n = len(expected)
+    summed = (np.asarray(expected) * n, iou_value_hint(want * n, want, n))
     hint = next(
         (
             text
-            for values, text in mistakes
+            for values, text in (*mistakes, summed)
             if got == pytest.approx(float(np.mean(values)), abs=2e-3)
         ),
-        otherwise,
+        iou_value_hint(got, want, len(expected)) if not 0 <= got <= 1 else otherwise,
     )
     raise Incorrect(what, expected=round(want, 4), got=round(got, 4), hint=hint)
 
@@ -189,7 +207,7 @@ def test_iou_of_touching_boxes_is_zero(submission):
                 "boxes that only touch should have IoU 0",
                 expected=0.0,
                 got=round(got, 4),
-                hint="IoU not clamped at zero",
+                hint=zero_iou_hint(got, [[0.1, 0.1]], [pred]),
             )
 
 
@@ -207,6 +225,11 @@ def test_iou_matches_the_reference_on_random_boxes(submission):
                 "rows and columns are mixed up between y_true and y_pred",
             ),
             (unclamped((y_true, y_pred)), UNCLAMPED_HINT),
+            (
+                unscaled_iou(y_true, y_pred),
+                "the boxes are normalised but BOX_SIDE is in pixels: multiply row and col by "
+                "IMAGE_SIZE (144) before computing the corners",
+            ),
         ],
     )
 
@@ -216,9 +239,10 @@ def test_iou_accumulates_over_batches(submission):
     """result() is the mean over every example since the last reset"""
     (a, b), (c, d) = random_boxes(16, 2), random_boxes(16, 3)
     reply = submission.metric([("update", a, b), ("update", c, d), ("result",)])
+    both = np.concatenate([ref.iou(a, b), ref.iou(c, d)])
     expect_mean_iou(
         as_float(reply["results"][0], "result()"),
-        np.concatenate([ref.iou(a, b), ref.iou(c, d)]),
+        both,
         "after two batches, result() should be the mean IoU of all 32 examples",
         mistakes=[
             (
@@ -226,6 +250,20 @@ def test_iou_accumulates_over_batches(submission):
                 "result() returns only the last batch: add each batch into state variables with assign_add",
             ),
             (unclamped((a, b), (c, d)), UNCLAMPED_HINT),
+            (
+                both * len(both),
+                "result() returns the sum of the IoUs: divide by the number of examples seen",
+            ),
+            (
+                both * len(c),
+                "result() divides by the number of batches (update_state calls), not by the "
+                "number of examples: add ops.shape(iou)[0] to the count",
+            ),
+            (
+                both * 2,
+                "result() divides by the last batch's size: count every example since the "
+                "reset with assign_add, not assign",
+            ),
         ],
     )
 
@@ -240,6 +278,13 @@ def test_iou_reset_state_really_resets(submission):
         as_float(reply["results"][0], "result() after reset_state()"),
         ref.iou(c, d),
         "after reset_state() the metric still remembers earlier batches",
+        mistakes=[
+            (
+                np.concatenate([np.ones(len(a)), ref.iou(c, d)]),
+                "state not reset: the first batch still counts after reset_state(); assign 0 to "
+                "every state variable in reset_state (do not create new variables)",
+            )
+        ],
         otherwise="state not reset: assign 0 to every state variable in reset_state (do not create new variables)",
     )
 
@@ -261,9 +306,62 @@ def test_iou_works_in_graph_mode(submission):
 # -- create_model
 
 
+#: The range each activation can output; the box head must reach every label in BOX_RANGE.
+ACTIVATION_RANGES = {
+    "linear": (-np.inf, np.inf),
+    "sigmoid": (0.0, 1.0),
+    "hard_sigmoid": (0.0, 1.0),
+    "relu": (0.0, np.inf),
+    "relu6": (0.0, 6.0),
+    "softplus": (0.0, np.inf),
+    "exponential": (0.0, np.inf),
+    "elu": (-1.0, np.inf),
+    "selu": (-1.76, np.inf),
+    "gelu": (-0.17, np.inf),
+    "silu": (-0.28, np.inf),
+    "swish": (-0.28, np.inf),
+    "leaky_relu": (-np.inf, np.inf),
+    "tanh": (-1.0, 1.0),
+}
+BOX_RANGE = (
+    ref.measure_box_geometry().margin / ref.IMAGE_SIZE,
+    (ref.MAX_OFFSET + ref.measure_box_geometry().margin) / ref.IMAGE_SIZE,
+)
+
+
+def head_problem(name: str, activation) -> str:
+    """Why a head with this activation cannot produce its targets ("" when it can, or when the
+    activation is not one we know)."""
+    activation = str(activation or "").lower()
+    if name == "class_out":
+        if activation not in ACTIVATION_RANGES:  # softmax, or a layer judged by its outputs
+            return ""
+        return (
+            f"softmax missing: class_out uses {activation!r}, so its outputs are not a probability distribution "
+            "over the 9 classes: use activation='softmax' (categorical_crossentropy expects it)"
+        )
+    if activation == "softmax":
+        return (
+            "box_out uses 'softmax', which forces row + col = 1: most boxes are out of reach; "
+            "use a linear (or sigmoid) output for coordinates"
+        )
+    low, high = ACTIVATION_RANGES.get(activation, (-np.inf, np.inf))
+    if low > BOX_RANGE[0] or high < BOX_RANGE[1]:
+        return (
+            f"box_out uses {activation!r}, whose outputs lie in [{low:g}, {high:g}] but box "
+            f"labels span {BOX_RANGE[0]:.3f}..{BOX_RANGE[1]:.3f}: use a linear (or sigmoid) output"
+        )
+    return ""
+
+
 @check("create_model", 3)
 def test_class_head_outputs_probabilities(submission):
-    """class_out is a softmax: each prediction sums to 1"""
+    """class_out is a softmax distribution and box_out can reach every box"""
+    activations = working_model(submission).activations
+    for name in ("class_out", "box_out"):
+        problem = head_problem(name, activations.get(name))
+        if problem:
+            raise Incorrect(f"the {name} head cannot produce its targets", hint=problem)
     predictions = model_summary(submission).get("predictions")
     probs = predictions.get("class_out") if isinstance(predictions, dict) else None
     if not isinstance(probs, np.ndarray) or probs.shape != (8, 9):
@@ -283,7 +381,7 @@ def test_class_head_outputs_probabilities(submission):
 @check("create_model", 2)
 def test_model_size_trains_within_the_budget(submission):
     """parameter count in the range that trains within the grading budget"""
-    params = model_summary(submission).get("params")
+    params = working_model(submission).params
     if not isinstance(params, int) or not MIN_PARAMS <= params <= MAX_PARAMS:
         raise Incorrect(
             "the model's size is outside what trains in the grading budget",
@@ -296,6 +394,7 @@ def test_model_size_trains_within_the_budget(submission):
 @check("create_model", 4)
 def test_model_is_compiled_with_both_losses_and_the_iou_metric(submission):
     """compiled with a loss for each output and the IoU metric on box_out"""
+    working_model(submission)  # compile settings count only for a model that runs
     info = model_summary(submission)
     if not info.get("compiled"):
         raise Incorrect(
@@ -334,7 +433,13 @@ def test_model_is_compiled_with_both_losses_and_the_iou_metric(submission):
 @check("ShowTestImages", 3)
 def test_callback_figures_show_boxes(submission):
     """the figure shows the images with green (truth) and red (prediction) boxes"""
-    picture = callback_report(submission).get("last_figure")
+    report = callback_report(submission)
+    if report.get("signature_problem"):
+        raise Incorrect(
+            "the figure should show the test images the callback is given: "
+            + report["signature_problem"]
+        )
+    picture = report.get("last_figure")
     if not isinstance(picture, np.ndarray) or picture.ndim != 3:
         raise Incorrect("the callback's figure could not be rendered")
     green, red = colour_mask(picture, "green").sum(), colour_mask(picture, "red").sum()

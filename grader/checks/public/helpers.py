@@ -6,10 +6,14 @@ Public code: it ships in the learner bundle, so it uses only the course's given 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+import pytest
 
 from grader import course
 from grader.check_api import Incorrect, short
+from grader.submission import probe_images
 
 CALLBACK_EPOCHS = 2
 
@@ -55,46 +59,115 @@ def example(submission, seed: int):
     return image, class_id, as_float(value[2], "row"), as_float(value[3], "col")
 
 
-def batches(submission, batch_size: int, seed: int = 5, count: int = 1):
-    """``count`` batches from the learner's data_generator as (x, class_out, box_out) arrays."""
+TUPLE_TARGETS_HINT = (
+    "yield the targets as a dict {'class_out': y, 'box_out': box}, not a tuple: the model's "
+    "outputs are a dict, and Keras pairs a tuple of targets with them in alphabetical order "
+    "(box_out first), so each head would learn the other's labels"
+)
+
+
+@dataclass
+class GeneratorBatch:
+    """One batch from the learner's generator, read as leniently as its meaning allows, with what
+    breaks the contract listed in ``container`` (dicts and key names) and ``encoding`` (one-hot):
+    each check fails only for the property it tests."""
+
+    x: np.ndarray
+    class_out: np.ndarray  # (n, 9), one-hot or converted from integer labels
+    box_out: np.ndarray
+    container: list[str] = field(default_factory=list)
+    encoding: str = ""
+
+
+def _describe_value(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, dict):
+        return "a dict with keys " + str(sorted(map(str, value)))
+    if isinstance(value, list):
+        return f"a tuple of {len(value)} items"
+    return short(value)
+
+
+def _read_targets(targets, problems: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(targets, dict):
+        if set(targets) == {"class_out", "box_out"}:
+            return targets["class_out"], targets["box_out"]
+        problems.append(
+            "the targets dict has the wrong keys: expected {'class_out', 'box_out'}, got "
+            f"{sorted(map(str, targets))}. Hint: the keys must match the model's output names, "
+            "or Keras cannot pair targets with outputs"
+        )
+        values = list(targets.values())
+    elif isinstance(targets, list) and len(targets) == 2:
+        problems.append(f"the targets are a tuple (class, box). Hint: {TUPLE_TARGETS_HINT}")
+        values = targets
+    else:
+        raise Incorrect(
+            "the targets should be a dict {'class_out': y, 'box_out': box}",
+            got=_describe_value(targets),
+        )
+    arrays = [v for v in values if isinstance(v, np.ndarray)]
+    boxes = [a for a in arrays if a.ndim == 2 and a.shape[1] == 2]
+    classes = [a for a in arrays if not any(a is b for b in boxes)]
+    if len(arrays) != 2 or len(boxes) != 1 or len(classes) != 1:
+        raise Incorrect(
+            "the targets should hold a class array and a box array",
+            got=", ".join(_describe_value(v) for v in values),
+        )
+    return classes[0], boxes[0]
+
+
+def read_batch(item) -> GeneratorBatch:
+    """A batch as (x, class_out, box_out), or an Incorrect when no reading of it makes sense."""
+    if not isinstance(item, list) or len(item) != 2:
+        raise Incorrect(
+            "each batch should be a pair ({'image': x}, {'class_out': y, 'box_out': box})",
+            got=_describe_value(item),
+        )
+    inputs, targets = item
+    container: list[str] = []
+    if isinstance(inputs, dict):
+        if set(inputs) != {"image"}:
+            container.append(
+                f"the inputs dict has the wrong keys: expected {{'image'}}, got {sorted(map(str, inputs))}"
+            )
+        x = next(iter(inputs.values()), None) if len(inputs) == 1 else inputs.get("image")
+    else:
+        container.append("the inputs are a bare array: yield {'image': x}, the model's input name")
+        x = inputs
+    class_out, box_out = _read_targets(targets, container)
+    x = as_array(x, "x", ndim=4)
+    class_out = as_array(class_out, "class_out")
+    box_out = as_array(box_out, "box_out", ndim=2)
+    encoding = ""
+    flat = class_out.reshape(-1)
+    if class_out.shape in ((len(x),), (len(x), 1)) and np.all(np.mod(flat, 1) == 0):
+        encoding = (
+            f"class_out holds integer labels ({np.round(flat[:4], 3).tolist()}...), not one-hot "
+            "rows: the model's class head has 9 outputs and categorical_crossentropy expects "
+            "one-hot targets; use np.eye(9)[class_id] (or set y[i, class_id] = 1)"
+        )
+        ids = np.clip(flat.astype(int), 0, course.NUM_CLASSES - 1)
+        class_out = np.eye(course.NUM_CLASSES, dtype=np.float32)[ids]
+    elif class_out.ndim != 2:
+        raise Incorrect("class_out should be a 2-D array of one-hot rows", got=class_out.shape)
+    return GeneratorBatch(x, class_out, box_out, container, encoding)
+
+
+def generated(submission, batch_size: int, seed: int = 5, count: int = 1) -> list[GeneratorBatch]:
+    """``count`` batches from the learner's data_generator, read by :func:`read_batch`."""
     value = submission.call("data_generator", batch_size=batch_size, seed=seed, sample=count)
     if not isinstance(value, list) or len(value) < count:
         raise Incorrect(
             "data_generator should be a generator that yields batches forever", got=short(value)
         )
-    out = []
-    for item in value[:count]:
-        if (
-            not isinstance(item, list)
-            or len(item) != 2
-            or not all(isinstance(x, dict) for x in item)
-        ):
-            raise Incorrect(
-                "each batch should be a pair of dicts: ({'image': x}, {'class_out': y, 'box_out': box})",
-                got=short(item),
-            )
-        inputs, targets = item
-        if set(targets) != {"class_out", "box_out"}:
-            raise Incorrect(
-                "the targets dict has the wrong keys",
-                expected="{'class_out', 'box_out'}",
-                got=sorted(map(str, targets)),
-                hint="the keys must match the model's output names, or Keras cannot pair targets with outputs",
-            )
-        if set(inputs) != {"image"}:
-            raise Incorrect(
-                "the inputs dict has the wrong keys",
-                expected="{'image'}",
-                got=sorted(map(str, inputs)),
-            )
-        out.append(
-            (
-                as_array(inputs["image"], "x", ndim=4),
-                as_array(targets["class_out"], "class_out", ndim=2),
-                as_array(targets["box_out"], "box_out", ndim=2),
-            )
-        )
-    return out
+    return [read_batch(item) for item in value[:count]]
+
+
+def batches(submission, batch_size: int, seed: int = 5, count: int = 1):
+    """``count`` batches as (x, class_out, box_out) arrays, whatever their container."""
+    return [(b.x, b.class_out, b.box_out) for b in generated(submission, batch_size, seed, count)]
 
 
 def tile_at(image: np.ndarray, row: int, col: int) -> np.ndarray | None:
@@ -204,13 +277,92 @@ def metric_value(submission, y_true, y_pred) -> float:
     return as_float(reply["results"][0], "IoU().result()")
 
 
-def probe_images(n: int = 8) -> np.ndarray:
-    """Fixed, label-free inputs for structural probes of the model."""
-    return np.random.default_rng(0).integers(0, 256, size=(n, 144, 144, 3), dtype=np.uint8)
+def course_iou(y_true, y_pred, *, side: float | None = None, clamp: bool = True) -> np.ndarray:
+    """Per-example IoU of (row, col) boxes of the course's side; ``clamp=False`` is the original
+    course's ``abs()`` intersection, ``side`` another side (e.g. BOX_SIDE + 1), to name mistakes."""
+    side = course.measure_box_geometry().side if side is None else side
+    gaps = side - np.abs(np.asarray(y_true, float) - np.asarray(y_pred, float)) * course.IMAGE_SIZE
+    overlap = np.clip(gaps, 0, None) if clamp else np.abs(gaps)
+    inter = overlap[:, 0] * overlap[:, 1]
+    return inter / (2 * side * side - inter)
+
+
+UNCLAMPED_HINT = (
+    "IoU not clamped: abs(x2 - x1) turns the gap between disjoint boxes into a positive "
+    "'overlap'; use max(0, min(...) - max(...)) for each side of the intersection"
+)
+
+
+def zero_iou_hint(got: float, y_true, y_pred) -> str:
+    """Why boxes that share no area got a non-zero IoU, when a known mistake explains it."""
+    side = course.measure_box_geometry().side
+    if got == pytest.approx(float(course_iou(y_true, y_pred, clamp=False).mean()), abs=2e-3):
+        return UNCLAMPED_HINT
+    if got == pytest.approx(float(course_iou(y_true, y_pred, side=side + 1).mean()), abs=2e-3):
+        return (
+            "the box is one pixel too large (inclusive pixel counting, side + 1): the box "
+            "spans BOX_SIDE pixels, from top to top + BOX_SIDE"
+        )
+    return iou_value_hint(got, 0.0, len(y_true))
+
+
+def iou_value_hint(got: float, expected: float, examples: int) -> str:
+    """The likely cause of an IoU far from what it should be (an IoU lies in [0, 1])."""
+    if expected > 0 and got == pytest.approx(expected * examples, rel=1e-3) and examples > 1:
+        return (
+            f"result() returned the sum over the {examples} examples: divide the summed IoU by "
+            "the number of examples seen (a second state variable, counted in update_state)"
+        )
+    if got > 1:
+        return (
+            "an IoU can never exceed 1: result() must divide the summed IoU by the number of "
+            "examples, and the union is area1 + area2 - intersection"
+        )
+    if got < 0:
+        return "an IoU can never be negative: clamp each side of the intersection at 0"
+    if got == 0 and expected > 0:
+        return (
+            "result() is 0: update_state should add into the state variables with assign_add, "
+            "and result() read them"
+        )
+    return ""
 
 
 def model_summary(submission) -> dict:
-    return submission.model(images=probe_images())
+    """What the worker says about the learner's model (built once, run on the probe images)."""
+    return submission.model()
+
+
+def working_model(submission):
+    """The model's structure rebuilt in the trusted process (``Submission.model_audit``), counted
+    only for a model that also runs: finite predictions on the grader's probe images, of the
+    shapes its rebuilt structure declares. A look-alike object has no Keras config to rebuild;
+    a model with NaN weights does not run."""
+    audit = submission.model_audit()
+    predictions = model_summary(submission).get("predictions")
+    count = len(probe_images())
+    if not isinstance(predictions, dict):
+        raise Incorrect(
+            "your model should predict a dict of outputs on the grader's probe images",
+            got=short(predictions) if not isinstance(predictions, np.ndarray) else "one array",
+        )
+    for name, shape in audit.outputs.items():
+        value = predictions.get(name)
+        want = (count, *shape)
+        if not isinstance(value, np.ndarray) or value.shape != want:
+            raise Incorrect(
+                f"your model's {name} output did not run as its structure declares",
+                expected=f"predictions of shape {want}",
+                got=getattr(value, "shape", short(value)),
+            )
+        if not np.isfinite(value).all():
+            raise Incorrect(
+                f"your model predicts NaN or infinity for {name} on the grader's probe images, "
+                "so its structure cannot earn points",
+                hint="check the initialisers and any custom weights: a freshly built model must "
+                "predict finite numbers",
+            )
+    return audit
 
 
 def fixed_examples(n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -8,13 +8,15 @@ from grader.checks.public.helpers import (
     CALLBACK_EPOCHS,
     as_array,
     as_float,
-    batches,
     box_drawn,
     callback_report,
     diagnose_label,
     example,
+    generated,
+    iou_value_hint,
     metric_value,
-    model_summary,
+    working_model,
+    zero_iou_hint,
 )
 
 
@@ -68,7 +70,10 @@ def test_plot_bounding_box_draws_both_boxes(submission):
 def test_data_generator_yields_dicts_of_the_right_shapes(submission):
     """batches are ({'image': x}, {'class_out': y, 'box_out': box}) with the right shapes, x in [0, 1]"""
     for batch_size in (1, 4, 16):
-        ((x, y, box),) = batches(submission, batch_size)
+        (batch,) = generated(submission, batch_size)
+        if batch.container:
+            raise Incorrect("; ".join(batch.container))
+        x, y, box = batch.x, batch.class_out, batch.box_out
         expected = {
             "x": (batch_size, 144, 144, 3),
             "class_out": (batch_size, 9),
@@ -98,7 +103,12 @@ def test_iou_of_identical_boxes_is_one(submission):
     """identical boxes: IoU 1"""
     got = metric_value(submission, [[0.3, 0.4], [0.1, 0.1]], [[0.3, 0.4], [0.1, 0.1]])
     if got != pytest.approx(1.0, abs=1e-4):
-        raise Incorrect("identical boxes should have IoU 1", expected=1.0, got=round(got, 4))
+        raise Incorrect(
+            "identical boxes should have IoU 1",
+            expected=1.0,
+            got=round(got, 4),
+            hint=iou_value_hint(got, 1.0, 2),
+        )
 
 
 @check("IoU", 4, public=True)
@@ -106,30 +116,29 @@ def test_iou_of_disjoint_boxes_is_zero(submission):
     """disjoint boxes: IoU 0 (the original course's metric said ~0.74)"""
     got = metric_value(submission, [[0.0, 0.0]], [[0.6, 0.6]])
     if got != pytest.approx(0.0, abs=1e-4):
-        hint = (
-            "IoU not clamped: abs(x2 - x1) turns the gap between disjoint boxes into a positive "
-            "'overlap'; use max(0, min(...) - max(...)) for each side of the intersection"
-        )
         raise Incorrect(
             "boxes that do not overlap should have IoU 0",
             expected=0.0,
             got=round(got, 4),
-            hint=hint,
+            hint=zero_iou_hint(got, [[0.0, 0.0]], [[0.6, 0.6]]),
         )
 
 
 @check("create_model", 2, public=True)
 def test_model_takes_a_144x144_rgb_image(submission):
     """one input of shape (None, 144, 144, 3)"""
-    shapes = [tuple(i["shape"]) for i in model_summary(submission).get("inputs", [])]
-    if shapes != [(None, 144, 144, 3)]:
-        raise Incorrect("the model should have one input of shape (None, 144, 144, 3)", got=shapes)
+    shape = working_model(submission).input_shape
+    if shape != (144, 144, 3):
+        raise Incorrect(
+            "the model should have one input of shape (None, 144, 144, 3)",
+            got=f"(None, {', '.join(map(str, shape))})" if shape else "several inputs",
+        )
 
 
 @check("create_model", 4, public=True)
 def test_model_has_named_outputs_of_the_right_shapes(submission):
     """outputs named class_out (None, 9) and box_out (None, 2)"""
-    found = {o["name"]: o for o in model_summary(submission).get("outputs", [])}
+    found = working_model(submission).outputs
     if set(found) != {"class_out", "box_out"}:
         raise Incorrect(
             "the model's outputs have the wrong names",
@@ -137,10 +146,12 @@ def test_model_has_named_outputs_of_the_right_shapes(submission):
             got=sorted(found),
             hint="wrong output names: name the output layers, Dense(..., name='class_out'); targets are matched to outputs by these names",
         )
-    for name, shape in (("class_out", (None, 9)), ("box_out", (None, 2))):
-        if tuple(found[name]["shape"]) != shape:
+    for name, shape in (("class_out", (9,)), ("box_out", (2,))):
+        if tuple(found[name]) != shape:
             raise Incorrect(
-                f"{name} has the wrong shape", expected=shape, got=tuple(found[name]["shape"])
+                f"{name} has the wrong shape",
+                expected=(None, *shape),
+                got=(None, *found[name]),
             )
 
 
@@ -157,6 +168,7 @@ def test_callback_draws_one_figure_per_epoch(submission):
         )
 
 
+HOLD, FACTOR, FLOOR = 3, 0.5, 1e-5
 SCHEDULE = [  # (epoch, incoming lr, expected): hold 3 epochs, then halve, never below 1e-5
     (0, 1e-3, 1e-3),
     (2, 1e-3, 1e-3),
@@ -169,14 +181,85 @@ SCHEDULE = [  # (epoch, incoming lr, expected): hold 3 epochs, then halve, never
 ]
 
 
+def _schedule(hold=HOLD, factor=FACTOR, floor=FLOOR, every=1):
+    def rule(epoch, lr):
+        if epoch < hold or (epoch + 1 - hold) % every:
+            return max(lr, floor) if floor and epoch >= hold else lr
+        return max(lr * factor, floor)
+
+    return rule
+
+
+#: Schedules of another shape than asked, each with what to change. The first that reproduces
+#: every value the learner's function returned names the mistake.
+SCHEDULE_MISTAKES = (
+    (_schedule(floor=0), "the floor is missing: return max(new_lr, MIN_LR)"),
+    (
+        _schedule(hold=HOLD - 1),
+        "the halving starts one epoch early: keep lr while epoch < 3 (epochs 0, 1 and 2)",
+    ),
+    (
+        _schedule(hold=HOLD + 1),
+        "the halving starts one epoch late: keep lr while epoch < 3, halve from epoch 3",
+    ),
+    (_schedule(hold=0), "the rate is halved from epoch 0: keep lr while epoch < 3"),
+    (
+        _schedule(factor=0.2, floor=3e-7, every=5, hold=0),
+        "this is the original course's schedule (x0.2 every 5th epoch, floor 3e-7); this course "
+        "asks for: keep lr while epoch < 3, then lr * 0.5 each epoch, never below MIN_LR = 1e-5",
+    ),
+)
+
+
+def diagnose_schedule(got: list[float]) -> str:
+    """Why the returned rates differ from the table: a known mistake, or what the values show."""
+    for rule, hint in SCHEDULE_MISTAKES:
+        if all(
+            g == pytest.approx(rule(e, lr), rel=1e-4)
+            for (e, lr, _), g in zip(SCHEDULE, got, strict=True)
+        ):
+            return hint
+    findings = []
+    held = [
+        g == pytest.approx(lr, rel=1e-4)
+        for (e, lr, _), g in zip(SCHEDULE, got, strict=True)
+        if e < HOLD
+    ]
+    if not all(held):
+        findings.append("epochs 0..2 should return the incoming lr unchanged")
+    factors = {
+        round(g / lr, 4)
+        for (e, lr, x), g in zip(SCHEDULE, got, strict=True)
+        if e >= HOLD and x > FLOOR
+    }
+    if factors and factors != {FACTOR}:
+        findings.append(
+            f"from epoch 3 the rate should be lr * 0.5; yours multiplied lr by {sorted(factors)}"
+        )
+    if any(g < FLOOR * (1 - 1e-4) for g in got):
+        findings.append("a rate went below MIN_LR = 1e-5: return max(new_lr, MIN_LR)")
+    elif any(
+        x == FLOOR and g > FLOOR * (1 + 1e-4) for (_, _, x), g in zip(SCHEDULE, got, strict=True)
+    ):
+        findings.append("at the floor the rate should be MIN_LR = 1e-5 exactly")
+    return "; ".join(findings) or (
+        "keep lr while epoch < 3, then halve it each epoch, never below MIN_LR; the schedule gets the "
+        "current rate as lr and returns the next one"
+    )
+
+
 @check("lr_schedule", 5, public=True)
 def test_lr_schedule_table(submission):
     """hold for 3 epochs, then halve each epoch, never below 1e-5"""
-    wrong = []
-    for epoch, lr, expected in SCHEDULE:
-        got = as_float(submission.call("lr_schedule", epoch, lr), f"lr_schedule({epoch}, {lr})")
-        if got != pytest.approx(expected, rel=1e-4):
-            wrong.append((epoch, lr, expected, got))
+    got = [
+        as_float(submission.call("lr_schedule", epoch, lr), f"lr_schedule({epoch}, {lr})")
+        for epoch, lr, _ in SCHEDULE
+    ]
+    wrong = [
+        (epoch, lr, expected, g)
+        for (epoch, lr, expected), g in zip(SCHEDULE, got, strict=True)
+        if g != pytest.approx(expected, rel=1e-4)
+    ]
     if not wrong:
         return
     text = "; ".join(
@@ -184,8 +267,7 @@ def test_lr_schedule_table(submission):
     )
     if len(wrong) > 3:
         text += f" (and {len(wrong) - 3} more)"
-    if any(x == 1e-5 and g < 1e-5 for _, _, x, g in wrong):
-        text += ". Hint: the floor is missing: return max(new_lr, MIN_LR)"
+    text += ". Hint: " + diagnose_schedule(got)
     right = len(SCHEDULE) - len(wrong)
     if right == 0:
         raise Incorrect(text)

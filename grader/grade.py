@@ -15,7 +15,14 @@ import numpy as np
 from grader import __version__, wire
 from grader.check_api import LearnerError, NotAttempted
 from grader.checks.hidden.helpers import HIDDEN_SEED
-from grader.notebook import IngestedNotebook, NotebookError, ingest, submission_hash
+from grader.notebook import (
+    IngestedNotebook,
+    NotebookError,
+    ingest,
+    original_course_rows,
+    original_course_text,
+    submission_hash,
+)
 from grader.runner import run_checks
 from grader.sandbox import ProbeError, Sandbox
 from grader.scoring import GradingResult, write_results
@@ -159,6 +166,9 @@ def grade_notebook(
             notes.append("Note: " + artifacts["budget_note"] + ".")
         if problems:
             notes.append(f"{len(problems)} problem(s) found in your notebook: see the report.")
+        if ingested.looks_original:  # the way in for the original course's learners, on top
+            artifacts["original_course"] = original_course_rows(ingested.original_course)
+            notes.insert(0, original_course_text(ingested.original_course))
         summary = "\n".join(notes)
     artifacts["captured_output"] = captured
     report_start = time.perf_counter()

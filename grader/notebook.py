@@ -174,7 +174,7 @@ DIFFERENCES: dict[Difference, DifferenceRow] = {
     Difference.EMOJIS: DifferenceRow(
         "emojis loaded from PNG files into `emojis[class_id]['image']` by a loop",
         "the set-up cell renders them from the OpenMoji font into `emoji_tiles` (9x72x72x3 uint8)",
-        "`image[row:row + TILE, col:col + TILE] = emoji_tiles[class_id]`",
+        "`emoji_tiles[class_id]` where you wrote `np.array(emojis[class_id]['image'])`",
     ),
     Difference.METRIC: DifferenceRow(
         "`IoU` keeps a tensor made in `update_state` and calls `add_weight` in `reset_state`; "
@@ -182,8 +182,8 @@ DIFFERENCES: dict[Difference, DifferenceRow] = {
         "state in variables, the value computed in `result()`, reset to zero; disjoint boxes "
         "score 0",
         '`self.total = self.add_variable(shape=(), initializer="zeros", name="total")`; '
-        "`self.total.assign_add(...)`; `self.total.assign(0.0)`; "
-        "`ops.maximum(0.0, ops.minimum(b1, b2) - ops.maximum(t1, t2))`",
+        "`self.total.assign_add(...)` in `update_state`; `self.total.assign(0.0)` in "
+        "`reset_state`; the overlap's height and width clamped at 0",
     ),
     Difference.CALLBACK: DifferenceRow(
         "`ShowTestImages.on_epoch_end` draws with `plt.show()`",
@@ -194,7 +194,8 @@ DIFFERENCES: dict[Difference, DifferenceRow] = {
     Difference.SCHEDULE: DifferenceRow(
         "every 5th epoch `lr *= 0.2`, floor `3e-7`",
         "keep `lr` for `HOLD_EPOCHS` epochs, then halve it each epoch, never below `MIN_LR`",
-        "`return lr if epoch < HOLD_EPOCHS else max(lr * 0.5, MIN_LR)`",
+        "`def lr_schedule(epoch, lr):` returning the new rate from `HOLD_EPOCHS` and `MIN_LR` "
+        "(the notebook's constants)",
     ),
     Difference.KERAS3: DifferenceRow(
         "Keras 2: `tf.keras`, `fit_generator`, `keras.backend.set_value`, "
@@ -233,6 +234,37 @@ class CourseFinding:
     @property
     def row(self) -> DifferenceRow:
         return DIFFERENCES[self.difference]
+
+
+def original_course_rows(findings: tuple[CourseFinding, ...]) -> list[dict[str, Any]]:
+    """The table rows that apply to a submission, with where each idiom was found (JSON-ready,
+    for the report)."""
+    rows = []
+    for finding in findings:
+        where = f"cell {finding.cell_index + 1}, line {finding.line}" if finding.line else ""
+        rows.append(
+            {
+                "difference": finding.difference.value,
+                "found": finding.evidence,
+                "where": where,
+                "original": finding.row.original,
+                "here": finding.row.here,
+                "line": finding.row.line,
+            }
+        )
+    return rows
+
+
+def original_course_text(findings: tuple[CourseFinding, ...]) -> str:
+    """The summary's opening for a notebook written the original course's way (plain text)."""
+    lines = [
+        "Your notebook looks written for the original guided project (TF 2.4, Keras 2). "
+        "What differs here, and the line to write:"
+    ]
+    for row in original_course_rows(findings):
+        where = f" ({row['where']})" if row["where"] else ""
+        lines.append(f"- {row['found']}{where}: {row['here']}. Write: {row['line']}")
+    return "\n".join(lines).replace("`", "")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,22 @@ _ENV = jinja2.Environment(
     autoescape=jinja2.select_autoescape(["html", "j2"]),
     undefined=jinja2.StrictUndefined,
 )
+
+
+_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
+
+def as_text(captured: str) -> str:
+    """Captured terminal output as plain text: colour and cursor codes removed, and a line
+    rewritten with carriage returns or backspaces (Keras progress bars) shown as it ended."""
+    text = _ANSI.sub("", captured).replace("\r\n", "\n")
+    lines = []
+    for line in text.split("\n"):
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+        while "\b" in line:
+            line = re.sub(r"[^\b]?\b", "", line, count=1)
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def png_data_uri(png: bytes) -> str:
@@ -108,7 +125,9 @@ def render_report(result: GradingResult) -> str:
         parts=result.part_scores(),
         pictures=pictures,
         code=result.artifacts.get("code", {}),
-        captured_output=result.artifacts.get("captured_output", ""),
+        captured_output=as_text(result.artifacts.get("captured_output", "")),
+        original_course=result.artifacts.get("original_course", []),
+        plain=as_text,
         problems=result.artifacts.get("problems", []),
         extra=result.extra,
         version=__version__,

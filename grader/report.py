@@ -32,8 +32,14 @@ def as_text(captured: str) -> str:
     lines = []
     for line in text.split("\n"):
         line = line.rstrip("\r").rsplit("\r", 1)[-1]
-        while "\b" in line:
-            line = re.sub(r"[^\b]?\b", "", line, count=1)
+        if "\x08" in line:  # a backspace erases the character before it
+            kept: list[str] = []
+            for char in line:
+                if char != "\x08":
+                    kept.append(char)
+                elif kept:
+                    kept.pop()
+            line = "".join(kept)
         lines.append(line)
     return "\n".join(lines)
 

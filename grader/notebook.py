@@ -146,6 +146,7 @@ class Difference(Enum):
     MODEL = "create_model"
     EMOJIS = "emoji_tiles"
     METRIC = "metric"
+    PLOT = "pred_coords"
     CALLBACK = "figures"
     SCHEDULE = "schedule"
     KERAS3 = "keras3"
@@ -169,7 +170,7 @@ DIFFERENCES: dict[Difference, DifferenceRow] = {
     Difference.MODEL: DifferenceRow(
         "the model is built and compiled in notebook cells (`model = tf.keras.models.Model(...)`)",
         "`create_model()` builds, compiles and returns it; top-level code is not graded",
-        "`def create_model():` ... `model.compile(...)` ... `return model`",
+        "`def create_model():` that builds the model, compiles it (`model.compile`) and returns it",
     ),
     Difference.EMOJIS: DifferenceRow(
         "emojis loaded from PNG files into `emojis[class_id]['image']` by a loop",
@@ -185,11 +186,16 @@ DIFFERENCES: dict[Difference, DifferenceRow] = {
         "`self.total.assign_add(...)` in `update_state`; `self.total.assign(0.0)` in "
         "`reset_state`; the overlap's height and width clamped at 0",
     ),
+    Difference.PLOT: DifferenceRow(
+        "`plot_bounding_box(image, gt_coords, pred_coords=[], norm=False)`",
+        "no prediction is `pred_coords=None`; the caller's image is never changed",
+        "`if pred_coords is not None:`; `image = image * 255` (a new array, not `image *= 255`)",
+    ),
     Difference.CALLBACK: DifferenceRow(
         "`ShowTestImages.on_epoch_end` draws with `plt.show()`",
         "keep the stub's `__init__(self, test_data=None, num_images=6, show=True)`; keep each "
         "figure",
-        "`self.figures.append(fig)`",
+        "`self.figures.append(...)` with each figure drawn",
     ),
     Difference.SCHEDULE: DifferenceRow(
         "every 5th epoch `lr *= 0.2`, floor `3e-7`",
@@ -1118,6 +1124,11 @@ def _original_course(parsed: _Parsed, resolver: _Resolver) -> tuple[CourseFindin
                 a.arg for a in node.args.args + node.args.kwonlyargs
             }:
                 note(Difference.RNG, f"`{name}` has no `rng` parameter", stmt)
+    for stmt in resolver.definitions("plot_bounding_box")[-1:]:
+        if isinstance(stmt.node, ast.FunctionDef) and any(
+            isinstance(d, ast.List) for d in stmt.node.args.defaults
+        ):
+            note(Difference.PLOT, "`plot_bounding_box` defaults `pred_coords` to a list", stmt)
     for stmt in resolver.definitions("ShowTestImages")[-1:]:
         if "figures" not in stmt.text:
             note(Difference.CALLBACK, "`ShowTestImages` keeps no `self.figures`", stmt)

@@ -94,13 +94,19 @@ KNOWN_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "uint8 tile per class, made in the set-up cell).",
         ),
         (
+            r"len\(pred_coords\)|pred_coords.*NoneType|NoneType.*pred_coords",
+            "the grader calls plot_bounding_box(image, gt_coords, pred_coords=None, norm=False) "
+            "as the stub does: with no prediction pred_coords is None (not []), so test "
+            "`if pred_coords is not None:`.",
+        ),
+        (
             r"KeyError: '(image|file|name)'",
             "if a loop in your notebook fills this dict, the grader did not run it (only imports, "
             "functions, classes and constants are kept): use the course's emoji_tiles[class_id].",
         ),
     )
 )
-_PATH = re.compile(r"(?<![\w.])(?:/[\w.+@-]+){2,}/?")
+_PATH = re.compile(r"(?<![\w.:/])(?:/[\w.+@-]+){2,}/?")  # not a URL's //host/path
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 

@@ -269,7 +269,7 @@ def _is_iterator(obj: Any) -> bool:
 
 _CELL_MARK = re.compile(r"^# cell (\d+), line (\d+)$")
 # Absolute paths (the scratch copy of the learner module, the venv, the host): never shown.
-_PATH = re.compile(r"(?<![\w.])(?:/[\w.+@-]+){2,}/?")
+_PATH = re.compile(r"(?<![\w.:/])(?:/[\w.+@-]+){2,}/?")  # not a URL's //host/path
 
 
 def _cell_line(lineno: int | None) -> tuple[int, int] | None:
@@ -293,8 +293,9 @@ def scrub(text: str) -> str:
 
 
 def _learner_trace(exc: BaseException) -> str:
-    """The traceback restricted to the learner's frames, each named by notebook cell and line,
-    then the exception line; no grader, library or host path is shown."""
+    """The traceback restricted to the learner's frames, each named by notebook cell and line;
+    no grader, library or host path is shown. The exception's own text is left to the message
+    (``_exc_message``) unless the exception has no frame of the learner's."""
     try:
         te = traceback.TracebackException.from_exception(exc, limit=None, lookup_lines=True)
         lines = []
@@ -306,7 +307,7 @@ def _learner_trace(exc: BaseException) -> str:
             code = (frame.line or "").strip()
             lines.append(f"  {place}, in {frame.name}\n" + (f"    {code}\n" if code else ""))
         head = "Traceback (your code only):\n" if lines else ""
-        text = head + "".join(lines) + _clean_message("".join(te.format_exception_only()))
+        text = head + "".join(lines).rstrip("\n")
     except BaseException:
         text = f"{_type(exc).__name__}: <the exception could not be formatted>"
     if _len(text) > MAX_TRACEBACK:

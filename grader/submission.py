@@ -129,6 +129,9 @@ def describe_failure(failure: ProbeFailure, doing: str) -> str:
     (``protocol``) carries the worker's own traceback: that is never shown.
     """
     message = scrub(failure.message)
+    called = re.match(r"calling (\w+)\(\): ", message)
+    if called and f"{called.group(1)}(" in doing:  # "while running f(): calling f(): ..."
+        message = message[called.end() :]
     what = {
         "timeout": f"Your code took too long while {doing} and was stopped.",
         "crashed": f"Your code crashed the grader's worker while {doing}: {message}",

@@ -18,6 +18,12 @@ from grader.submission import InProcessSubmission, ProbeFailure, describe_failur
 HOST = re.compile(r"/work|\.venv|site-packages|grader/|worker\.py|/tmp/")
 
 
+@pytest.fixture(autouse=True)
+def private_scratch(tmp_path, monkeypatch):
+    """The worker writes the learner module into $TMPDIR: one folder per test."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+
+
 def load(ingested) -> types.ModuleType:
     """Load the ingested source through the worker's own load probe (as the sandbox does)."""
     source = np.frombuffer(ingested.source.encode("utf-8"), dtype=np.uint8)

@@ -7,10 +7,9 @@ import re
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 
-from grader import assign, worker
+from grader import assign
 from grader.grade import grade_notebook
 from grader.notebook import (
     DIFFERENCES,
@@ -25,6 +24,7 @@ from grader.report import render_report
 from grader.runner import run_checks
 from grader.scoring import GradingResult, to_gradescope
 from grader.submission import InProcessSubmission
+from tests.test_learner_messages import load, private_scratch  # noqa: F401 (autouse fixture)
 
 ORIGINAL = Path(__file__).parent / "fixtures" / "original_course" / "object_localization.ipynb"
 HOST = re.compile(r"/work|\.venv|site-packages|grader/|worker\.py|/tmp/|/root")
@@ -98,9 +98,7 @@ def test_the_report_opens_with_the_relevant_rows_only_for_an_original_notebook()
 
 
 def _messages_of_in_process_grading(ingested) -> list[str]:
-    source = np.frombuffer(ingested.source.encode("utf-8"), dtype=np.uint8)
-    worker.OPS["load"]({}, {"source": source}, None)
-    submission = InProcessSubmission(dict(worker.STATE.module.__dict__), ingested)
+    submission = InProcessSubmission(dict(load(ingested).__dict__), ingested)
     return [r.message for r in run_checks(submission, parts=FAST_PARTS)]
 
 

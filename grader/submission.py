@@ -135,7 +135,12 @@ def describe_failure(failure: ProbeFailure, doing: str) -> str:
     what = {
         "timeout": f"Your code took too long while {doing} and was stopped.",
         "crashed": f"Your code crashed the grader's worker while {doing}: {message}",
-        "protocol": f"The grader could not read what your code returned while {doing}: {message}",
+        "protocol": (
+            f"The grader failed while {doing} ({message}); this is not a finding about your "
+            "code: tell your instructor."
+            if message.startswith("worker failed on")  # the worker's own code raised
+            else f"What your code returned while {doing} could not be read: {message}"
+        ),
         "load_error": f"Your notebook's code could not be loaded: {message}",
     }.get(failure.kind, f"Your code raised an error while {doing}: {message}")
     shown = failure.traceback if failure.kind in ("learner_error", "load_error") else ""

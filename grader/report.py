@@ -14,6 +14,7 @@ import numpy as np
 from grader import __version__, reference
 from grader.files import write_atomically
 from grader.scoring import GradingResult
+from grader.submission import scrub
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("grader", "templates"),
@@ -26,8 +27,9 @@ _ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|
 
 
 def as_text(captured: str) -> str:
-    """Captured terminal output as plain text: colour and cursor codes removed, and a line
-    rewritten with carriage returns or backspaces (Keras progress bars) shown as it ended."""
+    """Captured terminal output as plain text: colour and cursor codes removed, a line rewritten
+    with carriage returns or backspaces (Keras progress bars) shown as it ended, and host paths
+    (library warnings name the venv's files) cut to file names."""
     text = _ANSI.sub("", captured).replace("\r\n", "\n")
     lines = []
     for line in text.split("\n"):
@@ -41,7 +43,7 @@ def as_text(captured: str) -> str:
                     kept.pop()
             line = "".join(kept)
         lines.append(line)
-    return "\n".join(lines)
+    return scrub("\n".join(lines))
 
 
 def png_data_uri(png: bytes) -> str:

@@ -150,6 +150,8 @@ def test_keras_progress_bars_are_shown_as_text():
     bar = "Epoch 1/2\n\x1b[1m1/4\x1b[0m \x1b[32m━━\x1b[0m 0.1s\r\x1b[1m4/4\x1b[0m \x1b[32m━━━━\x1b[0m 1s\n"
     assert as_text(bar) == "Epoch 1/2\n4/4 ━━━━ 1s\n"
     assert as_text("abc\b\bd") == "ad"
+    warning = "/work/main/.venv/lib/python3.11/site-packages/keras/src/epoch_iterator.py:74: Warn"
+    assert as_text(warning) == "epoch_iterator.py:74: Warn"
 
 
 def _solution_with_np_random():

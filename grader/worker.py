@@ -303,7 +303,7 @@ def _learner_trace(exc: BaseException) -> str:
             if frame.filename != STATE.filename:
                 continue
             where = _cell_line(frame.lineno)
-            place = f"cell {where[0]}, line {where[1]}" if where else "the imports"
+            place = f"cell {where[0]}, line {where[1]}" if where else f"line {frame.lineno}"
             code = (frame.line or "").strip()
             lines.append(f"  {place}, in {frame.name}\n" + (f"    {code}\n" if code else ""))
         head = "Traceback (your code only):\n" if lines else ""

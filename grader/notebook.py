@@ -31,7 +31,14 @@ The keep rule, applied to top-level statements of parseable code cells, in noteb
    the emojis) are kept as written, helper calls included; they still run only inside the sandbox.
 4. Everything else (bare expressions such as ``model.fit(...)`` or ``plt.show()``, ``for``,
    ``while``, ``with``, ``if``, ``try``, assignments that call learner code) is dropped. If a kept
-   definition uses a global that only dropped code sets, a ``dropped_dependency`` problem says so.
+   definition uses a global that only dropped code sets, a ``dropped_dependency`` problem says so;
+   if dropped code changes a kept global that a graded part uses (a loop filling
+   ``emojis[i]['image']``), a ``dropped_statement`` problem names that statement's cell and line
+   and what the course provides instead.
+
+Ingestion also looks for the original guided project's idioms (`CourseFinding`, one per
+`Difference`): a notebook with two or more kinds is told, at the top of its report, what differs
+here and the line to write (`DIFFERENCES`, also in the learner notebook's first cell).
 
 Name resolution follows "run the notebook top to bottom": a definition-time reference (a
 constant's value, a decorator, a default, a base class) sees the last binding *above* it; a

@@ -294,8 +294,8 @@ def scrub(text: str) -> str:
 
 def _learner_trace(exc: BaseException) -> str:
     """The traceback restricted to the learner's frames, each named by notebook cell and line;
-    no grader, library or host path is shown. The exception's own text is left to the message
-    (``_exc_message``) unless the exception has no frame of the learner's."""
+    no grader, library or host path is shown. The exception's own text is in the failure's
+    message (``_exc_message``), so it is not repeated here."""
     try:
         te = traceback.TracebackException.from_exception(exc, limit=None, lookup_lines=True)
         lines = []

@@ -15,7 +15,14 @@ import numpy as np
 
 from grader import __version__, secret, wire
 from grader.check_api import LearnerError, NotAttempted
-from grader.notebook import IngestedNotebook, NotebookError, ingest, submission_hash
+from grader.notebook import (
+    IngestedNotebook,
+    NotebookError,
+    ingest,
+    original_course_rows,
+    original_course_text,
+    submission_hash,
+)
 from grader.runner import run_checks
 from grader.sandbox import ProbeError, Sandbox
 from grader.scoring import CheckResult, GradingResult, Status, write_results
@@ -259,6 +266,9 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
             checks, stopped = _not_a_verdict(checks, status, status_message)
             notes.insert(0, stopped)
             artifacts.pop("pictures", None)
+        if ingested.looks_original:  # the way in for the original course's learners, on top
+            artifacts["original_course"] = original_course_rows(ingested.original_course)
+            notes.insert(0, original_course_text(ingested.original_course))
         summary = "\n".join(notes)
     artifacts["captured_output"] = captured
     report_start = time.perf_counter()

@@ -31,7 +31,14 @@ The keep rule, applied to top-level statements of parseable code cells, in noteb
    the emojis) are kept as written, helper calls included; they still run only inside the sandbox.
 4. Everything else (bare expressions such as ``model.fit(...)`` or ``plt.show()``, ``for``,
    ``while``, ``with``, ``if``, ``try``, assignments that call learner code) is dropped. If a kept
-   definition uses a global that only dropped code sets, a ``dropped_dependency`` problem says so.
+   definition uses a global that only dropped code sets, a ``dropped_dependency`` problem says so;
+   if dropped code changes a kept global that a graded part uses (a loop filling
+   ``emojis[i]['image']``), a ``dropped_statement`` problem names that statement's cell and line
+   and what the course provides instead.
+
+Ingestion also looks for the original guided project's idioms (`CourseFinding`, one per
+`Difference`): a notebook with two or more kinds is told, at the top of its report, what differs
+here and the line to write (`DIFFERENCES`, also in the learner notebook's first cell).
 
 Name resolution follows "run the notebook top to bottom": a definition-time reference (a
 constant's value, a decorator, a default, a base class) sees the last binding *above* it; a
@@ -55,6 +62,7 @@ import warnings
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,6 +96,7 @@ ProblemKind = Literal[
     "duplicate_definition",
     "not_attempted",
     "dropped_dependency",
+    "dropped_statement",
 ]
 
 _HEADER_RE = re.compile(r"#\s*GRADED\s*:\s*([A-Za-z_]\w*)", re.IGNORECASE)
@@ -137,6 +146,140 @@ class Problem:
     line: int | None = None  # 1-based line within that cell
 
 
+class Difference(Enum):
+    """What differs from the original guided project (TF 2.4, Keras 2) that its learners know."""
+
+    RNG = "rng"
+    MODEL = "create_model"
+    EMOJIS = "emoji_tiles"
+    METRIC = "metric"
+    PLOT = "pred_coords"
+    CALLBACK = "figures"
+    SCHEDULE = "schedule"
+    KERAS3 = "keras3"
+
+
+@dataclass(frozen=True)
+class DifferenceRow:
+    original: str  # what the original course did
+    here: str  # what this course asks
+    line: str  # the line to write
+
+
+#: The table shown in the notebook's first cell, the bundle README and, for the rows that apply,
+#: at the top of the report of a notebook written the original course's way.
+DIFFERENCES: dict[Difference, DifferenceRow] = {
+    Difference.RNG: DifferenceRow(
+        "`create_example()`, `data_generator(batch_size)` draw from `np.random`",
+        "they take a seed: `create_example(rng=None)`, `data_generator(batch_size=16, rng=None)`",
+        "`rng = np.random.default_rng(rng)`, then `rng.integers(0, 9)` for `np.random.randint(0, 9)`",
+    ),
+    Difference.MODEL: DifferenceRow(
+        "the model is built and compiled in notebook cells (`model = tf.keras.models.Model(...)`)",
+        "`create_model()` builds, compiles and returns it; top-level code is not graded",
+        "`def create_model():` that builds the model, compiles it (`model.compile`) and returns it",
+    ),
+    Difference.EMOJIS: DifferenceRow(
+        "emojis loaded from PNG files into `emojis[class_id]['image']` by a loop",
+        "the set-up cell renders them from the OpenMoji font into `emoji_tiles` (9x72x72x3 uint8)",
+        "`emoji_tiles[class_id]` where you wrote `np.array(emojis[class_id]['image'])`",
+    ),
+    Difference.METRIC: DifferenceRow(
+        "`IoU` keeps a tensor made in `update_state` and calls `add_weight` in `reset_state`; "
+        "its area is not clamped, so disjoint boxes score ~0.74",
+        "state in variables, the value computed in `result()`, reset to zero; disjoint boxes "
+        "score 0",
+        '`self.total = self.add_variable(shape=(), initializer="zeros", name="total")`; '
+        "`self.total.assign_add(...)` in `update_state`; `self.total.assign(0.0)` in "
+        "`reset_state`; the overlap's height and width clamped at 0",
+    ),
+    Difference.PLOT: DifferenceRow(
+        "`plot_bounding_box(image, gt_coords, pred_coords=[], norm=False)`",
+        "no prediction is `pred_coords=None`; the caller's image is never changed",
+        "`if pred_coords is not None:`; `image = image * 255` (a new array, not `image *= 255`)",
+    ),
+    Difference.CALLBACK: DifferenceRow(
+        "`ShowTestImages.on_epoch_end` draws with `plt.show()`",
+        "keep the stub's `__init__(self, test_data=None, num_images=6, show=True)`; keep each "
+        "figure",
+        "`self.figures.append(...)` with each figure drawn",
+    ),
+    Difference.SCHEDULE: DifferenceRow(
+        "every 5th epoch `lr *= 0.2`, floor `3e-7`",
+        "keep `lr` for `HOLD_EPOCHS` epochs, then halve it each epoch, never below `MIN_LR`",
+        "`def lr_schedule(epoch, lr):` returning the new rate from `HOLD_EPOCHS` and `MIN_LR` "
+        "(the notebook's constants)",
+    ),
+    Difference.KERAS3: DifferenceRow(
+        "Keras 2: `tf.keras`, `fit_generator`, `keras.backend.set_value`, "
+        "`fit(workers=, use_multiprocessing=)`, `Adam(lr=)`",
+        "Keras 3: `import keras`; those APIs are gone",
+        "`model.fit(generator, ...)`; `model.optimizer.learning_rate.assign(v)`; drop `workers=` "
+        "and `use_multiprocessing=`; `Adam(learning_rate=...)`",
+    ),
+}
+
+
+def differences_markdown(kinds: Iterator[Difference] | None = None) -> str:
+    """The differences table as Markdown (all rows, or those of ``kinds`` in table order)."""
+    wanted = set(kinds) if kinds is not None else set(DIFFERENCES)
+    rows = [
+        "| the original guided project | here | the line to write |",
+        "|---|---|---|",
+    ]
+    rows += [
+        f"| {row.original} | {row.here} | {row.line} |"
+        for kind, row in DIFFERENCES.items()
+        if kind in wanted
+    ]
+    return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class CourseFinding:
+    """One original-course idiom found in a submission, where, and the table row it calls for."""
+
+    difference: Difference
+    evidence: str  # what was found, for the learner
+    cell_index: int | None = None
+    line: int | None = None
+
+    @property
+    def row(self) -> DifferenceRow:
+        return DIFFERENCES[self.difference]
+
+
+def original_course_rows(findings: tuple[CourseFinding, ...]) -> list[dict[str, Any]]:
+    """The table rows that apply to a submission, with where each idiom was found (JSON-ready,
+    for the report)."""
+    rows = []
+    for finding in findings:
+        where = f"cell {finding.cell_index + 1}, line {finding.line}" if finding.line else ""
+        rows.append(
+            {
+                "difference": finding.difference.value,
+                "found": finding.evidence,
+                "where": where,
+                "original": finding.row.original,
+                "here": finding.row.here,
+                "line": finding.row.line,
+            }
+        )
+    return rows
+
+
+def original_course_text(findings: tuple[CourseFinding, ...]) -> str:
+    """The summary's opening for a notebook written the original course's way (plain text)."""
+    lines = [
+        "Your notebook looks written for the original guided project (TF 2.4, Keras 2). "
+        "What differs here, and the line to write:"
+    ]
+    for row in original_course_rows(findings):
+        where = f" ({row['where']})" if row["where"] else ""
+        lines.append(f"- {row['found']}{where}: {row['here']}. Write: {row['line']}")
+    return "\n".join(lines).replace("`", "")
+
+
 @dataclass(frozen=True)
 class PartInfo:
     """Where a graded part was found and what it looks like, for the report."""
@@ -158,6 +301,13 @@ class IngestedNotebook:
     problems: list[Problem]
     nbformat_version: tuple[int, int]  # as submitted, before any upgrade
     sha256: str  # of the submitted bytes (of canonical JSON for `ingest_notebook`)
+    #: Signs that the notebook was written for the original guided project (see `Difference`).
+    original_course: tuple[CourseFinding, ...] = ()
+
+    @property
+    def looks_original(self) -> bool:
+        """Two or more kinds of original-course idiom: the report opens with their rows."""
+        return len({f.difference for f in self.original_course}) >= 2
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -807,12 +957,17 @@ def _ingest_dict(nbdict: Any) -> IngestedNotebook:
         )
 
     reported: set[str] = set()
+    used: dict[str, str] = {}  # global name -> the first graded part found using it
     while work:
         stmt, part = work.pop()
         refs = [(n, stmt.order) for n in sorted(stmt.early)]
         refs += [(n, None) for n in sorted(stmt.late)]
         for name, before in refs:
             target = resolver.resolve(name, before)
+            if target is not None and target.kind != "import":
+                first = used.setdefault(name, part)  # name the earliest part that uses it
+                if GRADED_PARTS.index(part) < GRADED_PARTS.index(first):
+                    used[name] = part
             if target is None or target.kind == "import" or target.order in keep:
                 continue
             if target.kind == "def" or resolver.keepable(target):
@@ -828,10 +983,10 @@ def _ingest_dict(nbdict: Any) -> IngestedNotebook:
                     Problem(
                         kind="dropped_dependency",
                         message=(
-                            f"`{part}` uses `{name}`, which cell {target.cell_index + 1} sets with "
-                            "code the grader does not run (only imports, functions, classes and "
-                            f"simple constants are kept). Define `{name}` inside the function or "
-                            "as a plain constant."
+                            f"`{part}` uses `{name}`, which cell {target.cell_index + 1}, line "
+                            f"{target.line} sets with code the grader does not run (only imports, "
+                            "functions, classes and simple constants are kept). "
+                            + _instead(name, target.text)
                         ),
                         part=part,
                         cell_index=target.cell_index,
@@ -839,6 +994,7 @@ def _ingest_dict(nbdict: Any) -> IngestedNotebook:
                     )
                 )
 
+    problems += _dropped_statements(parsed, resolver, keep, used)
     source = _assemble(parsed, sorted(keep.values(), key=lambda s: s.order))
     return IngestedNotebook(
         source=source,
@@ -848,7 +1004,154 @@ def _ingest_dict(nbdict: Any) -> IngestedNotebook:
         sha256=hashlib.sha256(
             json.dumps(nbdict, sort_keys=True, default=str).encode("utf-8", "replace")
         ).hexdigest(),
+        original_course=_original_course(parsed, resolver),
     )
+
+
+# --------------------------------------------------------------------------- dropped code
+
+_MUTATING_METHODS = frozenset(
+    {"append", "extend", "update", "insert", "setdefault", "add", "pop", "clear", "remove"}
+)
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _mutated_globals(node: ast.stmt) -> set[str]:
+    """Global names a dropped statement changes without rebinding them: ``emojis[i]['image'] =
+    ...``, ``table.update(...)``, also through a loop variable (``for k, v in emojis.items():
+    v['image'] = ...``)."""
+    aliases: dict[str, str] = {}
+    found: set[str] = set()
+    stack: list[ast.AST] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue
+        root = None
+        if isinstance(current, ast.For) and (source := _root_name(current.iter)):
+            for target in ast.walk(current.target):
+                if isinstance(target, ast.Name):
+                    aliases[target.id] = aliases.get(source, source)
+        elif isinstance(current, ast.Subscript | ast.Attribute) and isinstance(
+            current.ctx, ast.Store | ast.Del
+        ):
+            root = _root_name(current.value)
+        elif (
+            isinstance(current, ast.Call)
+            and isinstance(current.func, ast.Attribute)
+            and current.func.attr in _MUTATING_METHODS
+        ):
+            root = _root_name(current.func.value)
+        if root is not None:
+            found.add(aliases.get(root, root))
+        stack.extend(reversed(list(ast.iter_child_nodes(current))))
+    return found
+
+
+def _instead(name: str, text: str) -> str:
+    """What the course provides instead of code the grader does not run."""
+    if ".png" in text.lower() or "Image.open" in text or name == "emojis":
+        return (
+            "The course provides `emoji_tiles` instead: `emoji_tiles[class_id]` is the 72x72x3 "
+            "uint8 tile of each class, made in the set-up cell (no PNG files)."
+        )
+    if re.search(r"\b(Model|Sequential)\s*\(|\.compile\(", text) or name == "model":
+        return (
+            "Build the model inside `create_model()` and return it compiled; a callback reaches "
+            "it as `self.model`."
+        )
+    return f"Do this inside the function that needs it, or write `{name}` as a plain constant."
+
+
+def _dropped_statements(
+    parsed: _Parsed, resolver: _Resolver, keep: dict[int, _Stmt], used: dict[str, str]
+) -> list[Problem]:
+    """Dropped top-level code that changes a kept global a graded part uses: the part would run
+    on a value the learner never saw (an ``emojis`` dict without its images)."""
+    problems = []
+    for stmt in parsed.stmts:
+        if stmt.order in keep or stmt.kind in ("import", "def"):
+            continue
+        for name in sorted(_mutated_globals(stmt.node)):
+            target = resolver.resolve(name, None)
+            if name not in used or target is None or target.order not in keep:
+                continue
+            first = stmt.text.splitlines()[0].strip()
+            problems.append(
+                Problem(
+                    kind="dropped_statement",
+                    message=(
+                        f"Cell {stmt.cell_index + 1}, line {stmt.line} (`{first[:60]}`) was not "
+                        f"run by the grader: it changes `{name}`, which `{used[name]}` uses, and "
+                        "only imports, functions, classes and constants are kept, so "
+                        f"`{name}` stays as cell {target.cell_index + 1} defines it. "
+                        + _instead(name, stmt.text)
+                    ),
+                    part=used[name],
+                    cell_index=stmt.cell_index,
+                    line=stmt.line,
+                )
+            )
+            break
+    return problems
+
+
+# --------------------------------------------------------------------------- original course
+
+_KERAS2 = re.compile(
+    r"\btf\.keras\b|tensorflow\.keras|fit_generator|\bset_value\(|\bworkers\s*=|"
+    r"use_multiprocessing\s*=|[(,]\s*lr\s*="
+)
+_TOP_LEVEL_MODEL = re.compile(r"\b(Model|Sequential)\s*\(|^\s*\w+\.compile\(", re.MULTILINE)
+
+
+def _original_course(parsed: _Parsed, resolver: _Resolver) -> tuple[CourseFinding, ...]:
+    """Idioms of the original guided project, each with where it was found (first one only)."""
+    found: dict[Difference, CourseFinding] = {}
+
+    def note(kind: Difference, evidence: str, stmt: _Stmt) -> None:
+        found.setdefault(kind, CourseFinding(kind, evidence, stmt.cell_index, stmt.line))
+
+    for stmt in sorted(parsed.stmts + parsed.imports, key=lambda s: (s.order, s.line)):
+        if match := _KERAS2.search(stmt.text):
+            note(Difference.KERAS3, f"`{match.group(0).strip(' (,')}`", stmt)
+        if stmt.kind != "def" and ".png" in stmt.text.lower():
+            note(Difference.EMOJIS, "emoji images read from PNG files", stmt)
+        if stmt.kind in ("assign", "other") and _TOP_LEVEL_MODEL.search(stmt.text):
+            note(Difference.MODEL, "the model is built or compiled at top level", stmt)
+    for name in ("create_example", "data_generator"):
+        for stmt in resolver.definitions(name)[-1:]:
+            node = stmt.node
+            if isinstance(node, ast.FunctionDef) and "rng" not in {
+                a.arg for a in node.args.args + node.args.kwonlyargs
+            }:
+                note(Difference.RNG, f"`{name}` has no `rng` parameter", stmt)
+    for stmt in resolver.definitions("plot_bounding_box")[-1:]:
+        if isinstance(stmt.node, ast.FunctionDef) and any(
+            isinstance(d, ast.List) for d in stmt.node.args.defaults
+        ):
+            note(Difference.PLOT, "`plot_bounding_box` defaults `pred_coords` to a list", stmt)
+    for stmt in resolver.definitions("ShowTestImages")[-1:]:
+        if "figures" not in stmt.text:
+            note(Difference.CALLBACK, "`ShowTestImages` keeps no `self.figures`", stmt)
+    for stmt in resolver.definitions("lr_schedule")[-1:]:
+        if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod) for n in ast.walk(stmt.node)):
+            note(Difference.SCHEDULE, "`lr_schedule` changes the rate every few epochs", stmt)
+    for stmt in resolver.definitions("IoU")[-1:]:
+        for method in ast.walk(stmt.node):
+            if (
+                isinstance(method, ast.FunctionDef)
+                and method.name == "reset_state"
+                and "add_weight" in ast.unparse(method)
+            ):
+                note(Difference.METRIC, "`reset_state` creates new weights", stmt)
+    order = list(DIFFERENCES)
+    return tuple(sorted(found.values(), key=lambda f: order.index(f.difference)))
 
 
 def _found_by(name: str, cell: _Cell) -> FoundBy:

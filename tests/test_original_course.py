@@ -1,0 +1,136 @@
+"""A way in for the original guided project's learners: a notebook written its way (the fixture,
+written for these tests from the course's public description) is recognised, told what differs
+with the line to write, and its messages never show a grader frame or a host path."""
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import assign
+from grader.grade import grade_notebook
+from grader.notebook import (
+    DIFFERENCES,
+    Difference,
+    differences_markdown,
+    ingest,
+    ingest_notebook,
+    original_course_text,
+)
+from grader.release import build_release
+from grader.report import render_report
+from grader.runner import run_checks
+from grader.scoring import GradingResult, to_gradescope
+from grader.submission import InProcessSubmission
+from tests.test_learner_messages import load, private_scratch  # noqa: F401 (autouse fixture)
+
+ORIGINAL = Path(__file__).parent / "fixtures" / "original_course" / "object_localization.ipynb"
+HOST = re.compile(r"/work|\.venv|site-packages|grader/|worker\.py|/tmp/|/root")
+FAST_PARTS = ["create_example", "plot_bounding_box", "data_generator", "IoU", "lr_schedule"]
+
+
+def test_the_original_course_notebook_is_recognised_with_where_each_idiom_is():
+    ingested = ingest(ORIGINAL)
+    assert ingested.looks_original
+    found = {f.difference: f for f in ingested.original_course}
+    assert set(found) == {
+        Difference.RNG,
+        Difference.MODEL,
+        Difference.EMOJIS,
+        Difference.PLOT,
+        Difference.CALLBACK,
+        Difference.SCHEDULE,
+        Difference.KERAS3,
+    }
+    assert "data_generator" in found[Difference.RNG].evidence
+    assert (found[Difference.EMOJIS].cell_index, found[Difference.EMOJIS].line) == (2, 1)
+    text = original_course_text(ingested.original_course)
+    assert "emoji_tiles[class_id]" in text and "rng = np.random.default_rng(rng)" in text
+
+
+def test_the_course_notebooks_do_not_look_original():
+    for path in (assign.SOLUTION_NOTEBOOK, assign.LEARNER_NOTEBOOK):
+        assert ingest(path).original_course == ()
+
+
+def test_the_dropped_emoji_loop_is_named_with_what_the_course_provides():
+    ingested = ingest(ORIGINAL)
+    (problem,) = [p for p in ingested.problems if p.kind == "dropped_statement"]
+    assert (problem.cell_index, problem.line, problem.part) == (3, 1, "create_example")
+    assert "Cell 4, line 1" in problem.message and "`emojis`" in problem.message
+    assert "emoji_tiles" in problem.message
+
+
+def test_a_loop_filling_a_list_through_a_method_is_reported_too():
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("TILES = []\n"),
+            nbformat.v4.new_code_cell("for i in range(9):\n    TILES.append(load(i))\n"),
+            nbformat.v4.new_code_cell("def create_example(rng=None):\n    return TILES[0]\n"),
+        ]
+    )
+    (problem,) = [p for p in ingest_notebook(nb).problems if p.kind == "dropped_statement"]
+    assert "`TILES`" in problem.message and problem.cell_index == 1
+
+
+def test_the_table_is_in_the_notebooks_first_cell_and_the_bundle_readme(tmp_path):
+    table = differences_markdown()
+    assert len(table.splitlines()) == 2 + len(DIFFERENCES)
+    for path in (assign.SOLUTION_NOTEBOOK, assign.LEARNER_NOTEBOOK):
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.cell_type == "markdown" and table in first.source
+    build_release(tmp_path)
+    assert table in (tmp_path / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_report_opens_with_the_relevant_rows_only_for_an_original_notebook():
+    from grader.notebook import original_course_rows
+
+    rows = original_course_rows(ingest(ORIGINAL).original_course)
+    result = GradingResult("s", [], 1.0, "summary", artifacts={"original_course": rows})
+    html = render_report(result)
+    assert "Coming from the original guided project?" in html
+    assert html.index("original-course") < html.index("Score per part")
+    assert "self.figures.append(...)" in html
+    assert "Coming from the original" not in render_report(GradingResult("s", [], 1.0, ""))
+
+
+def _messages_of_in_process_grading(ingested) -> list[str]:
+    submission = InProcessSubmission(dict(load(ingested).__dict__), ingested)
+    return [r.message for r in run_checks(submission, parts=FAST_PARTS)]
+
+
+def test_no_check_message_shows_a_grader_frame_or_a_host_path():
+    broken = nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4)
+    for cell in broken.cells:
+        cell.source = cell.source.replace("rng.integers(0, NUM_CLASSES)", "rng.integers(0, 99)")
+        cell.source = cell.source.replace("ops.cast(y[:, 0]", "ops.cast(y[:, 5]")
+    gradings = [ingest(ORIGINAL), ingest(assign.LEARNER_NOTEBOOK), ingest_notebook(broken)]
+    messages = [m for ingested in gradings for m in _messages_of_in_process_grading(ingested)]
+    assert sum(bool(m) for m in messages) >= 10  # the gradings did fail checks with messages
+    leaks = [m for m in messages if HOST.search(m)]
+    assert not leaks, leaks
+
+
+def test_the_original_notebooks_first_errors_name_the_change():
+    messages = _messages_of_in_process_grading(ingest(ORIGINAL))
+    text = "\n".join(messages)
+    assert "KeyError: 'image'" in text and "emoji_tiles" in text
+    assert "def data_generator(batch_size=16, rng=None)" in text
+    assert "if pred_coords is not None:" in text
+    assert "cell 5, line 6, in create_example" in text
+
+
+@pytest.mark.slow
+def test_grading_the_original_notebook_end_to_end(tmp_path):
+    """Sandboxed, with training: the summary opens with the table, every lost check has a
+    message, and none shows a grader frame or a host path."""
+    result = grade_notebook(ORIGINAL)
+    document = to_gradescope(result)
+    assert document["output"].startswith("Your notebook looks written for the original")
+    lost = [t for t in document["tests"] if t["score"] < t["max_score"]]
+    assert lost and all(t["output"] for t in lost)
+    assert not HOST.search(json.dumps(document["tests"]))
+    (tmp_path / "results.json").write_text(json.dumps(document, indent=1))

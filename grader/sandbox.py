@@ -249,8 +249,11 @@ def _python() -> str:
 
 
 def _python_binds() -> list[str]:
-    """Folders the interpreter and its packages live in (outside /usr), deduplicated."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    """Folders the interpreter and its packages live in (outside /usr), deduplicated; with the
+    site-packages folders a ``.pth`` file may add (its project entries are masked, see
+    :func:`_hidden_paths`).
+    """
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *_site_dirs()}
     real = Path(os.path.realpath(_python())).parent.parent
     paths.add(str(real))
     out: list[str] = []
@@ -598,6 +601,14 @@ def preflight(mode: Mode = "auto") -> tuple[str, str]:
     """
     choice = _choose(mode)
     return choice.name, choice.note
+
+
+def isolation_status(mode: Mode) -> tuple[bool, str]:
+    """(True, note) when a Sandbox of ``mode`` can run here, else (False, why and how to fix)."""
+    try:
+        return True, preflight(mode)[1]
+    except SandboxUnavailable as exc:
+        return False, str(exc)
 
 
 @dataclass(frozen=True)

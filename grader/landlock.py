@@ -156,6 +156,8 @@ def apply(plan: dict) -> list:
     else in it can even be named), ``rules``, ``abi`` and ``prefix`` (the command that drops the
     remaining privileges before the worker's interpreter, e.g. setpriv).
     """
+    if "rules" not in plan:  # nothing to confine (mode "none"): only the privilege drop
+        return list(plan["prefix"])
     farm = plan["farm"]
     os.makedirs(farm, exist_ok=True)
     os.chmod(farm, 0o755)

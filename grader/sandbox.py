@@ -169,8 +169,8 @@ def _launcher_main() -> None:  # pragma: no cover - runs in its own interpreter
             for res, soft, hard in spec["rlimits"]:
                 resource.setrlimit(res, (soft, hard))
             cmd = spec["cmd"]
-            if spec.get("landlock"):  # confined from here on, and so is everything it execs
-                cmd = [*landlock.apply(spec["landlock"]), *cmd]
+            if spec.get("confine"):  # confined from here on, and so is everything it execs
+                cmd = [*landlock.apply(spec["confine"]), *cmd]
             os.execve(cmd[0], cmd, os.environ)
         except BaseException as exc:
             os.write(2, f"sandbox launcher: cannot start the worker: {exc}\n".encode())
@@ -483,8 +483,11 @@ _CHECK_NOCAPS = (
     "import json, numpy, os, sys\n"
     "st = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines())\n"
     "assert all(int(st[k], 16) == 0 for k in ('CapEff', 'CapPrm', 'CapBnd', 'CapAmb')), st\n"
-    "try:\n    os.listdir('/root')\nexcept PermissionError:\n    pass\n"
-    "else:\n    raise SystemExit('/root is readable')\n" + _CHECK_BODY
+    + _CHECK_BODY
+)
+_CHECK_CONFINED_ROOT = (
+    _CHECK_NOCAPS + "\ntry:\n    os.listdir('/root')\nexcept PermissionError:\n    pass\n"
+    "else:\n    raise SystemExit('/root is readable')\n"
 )
 # Runs a command confined as the launcher's child would be (argv: plan JSON, command...).
 _CONFINE_SRC = (
@@ -554,7 +557,7 @@ def landlock_status() -> tuple[bool, str, list[str], list[str], str]:
         elif _landlock_try(_setpriv_args(), [], abi, _CHECK_CODE)[0]:
             cached = (True, "", _setpriv_args(), [], f"uid {NOBODY}")
         else:
-            ok, why = _landlock_try([], _setpriv_args(reuid=False), abi, _CHECK_NOCAPS)
+            ok, why = _landlock_try([], _setpriv_args(reuid=False), abi, _CHECK_CONFINED_ROOT)
             who = (
                 f"ROOT (uid 0) with every capability dropped for good, because uid {NOBODY} "
                 "cannot run the interpreter (its folder is not readable by that uid): "
@@ -569,27 +572,32 @@ def landlock_status() -> tuple[bool, str, list[str], list[str], str]:
     return cached
 
 
-def _plain_drop() -> tuple[list[str], str]:
-    """How to run unprivileged without any isolation: setpriv args and a note on what it costs.
+def _plain_drop() -> tuple[list[str], list[str], str]:
+    """How to run without isolation: (inner command, exec prefix, what it costs).
 
-    Never with a capability: a worker that cannot run as uid 65534 runs as root, and says so.
+    Never with a capability: a worker that cannot run as uid 65534 runs as uid 0 with every
+    capability dropped (through the exec prefix, so that its scratch folder stays root's), and
+    the note says so; where not even that works, grading in this mode is refused.
     """
     with _probe_lock:
         cached = _probe_cache.get("plain")
     if cached is None:
+        nocaps = _setpriv_args(reuid=False)
         if os.geteuid() != 0:
-            cached = ([], "runs as the grader's own (non-root) user")
-        elif (
-            shutil.which("setpriv")
-            and _run_check([*_setpriv_args(), _python(), "-s", "-c", _CHECK_CODE])[0]
-        ):
-            cached = (_setpriv_args(), f"runs as uid {NOBODY}")
-        else:
+            cached = ([], [], "runs as the grader's own (non-root) user")
+        elif not shutil.which("setpriv"):
+            cached = ([], [], "")
+        elif _run_check([*_setpriv_args(), _python(), "-s", "-c", _CHECK_CODE])[0]:
+            cached = (_setpriv_args(), [], f"runs as uid {NOBODY}")
+        elif _run_check([*nocaps, _python(), "-s", "-c", _CHECK_NOCAPS])[0]:
             cached = (
                 [],
-                f"runs as ROOT (uid {NOBODY} cannot run the interpreter, or setpriv is missing): "
-                "RLIMIT_NPROC does not bind, the code can read and write anything",
+                nocaps,
+                f"runs as ROOT without capabilities (uid {NOBODY} cannot run the interpreter): "
+                "RLIMIT_NPROC does not bind, it can read and write every file root owns",
             )
+        else:
+            cached = ([], [], "")
         with _probe_lock:
             _probe_cache["plain"] = cached
     return cached
@@ -618,7 +626,7 @@ class _Isolation:
     name: Literal["bwrap", "landlock", "none"]
     note: str
     inner: tuple[str, ...] = ()  # command before the interpreter (setpriv)
-    prefix: tuple[str, ...] = ()  # landlock: command exec'd by the confined launcher child
+    prefix: tuple[str, ...] = ()  # command the launcher's child execs first (keeps scratch root's)
     abi: int = 0
 
 
@@ -626,13 +634,18 @@ def _choose(mode: Mode) -> _Isolation:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "none":
-        inner, how = _plain_drop()
+        inner, prefix, how = _plain_drop()
+        if not how:
+            raise SandboxUnavailable(
+                "--sandbox none: cannot drop the worker's root privileges here (setpriv from "
+                "util-linux missing or not working)"
+            )
         note = (
             "NO ISOLATION (--sandbox none was asked for): rlimits only; the worker "
             f"{how}; it can read the host file system (world-readable files such as solutions/, "
             "the grader's hidden checks, other submissions) and use the network"
         )
-        return _Isolation("none", note, tuple(inner))
+        return _Isolation("none", note, tuple(inner), tuple(prefix))
     why: list[str] = []
     if mode in ("auto", "bwrap"):
         ok, reason = bwrap_status()
@@ -913,7 +926,7 @@ class Sandbox:
             "close": [req_r, rep_w],
             "rlimits": self._rlimits(),
             "cmd": cmd,
-            "landlock": self._landlock_spec(tmp),
+            "confine": self._confine_spec(tmp),
         }
         try:
             proc = subprocess.Popen(
@@ -939,10 +952,13 @@ class Sandbox:
         self._worker = worker
         self.starts += 1
 
-    def _landlock_spec(self, tmp: Path) -> dict[str, Any] | None:
+    def _confine_spec(self, tmp: Path) -> dict[str, Any] | None:
+        """What the launcher's child does before exec: the Landlock plan, or a bare prefix."""
         choice = self._choice
-        if choice is None or choice.name != "landlock":
+        if choice is None or (choice.name != "landlock" and not choice.prefix):
             return None
+        if choice.name != "landlock":
+            return {"prefix": list(choice.prefix)}
         return _landlock_plan(tmp, list(choice.prefix), choice.abi)
 
     def _drain(self, fd: int) -> None:

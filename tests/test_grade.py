@@ -194,7 +194,7 @@ def test_solution_scores_full_marks_end_to_end(graded_solution):
         }
         assert test["status"] == "passed"
     extra = document["extra_data"]
-    assert extra["isolation"] in ("bwrap", "rlimits-only")
+    assert extra["isolation"] in ("bwrap", "landlock")
     assert len(extra["submission_sha256"]) == 64 and extra["seed"]
     assert {"ingest", "checks", "training"} <= set(extra["timings"])
 

@@ -373,3 +373,20 @@ def test_signalling_a_concurrent_submission(mode: str) -> None:
             assert victim.starts == 1
         else:  # documents the loss: the same uid (or root) may signal the neighbour
             assert "KILLED" in out.values(), out
+
+
+def test_changing_the_mode_of_a_host_file(mode: str, tmp_path: Path) -> None:
+    """Landlock does not mediate chmod: a worker that owns host files (uid 0 without
+    capabilities) must still not make one setuid or world-writable (seccomp refuses)."""
+    target = tmp_path / "tool"
+    target.write_text("#!/bin/sh\n")
+    target.chmod(0o755)
+    tmp_path.chmod(0o755)
+    with sandbox("write_outside", mode) as sb:
+        out = call(sb, "chmod", str(target))
+        owner_without_isolation = sb.isolation == "none" and "ROOT" in sb.isolation_note
+    if owner_without_isolation:  # documents the loss: uid 0 owns the file
+        assert out == "CHANGED" and target.stat().st_mode & 0o7777 == 0o4777
+    else:
+        assert out.startswith("FAILED:"), out
+        assert target.stat().st_mode & 0o7777 == 0o755

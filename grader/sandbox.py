@@ -2,15 +2,27 @@
 
 Why a separate process and this much care: learner code must never decide its own verdict. The
 worker (``grader/worker.py``) only ever returns data over the ``grader.wire`` protocol; the checks
-run here, in the trusted process. Isolation, from strongest to weakest:
+run here, in the trusted process. The isolation ladder fails closed (``mode="auto"`` takes the
+first rung that works here; :func:`preflight` tells which before grading starts):
 
 * ``bwrap``: bubblewrap with only ``/usr``, a few ``/etc`` files, the interpreter prefix and the
   venv bound read-only, a private copy of ``worker.py`` + ``wire.py`` (so ``grader/reference.py``,
   ``grader/checks/``, ``solutions/`` and result folders do not exist inside), a size-capped tmpfs as
   the only writable place, no network, a private PID namespace, and the worker dropped to uid 65534
   with no capabilities (``setpriv``) so that ``RLIMIT_NPROC`` binds.
-* ``rlimits-only`` (no usable bwrap): the same worker as uid 65534 with rlimits, but it sees the
-  host file system and network; :attr:`Sandbox.isolation_note` says exactly what is lost.
+* ``landlock`` (bwrap cannot run; kernel 5.13+): the launcher's child confines itself with
+  Landlock (``grader/landlock.py``) before it execs the worker: read/execute only the system
+  folders, the interpreter and the dependencies (a private view of site-packages without this
+  project's packages), a few ``/etc`` files and its own copy of the worker; write only its scratch
+  folder; no TCP (ABI >= 4); no signals or abstract sockets beyond its domain (ABI >= 6); a seccomp
+  filter refuses chmod/chown/xattr/utime calls. The worker is uid 65534, or, where that uid cannot
+  run the interpreter, uid 0 with every capability dropped (see :attr:`Sandbox.isolation_note`).
+* ``none``: only when asked for explicitly; rlimits and nothing else, said loudly in the note.
+
+With ``mode="auto"`` and neither bwrap nor Landlock, :class:`SandboxUnavailable` says how to fix
+it. In every mode the project's own packages in site-packages (the hidden checks, the reference)
+and the hidden-seed file are masked or left out, however the grader is installed, and the worker
+never holds a capability that lets it read what its uid cannot.
 
 Always: rlimits (address space, CPU seconds, processes, file size, open files), a wall-clock
 timeout per request, captured and capped output, and a small launcher process that is a child
@@ -42,7 +54,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from grader import wire
+from grader import landlock, secret, wire
 
 NOBODY = 65534
 SANDBOX_RT = "/sandbox/rt"
@@ -65,7 +77,8 @@ ETC_FILES = (
 )
 _HERE = Path(__file__).resolve().parent
 
-Mode = Literal["auto", "bwrap", "none"]
+Mode = Literal["auto", "bwrap", "landlock", "none"]
+MODES: tuple[Mode, ...] = ("auto", "bwrap", "landlock", "none")
 OnMessage = Callable[[dict[str, Any], dict[str, np.ndarray]], Any]
 
 
@@ -105,7 +118,7 @@ class ProbeError(Exception):
 
 
 class SandboxUnavailable(RuntimeError):
-    """mode="bwrap" was asked for and bubblewrap does not work here."""
+    """The isolation asked for (or, for "auto", any isolation at all) cannot run here."""
 
 
 @dataclass
@@ -155,7 +168,10 @@ def _launcher_main() -> None:  # pragma: no cover - runs in its own interpreter
             os.close(life)
             for res, soft, hard in spec["rlimits"]:
                 resource.setrlimit(res, (soft, hard))
-            os.execve(spec["cmd"][0], spec["cmd"], os.environ)
+            cmd = spec["cmd"]
+            if spec.get("confine"):  # confined from here on, and so is everything it execs
+                cmd = [*landlock.apply(spec["confine"]), *cmd]
+            os.execve(cmd[0], cmd, os.environ)
         except BaseException as exc:
             os.write(2, f"sandbox launcher: cannot start the worker: {exc}\n".encode())
         os._exit(127)
@@ -210,8 +226,13 @@ def _launcher_main() -> None:  # pragma: no cover - runs in its own interpreter
     os._exit(code if code >= 0 else 128 - code)
 
 
+# grader/landlock.py (stdlib only) travels with the launcher as a module built from its source.
+_LANDLOCK_MODULE = (
+    "import types\nlandlock = types.ModuleType('landlock')\n"
+    f"exec({inspect.getsource(landlock)!r}, landlock.__dict__)\n"
+)
 _LAUNCHER_SRC = (
-    textwrap.dedent(inspect.getsource(_launcher_main)) + "\n_launcher_main()\n"
+    _LANDLOCK_MODULE + textwrap.dedent(inspect.getsource(_launcher_main)) + "\n_launcher_main()\n"
 ).replace("# pragma: no cover - runs in its own interpreter", "")
 
 
@@ -228,8 +249,11 @@ def _python() -> str:
 
 
 def _python_binds() -> list[str]:
-    """Folders the interpreter and its packages live in (outside /usr), deduplicated."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    """Folders the interpreter and its packages live in (outside /usr), deduplicated; with the
+    site-packages folders a ``.pth`` file may add (its project entries are masked, see
+    :func:`_hidden_paths`).
+    """
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *_site_dirs()}
     real = Path(os.path.realpath(_python())).parent.parent
     paths.add(str(real))
     out: list[str] = []
@@ -242,20 +266,73 @@ def _python_binds() -> list[str]:
     return out
 
 
-def _setpriv_args(extra_caps: bool = False) -> list[str]:
-    caps = ["--inh-caps=-all", "--bounding-set=-all"]
-    if extra_caps:
-        caps = [
-            "--inh-caps=-all,+dac_read_search",
-            "--ambient-caps=-all,+dac_read_search",
-            "--bounding-set=-all,+dac_read_search",
-        ]
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _site_dirs() -> list[str]:
+    """The site-packages folders the worker's interpreter (run with ``-s``) imports from."""
+    import site
+
+    user = os.path.realpath(site.getusersitepackages())
+    found = [*site.getsitepackages(), *sys.path]
+    out: list[str] = []
+    for p in found:
+        if not p or os.path.basename(p) not in ("site-packages", "dist-packages"):
+            continue
+        real = os.path.realpath(p)
+        if os.path.isdir(real) and real != user and real not in out:
+            out.append(real)
+    return out
+
+
+def _hidden_paths() -> list[str]:
+    """Real paths no sandbox may read, whatever the install: this project's entries in
+    site-packages (``grader`` with the hidden checks and the reference, ``quiz``, its dist-info,
+    an editable install's finder), the project checkout, and the hidden-seed file.
+    """
+    import importlib.metadata as md
+
+    with _probe_lock:
+        if "hidden" in _probe_cache:
+            return _probe_cache["hidden"]
+    hidden = {str(_HERE), str(_HERE.parent / "solutions")}
+    if not any(_under(str(_HERE), s) for s in _site_dirs()):
+        hidden.add(str(_HERE.parent))  # a source checkout (editable install): all of it
+    for dist in md.distributions():
+        tops = set((dist.read_text("top_level.txt") or "").split())
+        tops |= {f.parts[0] for f in dist.files or () if f.parts and f.parts[0] != ".."}
+        name = (dist.metadata["Name"] or "").lower().replace("-", "_")
+        if "grader" not in tops and name != "objloc_course":
+            continue
+        base = Path(dist.locate_file(""))
+        dist_dir = getattr(dist, "_path", None)  # the .dist-info folder (not in its own RECORD)
+        for top in tops | ({Path(dist_dir).name} if dist_dir else set()):
+            p = base / top
+            if os.path.lexists(p):
+                hidden.add(os.path.realpath(p))
+    seed = secret.secret_path().expanduser()
+    hidden |= {os.path.realpath(seed), os.path.realpath(seed.parent)}
+    out = sorted(hidden)
+    with _probe_lock:
+        _probe_cache["hidden"] = out
+    return out
+
+
+def _setpriv_args(reuid: bool = True) -> list[str]:
+    """setpriv to uid 65534 without capabilities; with ``reuid=False`` the worker stays uid 0
+    but loses every capability for good (empty bounding set, securebits noroot, locked), so it
+    can read only what the file modes give uid 0 as an owner, and Landlock confines that.
+    """
+    who = [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if reuid else []
+    if not reuid:
+        who = ["--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked"]
     return [
         shutil.which("setpriv") or "/usr/bin/setpriv",
-        f"--reuid={NOBODY}",
-        f"--regid={NOBODY}",
-        "--clear-groups",
-        *caps,
+        *who,
+        "--inh-caps=-all",
+        "--ambient-caps=-all",
+        "--bounding-set=-all",
         "--no-new-privs",
     ]
 
@@ -278,16 +355,19 @@ def _bwrap_args(rt: str | None, scratch_bytes: int) -> list[str]:
                 args.extend(["--perms", "0755", "--dir", d])
 
     args += ["--ro-bind", "/usr", "/usr"]
+    bound = ["/usr"]
     for top in ("/lib", "/lib64", "/bin", "/sbin"):
         if os.path.islink(top):
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
+            bound.append(top)
     parents("/etc/x")
     for name in ETC_FILES:
         p = f"/etc/{name}"
         if os.path.lexists(p):
             args += ["--ro-bind", p, p]
+            bound.append(os.path.realpath(p))
     # The scratch tmpfs comes before the interpreter's binds: a venv that lives under /tmp (a CI
     # checkout, say) is then bound on top of the tmpfs instead of being hidden by it.
     args += ["--proc", "/proc", "--dev", "/dev"]
@@ -297,11 +377,78 @@ def _bwrap_args(rt: str | None, scratch_bytes: int) -> list[str]:
         parents(p)
         args += ["--ro-bind", p, p]
         made.add(p)
+        bound.append(p)
+    # Whatever of the project a bound folder holds (site-packages/grader of a `pip install .`,
+    # the seed file) is masked: an empty folder, an empty file.
+    for h in _hidden_paths():
+        if any(_under(h, b) for b in bound) and os.path.lexists(h):
+            if os.path.isdir(h):
+                args += ["--perms", "0755", "--size", "4096", "--tmpfs", h]
+            else:
+                args += ["--ro-bind", "/dev/null", h]
     if rt is not None:
         parents(SANDBOX_RT)
         args += ["--ro-bind", rt, SANDBOX_RT]
     args += ["--chdir", SANDBOX_HOME]
     return args
+
+
+def _readable_beneath(root: str, holes: list[str]) -> list[str]:
+    """Paths that cover ``root`` except the ``holes`` (real paths) and what lies beneath them."""
+    if not any(_under(h, root) for h in holes):
+        return [root]
+    if any(_under(root, h) for h in holes) or not os.path.isdir(root):
+        return []
+    out: list[str] = []
+    for name in sorted(os.listdir(root)):
+        p = os.path.join(root, name)
+        real = os.path.realpath(p)
+        if real != p:  # a symlink: its target is covered on its own, unless it leads to a hole
+            if not any(_under(h, real) or _under(real, h) for h in holes):
+                out.append(real)
+            continue
+        out += _readable_beneath(p, holes)
+    return out
+
+
+def _landlock_reads() -> tuple[list[str], list[list[str]]]:
+    """(read/execute roots, [name, target] links of the private site-packages view), cached."""
+    with _probe_lock:
+        if "landlock_reads" in _probe_cache:
+            return _probe_cache["landlock_reads"]
+    hidden = _hidden_paths()
+    sites = _site_dirs()
+    roots = ["/usr"] + [os.path.realpath(t) for t in ("/lib", "/lib64", "/bin", "/sbin")]
+    roots += _python_binds()
+    reads: list[str] = []
+    for root in dict.fromkeys(r for r in roots if os.path.exists(r)):
+        reads += _readable_beneath(root, hidden + sites)
+    links: dict[str, str] = {}
+    for site_dir in sites:
+        for name in sorted(os.listdir(site_dir)):
+            real = os.path.realpath(os.path.join(site_dir, name))
+            skip = name in links or name == "__pycache__" or name.startswith("__editable__")
+            if skip or name.endswith((".pth", ".egg-link")) or any(_under(real, h) for h in hidden):
+                continue
+            links[name] = real
+            reads.append(real)
+    out = (reads, [[k, v] for k, v in links.items()])
+    with _probe_lock:
+        _probe_cache["landlock_reads"] = out
+    return out
+
+
+def _landlock_plan(tmp: Path, prefix: list[str], abi: int) -> dict[str, Any]:
+    """What the launcher's child needs to confine the worker of the sandbox folder ``tmp``."""
+    reads, links = _landlock_reads()
+    rules: list[list[Any]] = [[p, landlock.READ_EXEC] for p in reads]
+    rules += [[f"/etc/{name}", landlock.READ] for name in ETC_FILES]
+    rules += [["/proc", landlock.READ], ["/sys/devices/system/cpu", landlock.READ]]
+    rules += [["/sys/fs/cgroup", landlock.READ], ["/dev/null", landlock.DEV_RW]]
+    rules += [[f"/dev/{d}", landlock.READ_FILE] for d in ("zero", "urandom", "random")]
+    rules += [[str(tmp / "rt"), landlock.READ_EXEC], [str(tmp / "site"), landlock.READ_EXEC]]
+    rules += [[str(tmp / "scratch"), landlock.WRITE_ALL]]
+    return {"farm": str(tmp / "site"), "links": links, "rules": rules, "abi": abi, "prefix": prefix}
 
 
 def _run_check(cmd: list[str]) -> tuple[bool, str]:
@@ -323,58 +470,213 @@ def _run_check(cmd: list[str]) -> tuple[bool, str]:
 
 # The interpreter must find its own stdlib: an unprivileged uid that cannot read the prefix makes
 # Python silently fall back to another one (e.g. /usr/lib/python3.11), which is not good enough.
-_CHECK_CODE = (
-    "import json, numpy, os, sys; assert os.getuid() != 0 or os.geteuid() != 0; "
+_CHECK_BODY = (
     f"assert sys.base_prefix == {sys.base_prefix!r}, sys.base_prefix; "
     "assert json.__file__.startswith(sys.base_prefix), json.__file__; "
     "open(sys.executable, 'rb').close()"
+)
+_CHECK_CODE = (
+    "import json, numpy, os, sys; assert os.getuid() != 0 or os.geteuid() != 0; " + _CHECK_BODY
+)
+# uid 0 confined by Landlock: no capability left at all, and the system is not readable.
+_CHECK_NOCAPS = (
+    "import json, numpy, os, sys\n"
+    "st = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines())\n"
+    "assert all(int(st[k], 16) == 0 for k in ('CapEff', 'CapPrm', 'CapBnd', 'CapAmb')), st\n"
+    + _CHECK_BODY
+)
+_CHECK_CONFINED_ROOT = (
+    _CHECK_NOCAPS + "\ntry:\n    os.listdir('/root')\nexcept PermissionError:\n    pass\n"
+    "else:\n    raise SystemExit('/root is readable')\n"
+)
+# Runs a command confined as the launcher's child would be (argv: plan JSON, command...).
+_CONFINE_SRC = (
+    _LANDLOCK_MODULE
+    + "import json, os, sys\n"
+    + "cmd = [*landlock.apply(json.loads(sys.argv[1])), *sys.argv[2:]]\n"
+    + "os.execv(cmd[0], cmd)\n"
+)
+
+_FIX = (
+    "install bubblewrap (as root: apt-get install bubblewrap; `./dev grade` does it when it "
+    "can), or run on a kernel with Landlock (5.13+, `landlock` in the lsm= boot list), or pass "
+    "--sandbox none to grade WITHOUT any isolation"
 )
 
 
 def bwrap_status() -> tuple[bool, str]:
     """(True, "") when bubblewrap can run the worker's interpreter here; else (False, why)."""
     with _probe_lock:
-        if "bwrap" not in _probe_cache:
-            if not shutil.which("bwrap"):
-                _probe_cache["bwrap"] = (False, "bwrap is not installed (Debian: bubblewrap)")
-            elif os.geteuid() == 0 and not shutil.which("setpriv"):
-                _probe_cache["bwrap"] = (False, "setpriv (util-linux) is missing")
-            else:
-                inner = _setpriv_args() if os.geteuid() == 0 else []
-                cmd = [*_bwrap_args(None, 16 << 20), "--", *inner, _python(), "-s", "-c"]
-                ok, why = _run_check([*cmd, _CHECK_CODE])
-                _probe_cache["bwrap"] = (ok, "" if ok else f"bwrap does not work here: {why}")
-        return _probe_cache["bwrap"]
+        cached = _probe_cache.get("bwrap")
+    if cached is None:
+        if not shutil.which("bwrap"):
+            cached = (False, "bwrap is not installed (Debian: bubblewrap)")
+        elif os.geteuid() == 0 and not shutil.which("setpriv"):
+            cached = (False, "setpriv (util-linux) is missing")
+        else:
+            inner = _setpriv_args() if os.geteuid() == 0 else []
+            cmd = [*_bwrap_args(None, 16 << 20), "--", *inner, _python(), "-s", "-c"]
+            ok, why = _run_check([*cmd, _CHECK_CODE])
+            cached = (ok, "" if ok else f"bwrap does not work here: {why}")
+        with _probe_lock:
+            _probe_cache["bwrap"] = cached
+    return cached
 
 
-def _plain_drop() -> tuple[list[str], str]:
-    """How to run unprivileged without bwrap: setpriv args and a note on what it costs."""
+def _landlock_try(inner: list[str], prefix: list[str], abi: int, check: str) -> tuple[bool, str]:
+    """Start the interpreter confined as a worker would be, in a throwaway sandbox folder."""
+    tmp = Path(tempfile.mkdtemp(prefix="objloc-probe-"))
+    try:
+        tmp.chmod(0o711)
+        (tmp / "rt").mkdir(mode=0o755)
+        (tmp / "scratch").mkdir(mode=0o700)
+        if inner and os.geteuid() == 0:
+            os.chown(tmp / "scratch", NOBODY, NOBODY)
+        plan = _landlock_plan(tmp, prefix, abi)
+        cmd = [_python(), "-I", "-S", "-c", _CONFINE_SRC, json.dumps(plan)]
+        return _run_check([*cmd, *inner, _python(), "-s", "-c", check])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def landlock_status() -> tuple[bool, str, list[str], list[str], str]:
+    """(ok, why not, inner command, exec prefix, who the worker runs as) for Landlock mode."""
     with _probe_lock:
-        if "plain" not in _probe_cache:
-            if os.geteuid() != 0:
-                _probe_cache["plain"] = ([], "runs as the grader's own (non-root) user")
-            elif not shutil.which("setpriv"):
-                _probe_cache["plain"] = (
-                    [],
-                    "runs as ROOT (setpriv missing): RLIMIT_NPROC does not bind, the code can "
-                    "read and write anything",
-                )
-            elif _run_check([*_setpriv_args(), _python(), "-s", "-c", _CHECK_CODE])[0]:
-                _probe_cache["plain"] = (_setpriv_args(), f"runs as uid {NOBODY}")
-            elif _run_check([*_setpriv_args(True), _python(), "-s", "-c", _CHECK_CODE])[0]:
-                _probe_cache["plain"] = (
-                    _setpriv_args(True),
-                    f"runs as uid {NOBODY} with CAP_DAC_READ_SEARCH, because the interpreter's "
-                    "folder is not readable by that uid: it can READ every file (incl. "
-                    "/etc/shadow) but not write outside its scratch folder",
-                )
-            else:
-                _probe_cache["plain"] = (
-                    [],
-                    f"runs as ROOT (uid {NOBODY} cannot run the interpreter): RLIMIT_NPROC does "
-                    "not bind, the code can read and write anything",
-                )
-        return _probe_cache["plain"]
+        cached = _probe_cache.get("landlock")
+    if cached is None:
+        abi = landlock.abi_version()
+        if abi == 0:
+            cached = (False, "the kernel offers no Landlock (needs 5.13+)", [], [], "")
+        elif not landlock.seccomp_supported():
+            cached = (False, "no seccomp filter for this CPU architecture", [], [], "")
+        elif os.geteuid() != 0:
+            ok, why = _landlock_try([], [], abi, _CHECK_CODE)
+            cached = (ok, why, [], [], "the grader's own (non-root) user")
+        elif not shutil.which("setpriv"):
+            cached = (False, "setpriv (util-linux) is missing", [], [], "")
+        elif _landlock_try(_setpriv_args(), [], abi, _CHECK_CODE)[0]:
+            cached = (True, "", _setpriv_args(), [], f"uid {NOBODY}")
+        else:
+            ok, why = _landlock_try([], _setpriv_args(reuid=False), abi, _CHECK_CONFINED_ROOT)
+            who = (
+                f"ROOT (uid 0) with every capability dropped for good, because uid {NOBODY} "
+                "cannot run the interpreter (its folder is not readable by that uid): "
+                "RLIMIT_NPROC does not bind uid 0 and the files uid 0 owns are readable where "
+                "Landlock allows reading"
+            )
+            cached = (ok, why, [], _setpriv_args(reuid=False), who)
+        if not cached[0]:
+            cached = (False, f"Landlock does not work here: {cached[1]}", [], [], "")
+        with _probe_lock:
+            _probe_cache["landlock"] = cached
+    return cached
+
+
+def _plain_drop() -> tuple[list[str], list[str], str]:
+    """How to run without isolation: (inner command, exec prefix, what it costs).
+
+    Never with a capability: a worker that cannot run as uid 65534 runs as uid 0 with every
+    capability dropped (through the exec prefix, so that its scratch folder stays root's), and
+    the note says so; where not even that works, grading in this mode is refused.
+    """
+    with _probe_lock:
+        cached = _probe_cache.get("plain")
+    if cached is None:
+        nocaps = _setpriv_args(reuid=False)
+        if os.geteuid() != 0:
+            cached = ([], [], "runs as the grader's own (non-root) user")
+        elif not shutil.which("setpriv"):
+            cached = ([], [], "")
+        elif _run_check([*_setpriv_args(), _python(), "-s", "-c", _CHECK_CODE])[0]:
+            cached = (_setpriv_args(), [], f"runs as uid {NOBODY}")
+        elif _run_check([*nocaps, _python(), "-s", "-c", _CHECK_NOCAPS])[0]:
+            cached = (
+                [],
+                nocaps,
+                f"runs as ROOT without capabilities (uid {NOBODY} cannot run the interpreter): "
+                "RLIMIT_NPROC does not bind, it can read and write every file root owns",
+            )
+        else:
+            cached = ([], [], "")
+        with _probe_lock:
+            _probe_cache["plain"] = cached
+    return cached
+
+
+def preflight(mode: Mode = "auto") -> tuple[str, str]:
+    """(isolation, note) that a Sandbox of ``mode`` gets here; raises SandboxUnavailable (with
+    how to fix it) when that isolation, or for "auto" any isolation, cannot run. Cached.
+    """
+    choice = _choose(mode)
+    return choice.name, choice.note
+
+
+def isolation_status(mode: Mode) -> tuple[bool, str]:
+    """(True, note) when a Sandbox of ``mode`` can run here, else (False, why and how to fix)."""
+    try:
+        return True, preflight(mode)[1]
+    except SandboxUnavailable as exc:
+        return False, str(exc)
+
+
+@dataclass(frozen=True)
+class _Isolation:
+    """The rung of the ladder a sandbox runs on, and how its worker is started."""
+
+    name: Literal["bwrap", "landlock", "none"]
+    note: str
+    inner: tuple[str, ...] = ()  # command before the interpreter (setpriv)
+    prefix: tuple[str, ...] = ()  # command the launcher's child execs first (keeps scratch root's)
+    abi: int = 0
+
+
+def _choose(mode: Mode) -> _Isolation:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "none":
+        inner, prefix, how = _plain_drop()
+        if not how:
+            raise SandboxUnavailable(
+                "--sandbox none: cannot drop the worker's root privileges here (setpriv from "
+                "util-linux missing or not working)"
+            )
+        note = (
+            "NO ISOLATION (--sandbox none was asked for): rlimits only; the worker "
+            f"{how}; it can read the host file system (world-readable files such as solutions/, "
+            "the grader's hidden checks, other submissions) and use the network"
+        )
+        return _Isolation("none", note, tuple(inner), tuple(prefix))
+    why: list[str] = []
+    if mode in ("auto", "bwrap"):
+        ok, reason = bwrap_status()
+        if ok:
+            who = f"uid {NOBODY}" if os.geteuid() == 0 else "an unprivileged user namespace"
+            note = (
+                "bubblewrap: read-only system, no network, private PID namespace, only "
+                f"worker.py + wire.py from the grader, as {who}, with rlimits"
+            )
+            return _Isolation("bwrap", note, tuple(_setpriv_args() if os.geteuid() == 0 else []))
+        why.append(reason)
+    if mode in ("auto", "landlock"):
+        ok, reason, inner, prefix, who = landlock_status()
+        if ok:
+            abi = landlock.abi_version()
+            lost = [] if abi >= 4 else ["TCP is NOT blocked (Landlock ABI < 4)"]
+            if abi < 6:
+                lost.append("signals to other processes of the same uid are NOT blocked (ABI < 6)")
+            note = (
+                f"Landlock ABI {abi}{' (' + why[0] + ')' if why else ''}: reads only the system, the "
+                "interpreter and its dependencies, writes only its scratch folder, no TCP, no "
+                f"signals outside its domain, with rlimits, as {who}; other processes are "
+                "visible in /proc (no PID namespace)"
+            )
+            if lost:
+                note += "; " + "; ".join(lost)
+            return _Isolation("landlock", note, tuple(inner), tuple(prefix), abi)
+        why.append(reason)
+    raise SandboxUnavailable(
+        f"cannot isolate the worker ({'; '.join(why)}). To fix: {_FIX}.",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,8 +767,8 @@ class Sandbox:
         limits: Limits = Limits(),  # frozen dataclass: safe as a default
         scratch_parent: Path | None = None,
     ) -> None:
-        if mode not in ("auto", "bwrap", "none"):
-            raise ValueError(f"mode must be auto, bwrap or none, not {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.source = source
         self.mode = mode
         self.limits = limits
@@ -476,6 +778,7 @@ class Sandbox:
         self.load_reply: Reply | None = None
         self.starts = 0
         self._isolation: str | None = None
+        self._choice: _Isolation | None = None
         self._note = ""
         self._inner: list[str] = []
         self._tmp: Path | None = None
@@ -491,9 +794,9 @@ class Sandbox:
 
     @property
     def isolation(self) -> str:
-        """Either "bwrap" or "rlimits-only" (decided on first use)."""
+        """ "bwrap", "landlock" or "none" (decided on first use; raises SandboxUnavailable)."""
         self._decide()
-        return self._isolation or "rlimits-only"
+        return self._isolation or "none"
 
     @property
     def isolation_note(self) -> str:
@@ -530,28 +833,11 @@ class Sandbox:
     def _decide(self) -> None:
         if self._isolation is not None:
             return
-        if self.mode in ("auto", "bwrap"):
-            ok, why = bwrap_status()
-            if ok:
-                self._isolation = "bwrap"
-                self._inner = _setpriv_args() if os.geteuid() == 0 else []
-                who = f"uid {NOBODY}" if os.geteuid() == 0 else "an unprivileged user namespace"
-                self._note = (
-                    f"bubblewrap: read-only system, no network, private PID namespace, only "
-                    f"worker.py + wire.py from the grader, as {who}, with rlimits"
-                )
-                return
-            if self.mode == "bwrap":
-                raise SandboxUnavailable(why)
-            prefix = f"bubblewrap unavailable ({why}); "
-        else:
-            prefix = "mode='none'; "
-        self._isolation = "rlimits-only"
-        self._inner, how = _plain_drop()
-        self._note = (
-            prefix + f"rlimits only, the worker {how}; it can see the host file system "
-            "(world-readable files such as solutions/ and grader/checks/) and the network"
-        )
+        choice = _choose(self.mode)  # raises SandboxUnavailable: never a silent downgrade
+        self._choice = choice
+        self._isolation = choice.name
+        self._inner = list(choice.inner)
+        self._note = choice.note
 
     def _prepare_tmp(self) -> Path:
         if self._tmp is None:
@@ -640,6 +926,7 @@ class Sandbox:
             "close": [req_r, rep_w],
             "rlimits": self._rlimits(),
             "cmd": cmd,
+            "confine": self._confine_spec(tmp),
         }
         try:
             proc = subprocess.Popen(
@@ -664,6 +951,15 @@ class Sandbox:
         worker.reader.start()
         self._worker = worker
         self.starts += 1
+
+    def _confine_spec(self, tmp: Path) -> dict[str, Any] | None:
+        """What the launcher's child does before exec: the Landlock plan, or a bare prefix."""
+        choice = self._choice
+        if choice is None or (choice.name != "landlock" and not choice.prefix):
+            return None
+        if choice.name != "landlock":
+            return {"prefix": list(choice.prefix)}
+        return _landlock_plan(tmp, list(choice.prefix), choice.abi)
 
     def _drain(self, fd: int) -> None:
         """Keep the first ``output_bytes`` of worker output; keep reading so it never blocks."""

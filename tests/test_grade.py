@@ -195,7 +195,7 @@ def test_solution_scores_full_marks_end_to_end(graded_solution):
         }
         assert test["status"] == "passed"
     extra = document["extra_data"]
-    assert extra["isolation"] in ("bwrap", "rlimits-only")
+    assert extra["isolation"] in ("bwrap", "landlock")
     assert len(extra["submission_sha256"]) == 64
     assert extra["status"] == "graded" and extra["status_message"] == ""
     # the hidden seed is a secret: results.json carries a short fingerprint of it, not the seed

@@ -1,10 +1,11 @@
 """Hostile submissions against the sandbox: every attack gets a verdict in time, changes nothing
 outside the sandbox's temp dir, and leaves no process behind.
 
-Each case runs with bubblewrap (skipped, with the reason, where it does not work) and with
-``mode="none"`` (rlimits + uid 65534 only). Cases that only isolation can stop (reading the
-solutions, network, writing elsewhere) assert the protection under bwrap and, under ``none``,
-assert and thereby document the loss.
+Each case runs in every isolation mode: bubblewrap and Landlock (each skipped, with the reason,
+where it does not work here) and ``mode="none"`` (rlimits only, asked for explicitly). Cases that
+only isolation can stop (reading the solutions, network, writing elsewhere, signalling another
+submission's worker) assert the protection under bwrap and Landlock and, under ``none``, assert
+and thereby document the loss.
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import wire
-from grader.sandbox import Limits, ProbeError, Sandbox, bwrap_status, leftover_processes
+from grader import landlock, wire
+from grader.sandbox import (
+    Limits,
+    ProbeError,
+    Sandbox,
+    _marker_pids,
+    isolation_status,
+    leftover_processes,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
-BWRAP_OK, BWRAP_WHY = bwrap_status()
 LIMITS = Limits(
     address_space_mb=1024,
     cpu_seconds=60,
@@ -40,12 +47,14 @@ LIMITS = Limits(
 TIMEOUT = 8.0
 
 MODES = [
-    pytest.param(
-        "bwrap",
-        marks=[pytest.mark.bwrap, pytest.mark.skipif(not BWRAP_OK, reason=BWRAP_WHY or "ok")],
+    *(
+        pytest.param(m, marks=[*marks, pytest.mark.skipif(not ok, reason=why)])
+        for m, marks in (("bwrap", [pytest.mark.bwrap]), ("landlock", []))
+        for ok, why in [isolation_status(m)]  # type: ignore[arg-type]
     ),
     "none",
 ]
+CONFINED = ("bwrap", "landlock")
 
 
 @pytest.fixture(params=MODES)
@@ -143,7 +152,7 @@ def test_fork_bomb(mode: str) -> None:
     limits = Limits(**{**LIMITS.__dict__, "processes": 48})
     with sandbox("fork_bomb", mode, limits) as sb:
         if "ROOT" in sb.isolation_note:
-            pytest.skip("the worker would run as root here: RLIMIT_NPROC cannot bind")
+            pytest.skip(f"the worker runs as root in mode {mode}: RLIMIT_NPROC cannot bind")
         out = call(sb, "create_example", timeout=5)
         assert isinstance(out, ProbeError) and out.kind in ("timeout", "crashed", "protocol"), out
         assert not sb.running
@@ -278,10 +287,12 @@ def test_reading_solutions_checks_and_reference(mode: str, secrets: dict[str, Pa
         out = call(sb, "read_files", paths)
         listing = call(sb, "list_dir", str(ROOT))
         imported = call(sb, "import_reference")
-        assert call(sb, "whoami") != 0
-        if sb.isolation == "bwrap":
+        assert call(sb, "capabilities") == 0  # never a capability, in any mode
+        if call(sb, "whoami") == 0:  # uid 0 where uid 65534 cannot run Python: said so
+            assert mode != "bwrap" and "ROOT" in sb.isolation_note
+        if sb.isolation in CONFINED:
             assert all(v.startswith("DENIED:") for v in out.values()), out
-            # /work/main exists only as the parent of the bound venv
+            # /work/main exists only as the parent of the bound venv (bwrap)
             assert listing == [".venv"] or listing.startswith("DENIED:"), listing
             assert imported.startswith("DENIED:")
         else:  # documents the loss: no file-system isolation without bwrap
@@ -308,7 +319,7 @@ def test_network_connection(mode: str) -> None:
     try:
         with sandbox("network", mode) as sb:
             out = call(sb, "connect", port)
-            if sb.isolation == "bwrap":
+            if sb.isolation in CONFINED:
                 assert out.startswith("FAILED:"), out
             else:  # documents the loss: the host network is reachable without bwrap
                 assert out == "CONNECTED"
@@ -317,7 +328,7 @@ def test_network_connection(mode: str) -> None:
     finally:
         server.close()
         thread.join(5)
-    if mode == "bwrap":
+    if mode in CONFINED:
         assert received == []
 
 
@@ -330,13 +341,52 @@ def test_writing_outside_the_temp_dir(mode: str) -> None:
         with sandbox("write_outside", mode) as sb:
             out = call(sb, "write_file", str(target))
             into_grader = call(sb, "write_file", str(grader_file))
-            assert into_grader.startswith("FAILED:")  # root-owned tree: uid 65534 cannot write
-            assert not grader_file.exists()
+            if sb.isolation == "none" and "ROOT" in sb.isolation_note:
+                assert into_grader == "WROTE"  # documents the loss: root owns the grader's tree
+            else:
+                assert into_grader.startswith("FAILED:")  # root-owned tree, or Landlock
+                assert not grader_file.exists()
             if sb.isolation == "bwrap":
                 assert out.startswith("FAILED:") or out == "WROTE"  # WROTE = into its own tmpfs
                 assert not target.exists()
+            elif sb.isolation == "landlock":
+                assert out.startswith("FAILED:") and not target.exists()
             else:  # documents the loss: world-writable host folders are writable
                 assert out == "WROTE" and target.read_text() == "forged results"
     finally:
         shutil.rmtree(target_dir, ignore_errors=True)
         grader_file.unlink(missing_ok=True)
+
+
+def test_signalling_a_concurrent_submission(mode: str) -> None:
+    with sandbox("read_secrets", mode) as victim, sandbox("signal_others", mode) as attacker:
+        assert call(victim, "whoami") is not None  # running
+        pids = _marker_pids(victim.marker)  # its launcher and worker, as the host sees them
+        assert pids
+        out = call(attacker, "kill", pids)
+        scoped = attacker.isolation == "bwrap" or (
+            attacker.isolation == "landlock" and landlock.abi_version() >= 6
+        )
+        if scoped:  # another PID namespace, or Landlock's signal scope (ABI >= 6)
+            assert not any(v == "KILLED" for v in out.values()), out
+            assert victim.running and call(victim, "whoami") is not None
+            assert victim.starts == 1
+        else:  # documents the loss: the same uid (or root) may signal the neighbour
+            assert "KILLED" in out.values(), out
+
+
+def test_changing_the_mode_of_a_host_file(mode: str, tmp_path: Path) -> None:
+    """Landlock does not mediate chmod: a worker that owns host files (uid 0 without
+    capabilities) must still not make one setuid or world-writable (seccomp refuses)."""
+    target = tmp_path / "tool"
+    target.write_text("#!/bin/sh\n")
+    target.chmod(0o755)
+    tmp_path.chmod(0o755)
+    with sandbox("write_outside", mode) as sb:
+        out = call(sb, "chmod", str(target))
+        owner_without_isolation = sb.isolation == "none" and "ROOT" in sb.isolation_note
+    if owner_without_isolation:  # documents the loss: uid 0 owns the file
+        assert out == "CHANGED" and target.stat().st_mode & 0o7777 == 0o4777
+    else:
+        assert out.startswith("FAILED:"), out
+        assert target.stat().st_mode & 0o7777 == 0o755

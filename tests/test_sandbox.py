@@ -18,6 +18,7 @@ from grader.sandbox import (
     Sandbox,
     _python_binds,
     bwrap_status,
+    isolation_status,
     leftover_processes,
 )
 
@@ -167,7 +168,7 @@ def test_load_reports_graded_names(simple: Sandbox) -> None:
     assert names["create_example"]["params"] == ["rng"]
     assert names["create_example"]["signature"]["text"] == "create_example(rng=None)"
     assert names["create_model"] == {"kind": "missing"}
-    assert simple.isolation == ("bwrap" if BWRAP_OK else "rlimits-only")
+    assert simple.isolation == ("bwrap" if BWRAP_OK else "landlock")  # auto: never "none"
     assert "loaded" in simple.output
 
 
@@ -240,8 +241,8 @@ def test_syntax_error_is_a_cached_load_error() -> None:
 
 def test_mode_none_says_what_is_lost() -> None:
     sb = Sandbox("x = 1\n", mode="none")
-    assert sb.isolation == "rlimits-only"
-    assert "network" in sb.isolation_note
+    assert sb.isolation == "none"
+    assert "NO ISOLATION" in sb.isolation_note and "network" in sb.isolation_note
     sb.close()
 
 
@@ -263,10 +264,18 @@ def test_bwrap_view_of_the_file_system() -> None:
 # TensorFlow probes on a tiny learner (the only tests here that import TensorFlow)
 
 
-@pytest.fixture(scope="module")
-def tiny() -> Sandbox:
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(m, marks=pytest.mark.skipif(not ok, reason=why))
+        for m in ("bwrap", "landlock")
+        for ok, why in [isolation_status(m)]  # type: ignore[arg-type]
+    ],
+)
+def tiny(request: pytest.FixtureRequest) -> Sandbox:
+    """The tiny learner in each confined mode: TensorFlow must import and train in both."""
     source = (FIXTURES / "benign_tiny_model.py").read_text()
-    with Sandbox(source, mode="auto", limits=Limits(wall_seconds=60)) as sb:
+    with Sandbox(source, mode=request.param, limits=Limits(wall_seconds=60)) as sb:
         yield sb
     assert leftover_processes(sb.marker) == []
 

@@ -365,12 +365,21 @@ class Cgroups:
         return _read_keyed(g / "memory.oom_control", "oom_kill")
 
     def _own_limit_hits(self) -> int:
+        """A count that grows when the group's own limit refuses memory.
+
+        v2: ``memory.events`` "max" + "oom". v1: the fail counters plus one when the peak usage
+        reached the limit (measured: kernel 6.18 leaves ``memory.failcnt`` at 0 on a v1 OOM).
+        """
         g = self._group("memory")
         if g is None:
             return 0
         if self.version is CgroupVersion.V2:
-            return _read_keyed(g / "memory.events", "max")
-        return _read_int(g / "memory.failcnt") or 0
+            events = g / "memory.events"
+            return _read_keyed(events, "max") + _read_keyed(events, "oom")
+        names = ("memory.failcnt", "memory.memsw.failcnt")
+        hits = sum(_read_int(g / name) or 0 for name in names)
+        peak = self.peak_memory() or 0
+        return hits + (peak >= self.memory_bytes - max(self.memory_bytes // 100, 1 << 20))
 
     def mark(self) -> None:
         """Remember the OOM counters at a worker start (see :meth:`killed_by_grader`)."""
@@ -463,8 +472,16 @@ def sweep_cgroups() -> list[Path]:
                 suffix = entry.name[len(CGROUP_PREFIX) :]
                 if not (entry.name.startswith(CGROUP_PREFIX) and suffix.isdigit()):
                     continue
-                if int(suffix) < UID_SLOTS and slot_is_free(int(suffix)) and remove_group(entry):
-                    removed.append(entry)
+                if int(suffix) >= UID_SLOTS:
+                    continue
+                fd = _try_lock(lock_dir() / f"slot-{int(suffix)}.lock")
+                if fd is None:
+                    continue  # a live sandbox holds the slot
+                try:  # hold the slot while removing: nobody can create its group meanwhile
+                    if remove_group(entry):
+                        removed.append(entry)
+                finally:
+                    os.close(fd)
     return removed
 
 

@@ -212,8 +212,20 @@ def _wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
     return False
 
 
-class SummedRss:
-    """Samples the summed RSS of every process below a sandbox's launcher (the test's own view)."""
+def _pss(pids: set[int]) -> int:
+    """Summed proportional set size: unlike summed RSS, pages forked children share count once."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) << 10
+                    break
+    return total
+
+
+class SummedMemory:
+    """Samples the summed PSS of every process below a sandbox's launcher (the test's own view)."""
 
     def __init__(self, sb: Sandbox) -> None:
         self.sb, self.peak, self._stop = sb, 0, threading.Event()
@@ -225,7 +237,7 @@ class SummedRss:
             worker = self.sb._worker
             if worker is not None:
                 tree = tenancy.descendants(worker.proc.pid)
-                self.peak = max(self.peak, tenancy.rss_bytes(tree))
+                self.peak = max(self.peak, _pss(tree))
 
     def stop(self) -> int:
         self._stop.set()
@@ -245,7 +257,7 @@ def test_hostile_neighbour_leaves_the_benign_verdict_unchanged(
         limits = Limits(**{**limits.__dict__, **{k: getattr(BENIGN_LIMITS, k) for k in same}})
     with sandbox(HOSTILE, mode, limits) as bad:
         bad.start()
-        rss = SummedRss(bad)
+        memory = SummedMemory(bad)
 
         def run_hostile() -> None:
             hostile_out.append(_pack_call(bad, attack, ATTACK_SECONDS, timeout=60))
@@ -270,7 +282,7 @@ def test_hostile_neighbour_leaves_the_benign_verdict_unchanged(
                 uids = {good._tenant.uid, bad._tenant.uid}
         finally:
             thread.join()
-            peak.append(rss.stop())
+            peak.append(memory.stop())
     assert_same(answers, benign_alone)
     assert len(uids) == 2 or not ROOT_USER
     out = hostile_out[0]
@@ -278,8 +290,7 @@ def test_hostile_neighbour_leaves_the_benign_verdict_unchanged(
         assert isinstance(out, int) and 0 < out < limits.pids, out
     elif attack == "memory_hog":  # the 4 x 300 MB never fitted under 768 MB together
         assert isinstance(out, ProbeError) or out >= 1, out
-        # summed RSS counts the pages forked children share once per child: some slack
-        assert peak[0] <= (limits.memory_mb << 20) * 1.15, peak[0] >> 20
+        assert peak[0] <= (limits.memory_mb << 20) * 1.05, peak[0] >> 20
     elif attack == "cpu_hog":
         assert out == "spun" or isinstance(out, ProbeError), out
     elif isinstance(out, ProbeError):  # the disk watch (no tmpfs: not root) killed it
@@ -488,3 +499,28 @@ def test_stale_cgroup_is_swept_and_a_live_one_is_not() -> None:
         sleeper.kill()
         sleeper.wait()
         stale.remove()
+
+
+def test_oom_kill_under_its_own_limit_is_the_submission_s_crash(mode: str) -> None:
+    limits = Limits(**{**HOSTILE_LIMITS.__dict__, "memory_mb": 256, "address_space_mb": 2048})
+    with sandbox((FIXTURES / "memory_bomb.py").read_text(), mode, limits) as sb:
+        out = _pack_call(sb, "create_example", timeout=60)
+        assert isinstance(out, ProbeError) and out.kind == "crashed", out
+        if sb._tenant is not None and "memory" in sb._tenant.controllers:
+            assert "grader error" not in sb.output
+
+
+def test_oom_kill_from_outside_its_limit_is_a_grader_error(tmp_path: Path) -> None:
+    """The accounting behind grader_error: an OOM kill in the group although its own limit
+    never refused a charge means the pressure came from outside (another slot, the machine)."""
+    (tmp_path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 0\n")
+    (tmp_path / "memory.failcnt").write_text("0\n")
+    (tmp_path / "memory.memsw.failcnt").write_text("0\n")
+    (tmp_path / "memory.max_usage_in_bytes").write_text(f"{100 << 20}\n")
+    groups = tenancy.Cgroups(tenancy.CgroupVersion.V1, {"memory": tmp_path}, 256 << 20)
+    groups.mark()
+    assert groups.killed_by_grader() is None
+    (tmp_path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+    assert "stayed under its own 256 MB limit" in (groups.killed_by_grader() or "")
+    (tmp_path / "memory.max_usage_in_bytes").write_text(f"{256 << 20}\n")  # its limit bit
+    assert groups.killed_by_grader() is None

@@ -49,8 +49,9 @@ LOCK_DIR = Path("/run/objloc-grader")
 CGROUP_PREFIX = "objloc-slot"
 SCRATCH_PREFIX = "objloc-sandbox-"
 OWNER_FILE = "owner.lock"
-FRESH_SECONDS = 60.0
-"""A scratch folder without its owner lock is left alone this long (it is being set up)."""
+UNLOCKED_SECONDS = 24 * 3600.0
+"""A scratch folder without an owner lock (being set up right now, or made by a grader version
+without locks that may still be running) is left alone this long."""
 WATCH_INTERVAL = 0.1
 """Seconds between two samples of the fallback memory/scratch watch."""
 
@@ -535,7 +536,7 @@ def own_scratch(folder: Path) -> int:
 def sweep_scratch(parent: Path | None = None) -> list[Path]:
     """Remove ``objloc-sandbox-*`` folders of dead graders under ``parent``; return them.
 
-    Stale = its owner lock is free, or it has none and is older than ``FRESH_SECONDS``.
+    Stale = its owner lock is free, or it has none and is older than ``UNLOCKED_SECONDS``.
     """
     base = Path(parent) if parent else Path(tempfile.gettempdir())
     removed: list[Path] = []
@@ -556,7 +557,7 @@ def sweep_scratch(parent: Path | None = None) -> list[Path]:
                     remove_scratch(entry)
                 finally:
                     os.close(fd)
-            elif time.time() - entry.stat().st_mtime > FRESH_SECONDS:
+            elif time.time() - entry.stat().st_mtime > UNLOCKED_SECONDS:
                 remove_scratch(entry)
             else:
                 continue

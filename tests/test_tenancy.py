@@ -400,7 +400,8 @@ def test_stale_scratch_is_swept_and_a_live_one_is_not(tmp_path: Path) -> None:
     (stale / tenancy.OWNER_FILE).write_text("4242\n")  # its owner died: the lock is free
     orphan = tmp_path / f"{tenancy.SCRATCH_PREFIX}nolock"
     orphan.mkdir()
-    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    old = time.time() - tenancy.UNLOCKED_SECONDS - 60
+    os.utime(orphan, (old, old))
     fresh = tmp_path / f"{tenancy.SCRATCH_PREFIX}fresh"  # being set up right now
     fresh.mkdir()
     other = tmp_path / "someone-elses"

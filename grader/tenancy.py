@@ -55,6 +55,8 @@ without locks that may still be running) is left alone this long."""
 WATCH_INTERVAL = 0.1
 """Seconds between two samples of the fallback memory/scratch watch."""
 
+SECCOMP_ARCHS = ("x86_64", "aarch64")
+"""Machines whose syscall numbers the launcher's setsid filter knows."""
 _MNT_DETACH = 2
 _MS_NOSUID, _MS_NODEV = 2, 4
 
@@ -713,8 +715,13 @@ class Tenant:
     def controllers(self) -> set[str]:
         return self.cgroups.controllers if self.cgroups else set()
 
-    @property
-    def note(self) -> str:
+    def filters_setsid(self, bwrap: bool) -> bool:
+        """Whether the launcher makes setsid() a no-op (seccomp): when no cpu cgroup shares the
+        CPU per submission, so that sessions (autogroups) cannot buy CPU. Not under bwrap, whose
+        ``--new-session`` itself needs setsid() after the launcher."""
+        return not bwrap and "cpu" not in self.controllers and os.uname().machine in SECCOMP_ARCHS
+
+    def note(self, bwrap: bool) -> str:
         """Which per-submission protections hold, for the isolation note."""
         c = self.controllers
         uid = f"uid {self.uid} (slot {self.slot.index})" if os.geteuid() == 0 else "no own uid"
@@ -726,8 +733,10 @@ class Tenant:
             parts.append("memory: watch of summed RSS")
         if "pids" not in c:
             parts.append("processes: RLIMIT_NPROC per uid only")
-        if "cpu" not in c:
-            parts.append("CPU NOT shared per submission (setsid() gains CPU share)")
+        if self.filters_setsid(bwrap):
+            parts.append("CPU shared per session, setsid() made a no-op (seccomp)")
+        elif "cpu" not in c:
+            parts.append("CPU NOT shared per submission (each setsid() gains a CPU share)")
         return "per submission: " + ", ".join(parts)
 
     def own_scratch(self, folder: Path) -> None:

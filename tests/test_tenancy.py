@@ -128,6 +128,18 @@ HOSTILE = textwrap.dedent(
 
     def exit_125():
         os._exit(125)
+
+    def new_session():
+        # a child calls setsid(): its session before and after
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            before = os.getsid(0)
+            os.setsid()
+            os.write(w, f"{before} {os.getsid(0)}".encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        return [int(x) for x in os.read(r, 100).split()]
     """
 )
 
@@ -525,3 +537,22 @@ def test_oom_kill_from_outside_its_limit_is_a_grader_error(tmp_path: Path) -> No
     assert "stayed under its own 256 MB limit" in (groups.killed_by_grader() or "")
     (tmp_path / "memory.max_usage_in_bytes").write_text(f"{256 << 20}\n")  # its limit bit
     assert groups.killed_by_grader() is None
+
+
+@pytest.mark.parametrize("cgroups", [True, False])
+def test_sessions_cannot_buy_cpu(mode: str, cgroups: bool) -> None:
+    """With a cpu cgroup, setsid() works and the group shares the CPU; without one (and without
+    bwrap, whose --new-session needs setsid) setsid() is made a no-op, as the note says."""
+    limits = Limits(**{**HOSTILE_LIMITS.__dict__, "cgroups": cgroups})
+    with sandbox(HOSTILE, mode, limits) as sb:
+        before, after = _pack_call(sb, "new_session", timeout=20)
+        assert sb._tenant is not None
+        filtered = sb._tenant.filters_setsid(sb.isolation == "bwrap")
+        if "cpu" in sb._tenant.controllers:
+            assert not filtered and after != before
+        elif filtered:
+            assert after == before
+            assert "setsid() made a no-op" in sb.isolation_note
+        else:
+            assert after != before
+            assert "CPU NOT shared per submission" in sb.isolation_note

@@ -180,7 +180,7 @@ def _launcher_main() -> None:  # pragma: no cover - runs in its own interpreter
     if spec.get("no_setsid"):  # no cpu cgroup: setsid() would buy CPU (one autogroup per session)
         # seccomp filter, inherited by every descendant: setsid() "succeeds" (returns 0) and does
         # nothing, in every syscall ABI of the machine (x86_64: native, x32, i386; aarch64: native,
-        # arm32); elsewhere the launcher fails (a grader error) rather than run unfiltered.
+        # arm32); the trusted side asks for it only on these machines (tenancy.SECCOMP_ARCHS).
         calls = {
             "x86_64": [(0xC000003E, 112), (0xC000003E, 112 | 0x40000000), (0x40000003, 66)],
             "aarch64": [(0xC00000B7, 157), (0x40000028, 66)],

@@ -16,7 +16,8 @@ submissions at once"):
   ``pids.max``, ``cpu.shares``). The launcher joins them before it forks the worker, so every
   process of the submission is inside. Removed on close (killing what is left); groups of dead
   graders are swept at start. A cpu group also neutralises ``setsid()`` autogroups (the kernel
-  only applies autogroups in the root task group).
+  only applies autogroups in the root task group); without one (and without bwrap) the launcher
+  installs a seccomp filter that makes ``setsid()`` a no-op, so one submission stays one session.
 * where no memory cgroup exists, a **watch** thread sums the RSS of all the sandbox's processes
   and kills them over the limit; where the scratch folder has no size cap (no bwrap tmpfs, no
   tmpfs mount because not root), the same watch caps its disk usage.

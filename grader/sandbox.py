@@ -54,7 +54,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from grader import landlock, secret, wire
+from grader import landlock, secret, tenancy, wire
 
 NOBODY = 65534
 SANDBOX_RT = "/sandbox/rt"
@@ -89,8 +89,16 @@ class Limits:
     ``address_space_mb`` is RLIMIT_AS: TensorFlow's import maps ~1.5 GB of virtual memory and a small
     training run ~2.7 GB (measured, 2 threads, ``MALLOC_ARENA_MAX=2``), so 4 GB leaves room while a
     memory bomb still fails fast. ``wall_seconds`` bounds worker start + loading the learner code;
-    each request has its own timeout. ``processes`` counts threads too (TF starts dozens) and is
-    per uid, shared by concurrent workers.
+    each request has its own timeout. ``processes`` (RLIMIT_NPROC) counts threads too (TF starts
+    dozens) and is per uid: as root each concurrent sandbox has its own uid (``grader.tenancy``).
+
+    Per submission (all its processes together, see ``grader.tenancy``): ``memory_mb`` is the
+    cgroup memory limit (RSS + its tmpfs scratch + page cache it causes; without a memory cgroup a
+    watch of the summed RSS): a training worker stays near 1 GB, so 3 GB leaves room while two
+    slots fit a small machine. ``pids`` is the cgroup ``pids.max`` (threads count: launcher,
+    bwrap, worker and its TF threads). ``cpu_weight`` is the cgroup v2 ``cpu.weight`` (v1:
+    ``cpu.shares`` = weight * 1024 / 100): equal per submission, however many processes it starts.
+    ``cgroups=False`` skips the cgroups (the watch and rlimits remain).
     """
 
     address_space_mb: int = 4096
@@ -103,12 +111,21 @@ class Limits:
     output_bytes: int = 1 << 20
     threads: int = 2
     array_mb: int = 256
+    memory_mb: int = 3072
+    pids: int = 512
+    cpu_weight: int = 100
+    cgroups: bool = True
 
 
 class ProbeError(Exception):
-    """A probe gave no data reply: kind is timeout, crashed, protocol, learner_error or load_error."""
+    """A probe gave no data reply: kind is timeout, crashed, protocol, learner_error, load_error
+    or grader_error (the grader failed, not the submission: no slot or cgroup, EAGAIN starting the
+    worker, a worker OOM-killed by pressure from outside its own limits; retried, never a verdict).
+    """
 
-    KINDS = frozenset({"timeout", "crashed", "protocol", "learner_error", "load_error"})
+    KINDS = frozenset(
+        {"timeout", "crashed", "protocol", "learner_error", "load_error", "grader_error"}
+    )
 
     def __init__(self, kind: str, message: str, traceback: str = "") -> None:
         super().__init__(f"{kind}: {message}")
@@ -160,6 +177,47 @@ def _launcher_main() -> None:  # pragma: no cover - runs in its own interpreter
 
     spec = json.loads(sys.argv[1])
     life = spec["lifeline"]
+    fault = spec.get("fault", -1)  # only we write here: a failure of ours, not the worker's
+
+    def grader_fault(kind, exc, tb=None):
+        with contextlib.suppress(OSError):
+            os.write(fault, f"sandbox launcher: {kind.__name__}: {exc}".encode()[:4000])
+        os._exit(125)
+
+    if fault >= 0:
+        os.set_inheritable(fault, False)  # closed when the worker execs
+        sys.excepthook = grader_fault
+    for procs in spec.get("cgroups", []):  # join before forking: every process is inside
+        with open(procs, "w") as fh:
+            fh.write(str(os.getpid()))
+    if spec.get("no_setsid"):  # no cpu cgroup: setsid() would buy CPU (one autogroup per session)
+        # seccomp filter, inherited by every descendant: setsid() "succeeds" (returns 0) and does
+        # nothing, in every syscall ABI of the machine (x86_64: native, x32, i386; aarch64: native,
+        # arm32); the trusted side asks for it only on these machines (tenancy.SECCOMP_ARCHS).
+        calls = {
+            "x86_64": [(0xC000003E, 112), (0xC000003E, 112 | 0x40000000), (0x40000003, 66)],
+            "aarch64": [(0xC00000B7, 157), (0x40000028, 66)],
+        }[os.uname().machine]
+
+        class Filter(ctypes.Structure):
+            _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte)]
+            _fields_ += [("k", ctypes.c_uint)]
+
+        class Prog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+        load, jeq, ret, allow, fake = 0x20, 0x15, 0x06, 0x7FFF0000, 0x00050000
+        code = []
+        for arch, nr in calls:  # if arch == a and nr == n: fake success; else the next pair
+            code += [(load, 0, 0, 4), (jeq, 0, 3, arch), (load, 0, 0, 0), (jeq, 0, 1, nr)]
+            code += [(ret, 0, 0, fake)]
+        code += [(ret, 0, 0, allow)]
+        prog_filters = (Filter * len(code))(*[Filter(*c) for c in code])
+        prog = Prog(len(code), prog_filters)
+        seccomp = ctypes.CDLL(None, use_errno=True)
+        seccomp.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS (needed when not root)
+        if seccomp.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+            raise OSError(ctypes.get_errno(), "cannot install the setsid filter")
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans re-parent to us
     pid = os.fork()
@@ -749,6 +807,7 @@ class _Worker:
         self.life_w = life_w
         self.reader: threading.Thread | None = None
         self.out_r = -1
+        self.fault_r = -1
 
 
 class Sandbox:
@@ -789,6 +848,7 @@ class Sandbox:
         self._dropped = 0
         self._out_lock = threading.Lock()
         self._closed = False
+        self._tenant: tenancy.Tenant | None = None
 
     # -- public properties
 
@@ -802,7 +862,7 @@ class Sandbox:
     def isolation_note(self) -> str:
         """What the chosen isolation does and does not protect, in one sentence or two."""
         self._decide()
-        return self._note
+        return self._note + self._tenancy_note()
 
     @property
     def output(self) -> str:
@@ -840,9 +900,12 @@ class Sandbox:
         self._note = choice.note
 
     def _prepare_tmp(self) -> Path:
+        """The private temp dir: a copy of the worker, the scratch folder (size-capped)."""
+        tenant = self._ensure_tenant()
         if self._tmp is None:
             parent = str(self.scratch_parent) if self.scratch_parent else None
-            tmp = Path(tempfile.mkdtemp(prefix="objloc-sandbox-", dir=parent))
+            tmp = Path(tempfile.mkdtemp(prefix=tenancy.SCRATCH_PREFIX, dir=parent))
+            tenant.own_scratch(tmp)
             tmp.chmod(0o711)
             rt = tmp / "rt"
             (rt / "grader").mkdir(parents=True)
@@ -855,11 +918,44 @@ class Sandbox:
                 p.chmod(0o644)
             scratch = tmp / "scratch"
             scratch.mkdir()
+            uid = tenant.uid
             if os.geteuid() == 0 and self._inner:
-                os.chown(scratch, NOBODY, NOBODY)
+                os.chown(scratch, uid, uid)
             scratch.chmod(0o700)
+            if self._isolation != "bwrap":  # bwrap has its own size-capped tmpfs
+                tenant.cap_scratch(scratch, self.limits.scratch_mb << 20, uid)
             self._tmp = tmp
         return self._tmp
+
+    def _ensure_tenant(self) -> tenancy.Tenant:
+        """This sandbox's share of the machine (uid slot, cgroups); the first one of the process
+        also sweeps what dead graders left (stale cgroups and scratch folders)."""
+        if self._tenant is None:
+            tenancy.sweep_once(self.scratch_parent)
+            lim = self.limits
+            try:
+                self._tenant = tenancy.Tenant(
+                    memory_mb=lim.memory_mb,
+                    pids=lim.pids,
+                    cpu_weight=lim.cpu_weight,
+                    cgroups=lim.cgroups,
+                )
+            except (OSError, tenancy.GraderFault) as exc:
+                raise ProbeError("grader_error", f"cannot set up the sandbox: {exc}") from None
+        return self._tenant
+
+    def _tenancy_note(self) -> str:
+        """What holds per submission (uid, cgroups or watch), appended to the isolation note."""
+        if self._closed:
+            return ""
+        with self._lock:
+            return "; " + self._ensure_tenant().note(self._isolation == "bwrap")
+
+    def _worker_inner(self) -> list[str]:
+        """``self._inner`` (the privilege drop) with this sandbox's own slot uid instead of 65534."""
+        if os.geteuid() != 0 or self._tenant is None:
+            return self._inner
+        return tenancy.with_uid(self._inner, self._tenant.uid)
 
     def _env(self, home: str) -> dict[str, str]:
         n = str(max(1, self.limits.threads))
@@ -883,6 +979,8 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
             "MALLOC_ARENA_MAX": "2",
+            "USER": "sandbox",  # the slot uid has no passwd entry; getpass.getuser() reads this
+            "LOGNAME": "sandbox",
             MARKER_ENV: self.marker,
         }
 
@@ -906,13 +1004,17 @@ class Sandbox:
         rep_r, rep_w = os.pipe()
         out_r, out_w = os.pipe()
         life_r, life_w = os.pipe()
+        fault_r, fault_w = os.pipe()
+        tenant = self._tenant
+        assert tenant is not None
         worker_args = [str(req_r), str(rep_w)]
+        inner = self._worker_inner()
         if self._isolation == "bwrap":
             home = SANDBOX_HOME
             cmd = [
                 *_bwrap_args(str(tmp / "rt"), self.limits.scratch_mb << 20),
                 "--",
-                *self._inner,
+                *inner,
                 _python(),
                 "-s",
                 f"{SANDBOX_RT}/worker.py",
@@ -920,18 +1022,21 @@ class Sandbox:
             ]
         else:
             home = str(tmp / "scratch")
-            cmd = [*self._inner, _python(), "-s", str(tmp / "rt" / "worker.py"), *worker_args]
+            cmd = [*inner, _python(), "-s", str(tmp / "rt" / "worker.py"), *worker_args]
         spec = {
             "lifeline": life_r,
             "close": [req_r, rep_w],
             "rlimits": self._rlimits(),
             "cmd": cmd,
             "confine": self._confine_spec(tmp),
+            "fault": fault_w,
+            "cgroups": tenant.cgroups.procs_files if tenant.cgroups else [],
+            "no_setsid": tenant.filters_setsid(self._isolation == "bwrap"),
         }
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", _LAUNCHER_SRC, json.dumps(spec)],
-                pass_fds=(req_r, rep_w, life_r),
+                pass_fds=(req_r, rep_w, life_r, fault_w),
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
                 stderr=out_w,
@@ -939,12 +1044,21 @@ class Sandbox:
                 cwd=home if self._isolation != "bwrap" else "/",
                 start_new_session=True,
             )
+        except OSError as exc:  # EAGAIN/ENOMEM on the trusted side: not the submission's doing
+            for fd in (req_w, rep_r, out_r, life_w, fault_r):
+                os.close(fd)
+            raise ProbeError("grader_error", f"cannot start the sandbox: {exc}") from None
         finally:
-            for fd in (req_r, rep_w, out_w, life_r):
+            for fd in (req_r, rep_w, out_w, life_r, fault_w):
                 os.close(fd)
         os.set_blocking(req_w, False)
+        os.set_blocking(fault_r, False)
         worker = _Worker(proc, req_w, rep_r, life_w)
         worker.out_r = out_r
+        worker.fault_r = fault_r
+        unwatched_disk = self._isolation != "bwrap" and tenant.scratch_mounted is None
+        scratch = tmp / "scratch" if unwatched_disk else None
+        tenant.started(proc.pid, scratch, self.limits.scratch_mb << 20)
         worker.reader = threading.Thread(
             target=self._drain, args=(out_r,), name="sandbox-output", daemon=True
         )
@@ -986,7 +1100,9 @@ class Sandbox:
         """Kill the worker and all it started; return the launcher's exit code.
 
         ``grace``: when the worker has already gone (its pipe closed), give the launcher that long
-        to report the worker's own exit status before the sweep turns it into SIGKILL.
+        to report the worker's own exit status before the sweep turns it into SIGKILL; then a
+        failure that is the grader's (the launcher's own error, an OOM kill from outside the
+        submission's limits) raises ProbeError("grader_error") instead of counting as a crash.
         """
         worker, self._worker = self._worker, None
         if worker is None:
@@ -1012,8 +1128,23 @@ class Sandbox:
             worker.reader.join(timeout=5)
         with contextlib.suppress(OSError):
             os.close(worker.out_r)
+        fault = b""
+        with contextlib.suppress(OSError):
+            fault = os.read(worker.fault_r, 4000)
+        with contextlib.suppress(OSError):
+            os.close(worker.fault_r)
+        tenant = self._tenant
+        watched = tenant.stopped() if tenant is not None else ""
+        outside = tenant.killed_by_grader() if tenant is not None else None
         if reason:
             self._note_output(reason)
+        if watched:
+            self._note_output(f"killed: {watched}")
+        grader_fault = fault.decode("utf-8", "replace") or outside
+        if grader_fault:
+            self._note_output(f"grader error: {grader_fault}")
+            if grace:
+                raise ProbeError("grader_error", grader_fault)
         return code
 
     # -- I/O with deadlines
@@ -1188,6 +1319,9 @@ class Sandbox:
             for pid in _marker_pids(self.marker):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
-            if self._tmp is not None:
+            tenant, self._tenant = self._tenant, None
+            if tenant is not None:  # kills the rest, removes the cgroups, frees the uid slot
+                tenant.close(self._tmp)
+            elif self._tmp is not None:
                 shutil.rmtree(self._tmp, ignore_errors=True)
-                self._tmp = None
+            self._tmp = None

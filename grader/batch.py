@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import fcntl
 import hashlib
 import inspect
@@ -30,11 +31,13 @@ import json
 import math
 import multiprocessing
 import os
+import pickle
 import re
 import resource
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -772,6 +775,58 @@ def out_dir_lock(
 # Runners: where jobs execute
 
 
+def _cut_short(timeout: float | None, code: int | None, started: float) -> dict[str, Any]:
+    """The outcome of a grading process stopped after ``timeout`` s, or (None) dead on its own."""
+    if timeout is not None:
+        outcome = {
+            "status": "timeout",
+            "error": f"grading took longer than {timeout:g} s and was stopped "
+            "(not a verdict: a rerun grades it again)",
+        }
+    else:
+        outcome = {
+            "status": "killed",
+            "error": f"the grading process died (exit code {code}): out of memory?",
+        }
+    elapsed = round(time.monotonic() - started, 2)
+    return outcome | {"host": socket.gethostname(), "wall_seconds": elapsed}
+
+
+def _job_main(job_file: str, outcome_file: str) -> None:  # pragma: no cover - a child process
+    """Run by :func:`grade_job_bounded` in a process of its own."""
+    job = pickle.loads(Path(job_file).read_bytes())  # written by our own parent process
+    write_atomically(Path(outcome_file), pickle.dumps(grade_job(job)))
+
+
+def grade_job_bounded(job: Job, timeout: float) -> dict[str, Any]:
+    """:func:`grade_job` in a child process, stopped after ``timeout`` s with status timeout:
+    what a Dask worker runs, so that the wall-clock limit holds there too. A plain subprocess,
+    because Dask's worker processes are daemons, which multiprocessing forbids to have children."""
+    job = dataclasses.replace(job, slots=_host_slots(job.slots))  # the Dask worker knows its host
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="objloc-job-") as tmp:
+        job_file, outcome_file = Path(tmp) / "job.pickle", Path(tmp) / "outcome.pickle"
+        job_file.write_bytes(pickle.dumps(job))
+        code = "import sys; from grader.batch import _job_main; _job_main(*sys.argv[1:])"
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, str(job_file), str(outcome_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # its own group: the sandboxes it started go with it
+        )
+        try:
+            returncode = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return _cut_short(timeout, None, started)
+        finally:  # also when the task is cancelled: nothing of the grading outlives it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if returncode == 0 and outcome_file.is_file():
+            return pickle.loads(outcome_file.read_bytes())
+        return _cut_short(None, returncode, started)
+
+
 Outcome = dict[str, Any]
 OnDone = Callable[[Job, Outcome], None]
 
@@ -861,19 +916,7 @@ class LocalPool:
         code = None if alive else slot.process.exitcode
         slot_started = slot.started
         self._stop(slot)
-        if alive:
-            outcome = {
-                "status": "timeout",
-                "error": f"grading took longer than {self.timeout:g} s and was stopped "
-                "(not a verdict: a rerun grades it again)",
-            }
-        else:
-            outcome = {
-                "status": "killed",
-                "error": f"the grading process died (exit code {code}): out of memory?",
-            }
-        elapsed = round(time.monotonic() - slot_started, 2)
-        on_done(job, outcome | {"host": socket.gethostname(), "wall_seconds": elapsed})
+        on_done(job, _cut_short(self.timeout if alive else None, code, slot_started))
 
     def run(self, jobs: Iterator[Job], on_done: OnDone) -> None:
         try:
@@ -907,10 +950,11 @@ class DaskRunner:
     """Jobs on a Dask distributed cluster; at most a few per worker thread are in flight, so the
     client never ships every notebook at once."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         from distributed import Client
 
         self.client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
+        self.timeout = timeout
 
     def run(self, jobs: Iterator[Job], on_done: OnDone) -> None:
         from distributed import as_completed
@@ -924,7 +968,9 @@ class DaskRunner:
             if job is None:
                 return
             key = f"grade-{job.id}-{os.urandom(4).hex()}"
-            future = self.client.submit(grade_job, job, key=key, pure=False, retries=0)
+            future = self.client.submit(
+                grade_job_bounded, job, self.timeout, key=key, pure=False, retries=0
+            )
             running[future.key] = (future, job)
             pending.add(future)
 
@@ -1178,7 +1224,7 @@ def _run_locked(
 
     started = time.monotonic()
     runner: LocalPool | DaskRunner
-    runner = DaskRunner(scheduler) if scheduler else LocalPool(workers, timeout)
+    runner = DaskRunner(scheduler, timeout) if scheduler else LocalPool(workers, timeout)
     try:
         if todo:
             runner.run(make_jobs(), on_done)

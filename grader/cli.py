@@ -245,9 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1800.0,
         metavar="SECONDS",
-        help="wall-clock limit of one grading, locally (default: %(default)s). A grading cut "
-        "short gets the status timeout, never a score, and is graded again on the next run (as "
-        "are error and killed rows); crashed (the learner's code crashed) is a verdict and kept",
+        help="wall-clock limit of one grading, here or on a Dask worker (default: %(default)s). "
+        "A grading cut short gets the status timeout, never a score, and is graded again on the "
+        "next run (as are error and killed rows); crashed (the learner's code crashed) is a "
+        "verdict and kept",
     )
     grade.set_defaults(handler=_cmd_grade)
 

@@ -433,7 +433,15 @@ def test_grading_through_a_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFi
     ) as cluster:
         args = ["grade", str(folder), "--out", str(out), "--scheduler", cluster.scheduler_address]
         assert main(args) == 0
-    assert "graded 2, failed 1" in capsys.readouterr().out
+        assert "graded 2, failed 1" in capsys.readouterr().out
+        # the wall-clock limit holds on Dask too: a timeout row, no score, the cluster still up
+        slow = tmp_path / "slow"
+        shutil.copytree(folder / "bob", slow / "bob")
+        timed = ["grade", str(slow), "--out", str(tmp_path / "timed"), "--timeout", "0.5"]
+        assert main([*timed, "--scheduler", cluster.scheduler_address]) == 0
+        assert "failed 1 (timeout 1)" in capsys.readouterr().out
+        row = _gradebook(tmp_path / "timed")[0]
+        assert row["status"] == "timeout" and row["score"] == ""
     rows = {row["id"]: row["status"] for row in _gradebook(out)}
     assert rows == {"alice": "graded", "bob": "graded", "broken": "unreadable"}
     entries = batch.Journal(out / "journal.jsonl").entries

@@ -364,7 +364,10 @@ def _host_slots(slots: int | None) -> int:
 def job_limits(memory_mb: int, slots: int) -> Any:
     """Sandbox limits for one of ``slots`` concurrent sandboxes on a machine: TensorFlow gets
     cores // slots threads (no oversubscription), memory stays bounded per sandbox, and the
-    process limit, which binds per uid and so is shared by all sandboxes here, grows with slots."""
+    process limit, which binds per uid and so is shared by all sandboxes here, grows with slots.
+    The wire takes the wire module's message cap (8x the largest reply a probe needs): each
+    concurrent grading's trusted process holds at most one such message from its worker."""
+    from grader import wire
     from grader.sandbox import Limits
 
     base = Limits()
@@ -372,6 +375,7 @@ def job_limits(memory_mb: int, slots: int) -> Any:
         threads=max(1, (os.cpu_count() or 1) // slots),
         address_space_mb=memory_mb,
         processes=base.processes * slots,
+        array_mb=wire.MAX_MESSAGE_BYTES >> 20,
     )
 
 

@@ -535,8 +535,9 @@ class Journal:
     repairs a torn last line, which would cut a line another writer is appending."""
 
     def __init__(self, path: Path) -> None:
+        if path.parent.resolve() not in _HELD:
+            raise RuntimeError(f"open {path} for writing only under out_dir_lock({path.parent})")
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._repair()
         self.entries = read_journal(path)
 
@@ -744,6 +745,9 @@ class OutDirBusy(RuntimeError):
         self.holder = holder
 
 
+_HELD: set[Path] = set()  # output folders whose lock this process holds
+
+
 @contextlib.contextmanager
 def out_dir_lock(
     out_dir: Path, *, wait: bool = False, on_wait: Callable[[LockHolder], None] | None = None
@@ -767,9 +771,11 @@ def out_dir_lock(
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me.__dict__).encode(), 0)
         os.fsync(fd)
+        _HELD.add(out_dir.resolve())
         try:
             yield me
         finally:
+            _HELD.discard(out_dir.resolve())
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the lock

@@ -137,12 +137,15 @@ def test_zip_caps_refuse_a_huge_archive(tmp_path: Path, monkeypatch: pytest.Monk
 def test_journal_repairs_a_torn_line_and_keeps_the_latest_entry(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     path.write_text('{"id": "a", "score": 1}\n{"id": "b", "score": 2}\n{"id": "a", "sco')
-    journal = batch.Journal(path)
-    assert {k: v["score"] for k, v in journal.entries.items()} == {"a": 1, "b": 2}
-    journal.append({"id": "a", "score": 3})
+    with pytest.raises(RuntimeError, match="out_dir_lock"):
+        batch.Journal(path)  # a writer without the folder's lock could cut another's line
+    with batch.out_dir_lock(tmp_path):
+        journal = batch.Journal(path)
+        assert {k: v["score"] for k, v in journal.entries.items()} == {"a": 1, "b": 2}
+        journal.append({"id": "a", "score": 3})
     lines = path.read_text().splitlines()
     assert [json.loads(line)["score"] for line in lines] == [1, 2, 3]
-    assert batch.Journal(path).entries["a"]["score"] == 3
+    assert batch.read_journal(path)["a"]["score"] == 3
 
 
 def _entry(ident: str, score: float, message: str = "", error: str = "") -> dict:
@@ -444,7 +447,7 @@ def test_grading_through_a_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFi
         assert row["status"] == "timeout" and row["score"] == ""
     rows = {row["id"]: row["status"] for row in _gradebook(out)}
     assert rows == {"alice": "graded", "bob": "graded", "broken": "unreadable"}
-    entries = batch.Journal(out / "journal.jsonl").entries
+    entries = batch.read_journal(out / "journal.jsonl")
     assert all(entry["host"] for entry in entries.values())
     document = json.loads((out / "bob" / "results.json").read_text())
     assert document["max_score"] == 100.0

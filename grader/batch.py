@@ -379,8 +379,8 @@ def job_limits(memory_mb: int, slots: int) -> Any:
     )
 
 
-# pytest and the report's matplotlib are not thread-safe: a Dask worker started with more than one
-# thread grades one submission at a time per process (start workers with --nthreads 1 instead)
+# pytest and the report's matplotlib are not thread-safe: one process grades one submission at a
+# time (a local slot runs one job; on Dask each job runs in a child process, grade_job_bounded)
 _GRADING_LOCK = threading.Lock()
 
 

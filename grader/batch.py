@@ -11,23 +11,33 @@ for the same content hash, grader version and settings.
 Why the grading job takes bytes and returns data: the same :func:`grade_job` runs in a local worker
 process or on a remote Dask worker that shares no file system with the client; only the client
 writes into ``DIR``.
+
+Why a lock: two runs appending to one journal and each rewriting the gradebook from its own
+memory lose rows. One run at a time holds ``DIR/.grader.lock`` (``flock``) for its whole length;
+a second run refuses, naming the holder, or waits (``wait=True``). Only the holder repairs the
+journal, and the class outputs are always rebuilt from the journal file, never from memory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
+import fcntl
 import hashlib
+import inspect
 import io
 import json
 import math
 import multiprocessing
 import os
+import pickle
 import re
 import resource
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -48,16 +58,21 @@ from grader.files import write_atomically
 JOURNAL = "journal.jsonl"
 GRADEBOOK = "gradebook.csv"
 INDEX = "index.html"
-RESERVED_IDS = frozenset({JOURNAL, GRADEBOOK, INDEX})
+LOCK = ".grader.lock"  # held (flock) by the one run writing into DIR
+RESERVED_IDS = frozenset({JOURNAL, GRADEBOOK, INDEX, LOCK})
 
 MAX_NOTEBOOK_BYTES = 20_000_000  # as grader.notebook.DEFAULT_MAX_BYTES: bigger files get "too big"
 ZIP_MAX_MEMBERS = 20_000
 ZIP_MAX_TOTAL_BYTES = 4 << 30  # declared uncompressed size of the whole archive
 ZIP_MAX_RATIO = 200  # declared size / compressed size, for members above 1 MB
-DEFAULT_TIMEOUT = 1800.0  # one submission, wall clock, local pool only
+DEFAULT_TIMEOUT = 1800.0  # one submission, wall clock
 DASK_CONNECT_TIMEOUT = 15.0  # seconds to reach the scheduler before giving up
-RETRY_STATUSES = frozenset({"error", "killed"})  # grader-side trouble: a rerun tries again
+# Statuses are grader.scoring.Status values (a StrEnum: its members equal these strings).
 OK_STATUS = "graded"
+# Not a verdict on the learner's code: the machine cut the grading short (timeout), the grading
+# process died (killed) or the grader failed (error, e.g. EAGAIN in the grader). Such a row has no
+# score, and a rerun grades it again. "crashed" (the learner's own code crashed) is a verdict.
+RETRY_STATUSES = frozenset({"timeout", "error", "killed"})
 
 _JUNK = re.compile(r"^(\.|__MACOSX$|Thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
 # Moodle: "Jane Doe_12345_assignsubmission_file_/object_localization.ipynb" (a folder per learner),
@@ -309,6 +324,7 @@ class Job:
     memory_mb: int
     slots: int | None = None  # concurrent sandboxes on the machine; None: ask Dask
     rejected: str = ""
+    hidden_seed: int | None = None  # the client's course secret, by value (see grader.secret)
 
 
 def checks_digest() -> str:
@@ -348,7 +364,10 @@ def _host_slots(slots: int | None) -> int:
 def job_limits(memory_mb: int, slots: int) -> Any:
     """Sandbox limits for one of ``slots`` concurrent sandboxes on a machine: TensorFlow gets
     cores // slots threads (no oversubscription), memory stays bounded per sandbox, and the
-    process limit, which binds per uid and so is shared by all sandboxes here, grows with slots."""
+    process limit, which binds per uid and so is shared by all sandboxes here, grows with slots.
+    The wire takes the wire module's message cap (8x the largest reply a probe needs): each
+    concurrent grading's trusted process holds at most one such message from its worker."""
+    from grader import wire
     from grader.sandbox import Limits
 
     base = Limits()
@@ -356,11 +375,12 @@ def job_limits(memory_mb: int, slots: int) -> Any:
         threads=max(1, (os.cpu_count() or 1) // slots),
         address_space_mb=memory_mb,
         processes=base.processes * slots,
+        array_mb=wire.MAX_MESSAGE_BYTES >> 20,
     )
 
 
-# pytest and the report's matplotlib are not thread-safe: a Dask worker started with more than one
-# thread grades one submission at a time per process (start workers with --nthreads 1 instead)
+# pytest and the report's matplotlib are not thread-safe: one process grades one submission at a
+# time (a local slot runs one job; on Dask each job runs in a child process, grade_job_bounded)
 _GRADING_LOCK = threading.Lock()
 
 
@@ -377,8 +397,14 @@ def _failure_prefixes() -> dict[str, str]:
 
 
 def _status(document: dict[str, Any]) -> tuple[str, str]:
-    """(status, message) of a graded submission: graded, or why it could not be graded properly."""
+    """(status, message) of a graded submission: graded, or why it could not be graded properly.
+
+    ``extra_data.status`` and ``status_message`` when the document has them; documents written
+    before they existed get their status from the messages' wording.
+    """
     extra = document.get("extra_data", {})
+    if extra.get("status"):
+        return str(extra["status"]), _first_line(str(extra.get("status_message") or ""))
     if str(extra.get("isolation", "")).startswith("none (not run)"):
         return "unreadable", _first_line(document.get("output", "")).removeprefix(
             "Your file could not be graded: "
@@ -417,11 +443,24 @@ def grade_job(job: Job) -> dict[str, Any]:
             result = _rejected_result(job.id, job.rejected)
         else:
             from grader.grade import grade_notebook
+            from grader.secret import using_seed
 
-            with _GRADING_LOCK, tempfile.TemporaryDirectory(prefix="objloc-batch-") as tmp:
+            # until every grade_notebook takes hidden_seed, the seed also travels as a context
+            seeded: dict[str, Any] = {}
+            if "hidden_seed" in inspect.signature(grade_notebook).parameters:
+                seeded["hidden_seed"] = job.hidden_seed
+            with (
+                _GRADING_LOCK,
+                tempfile.TemporaryDirectory(prefix="objloc-batch-") as tmp,
+                using_seed(job.hidden_seed)
+                if job.hidden_seed is not None
+                else contextlib.nullcontext(),
+            ):
                 path = Path(tmp) / (safe_id(job.name) if job.name else "submission.ipynb")
                 path.write_bytes(job.data)
-                result = grade_notebook(path, sandbox_mode=job.sandbox_mode, limits=limits)
+                result = grade_notebook(
+                    path, sandbox_mode=job.sandbox_mode, limits=limits, **seeded
+                )
         result.submission_id = job.id
         result.extra["submission_sha256"] = job.content_hash
         result.extra["threads"] = limits.threads
@@ -457,7 +496,12 @@ def _rejected_result(ident: str, message: str) -> Any:
         checks=checks,
         execution_time=0.0,
         output=f"Your file could not be graded: {message}",
-        extra={"grader_version": __version__, "isolation": "none (not run)"},
+        extra={
+            "grader_version": __version__,
+            "isolation": "none (not run)",
+            "status": "rejected",
+            "status_message": message,
+        },
         artifacts={"problems": [message], "pictures": {}, "captured_output": ""},
     )
 
@@ -466,20 +510,36 @@ def _rejected_result(ident: str, message: str) -> Any:
 # Journal: the source of truth
 
 
+def read_journal(path: Path) -> dict[str, dict[str, Any]]:
+    """The journal's entries, latest line per id; read-only, so safe beside a writer.
+
+    A last line without its newline is a write in progress (or torn by a crash): it is skipped,
+    never cut; only the writer holding the lock repairs (:class:`Journal`).
+    """
+    entries: dict[str, dict[str, Any]] = {}
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return entries
+    for line in data[: data.rfind(b"\n") + 1].splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                entries[entry["id"]] = entry  # the latest line per id wins
+    return entries
+
+
 class Journal:
-    """``journal.jsonl``: one JSON line per finished submission, appended with O_APPEND + fsync."""
+    """``journal.jsonl``, the writer's side: one JSON line per finished submission, appended with
+    O_APPEND + fsync. Open it only while holding the folder's lock (:func:`out_dir_lock`): it
+    repairs a torn last line, which would cut a line another writer is appending."""
 
     def __init__(self, path: Path) -> None:
+        if path.parent.resolve() not in _HELD:
+            raise RuntimeError(f"open {path} for writing only under out_dir_lock({path.parent})")
         self.path = path
-        self.entries: dict[str, dict[str, Any]] = {}
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._repair()
-        with contextlib.suppress(FileNotFoundError), path.open("rb") as handle:
-            for line in handle:
-                with contextlib.suppress(ValueError):
-                    entry = json.loads(line)
-                    if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-                        self.entries[entry["id"]] = entry  # the latest line per id wins
+        self.entries = read_journal(path)
 
     def _repair(self) -> None:
         """Cut a line torn by a crash mid-write, so the next append starts on a line of its own."""
@@ -635,14 +695,146 @@ def write_class_outputs(out_dir: Path, entries: list[dict[str, Any]]) -> None:
 
 
 def rebuild(out_dir: Path) -> int:
-    """Rebuild the class outputs from the journal alone; returns the number of rows."""
-    entries = list(Journal(out_dir / JOURNAL).entries.values())
+    """Rebuild the class outputs from the journal file; returns the number of rows. The caller
+    holds the folder's lock (:func:`run_batch` does)."""
+    entries = list(read_journal(out_dir / JOURNAL).values())
     write_class_outputs(out_dir, entries)
     return len(entries)
 
 
 # --------------------------------------------------------------------------------------------
+# One writer per output folder
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds an output folder: written into the lock file by the holder."""
+
+    pid: int | None = None
+    host: str = ""
+    started: str = ""
+
+    @classmethod
+    def current(cls) -> LockHolder:
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return cls(os.getpid(), socket.gethostname(), started)
+
+    @classmethod
+    def parse(cls, text: str) -> LockHolder:
+        try:
+            data = json.loads(text)
+            return cls(int(data["pid"]), str(data["host"]), str(data["started"]))
+        except (ValueError, KeyError, TypeError):
+            return cls()  # it has the lock but has not written its name yet
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return "another grader run (it is just starting)"
+        return f"another grader run (pid {self.pid} on {self.host}, started {self.started})"
+
+
+class OutDirBusy(RuntimeError):
+    """Another run holds the output folder's lock."""
+
+    def __init__(self, out_dir: Path, holder: LockHolder) -> None:
+        super().__init__(
+            f"{out_dir} is being written by {holder.describe()}; wait for it to finish, or add "
+            "--wait to start when it does"
+        )
+        self.out_dir = out_dir
+        self.holder = holder
+
+
+_HELD: set[Path] = set()  # output folders whose lock this process holds
+
+
+@contextlib.contextmanager
+def out_dir_lock(
+    out_dir: Path, *, wait: bool = False, on_wait: Callable[[LockHolder], None] | None = None
+) -> Iterator[LockHolder]:
+    """Hold ``DIR/.grader.lock`` while the block runs; raise :class:`OutDirBusy` when another run
+    holds it, or block until it is free with ``wait``. The lock dies with its process (``flock``),
+    so a run killed with -9 leaves no stale lock."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = LockHolder.parse((out_dir / LOCK).read_text(errors="replace"))
+            if not wait:
+                raise OutDirBusy(out_dir, holder) from None
+            if on_wait is not None:
+                on_wait(holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        me = LockHolder.current()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me.__dict__).encode(), 0)
+        os.fsync(fd)
+        _HELD.add(out_dir.resolve())
+        try:
+            yield me
+        finally:
+            _HELD.discard(out_dir.resolve())
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+# --------------------------------------------------------------------------------------------
 # Runners: where jobs execute
+
+
+def _cut_short(timeout: float | None, code: int | None, started: float) -> dict[str, Any]:
+    """The outcome of a grading process stopped after ``timeout`` s, or (None) dead on its own."""
+    if timeout is not None:
+        outcome = {
+            "status": "timeout",
+            "error": f"grading took longer than {timeout:g} s and was stopped "
+            "(not a verdict: a rerun grades it again)",
+        }
+    else:
+        outcome = {
+            "status": "killed",
+            "error": f"the grading process died (exit code {code}): out of memory?",
+        }
+    elapsed = round(time.monotonic() - started, 2)
+    return outcome | {"host": socket.gethostname(), "wall_seconds": elapsed}
+
+
+def _job_main(job_file: str, outcome_file: str) -> None:  # pragma: no cover - a child process
+    """Run by :func:`grade_job_bounded` in a process of its own."""
+    job = pickle.loads(Path(job_file).read_bytes())  # written by our own parent process
+    write_atomically(Path(outcome_file), pickle.dumps(grade_job(job)))
+
+
+def grade_job_bounded(job: Job, timeout: float) -> dict[str, Any]:
+    """:func:`grade_job` in a child process, stopped after ``timeout`` s with status timeout:
+    what a Dask worker runs, so that the wall-clock limit holds there too. A plain subprocess,
+    because Dask's worker processes are daemons, which multiprocessing forbids to have children."""
+    job = dataclasses.replace(job, slots=_host_slots(job.slots))  # the Dask worker knows its host
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="objloc-job-") as tmp:
+        job_file, outcome_file = Path(tmp) / "job.pickle", Path(tmp) / "outcome.pickle"
+        job_file.write_bytes(pickle.dumps(job))
+        code = "import sys; from grader.batch import _job_main; _job_main(*sys.argv[1:])"
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, str(job_file), str(outcome_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # its own group: the sandboxes it started go with it
+        )
+        try:
+            returncode = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return _cut_short(timeout, None, started)
+        finally:  # also when the task is cancelled: nothing of the grading outlives it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if returncode == 0 and outcome_file.is_file():
+            return pickle.loads(outcome_file.read_bytes())
+        return _cut_short(None, returncode, started)
 
 
 Outcome = dict[str, Any]
@@ -734,18 +926,7 @@ class LocalPool:
         code = None if alive else slot.process.exitcode
         slot_started = slot.started
         self._stop(slot)
-        if alive:
-            outcome = {
-                "status": "timeout",
-                "error": f"grading took longer than {self.timeout:g} s and was stopped",
-            }
-        else:
-            outcome = {
-                "status": "killed",
-                "error": f"the grading process died (exit code {code}): out of memory?",
-            }
-        elapsed = round(time.monotonic() - slot_started, 2)
-        on_done(job, outcome | {"host": socket.gethostname(), "wall_seconds": elapsed})
+        on_done(job, _cut_short(self.timeout if alive else None, code, slot_started))
 
     def run(self, jobs: Iterator[Job], on_done: OnDone) -> None:
         try:
@@ -779,10 +960,11 @@ class DaskRunner:
     """Jobs on a Dask distributed cluster; at most a few per worker thread are in flight, so the
     client never ships every notebook at once."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         from distributed import Client
 
         self.client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
+        self.timeout = timeout
 
     def run(self, jobs: Iterator[Job], on_done: OnDone) -> None:
         from distributed import as_completed
@@ -796,7 +978,9 @@ class DaskRunner:
             if job is None:
                 return
             key = f"grade-{job.id}-{os.urandom(4).hex()}"
-            future = self.client.submit(grade_job, job, key=key, pure=False, retries=0)
+            future = self.client.submit(
+                grade_job_bounded, job, self.timeout, key=key, pure=False, retries=0
+            )
             running[future.key] = (future, job)
             pending.add(future)
 
@@ -896,16 +1080,30 @@ class BatchSummary:
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
 
+    @property
+    def to_retry(self) -> int:
+        return sum(count for status, count in self.statuses.items() if status in RETRY_STATUSES)
+
     def line(self) -> str:
         failed = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items()) if k != OK_STATUS)
         text = f"graded {self.graded}, failed {self.failed}"
         text += f" ({failed})" if failed else ""
-        return text + f", skipped {self.skipped} (already graded)"
+        text += f", skipped {self.skipped} (already graded)"
+        if self.to_retry:
+            text += (
+                f"; {self.to_retry} not graded to the end (timeout, killed, error): rerun to retry"
+            )
+        return text
 
 
-def settings_of(sandbox_mode: str, memory_mb: int) -> dict[str, Any]:
-    """The settings a verdict depends on (not -j or the scheduler: those only change speed)."""
-    return {"sandbox": sandbox_mode, "memory_mb": memory_mb}
+def settings_of(sandbox_mode: str, memory_mb: int, hidden_seed: int | None = None) -> dict:
+    """The settings a verdict depends on (not -j or the scheduler: those only change speed). The
+    hidden seed enters as a digest: the journal must not hold the secret."""
+    settings: dict[str, Any] = {"sandbox": sandbox_mode, "memory_mb": memory_mb}
+    if hidden_seed is not None:
+        digest = hashlib.sha256(f"objloc-hidden-seed:{hidden_seed}".encode()).hexdigest()
+        settings["hidden_data"] = digest[:16]
+    return settings
 
 
 def _up_to_date(entry: dict[str, Any] | None, digest: str, settings: dict, out_dir: Path) -> bool:
@@ -931,15 +1129,50 @@ def run_batch(
     timeout: float = DEFAULT_TIMEOUT,
     tty: bool | None = None,
     stream: Any = None,
+    wait: bool = False,
+    on_wait: Callable[[LockHolder], None] | None = None,
 ) -> BatchSummary:
     """Grade ``items`` into ``out_dir``, skipping what the journal already holds unless ``force``.
 
-    Raises KeyboardInterrupt after writing the class outputs when interrupted; every submission
-    that finished before is in the journal, the gradebook and the summary.
+    Holds the folder's lock throughout: raises :class:`OutDirBusy` when another run holds it,
+    unless ``wait``. Raises KeyboardInterrupt after writing the class outputs when interrupted;
+    every submission that finished before is in the journal, the gradebook and the summary.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    journal = Journal(out_dir / JOURNAL)
-    settings = settings_of(sandbox_mode, memory_mb)
+    from grader.secret import load_hidden_seed
+
+    with out_dir_lock(out_dir, wait=wait, on_wait=on_wait):
+        hidden_seed = load_hidden_seed()  # once, here: every job carries it by value
+        return _run_locked(
+            items,
+            out_dir,
+            jobs=jobs,
+            scheduler=scheduler,
+            force=force,
+            sandbox_mode=sandbox_mode,
+            memory_mb=memory_mb,
+            timeout=timeout,
+            hidden_seed=hidden_seed,
+            tty=tty,
+            stream=stream,
+        )
+
+
+def _run_locked(
+    items: list[BatchItem],
+    out_dir: Path,
+    *,
+    jobs: int | None,
+    scheduler: str | None,
+    force: bool,
+    sandbox_mode: str,
+    memory_mb: int,
+    timeout: float,
+    hidden_seed: int,
+    tty: bool | None,
+    stream: Any,
+) -> BatchSummary:
+    journal = Journal(out_dir / JOURNAL)  # repairs: only under the lock
+    settings = settings_of(sandbox_mode, memory_mb, hidden_seed)
     summary = BatchSummary()
     cores = os.cpu_count() or 1
     workers = max(1, jobs or cores)
@@ -975,6 +1208,7 @@ def run_batch(
                 memory_mb=memory_mb,
                 slots=slots,
                 rejected=item.rejected,
+                hidden_seed=hidden_seed,
             )
 
     def on_done(job: Job, outcome: Outcome) -> None:
@@ -995,12 +1229,12 @@ def run_batch(
         summary.cpu_seconds += float(outcome.get("cpu_seconds") or 0.0)
         progress.update(entry)
         if time.monotonic() - last_rebuild > 10:
-            write_class_outputs(out_dir, list(journal.entries.values()))
+            rebuild(out_dir)
             last_rebuild = time.monotonic()
 
     started = time.monotonic()
     runner: LocalPool | DaskRunner
-    runner = DaskRunner(scheduler) if scheduler else LocalPool(workers, timeout)
+    runner = DaskRunner(scheduler, timeout) if scheduler else LocalPool(workers, timeout)
     try:
         if todo:
             runner.run(make_jobs(), on_done)
@@ -1009,7 +1243,7 @@ def run_batch(
     finally:
         progress.close()
         summary.wall_seconds = time.monotonic() - started
-        write_class_outputs(out_dir, list(journal.entries.values()))
+        rebuild(out_dir)
     if summary.interrupted:
         raise BatchInterrupted(summary)
     return summary
@@ -1024,7 +1258,10 @@ class BatchInterrupted(KeyboardInterrupt):
 
 
 def _entry(job: Job, item: BatchItem, outcome: Outcome, settings: dict) -> dict[str, Any]:
-    document = outcome.get("document") or {}
+    """One journal line. A row whose grading did not run to the end (a retried status) carries
+    no score and no check results: it is not a verdict on the learner's code."""
+    status = outcome.get("status", "error")
+    document = (outcome.get("document") or {}) if status not in RETRY_STATUSES else {}
     return {
         "id": job.id,
         "source": item.source,
@@ -1032,11 +1269,11 @@ def _entry(job: Job, item: BatchItem, outcome: Outcome, settings: dict) -> dict[
         "grader_version": outcome.get("grader_version", __version__),
         "settings": settings,
         "checks_digest": outcome.get("checks_digest", ""),  # which hidden checks graded it
-        "status": outcome.get("status", "error"),
+        "status": status,
         "error": outcome.get("error", ""),
         "note": item.note,
-        "score": document.get("score", 0.0),
-        "max_score": document.get("max_score", 0.0),
+        "score": document.get("score"),
+        "max_score": document.get("max_score"),
         "checks": [
             {
                 "number": test.get("number", ""),
@@ -1064,10 +1301,14 @@ __all__ = [
     "Job",
     "Journal",
     "LocalPool",
+    "LockHolder",
+    "OutDirBusy",
     "discover",
     "grade_job",
     "gradebook_csv",
     "learner_key",
+    "out_dir_lock",
+    "read_journal",
     "rebuild",
     "run_batch",
     "safe_id",

@@ -32,6 +32,36 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+NO_ISOLATION_WARNING = (
+    "WARNING: --sandbox none: learner code runs WITHOUT isolation. It can read everything this "
+    "user can (the hidden checks, the reference and its data, the solutions), use the network and "
+    "touch other gradings. Use it only for notebooks you trust; results.json and the reports say so."
+)
+
+
+def _check_isolation(mode: str) -> str | None:
+    """Refuse to grade where the isolation asked for (or, for auto, any) is unavailable: the
+    message to print and exit 2 with, or None when grading may go on (the choice is printed)."""
+    from grader import sandbox
+
+    preflight = getattr(sandbox, "preflight", None)
+    if preflight is not None:
+        try:
+            isolation, note = preflight(mode)
+        except sandbox.SandboxUnavailable as error:
+            return str(error)
+        print(f"grader grade: isolation: {isolation}" + (f" ({note})" if note else ""), flush=True)
+        return None
+    # a grader without the isolation ladder (grader.sandbox.preflight): only bubblewrap is checked
+    if mode == "landlock":
+        return "--sandbox landlock is not supported by this grader (no grader.sandbox.preflight)"
+    if mode == "bwrap":
+        works, why = sandbox.bwrap_status()
+        if not works:
+            return f"--sandbox bwrap asked for, but bubblewrap does not work here: {why}"
+    return None
+
+
 def _cmd_grade(args: argparse.Namespace) -> int:
     """Batch grading (grader.batch): discover, grade in parallel or on Dask, journal, summarise."""
     from grader import batch
@@ -48,18 +78,23 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.sandbox == "bwrap" and not args.scheduler:  # Dask workers check on their own machine
-        from grader.sandbox import bwrap_status
-
-        works, why = bwrap_status()
-        if not works:
-            print(
-                f"grader grade: --sandbox bwrap asked for, but bubblewrap does not work here: {why}",
-                file=sys.stderr,
-            )
+    if args.sandbox == "none":
+        print(f"grader grade: {NO_ISOLATION_WARNING}", file=sys.stderr, flush=True)
+    elif not args.scheduler:  # Dask workers check on their own machine
+        refusal = _check_isolation(args.sandbox)
+        if refusal is not None:
+            print(f"grader grade: {refusal}", file=sys.stderr)
             return 2
     where = f"Dask cluster {args.scheduler}" if args.scheduler else f"-j {args.jobs or 'cores'}"
     print(f"grader grade: {len(items)} submission(s) -> {args.out} ({where})", flush=True)
+
+    def waiting(holder: batch.LockHolder) -> None:
+        print(
+            f"grader grade: {args.out} is in use by {holder.describe()}; waiting for it to finish"
+        )
+
+    from grader.secret import SecretError
+
     try:
         summary = batch.run_batch(
             items,
@@ -70,7 +105,12 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             sandbox_mode=args.sandbox,
             memory_mb=args.memory_mb,
             timeout=args.timeout,
+            wait=args.wait,
+            on_wait=waiting,
         )
+    except (batch.OutDirBusy, SecretError) as error:
+        print(f"grader grade: {error}", file=sys.stderr)
+        return 2
     except batch.BatchInterrupted as stop:
         print(
             f"\ngrader grade: interrupted; kept {stop.summary.line()}. "
@@ -157,9 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.add_argument(
         "--sandbox",
-        choices=("auto", "bwrap", "none"),
+        choices=("auto", "bwrap", "landlock", "none"),
         default="auto",
-        help="isolation: bubblewrap, rlimits only, or auto (bubblewrap when it works here; default)",
+        help="isolation of learner code, strongest first: bwrap (bubblewrap: a private, read-only "
+        "view of the system, no network), landlock (the worker confines itself with the kernel's "
+        "Landlock: reads only what it needs, writes only its scratch, no TCP), none (NO isolation: "
+        "rlimits only; the code can read the hidden checks and solutions; say it explicitly, and "
+        "results.json and the reports say so). auto (default) takes the first that works here and "
+        "refuses to grade (exit 2, saying how to fix it) when neither bwrap nor landlock does; "
+        "bwrap or landlock refuse when that one does not work. Checked here before grading, except "
+        "with --scheduler (each Dask worker checks on its own machine)",
     )
     grade.add_argument(
         "-j",
@@ -181,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="regrade everything, even submissions already in OUT/journal.jsonl",
     )
     grade.add_argument(
+        "--wait",
+        action="store_true",
+        help="when another run is writing into OUT, wait for it to finish, then start (by "
+        "default a second run on the same OUT refuses at once with exit code 2)",
+    )
+    grade.add_argument(
         "--memory-mb",
         type=int,
         default=4096,
@@ -192,7 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1800.0,
         metavar="SECONDS",
-        help="stop grading one submission after this long, locally (default: %(default)s)",
+        help="wall-clock limit of one grading, here or on a Dask worker (default: %(default)s). "
+        "A grading cut short gets the status timeout, never a score, and is graded again on the "
+        "next run (as are error and killed rows); crashed (the learner's code crashed) is a "
+        "verdict and kept",
     )
     grade.set_defaults(handler=_cmd_grade)
 

@@ -833,7 +833,7 @@ class Sandbox:
         self.limits = limits
         self.scratch_parent = scratch_parent
         self.marker = uuid.uuid4().hex
-        self.caps = wire.Caps(array_bytes=limits.array_mb << 20)
+        self.caps = wire.Caps.sized(limits.array_mb << 20)  # one message; an exchange: 2x
         self.load_reply: Reply | None = None
         self.starts = 0
         self._isolation: str | None = None
@@ -1200,17 +1200,23 @@ class Sandbox:
         timeout: float,
         on_message: OnMessage | None,
     ) -> Reply:
-        """One request/reply round trip with intermediate messages; kills the worker on failure."""
+        """One request/reply round trip with intermediate messages; kills the worker on failure.
+
+        What the worker sends for this request is bounded (``self.caps``: per message, and in all
+        by a ``wire.Meter``) and read only where the protocol expects it, so a flooding worker
+        costs the trusted process at most one capped message of memory.
+        """
         deadline = time.monotonic() + timeout
         try:
             chunks = wire.encode_message({"op": op, "args": dict(args)}, arrays, self.caps)
         except wire.WireError as exc:
             raise ProbeError("protocol", f"{op}: request not sendable: {exc}") from None
+        expected = wire.expected_from_worker(op, talks_back=on_message is not None)
         try:
             self._write(chunks, deadline)
-            read_exact = self._reader(deadline)
+            read_exact = wire.Meter(self._reader(deadline), self.caps.exchange_bytes, op)
             while True:
-                header, got = wire.read_message(read_exact, self.caps)
+                header, got = wire.read_message(read_exact, self.caps, expected)
                 kind = header.get("kind")
                 if kind == "reply":
                     return Reply(header, got)
@@ -1221,12 +1227,11 @@ class Sandbox:
                         str(header.get("traceback", ""))[:8000],
                     )
                 if kind == "note":
-                    if on_message is not None:
-                        on_message(header, got)
+                    assert on_message is not None  # expected only when the request talks back
+                    on_message(header, got)
                     continue
-                if kind != "ask":
-                    raise wire.WireError(f"unexpected message kind {kind!r}")
-                answer = on_message(header, got) if on_message is not None else None
+                assert kind == "ask" and on_message is not None
+                answer = on_message(header, got)
                 if answer is None:
                     out = wire.encode_message(
                         {"kind": "error", "message": f"{op}: nobody answers {header}"[:500]}
@@ -1265,7 +1270,7 @@ class Sandbox:
         except ProbeError as exc:
             if exc.kind == "learner_error":  # raised while loading = the code does not load
                 exc = ProbeError("load_error", exc.message, exc.traceback)
-            if exc.kind in ("load_error", "timeout", "crashed"):
+            if exc.kind in ("load_error", "timeout", "crashed", "protocol"):
                 self._load_failure = ProbeError(
                     exc.kind, f"loading the code: {exc.message}", exc.traceback
                 )

@@ -12,6 +12,15 @@ The JSON header lists its arrays under ``"$arrays": [[name, nbytes], ...]``. Arr
 numbers ever crosses: no pickle, no object arrays, no code. Every size is capped before it is read,
 and any malformed input raises :class:`WireError` instead of crashing the reader.
 
+What the trusted side accepts from the worker is bounded twice, so that a flooding worker cannot
+grow the trusted process: one message (header + arrays, checked against the sizes its header
+declares before a byte of an array is read) and one exchange (everything the worker sends while
+answering one request, counted by :class:`Meter`). Only the worker-to-trusted direction is
+metered: the trusted side's own data (the training probe streams 1000 batches of 16x144x144x3 uint8,
+about 1 GB) is not the worker's to inflate. And a message is read only where the protocol expects
+its kind (:func:`expected_from_worker`): nothing but a reply or an error while the code loads,
+arrays only in a reply.
+
 Learner values are encoded as a JSON tree in which arrays become ``{"$array": name}`` references,
 generators become ``{"$iter": [...], "type": ...}`` samples, and anything else becomes
 ``{"$type": qualified name, "repr": short repr}``; :func:`resolve` turns such a tree back into
@@ -30,7 +39,10 @@ from typing import Any
 import numpy as np
 
 MAX_HEADER_BYTES = 1 << 20
-MAX_ARRAY_BYTES = 256 << 20
+#: one message from the worker, header and arrays together. The largest reply a probe needs is a
+#: sampled float64 batch, 16x144x144x3x8 bytes = 8 MB; the training predictions are ~12 kB.
+MAX_MESSAGE_BYTES = 64 << 20
+MAX_ARRAY_BYTES = MAX_MESSAGE_BYTES
 MAX_ARRAYS = 256
 MAX_NPY_HEADER = 4096
 MAX_JSON_DEPTH = 64
@@ -53,11 +65,28 @@ class WireEOF(WireError):
 
 @dataclass(frozen=True)
 class Caps:
-    """Size caps applied to every message read (and checked before every write)."""
+    """Size caps applied to every message read (and checked before every write).
+
+    ``message_bytes`` bounds one message (header + arrays); ``exchange_bytes`` bounds all the
+    bytes the worker sends while answering one request (see :class:`Meter`).
+    """
 
     header_bytes: int = MAX_HEADER_BYTES
     array_bytes: int = MAX_ARRAY_BYTES
     arrays: int = MAX_ARRAYS
+    message_bytes: int = MAX_MESSAGE_BYTES
+    exchange_bytes: int = 2 * MAX_MESSAGE_BYTES
+
+    @classmethod
+    def sized(cls, message_bytes: int) -> Caps:
+        """Caps from one figure: a message (and so an array) of at most ``message_bytes``; an
+        exchange of twice that (the reply plus the asks and notes before it)."""
+        return cls(
+            header_bytes=min(MAX_HEADER_BYTES, message_bytes),
+            array_bytes=message_bytes,
+            message_bytes=message_bytes,
+            exchange_bytes=2 * message_bytes,
+        )
 
 
 DEFAULT_CAPS = Caps()
@@ -165,6 +194,9 @@ def encode_message(
     raw = text.encode("utf-8")
     if len(raw) > caps.header_bytes:
         raise WireError(f"header of {len(raw)} bytes exceeds the {caps.header_bytes}-byte cap")
+    total = len(raw) + sum(_U64.size + len(blob) for _, blob in blobs)
+    if total > caps.message_bytes:
+        raise WireError(f"message of {total} bytes exceeds the {caps.message_bytes}-byte cap")
     chunks = [_U32.pack(len(raw)), raw]
     for _, blob in blobs:
         chunks.append(_U64.pack(len(blob)))
@@ -188,10 +220,55 @@ def _depth(obj: Any, limit: int) -> int:
     return deepest
 
 
+#: What a reader accepts: message kind -> whether that kind may carry arrays.
+Expected = Mapping[str, bool]
+
+
+def expected_from_worker(op: str, talks_back: bool) -> Expected:
+    """The messages the trusted side accepts while the worker answers ``op``.
+
+    A reply (with arrays, except to ``load``, whose reply is names only) or an error; asks and
+    notes (headers only) only for a request that talks back (one with an ``on_message``).
+    """
+    kinds = {"reply": op != "load", "error": False}
+    if talks_back and op != "load":
+        kinds |= {"ask": False, "note": False}
+    return kinds
+
+
+class Meter:
+    """A ``read_exact`` that refuses to read past ``limit`` bytes in total (one exchange).
+
+    The check comes before the read, so bytes over the cap are never taken off the pipe.
+    """
+
+    def __init__(self, read_exact: Callable[[int], bytes], limit: int, what: str = "") -> None:
+        self._read_exact = read_exact
+        self.limit = limit
+        self.used = 0
+        self.what = what
+
+    def __call__(self, n: int) -> bytes:
+        if self.used + n > self.limit:
+            raise WireError(
+                f"{self.what or 'the exchange'} exceeds the {self.limit}-byte cap on what the "
+                f"worker may send for one request ({self.used} bytes read, {n} more announced)"
+            )
+        self.used += n
+        return self._read_exact(n)
+
+
 def read_message(
-    read_exact: Callable[[int], bytes], caps: Caps = DEFAULT_CAPS
+    read_exact: Callable[[int], bytes],
+    caps: Caps = DEFAULT_CAPS,
+    expected: Expected | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read one message via ``read_exact(n)`` (which returns exactly n bytes or raises WireEOF)."""
+    """Read one message via ``read_exact(n)`` (which returns exactly n bytes or raises WireEOF).
+
+    With ``expected``, a message of another kind, or with arrays where its kind carries none, is
+    refused after its header, before any array is read; so is one whose header declares more
+    than ``caps.message_bytes`` in all.
+    """
     (size,) = _U32.unpack(read_exact(_U32.size))
     if size > caps.header_bytes:
         raise WireError(f"header of {size} bytes exceeds the {caps.header_bytes}-byte cap")
@@ -207,16 +284,29 @@ def read_message(
     listing = header.pop("$arrays", [])
     if not isinstance(listing, list) or len(listing) > caps.arrays:
         raise WireError("bad or oversized array listing")
-    arrays: dict[str, np.ndarray] = {}
     for item in listing:
         if (
             not isinstance(item, list)
             or len(item) != 2
             or not isinstance(item[0], str)
             or not isinstance(item[1], int)
+            or isinstance(item[1], bool)
+            or item[1] < 0
         ):
             raise WireError("bad array listing entry")
-        name, nbytes = item
+    if expected is not None:
+        kind = header.get("kind")
+        if not isinstance(kind, str) or kind not in expected:
+            raise WireError(
+                f"unexpected {kind!r} message here (expected {' or '.join(sorted(expected))})"
+            )
+        if listing and not expected[kind]:
+            raise WireError(f"a {kind!r} message may not carry arrays here")
+    declared = size + sum(_U64.size + nbytes for _, nbytes in listing)
+    if declared > caps.message_bytes:
+        raise WireError(f"message of {declared} bytes exceeds the {caps.message_bytes}-byte cap")
+    arrays: dict[str, np.ndarray] = {}
+    for name, nbytes in listing:
         (length,) = _U64.unpack(read_exact(_U64.size))
         if length != nbytes or length > caps.array_bytes + MAX_NPY_HEADER + 128:
             raise WireError(f"array {name!r}: bad or oversized length {length}")

@@ -137,12 +137,15 @@ def test_zip_caps_refuse_a_huge_archive(tmp_path: Path, monkeypatch: pytest.Monk
 def test_journal_repairs_a_torn_line_and_keeps_the_latest_entry(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     path.write_text('{"id": "a", "score": 1}\n{"id": "b", "score": 2}\n{"id": "a", "sco')
-    journal = batch.Journal(path)
-    assert {k: v["score"] for k, v in journal.entries.items()} == {"a": 1, "b": 2}
-    journal.append({"id": "a", "score": 3})
+    with pytest.raises(RuntimeError, match="out_dir_lock"):
+        batch.Journal(path)  # a writer without the folder's lock could cut another's line
+    with batch.out_dir_lock(tmp_path):
+        journal = batch.Journal(path)
+        assert {k: v["score"] for k, v in journal.entries.items()} == {"a": 1, "b": 2}
+        journal.append({"id": "a", "score": 3})
     lines = path.read_text().splitlines()
     assert [json.loads(line)["score"] for line in lines] == [1, 2, 3]
-    assert batch.Journal(path).entries["a"]["score"] == 3
+    assert batch.read_journal(path)["a"]["score"] == 3
 
 
 def _entry(ident: str, score: float, message: str = "", error: str = "") -> dict:
@@ -212,13 +215,90 @@ def test_a_grader_error_or_timeout_is_one_row_and_the_batch_goes_on(tmp_path: Pa
     # a rerun retries grader errors but skips what got a verdict
     summary = batch.run_batch(items, out, jobs=2, sandbox_mode="bogus", tty=False)
     assert summary.skipped == 1 and summary.statuses == Counter({"error": 2})
-    # a local timeout stops that one submission, not the batch
+    # a local timeout stops that one submission, not the batch; it is no verdict: no score
     alice = [item for item in items if item.id == "alice"]
     summary = batch.run_batch(alice, out, jobs=1, timeout=0.5, tty=False)
     assert summary.statuses == Counter({"timeout": 1})
+    assert "1 not graded to the end" in summary.line() and "rerun to retry" in summary.line()
     rows = {row["id"]: row for row in _gradebook(out)}
     assert rows["alice"]["status"] == "timeout" and "longer than 0.5 s" in rows["alice"]["error"]
-    assert rows["broken"]["status"] == "unreadable"
+    assert rows["alice"]["score"] == rows["alice"]["max_score"] == ""
+    assert all(rows["alice"][column] == "" for column in rows["alice"] if column[:1].isdigit())
+    assert rows["broken"]["status"] == "unreadable" and rows["broken"]["score"] == "0.0"
+    index = (out / "index.html").read_text()
+    assert "timeout" in index
+    # ...and a rerun grades it again, to the end
+    summary = batch.run_batch(alice, out, jobs=1, tty=False)
+    assert summary.skipped == 0 and summary.statuses == Counter({"graded": 1})
+    assert {row["id"]: row["score"] for row in _gradebook(out)}["alice"] == "0.0"
+
+
+@pytest.mark.parametrize(
+    ("status", "retried"),
+    [
+        ("timeout", True),  # the machine cut the grading short
+        ("error", True),  # a grader fault, e.g. EAGAIN in the grader
+        ("killed", True),  # the grading process died
+        ("crashed", False),  # the learner's own code crashed: a verdict
+        ("load_error", False),
+        ("graded", False),
+    ],
+)
+def test_which_statuses_a_rerun_grades_again(tmp_path: Path, status: str, retried: bool) -> None:
+    settings = batch.settings_of("auto", 4096, 7)
+    entry = {
+        "id": "a",
+        "content_hash": "h",
+        "grader_version": batch.__version__,
+        "settings": settings,
+        "status": status,
+        "report": False,
+    }
+    assert batch._up_to_date(entry, "h", settings, tmp_path) is not retried
+
+
+def test_the_status_comes_from_results_json_when_it_says_it() -> None:
+    crashed = {"extra_data": {"status": "crashed", "status_message": "the worker died\nmore"}}
+    assert batch._status(crashed) == ("crashed", "the worker died")
+    assert batch._status({"extra_data": {"isolation": "bwrap"}, "tests": []}) == ("graded", "")
+
+
+def test_jobs_carry_the_clients_hidden_seed_to_the_grading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Dask worker's own secret (or none) never decides the hidden data: the job's seed does."""
+    from grader import grade, secret
+    from grader.scoring import GradingResult
+
+    monkeypatch.setenv(secret.SEED_ENV, "111")  # the client's course secret
+    shipped: list[batch.Job] = []
+
+    class Runner:
+        def __init__(self, workers: int, timeout: float) -> None:
+            pass
+
+        def run(self, jobs, on_done) -> None:
+            for job in jobs:
+                shipped.append(job)
+                on_done(job, {"status": "error", "error": "not graded here"})
+
+    monkeypatch.setattr(batch, "LocalPool", Runner)
+    items, _ = batch.discover([_class_folder(tmp_path)])
+    batch.run_batch(items, tmp_path / "out", tty=False)
+    assert [job.hidden_seed for job in shipped] == [111, 111, 111]
+
+    monkeypatch.setenv(secret.SEED_ENV, "222")  # the grading machine's environment differs
+    seen: list[int] = []
+
+    def fake_grade(path: Path, *, sandbox_mode: str, limits, hidden_seed=None) -> GradingResult:
+        seen.append(hidden_seed if hidden_seed is not None else secret.hidden_seed())
+        seen.append(secret.hidden_seed())
+        return GradingResult("x", [], 0.0, "", extra={"status": "graded"})
+
+    monkeypatch.setattr(grade, "grade_notebook", fake_grade)
+    outcome = batch.grade_job(shipped[0])
+    assert outcome["status"] == "graded", outcome
+    assert seen == [111, 111]
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,15 +436,44 @@ def test_grading_through_a_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFi
     ) as cluster:
         args = ["grade", str(folder), "--out", str(out), "--scheduler", cluster.scheduler_address]
         assert main(args) == 0
-    assert "graded 2, failed 1" in capsys.readouterr().out
+        assert "graded 2, failed 1" in capsys.readouterr().out
+        # the wall-clock limit holds on Dask too: a timeout row, no score, the cluster still up
+        slow = tmp_path / "slow"
+        shutil.copytree(folder / "bob", slow / "bob")
+        timed = ["grade", str(slow), "--out", str(tmp_path / "timed"), "--timeout", "0.5"]
+        assert main([*timed, "--scheduler", cluster.scheduler_address]) == 0
+        assert "failed 1 (timeout 1)" in capsys.readouterr().out
+        row = _gradebook(tmp_path / "timed")[0]
+        assert row["status"] == "timeout" and row["score"] == ""
     rows = {row["id"]: row["status"] for row in _gradebook(out)}
     assert rows == {"alice": "graded", "bob": "graded", "broken": "unreadable"}
-    entries = batch.Journal(out / "journal.jsonl").entries
+    entries = batch.read_journal(out / "journal.jsonl")
     assert all(entry["host"] for entry in entries.values())
     document = json.loads((out / "bob" / "results.json").read_text())
     assert document["max_score"] == 100.0
     # 2 single-threaded Dask workers on this host share its cores between their sandboxes
     assert document["extra_data"]["threads"] == max(1, (os.cpu_count() or 1) // 2)
+
+
+def test_cli_refuses_to_grade_without_isolation_unless_none_is_explicit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grader import sandbox
+
+    def unavailable(mode: str) -> tuple[str, str]:
+        raise sandbox.SandboxUnavailable("no bubblewrap and no Landlock here: apt-get install ...")
+
+    monkeypatch.setattr(sandbox, "preflight", unavailable, raising=False)
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    (folder / "broken.ipynb").write_text("{")
+    out = tmp_path / "out"
+    assert main(["grade", str(folder), "--out", str(out)]) == 2
+    assert "no bubblewrap and no Landlock here" in capsys.readouterr().err
+    assert not out.exists()  # nothing graded
+    assert main(["grade", str(folder), "--out", str(out), "--sandbox", "none"]) == 0
+    captured = capsys.readouterr()
+    assert "WITHOUT isolation" in captured.err and "graded 0, failed 1" in captured.out
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(

@@ -44,21 +44,11 @@ def _check_isolation(mode: str) -> str | None:
     message to print and exit 2 with, or None when grading may go on (the choice is printed)."""
     from grader import sandbox
 
-    preflight = getattr(sandbox, "preflight", None)
-    if preflight is not None:
-        try:
-            isolation, note = preflight(mode)
-        except sandbox.SandboxUnavailable as error:
-            return str(error)
-        print(f"grader grade: isolation: {isolation}" + (f" ({note})" if note else ""), flush=True)
-        return None
-    # a grader without the isolation ladder (grader.sandbox.preflight): only bubblewrap is checked
-    if mode == "landlock":
-        return "--sandbox landlock is not supported by this grader (no grader.sandbox.preflight)"
-    if mode == "bwrap":
-        works, why = sandbox.bwrap_status()
-        if not works:
-            return f"--sandbox bwrap asked for, but bubblewrap does not work here: {why}"
+    try:
+        isolation, note = sandbox.preflight(mode)
+    except sandbox.SandboxUnavailable as error:
+        return str(error)
+    print(f"grader grade: isolation: {isolation}" + (f" ({note})" if note else ""), flush=True)
     return None
 
 
@@ -243,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--timeout",
         type=float,
-        default=1800.0,
+        default=4800.0,  # grader.batch.DEFAULT_TIMEOUT (kept out of the import path of --help)
         metavar="SECONDS",
         help="wall-clock limit of one grading, here or on a Dask worker (default: %(default)s). "
         "A grading cut short gets the status timeout, never a score, and is graded again on the "

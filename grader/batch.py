@@ -443,9 +443,16 @@ def grade_job(job: Job) -> dict[str, Any]:
             result = _rejected_result(job.id, job.rejected)
         else:
             from grader.grade import grade_notebook
+            from grader.secret import using_seed
 
+            seeded = (
+                using_seed(job.hidden_seed)
+                if job.hidden_seed is not None
+                else contextlib.nullcontext()
+            )
             with (
                 _GRADING_LOCK,
+                seeded,
                 tempfile.TemporaryDirectory(prefix="objloc-batch-") as tmp,
             ):
                 path = Path(tmp) / (safe_id(job.name) if job.name else "submission.ipynb")

@@ -21,6 +21,7 @@ import pytest
 
 from grader import batch
 from grader.cli import main
+from grader.sandbox import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
 STUB = ROOT / "assignments" / "object_localization.ipynb"
@@ -332,7 +333,8 @@ def test_cli_grades_folders_and_zips_then_resumes(
         assert rows[ident]["score"] == "0.0" and rows[ident]["error"]
     assert rows["alice"]["max_score"] == "100.0" and len(rows["alice"]["content_hash"]) == 64
     alice = json.loads((out / "alice" / "results.json").read_text())["extra_data"]
-    assert alice["threads"] == max(1, (os.cpu_count() or 1) // 2)  # -j 2: cores // 2 each
+    # -j 2 gives each sandbox the same thread count as -j 1: a score must not depend on -j
+    assert alice["threads"] == Limits().threads
     check_columns = [c for c in rows["alice"] if c[:1].isdigit()]
     assert len(check_columns) >= 10
     for ident in rows:

@@ -217,6 +217,7 @@ def test_report_is_self_contained_with_pictures_and_credit(graded_solution):
     assert "def create_model" in html  # the learner's graded code
 
 
+@pytest.mark.slow  # a second full-length training; tests/test_budget.py proves it on a short budget
 def test_same_submission_gets_the_same_score_twice(graded_solution):
     first, _ = graded_solution
     second = grade_notebook(assign.SOLUTION_NOTEBOOK)

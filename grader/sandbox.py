@@ -918,8 +918,10 @@ class Sandbox:
                 p.chmod(0o644)
             scratch = tmp / "scratch"
             scratch.mkdir()
-            uid = tenant.uid
-            if os.geteuid() == 0 and self._inner:
+            # the worker's uid: the slot's when it drops to one, else ours (a capability-less
+            # root in landlock/none mode must own its scratch, the tmpfs included)
+            uid = tenant.uid if os.geteuid() == 0 and self._inner else os.geteuid()
+            if uid != os.geteuid():
                 os.chown(scratch, uid, uid)
             scratch.chmod(0o700)
             if self._isolation != "bwrap":  # bwrap has its own size-capped tmpfs

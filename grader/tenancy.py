@@ -37,6 +37,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -164,16 +165,22 @@ def uid_pids(uid: int) -> list[int]:
     return found
 
 
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process of ``uid`` until none is left (a fork bomb respawns meanwhile)."""
-    for _ in range(200):
-        pids = uid_pids(uid)
+def kill_until_gone(find: Callable[[], Iterable[int]], rounds: int) -> None:
+    """SIGKILL what ``find`` lists until it lists nothing, at most ``rounds`` times (a fork bomb
+    respawns while we kill, so one pass is not enough)."""
+    for _ in range(rounds):
+        pids = list(find())
         if not pids:
             return
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.005)
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid`` until none is left."""
+    kill_until_gone(lambda: uid_pids(uid), 200)
 
 
 def with_uid(inner: list[str], uid: int) -> list[str]:
@@ -339,14 +346,7 @@ class Cgroups:
 
     def kill_all(self) -> None:
         """SIGKILL every process in the groups until they are empty (bounded)."""
-        for _ in range(500):
-            pids = self.pids()
-            if not pids:
-                return
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.005)
+        kill_until_gone(self.pids, 500)
 
     def remove(self) -> list[Path]:
         """Remove every group; return those that could not be removed."""
@@ -659,14 +659,8 @@ class Watch:
                     why += f"{self.scratch_bytes >> 20} MB limit"
             if why:
                 self.killed = why
-                for _ in range(100):  # kill below the launcher: it reports SIGKILL, then exits
-                    tree = descendants(self.launcher) - {self.launcher}
-                    if not tree:
-                        break
-                    for pid in tree:
-                        with contextlib.suppress(ProcessLookupError, PermissionError):
-                            os.kill(pid, signal.SIGKILL)
-                    time.sleep(0.005)
+                # kill below the launcher: it reports SIGKILL, then exits
+                kill_until_gone(lambda: descendants(self.launcher) - {self.launcher}, 100)
                 return
 
 

@@ -54,8 +54,9 @@ OWNER_FILE = "owner.lock"
 UNLOCKED_SECONDS = 24 * 3600.0
 """A scratch folder without an owner lock (being set up right now, or made by a grader version
 without locks that may still be running) is left alone this long."""
-WATCH_INTERVAL = 0.1
-"""Seconds between two samples of the fallback memory/scratch watch."""
+WATCH_INTERVAL = 0.02
+"""Seconds between two samples of the fallback memory/scratch watch: at 0.1 s a 20-process hog
+overshot a 512 MB limit by up to 350 MB (measured); at 0.02 s it stays within the tests' 200 MB."""
 
 SECCOMP_ARCHS = ("x86_64", "aarch64")
 """Machines whose syscall numbers the launcher's setsid filter knows."""

@@ -180,7 +180,7 @@ def create_example():
 
 _MEASURE = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     from grader.sandbox import ProbeError, Sandbox
     source, mode, op = sys.argv[1], sys.argv[2], sys.argv[3]
     out = {}
@@ -194,7 +194,11 @@ _MEASURE = textwrap.dedent(
             out["kind"] = "no error"
         except ProbeError as error:
             out |= {"kind": error.kind, "message": error.message}
-    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM is this process's own peak; ru_maxrss would carry over the parent's
+    # peak across exec (a pytest process that has loaded TensorFlow).
+    status = open("/proc/self/status").read()
+    hwm_kb = int(status.split("VmHWM:")[1].split()[0])
+    out["maxrss_mb"] = hwm_kb / 1024
     print(json.dumps(out))
     """
 )

@@ -480,13 +480,21 @@ def _landlock_reads() -> tuple[list[str], list[list[str]]]:
     roots += _python_binds()
     reads: list[str] = []
     for root in dict.fromkeys(r for r in roots if os.path.exists(r)):
-        reads += _readable_beneath(root, hidden + sites)
+        # A venv inside the checkout stays readable (as bwrap binds it): only holes at or
+        # beneath a root cut into it, not the checkout that holds it.
+        holes = [h for h in hidden + sites if not (_under(root, h) and root != h)]
+        reads += _readable_beneath(root, holes)
     links: dict[str, str] = {}
     for site_dir in sites:
+        holes = [h for h in hidden if not (_under(site_dir, h) and site_dir != h)]
         for name in sorted(os.listdir(site_dir)):
             real = os.path.realpath(os.path.join(site_dir, name))
             skip = name in links or name == "__pycache__" or name.startswith("__editable__")
-            if skip or name.endswith((".pth", ".egg-link")) or any(_under(real, h) for h in hidden):
+            if (
+                skip
+                or name.endswith((".pth", ".egg-link"))
+                or any(_under(real, h) or _under(h, real) for h in holes)
+            ):
                 continue
             links[name] = real
             reads.append(real)

@@ -8,15 +8,16 @@ first rung that works here; :func:`preflight` tells which before grading starts)
 * ``bwrap``: bubblewrap with only ``/usr``, a few ``/etc`` files, the interpreter prefix and the
   venv bound read-only, a private copy of ``worker.py`` + ``wire.py`` (so ``grader/reference.py``,
   ``grader/checks/``, ``solutions/`` and result folders do not exist inside), a size-capped tmpfs as
-  the only writable place, no network, a private PID namespace, and the worker dropped to uid 65534
-  with no capabilities (``setpriv``) so that ``RLIMIT_NPROC`` binds.
+  the only writable place, no network, a private PID namespace, and the worker dropped to its
+  slot's own unprivileged uid (``grader/tenancy.py``) with no capabilities (``setpriv``), so
+  that ``RLIMIT_NPROC`` and signals stay per submission.
 * ``landlock`` (bwrap cannot run; kernel 5.13+): the launcher's child confines itself with
   Landlock (``grader/landlock.py``) before it execs the worker: read/execute only the system
   folders, the interpreter and the dependencies (a private view of site-packages without this
   project's packages), a few ``/etc`` files and its own copy of the worker; write only its scratch
   folder; no TCP (ABI >= 4); no signals or abstract sockets beyond its domain (ABI >= 6); a seccomp
-  filter refuses chmod/chown/xattr/utime calls. The worker is uid 65534, or, where that uid cannot
-  run the interpreter, uid 0 with every capability dropped (see :attr:`Sandbox.isolation_note`).
+  filter refuses chmod/chown/xattr/utime calls. The worker is its slot's own uid, or, where an
+  unprivileged uid cannot run the interpreter, uid 0 with every capability dropped (see :attr:`Sandbox.isolation_note`).
 * ``none``: only when asked for explicitly; rlimits and nothing else, said loudly in the note.
 
 With ``mode="auto"`` and neither bwrap nor Landlock, :class:`SandboxUnavailable` says how to fix
@@ -377,6 +378,11 @@ def _hidden_paths() -> list[str]:
     return out
 
 
+# Who the worker is after the drop: the probes check uid 65534, and each sandbox then runs its
+# worker as its slot's own uid (tenancy.with_uid), which the tenancy part of the note names.
+_UNPRIVILEGED = "an unprivileged uid (the slot's own, see 'per submission')"
+
+
 def _setpriv_args(reuid: bool = True) -> list[str]:
     """setpriv to uid 65534 without capabilities; with ``reuid=False`` the worker stays uid 0
     but loses every capability for good (empty bounding set, securebits noroot, locked), so it
@@ -621,7 +627,7 @@ def landlock_status() -> tuple[bool, str, list[str], list[str], str]:
         elif not shutil.which("setpriv"):
             cached = (False, "setpriv (util-linux) is missing", [], [], "")
         elif _landlock_try(_setpriv_args(), [], abi, _CHECK_CODE)[0]:
-            cached = (True, "", _setpriv_args(), [], f"uid {NOBODY}")
+            cached = (True, "", _setpriv_args(), [], _UNPRIVILEGED)
         else:
             ok, why = _landlock_try([], _setpriv_args(reuid=False), abi, _CHECK_CONFINED_ROOT)
             who = (
@@ -654,7 +660,7 @@ def _plain_drop() -> tuple[list[str], list[str], str]:
         elif not shutil.which("setpriv"):
             cached = ([], [], "")
         elif _run_check([*_setpriv_args(), _python(), "-s", "-c", _CHECK_CODE])[0]:
-            cached = (_setpriv_args(), [], f"runs as uid {NOBODY}")
+            cached = (_setpriv_args(), [], f"runs as {_UNPRIVILEGED}")
         elif _run_check([*nocaps, _python(), "-s", "-c", _CHECK_NOCAPS])[0]:
             cached = (
                 [],
@@ -716,7 +722,7 @@ def _choose(mode: Mode) -> _Isolation:
     if mode in ("auto", "bwrap"):
         ok, reason = bwrap_status()
         if ok:
-            who = f"uid {NOBODY}" if os.geteuid() == 0 else "an unprivileged user namespace"
+            who = _UNPRIVILEGED if os.geteuid() == 0 else "an unprivileged user namespace"
             note = (
                 "bubblewrap: read-only system, no network, private PID namespace, only "
                 f"worker.py + wire.py from the grader, as {who}, with rlimits"

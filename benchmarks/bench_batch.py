@@ -122,8 +122,8 @@ def main() -> None:
         with contextlib.redirect_stdout(io.StringIO()):  # page cache, bwrap probe
             batch.run_batch(batch.discover([warm])[0], root / "warm-out", jobs=1, tty=False)
         print(
-            f"{count} submissions, sandbox {opts.mode}, {batch.os.cpu_count()} cores; "
-            f"load average {batch.os.getloadavg()[0]:.1f}; free parallel capacity now "
+            f"{count} submissions, sandbox {opts.mode}, {os.cpu_count()} cores; "
+            f"load average {os.getloadavg()[0]:.1f}; free parallel capacity now "
             f"{parallel_capacity():.2f} (2.00 = two idle cores)"
         )
         one = run("local -j 1", root / "subs", root / "j1", opts.mode, jobs=1)

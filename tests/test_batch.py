@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
+from grader import __version__, batch
 from grader.cli import main
 from grader.sandbox import Limits
 
@@ -121,7 +121,7 @@ def test_zip_caps_refuse_a_huge_archive(tmp_path: Path, monkeypatch: pytest.Monk
     with zipfile.ZipFile(archive, "w") as zf:
         for index in range(5):
             zf.writestr(f"s{index}.ipynb", "{}")
-    monkeypatch.setattr(batch, "ZIP_MAX_MEMBERS", 3)
+    monkeypatch.setattr(batch.discovery, "ZIP_MAX_MEMBERS", 3)
     items, notes = batch.discover([archive])
     assert items == [] and any("refused" in note for note in notes)
     (tmp_path / "fake.zip").write_bytes(b"PK not really")
@@ -250,18 +250,18 @@ def test_which_statuses_a_rerun_grades_again(tmp_path: Path, status: str, retrie
     entry = {
         "id": "a",
         "content_hash": "h",
-        "grader_version": batch.__version__,
+        "grader_version": __version__,
         "settings": settings,
         "status": status,
         "report": False,
     }
-    assert batch._up_to_date(entry, "h", settings, tmp_path) is not retried
+    assert batch.run._up_to_date(entry, "h", settings, tmp_path) is not retried
 
 
 def test_the_status_comes_from_results_json_when_it_says_it() -> None:
     crashed = {"extra_data": {"status": "crashed", "status_message": "the worker died\nmore"}}
-    assert batch._status(crashed) == ("crashed", "the worker died")
-    assert batch._status({"extra_data": {"isolation": "bwrap"}, "tests": []}) == ("graded", "")
+    assert batch.jobs._status(crashed) == ("crashed", "the worker died")
+    assert batch.jobs._status({"extra_data": {"isolation": "bwrap"}, "tests": []}) == ("graded", "")
 
 
 def test_jobs_carry_the_clients_hidden_seed_to_the_grading(
@@ -283,7 +283,7 @@ def test_jobs_carry_the_clients_hidden_seed_to_the_grading(
                 shipped.append(job)
                 on_done(job, {"status": "error", "error": "not graded here"})
 
-    monkeypatch.setattr(batch, "LocalPool", Runner)
+    monkeypatch.setattr(batch.run, "LocalPool", Runner)
     items, _ = batch.discover([_class_folder(tmp_path)])
     batch.run_batch(items, tmp_path / "out", tty=False)
     assert [job.hidden_seed for job in shipped] == [111, 111, 111]
@@ -481,7 +481,7 @@ def test_cli_refuses_to_grade_without_isolation_unless_none_is_explicit(
 def test_an_unreachable_scheduler_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batch, "DASK_CONNECT_TIMEOUT", 2.0)
+    monkeypatch.setattr(batch.dask_runner, "DASK_CONNECT_TIMEOUT", 2.0)
     folder = _class_folder(tmp_path)
     args = ["grade", str(folder), "--out", str(tmp_path / "out"), "--scheduler"]
     assert main([*args, "tcp://127.0.0.1:9"]) == 2

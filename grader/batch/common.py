@@ -1,0 +1,28 @@
+"""Names every stage of a batch shares: the files a run writes into its output folder, the
+statuses a row can end with, the default wall-clock limit of one grading, and the one-line form of
+a message. They live in this leaf module, imported by the others and importing none of them, so
+that every stage can name them without importing another stage.
+"""
+
+from __future__ import annotations
+
+JOURNAL = "journal.jsonl"
+GRADEBOOK = "gradebook.csv"
+INDEX = "index.html"
+LOCK = ".grader.lock"  # held (flock) by the one run writing into DIR
+RESERVED_IDS = frozenset({JOURNAL, GRADEBOOK, INDEX, LOCK})
+
+# One submission, wall clock: above the training probe's own limit (grader.submission), so a
+# slow machine ends a grading with the probe's `timeout` first; both are retried, never a score.
+DEFAULT_TIMEOUT = 4800.0
+# Statuses are grader.scoring.Status values (a StrEnum: its members equal these strings).
+OK_STATUS = "graded"
+# Not a verdict on the learner's code: the machine cut the grading short (timeout), the grading
+# process died (killed) or the grader failed (error, e.g. EAGAIN in the grader). Such a row has no
+# score, and a rerun grades it again. "crashed" (the learner's own code crashed) is a verdict.
+RETRY_STATUSES = frozenset({"timeout", "error", "killed"})
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"

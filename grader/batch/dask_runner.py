@@ -1,0 +1,77 @@
+"""Where jobs run on a Dask distributed cluster: :class:`DaskRunner` submits
+:func:`grader.batch.jobs.grade_job_bounded` by reference, keeps only a few jobs per worker thread
+in flight (the client never ships every notebook at once), and turns a dead worker into that
+job's "killed" row. Apart from the local pool: the two share only the runner interface
+(``run(jobs, on_done)``), and ``distributed`` is imported only when a scheduler is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from grader.batch.common import DEFAULT_TIMEOUT
+from grader.batch.jobs import Job, OnDone, grade_job_bounded
+
+DASK_CONNECT_TIMEOUT = 15.0  # seconds to reach the scheduler before giving up
+
+
+class DaskRunner:
+    """Jobs on a Dask distributed cluster; at most a few per worker thread are in flight, so the
+    client never ships every notebook at once."""
+
+    def __init__(self, address: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        from distributed import Client
+
+        self.client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
+        self.timeout = timeout
+
+    def run(self, jobs: Iterator[Job], on_done: OnDone) -> None:
+        from distributed import as_completed
+
+        window = max(2, 2 * sum(self.client.nthreads().values()))
+        running: dict[str, tuple[Any, Job]] = {}
+        pending = as_completed()
+
+        def submit() -> None:
+            job = next(jobs, None)
+            if job is None:
+                return
+            key = f"grade-{job.id}-{os.urandom(4).hex()}"
+            future = self.client.submit(
+                grade_job_bounded, job, self.timeout, key=key, pure=False, retries=0
+            )
+            running[future.key] = (future, job)
+            pending.add(future)
+
+        try:
+            for _ in range(window):
+                submit()
+            for future in pending:
+                _, job = running.pop(future.key)
+                if future.status == "finished":
+                    outcome = future.result()
+                else:
+                    error = future.exception()
+                    killed = type(error).__name__ == "KilledWorker"
+                    outcome = {
+                        "status": "killed" if killed else "error",
+                        "error": (
+                            "the Dask worker grading it died repeatedly"
+                            if killed
+                            else f"grader error: {type(error).__name__}: {error}"[:500]
+                        ),
+                    }
+                future.release()
+                on_done(job, outcome)
+                submit()
+        finally:
+            with contextlib.suppress(Exception):
+                self.client.cancel([future for future, _ in running.values()])
+            self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()

@@ -264,6 +264,15 @@ def test_the_status_comes_from_results_json_when_it_says_it() -> None:
     assert batch.jobs._status({"extra_data": {"isolation": "bwrap"}, "tests": []}) == ("graded", "")
 
 
+def test_a_rejected_file_says_so_in_its_results_json() -> None:
+    from grader.scoring import to_gradescope
+
+    document = to_gradescope(batch.jobs._rejected_result("bomb", "Not graded: a zip bomb?"))
+    assert document["extra_data"]["status"] == "rejected"
+    assert document["extra_data"]["status_message"] == "Not graded: a zip bomb?"
+    assert document["score"] == 0.0
+
+
 def test_jobs_carry_the_clients_hidden_seed_to_the_grading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -340,6 +349,7 @@ def test_cli_grades_folders_and_zips_then_resumes(
     for ident in rows:
         document = json.loads((out / ident / "results.json").read_text())
         assert document["extra_data"]["submission_id"] == ident
+        assert document["extra_data"]["status"] == rows[ident]["status"], ident
         assert (out / ident / "report.html").read_text().startswith("<!doctype html>")
     assert "graded 3, failed 5" in printed and "skipped 0" in printed
     index = (out / "index.html").read_text()

@@ -209,7 +209,7 @@ def grade_job(job: Job) -> dict[str, Any]:
 def _rejected_result(ident: str, message: str) -> Any:
     """A verdict for a file that is not even handed to the notebook reader (unsafe zip member)."""
     from grader import grade
-    from grader.scoring import GradingResult
+    from grader.scoring import GradingResult, Status
 
     checks = grade.run_checks(grade.UnreadableSubmission(message))
     return GradingResult(
@@ -217,13 +217,10 @@ def _rejected_result(ident: str, message: str) -> Any:
         checks=checks,
         execution_time=0.0,
         output=f"Your file could not be graded: {message}",
-        extra={
-            "grader_version": __version__,
-            "isolation": "none (not run)",
-            "status": "rejected",
-            "status_message": message,
-        },
+        extra={"grader_version": __version__, "isolation": "none (not run)"},
         artifacts={"problems": [message], "pictures": {}, "captured_output": ""},
+        status=Status.REJECTED,  # results.json's extra_data.status comes from these two fields
+        status_message=message,
     )
 
 

@@ -261,7 +261,27 @@ def test_which_statuses_a_rerun_grades_again(tmp_path: Path, status: str, retrie
 def test_the_status_comes_from_results_json_when_it_says_it() -> None:
     crashed = {"extra_data": {"status": "crashed", "status_message": "the worker died\nmore"}}
     assert batch.jobs._status(crashed) == ("crashed", "the worker died")
-    assert batch.jobs._status({"extra_data": {"isolation": "bwrap"}, "tests": []}) == ("graded", "")
+    graded = {"extra_data": {"status": "graded", "status_message": ""}, "tests": []}
+    assert batch.jobs._status(graded) == ("graded", "")
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"extra_data": {"isolation": "bwrap"}, "tests": []},
+        {"extra_data": {"isolation": "none (not run)"}, "output": "Your file could not be graded"},
+        {"tests": [{"output": "Your code crashed the process running it"}]},
+        {},
+    ],
+)
+def test_a_results_json_without_a_status_is_an_error_to_regrade(document: dict) -> None:
+    """Never guessed from the messages' wording: the grader's error, which a rerun retries."""
+    status, message = batch.jobs._status(document)
+    assert (status, message) == (
+        "error",
+        "results.json without a status (written by an older grader): regrade",
+    )
+    assert status in batch.RETRY_STATUSES
 
 
 def test_a_rejected_file_says_so_in_its_results_json() -> None:

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import os
 import pickle
-import re
 import resource
 import signal
 import socket
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.batch.common import OK_STATUS, _first_line
+from grader.batch.common import _first_line
 from grader.batch.discovery import safe_id
 from grader.files import write_atomically
 
@@ -108,40 +107,17 @@ def job_limits(memory_mb: int, slots: int) -> Any:
 _GRADING_LOCK = threading.Lock()
 
 
-def _failure_prefixes() -> dict[str, str]:
-    """The opening words of the messages grader.submission writes for each probe failure."""
-    prefixes: dict[str, str] = {}
-    with contextlib.suppress(Exception):
-        from grader.submission import ProbeFailure, describe_failure
-
-        for kind in ("crashed", "timeout", "load_error"):
-            text = describe_failure(ProbeFailure(kind, "\x00"), "\x01")
-            prefixes[kind] = re.split("[\x00\x01]", text)[0]
-    return prefixes
-
-
 def _status(document: dict[str, Any]) -> tuple[str, str]:
     """(status, message) of a graded submission: graded, or why it could not be graded properly.
 
-    ``extra_data.status`` and ``status_message`` when the document has them; documents written
-    before they existed get their status from the messages' wording.
+    ``extra_data.status`` and ``status_message``, which every results.json carries
+    (``grader.scoring.to_gradescope`` writes them). A document without a status was written by an
+    older grader: it is the grader's ``error``, which a rerun grades again.
     """
     extra = document.get("extra_data", {})
     if extra.get("status"):
         return str(extra["status"]), _first_line(str(extra.get("status_message") or ""))
-    if str(extra.get("isolation", "")).startswith("none (not run)"):
-        return "unreadable", _first_line(document.get("output", "")).removeprefix(
-            "Your file could not be graded: "
-        )
-    found: dict[str, str] = {}
-    for kind, prefix in _failure_prefixes().items():
-        for test in document.get("tests", []):
-            if prefix and test.get("output", "").startswith(prefix):
-                found.setdefault(kind, _first_line(test["output"]))
-    for kind in ("crashed", "timeout", "load_error"):
-        if kind in found:
-            return kind, found[kind]
-    return OK_STATUS, ""
+    return "error", "results.json without a status (written by an older grader): regrade"
 
 
 def grade_job(job: Job) -> dict[str, Any]:

@@ -35,8 +35,8 @@ from grader.notebook import GRADED_PARTS, IngestedNotebook
 # 1000 steps take 29-34 s in the bwrap sandbox when it is quiet (~32 steps/s), 84 s beside another
 # job's tests (load ~3), and took 206-822 s in an earlier session while several test suites ran at
 # once (load 4-15). 3600 s is 4x the worst of those and leaves room for a model at the cost limit
-# (test_training.MAX_MFLOPS_PER_EXAMPLE, 2.4x the reference). Override with $OBJLOC_TRAIN_TIMEOUT (seconds). The batch's per-submission
-# timeout (grader.batch) must stay above this one.
+# (test_training.MAX_MFLOPS_PER_EXAMPLE, 2.4x the reference). Override with $OBJLOC_TRAIN_TIMEOUT
+# (seconds). The batch's per-submission timeout (grader.batch) must stay above this one.
 TRAIN_TIMEOUT_ENV = "OBJLOC_TRAIN_TIMEOUT"
 TRAIN_TIMEOUT = 3600.0
 

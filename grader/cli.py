@@ -204,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="grade N submissions at once in local worker processes (default: CPU cores); each "
-        "sandbox gets max(1, cores // N) TensorFlow threads",
+        help="grade N submissions at once in local worker processes (default: CPU cores); every "
+        "sandbox gets the same 2 TensorFlow threads whatever N is, so that -j never changes a "
+        "score",
     )
     grade.add_argument(
         "--scheduler",

@@ -65,8 +65,6 @@ ETC_FILES = (
     "ld.so.cache",
     "ld.so.conf",
     "ld.so.conf.d",
-    "passwd",
-    "group",
     "nsswitch.conf",
     "localtime",
     "hosts",
@@ -76,7 +74,23 @@ ETC_FILES = (
     "fonts",
     "mime.types",
 )
+# Not the host's: bwrap binds a passwd/group of the sandbox's own (root, the worker, nobody),
+# Landlock mode reads none (the worker finds its name in $USER, its home in $HOME).
+USER_DB = ("passwd", "group")
 _HERE = Path(__file__).resolve().parent
+
+
+def _write_user_db(folder: Path, uid: int) -> None:
+    """The sandbox's own /etc/passwd and /etc/group, naming the worker's ``uid`` as "sandbox"."""
+    folder.mkdir(mode=0o755)
+    users = {0: "root", uid: "sandbox", NOBODY: "nobody"}
+    (folder / "passwd").write_text(
+        "".join(f"{name}:x:{n}:{n}:{name}:/tmp:/usr/sbin/nologin\n" for n, name in users.items())
+    )
+    (folder / "group").write_text("".join(f"{name}:x:{n}:\n" for n, name in users.items()))
+    for name in USER_DB:
+        (folder / name).chmod(0o644)
+
 
 Mode = Literal["auto", "bwrap", "landlock", "none"]
 MODES: tuple[Mode, ...] = ("auto", "bwrap", "landlock", "none")
@@ -432,6 +446,11 @@ def _bwrap_args(rt: str | None, scratch_bytes: int) -> list[str]:
         if os.path.lexists(p):
             args += ["--ro-bind", p, p]
             bound.append(os.path.realpath(p))
+    # the host's accounts stay outside: a passwd/group naming only root, the worker and nobody
+    user_db = Path(rt).parent / "etc" if rt is not None else None
+    for name in USER_DB:
+        if user_db is not None and (user_db / name).exists():
+            args += ["--ro-bind", str(user_db / name), f"/etc/{name}"]
     # The scratch tmpfs comes before the interpreter's binds: a venv that lives under /tmp (a CI
     # checkout, say) is then bound on top of the tmpfs instead of being hidden by it.
     args += ["--proc", "/proc", "--dev", "/dev"]
@@ -861,6 +880,7 @@ class Sandbox:
         self._out = bytearray()
         self._dropped = 0
         self._out_lock = threading.Lock()
+        self._read_lock = threading.Lock()  # one reader of the output pipe at a time
         self._closed = False
         self._tenant: tenancy.Tenant | None = None
 
@@ -881,6 +901,7 @@ class Sandbox:
     @property
     def output(self) -> str:
         """Everything the worker printed (stdout + stderr), capped at ``limits.output_bytes``."""
+        self._catch_up()
         with self._out_lock:
             text = bytes(self._out).decode("utf-8", "replace")
             dropped = self._dropped
@@ -935,6 +956,7 @@ class Sandbox:
             # the worker's uid: the slot's when it drops to one, else ours (a capability-less
             # root in landlock/none mode must own its scratch, the tmpfs included)
             uid = tenant.uid if os.geteuid() == 0 and self._inner else os.geteuid()
+            _write_user_db(tmp / "etc", uid)
             if uid != os.geteuid():
                 os.chown(scratch, uid, uid)
             scratch.chmod(0o700)
@@ -995,7 +1017,7 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
             "MALLOC_ARENA_MAX": "2",
-            "USER": "sandbox",  # the slot uid has no passwd entry; getpass.getuser() reads this
+            "USER": "sandbox",  # getpass.getuser() reads this (Landlock mode reads no passwd)
             "LOGNAME": "sandbox",
             MARKER_ENV: self.marker,
         }
@@ -1071,12 +1093,13 @@ class Sandbox:
         os.set_blocking(fault_r, False)
         worker = _Worker(proc, req_w, rep_r, life_w)
         worker.out_r = out_r
+        os.set_blocking(out_r, False)
         worker.fault_r = fault_r
         unwatched_disk = self._isolation != "bwrap" and tenant.scratch_mounted is None
         scratch = tmp / "scratch" if unwatched_disk else None
         tenant.started(proc.pid, scratch, self.limits.scratch_mb << 20)
         worker.reader = threading.Thread(
-            target=self._drain, args=(out_r,), name="sandbox-output", daemon=True
+            target=self._drain, args=(worker,), name="sandbox-output", daemon=True
         )
         worker.reader.start()
         self._worker = worker
@@ -1091,21 +1114,50 @@ class Sandbox:
             return {"prefix": list(choice.prefix)}
         return _landlock_plan(tmp, list(choice.prefix), choice.abi)
 
-    def _drain(self, fd: int) -> None:
+    def _drain(self, worker: _Worker) -> None:
         """Keep the first ``output_bytes`` of worker output; keep reading so it never blocks."""
-        cap = self.limits.output_bytes
+        fd = worker.out_r
         while True:
             try:
-                chunk = os.read(fd, 1 << 16)
-            except OSError:
+                select.select([fd], [], [])
+            except (OSError, ValueError):
                 return
-            if not chunk:
+            with self._read_lock:
+                # closed by _stop meanwhile: the number may already name another pipe
+                if worker.out_r != fd or not self._read_chunk(fd):
+                    return
+
+    def _catch_up(self) -> None:
+        """Take in what the worker wrote before its last reply and the reader has not yet: the
+        output a caller reads after a reply then holds everything printed before it."""
+        worker = self._worker
+        if worker is None or worker.out_r < 0:
+            return
+        with self._read_lock:
+            try:
+                while select.select([worker.out_r], [], [], 0)[0]:
+                    if not self._read_chunk(worker.out_r):
+                        return
+            except (OSError, ValueError):
                 return
-            with self._out_lock:
-                room = cap - len(self._out)
-                if room > 0:
-                    self._out += chunk[:room]
-                self._dropped += max(0, len(chunk) - max(room, 0))
+
+    def _read_chunk(self, fd: int) -> bool:
+        """One non-blocking read into the capped buffer; False at the end of the output."""
+        cap = self.limits.output_bytes
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        with self._out_lock:
+            room = cap - len(self._out)
+            if room > 0:
+                self._out += chunk[:room]
+            self._dropped += max(0, len(chunk) - max(room, 0))
+        return True
 
     def _note_output(self, text: str) -> None:
         with self._out_lock:
@@ -1142,8 +1194,9 @@ class Sandbox:
             os.close(worker.rep_r)
         if worker.reader is not None:
             worker.reader.join(timeout=5)
-        with contextlib.suppress(OSError):
-            os.close(worker.out_r)
+        with self._read_lock, contextlib.suppress(OSError):
+            fd, worker.out_r = worker.out_r, -1
+            os.close(fd)
         fault = b""
         with contextlib.suppress(OSError):
             fault = os.read(worker.fault_r, 4000)

@@ -290,8 +290,13 @@ def test_reading_solutions_checks_and_reference(mode: str, secrets: dict[str, Pa
         assert call(sb, "capabilities") == 0  # never a capability, in any mode
         if call(sb, "whoami") == 0:  # uid 0 where uid 65534 cannot run Python: said so
             assert mode != "bwrap" and "ROOT" in sb.isolation_note
+        accounts = call(sb, "read_files", ["/etc/passwd"])["/etc/passwd"]
         if sb.isolation in CONFINED:
             assert all(v.startswith("DENIED:") for v in out.values()), out
+            # the host's accounts stay outside: bwrap shows its own passwd, Landlock none
+            host = {line.split(":")[0] for line in Path("/etc/passwd").read_text().splitlines()}
+            seen = {line.split(":")[0] for line in accounts.removeprefix("READ:").splitlines()}
+            assert not (host & seen) - {"root", "nobody"}, accounts
             # /work/main exists only as the parent of the bound venv (bwrap)
             assert listing == [".venv"] or listing.startswith("DENIED:"), listing
             assert imported.startswith("DENIED:")

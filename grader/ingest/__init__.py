@@ -1,0 +1,59 @@
+"""Ingestion: turn a submitted notebook into a Python module that only *defines* things.
+
+Why this stage exists: a learner's notebook also trains models, plots, installs packages and
+may loop forever. The grader must load the learner's definitions without running any of that,
+and must give every file a verdict, however broken (DESIGN.md, invariants 1 and 2). So:
+
+* the file is read defensively and anything that is not a usable notebook raises `NotebookError`
+  with a message written for the learner (`reading`);
+* code cells become top-level statements, IPython syntax (``%magic``, ``%%cell_magic``,
+  ``!shell``) rewritten by IPython's own `TransformerManager` into ``get_ipython()...`` calls
+  (`parsing`), and names resolve as running the notebook top to bottom would (`resolving`);
+* the graded parts (`GRADED_PARTS`) are found by cell tag, ``# GRADED: <name>`` header or plain
+  definition name (`locating`), and only what they need is kept: imports, definitions and
+  constants (`keeping`, which states the keep rule);
+* the original guided project's idioms are looked for and the rows of the differences table that
+  apply are reported (`original_course`).
+
+`pipeline` runs these in order. Cell numbers in messages count from 1 over all cells, markdown
+included; the ``cell_index`` fields are the 0-based index into ``nb.cells``. Line numbers are
+1-based within the cell.
+"""
+
+from grader.ingest.model import (
+    DEFAULT_MAX_BYTES,
+    GRADED_PARTS,
+    NotebookError,
+    PartInfo,
+    Problem,
+)
+from grader.ingest.original_course import (
+    DIFFERENCES,
+    CourseFinding,
+    Difference,
+    DifferenceRow,
+    differences_markdown,
+    original_course_rows,
+    original_course_text,
+)
+from grader.ingest.pipeline import IngestedNotebook, ingest, ingest_notebook
+from grader.ingest.reading import submission_hash
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DIFFERENCES",
+    "GRADED_PARTS",
+    "CourseFinding",
+    "Difference",
+    "DifferenceRow",
+    "IngestedNotebook",
+    "NotebookError",
+    "PartInfo",
+    "Problem",
+    "differences_markdown",
+    "ingest",
+    "ingest_notebook",
+    "original_course_rows",
+    "original_course_text",
+    "submission_hash",
+]

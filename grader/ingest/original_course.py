@@ -1,0 +1,208 @@
+"""The original guided project's idioms: the differences table and finding them in a submission.
+
+Why this module exists: many learners arrive from the original guided project (TF 2.4, Keras 2)
+and write its idioms, which fail here for reasons they cannot guess. `DIFFERENCES` is the table of
+what differs and the line to write, shown in the learner notebook's first cell and the bundle
+README (`differences_markdown`); ingestion looks for each idiom (`CourseFinding`, one per
+`Difference`), and a notebook with two or more kinds is told, at the top of its report, the rows
+that apply (`original_course_rows`, `original_course_text`).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from grader.ingest.model import Parsed, Stmt
+from grader.ingest.resolving import Resolver
+
+
+class Difference(Enum):
+    """What differs from the original guided project (TF 2.4, Keras 2) that its learners know."""
+
+    RNG = "rng"
+    MODEL = "create_model"
+    EMOJIS = "emoji_tiles"
+    METRIC = "metric"
+    PLOT = "pred_coords"
+    CALLBACK = "figures"
+    SCHEDULE = "schedule"
+    KERAS3 = "keras3"
+
+
+@dataclass(frozen=True)
+class DifferenceRow:
+    original: str  # what the original course did
+    here: str  # what this course asks
+    line: str  # the line to write
+
+
+#: The table shown in the notebook's first cell, the bundle README and, for the rows that apply,
+#: at the top of the report of a notebook written the original course's way.
+DIFFERENCES: dict[Difference, DifferenceRow] = {
+    Difference.RNG: DifferenceRow(
+        "`create_example()`, `data_generator(batch_size)` draw from `np.random`",
+        "they take a seed: `create_example(rng=None)`, `data_generator(batch_size=16, rng=None)`",
+        "`rng = np.random.default_rng(rng)`, then `rng.integers(0, 9)` for `np.random.randint(0, 9)`",
+    ),
+    Difference.MODEL: DifferenceRow(
+        "the model is built and compiled in notebook cells (`model = tf.keras.models.Model(...)`)",
+        "`create_model()` builds, compiles and returns it; top-level code is not graded",
+        "`def create_model():` that builds the model, compiles it (`model.compile`) and returns it",
+    ),
+    Difference.EMOJIS: DifferenceRow(
+        "emojis loaded from PNG files into `emojis[class_id]['image']` by a loop",
+        "the set-up cell renders them from the OpenMoji font into `emoji_tiles` (9x72x72x3 uint8)",
+        "`emoji_tiles[class_id]` where you wrote `np.array(emojis[class_id]['image'])`",
+    ),
+    Difference.METRIC: DifferenceRow(
+        "`IoU` keeps a tensor made in `update_state` and calls `add_weight` in `reset_state`; "
+        "its area is not clamped, so disjoint boxes score ~0.74",
+        "state in variables, the value computed in `result()`, reset to zero; disjoint boxes "
+        "score 0",
+        '`self.total = self.add_variable(shape=(), initializer="zeros", name="total")`; '
+        "`self.total.assign_add(...)` in `update_state`; `self.total.assign(0.0)` in "
+        "`reset_state`; the overlap's height and width clamped at 0",
+    ),
+    Difference.PLOT: DifferenceRow(
+        "`plot_bounding_box(image, gt_coords, pred_coords=[], norm=False)`",
+        "no prediction is `pred_coords=None`; the caller's image is never changed",
+        "`if pred_coords is not None:`; `image = image * 255` (a new array, not `image *= 255`)",
+    ),
+    Difference.CALLBACK: DifferenceRow(
+        "`ShowTestImages.on_epoch_end` draws with `plt.show()`",
+        "keep the stub's `__init__(self, test_data=None, num_images=6, show=True)`; keep each "
+        "figure",
+        "`self.figures.append(...)` with each figure drawn",
+    ),
+    Difference.SCHEDULE: DifferenceRow(
+        "every 5th epoch `lr *= 0.2`, floor `3e-7`",
+        "keep `lr` for `HOLD_EPOCHS` epochs, then halve it each epoch, never below `MIN_LR`",
+        "`def lr_schedule(epoch, lr):` returning the new rate from `HOLD_EPOCHS` and `MIN_LR` "
+        "(the notebook's constants)",
+    ),
+    Difference.KERAS3: DifferenceRow(
+        "Keras 2: `tf.keras`, `fit_generator`, `keras.backend.set_value`, "
+        "`fit(workers=, use_multiprocessing=)`, `Adam(lr=)`",
+        "Keras 3: `import keras`; those APIs are gone",
+        "`model.fit(generator, ...)`; `model.optimizer.learning_rate.assign(v)`; drop `workers=` "
+        "and `use_multiprocessing=`; `Adam(learning_rate=...)`",
+    ),
+}
+
+
+def differences_markdown(kinds: Iterator[Difference] | None = None) -> str:
+    """The differences table as Markdown (all rows, or those of ``kinds`` in table order)."""
+    wanted = set(kinds) if kinds is not None else set(DIFFERENCES)
+    rows = [
+        "| the original guided project | here | the line to write |",
+        "|---|---|---|",
+    ]
+    rows += [
+        f"| {row.original} | {row.here} | {row.line} |"
+        for kind, row in DIFFERENCES.items()
+        if kind in wanted
+    ]
+    return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class CourseFinding:
+    """One original-course idiom found in a submission, where, and the table row it calls for."""
+
+    difference: Difference
+    evidence: str  # what was found, for the learner
+    cell_index: int | None = None
+    line: int | None = None
+
+    @property
+    def row(self) -> DifferenceRow:
+        return DIFFERENCES[self.difference]
+
+
+def original_course_rows(findings: tuple[CourseFinding, ...]) -> list[dict[str, Any]]:
+    """The table rows that apply to a submission, with where each idiom was found (JSON-ready,
+    for the report)."""
+    rows = []
+    for finding in findings:
+        where = f"cell {finding.cell_index + 1}, line {finding.line}" if finding.line else ""
+        rows.append(
+            {
+                "difference": finding.difference.value,
+                "found": finding.evidence,
+                "where": where,
+                "original": finding.row.original,
+                "here": finding.row.here,
+                "line": finding.row.line,
+            }
+        )
+    return rows
+
+
+def original_course_text(findings: tuple[CourseFinding, ...]) -> str:
+    """The summary's opening for a notebook written the original course's way (plain text)."""
+    lines = [
+        "Your notebook looks written for the original guided project (TF 2.4, Keras 2). "
+        "What differs here, and the line to write:"
+    ]
+    for row in original_course_rows(findings):
+        where = f" ({row['where']})" if row["where"] else ""
+        lines.append(f"- {row['found']}{where}: {row['here']}. Write: {row['line']}")
+    return "\n".join(lines).replace("`", "")
+
+
+# --------------------------------------------------------------------------- original course
+
+_KERAS2 = re.compile(
+    r"\btf\.keras\b|tensorflow\.keras|fit_generator|\bset_value\(|\bworkers\s*=|"
+    r"use_multiprocessing\s*=|[(,]\s*lr\s*="
+)
+_TOP_LEVEL_MODEL = re.compile(r"\b(Model|Sequential)\s*\(|^\s*\w+\.compile\(", re.MULTILINE)
+
+
+def find_original_course(parsed: Parsed, resolver: Resolver) -> tuple[CourseFinding, ...]:
+    """Idioms of the original guided project, each with where it was found (first one only)."""
+    found: dict[Difference, CourseFinding] = {}
+
+    def note(kind: Difference, evidence: str, stmt: Stmt) -> None:
+        found.setdefault(kind, CourseFinding(kind, evidence, stmt.cell_index, stmt.line))
+
+    for stmt in sorted(parsed.stmts + parsed.imports, key=lambda s: (s.order, s.line)):
+        if match := _KERAS2.search(stmt.text):
+            note(Difference.KERAS3, f"`{match.group(0).strip(' (,')}`", stmt)
+        if stmt.kind != "def" and ".png" in stmt.text.lower():
+            note(Difference.EMOJIS, "emoji images read from PNG files", stmt)
+        if stmt.kind in ("assign", "other") and _TOP_LEVEL_MODEL.search(stmt.text):
+            note(Difference.MODEL, "the model is built or compiled at top level", stmt)
+    for name in ("create_example", "data_generator"):
+        for stmt in resolver.definitions(name)[-1:]:
+            node = stmt.node
+            if isinstance(node, ast.FunctionDef) and "rng" not in {
+                a.arg for a in node.args.args + node.args.kwonlyargs
+            }:
+                note(Difference.RNG, f"`{name}` has no `rng` parameter", stmt)
+    for stmt in resolver.definitions("plot_bounding_box")[-1:]:
+        if isinstance(stmt.node, ast.FunctionDef) and any(
+            isinstance(d, ast.List) for d in stmt.node.args.defaults
+        ):
+            note(Difference.PLOT, "`plot_bounding_box` defaults `pred_coords` to a list", stmt)
+    for stmt in resolver.definitions("ShowTestImages")[-1:]:
+        if "figures" not in stmt.text:
+            note(Difference.CALLBACK, "`ShowTestImages` keeps no `self.figures`", stmt)
+    for stmt in resolver.definitions("lr_schedule")[-1:]:
+        if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod) for n in ast.walk(stmt.node)):
+            note(Difference.SCHEDULE, "`lr_schedule` changes the rate every few epochs", stmt)
+    for stmt in resolver.definitions("IoU")[-1:]:
+        for method in ast.walk(stmt.node):
+            if (
+                isinstance(method, ast.FunctionDef)
+                and method.name == "reset_state"
+                and "add_weight" in ast.unparse(method)
+            ):
+                note(Difference.METRIC, "`reset_state` creates new weights", stmt)
+    order = list(DIFFERENCES)
+    return tuple(sorted(found.values(), key=lambda f: order.index(f.difference)))

@@ -37,7 +37,7 @@ from grader import wire, worker  # noqa: E402
 from grader.assign import SOLUTION_NOTEBOOK  # noqa: E402
 from grader.checks.hidden import test_training as training  # noqa: E402
 from grader.grade import SandboxedSubmission, grade_notebook  # noqa: E402
-from grader.notebook import ingest  # noqa: E402
+from grader.ingest import ingest  # noqa: E402
 from grader.sandbox import Limits, Sandbox  # noqa: E402
 from grader.secret import using_seed  # noqa: E402
 from grader.submission import TRAIN_TIMEOUT, InProcessSubmission  # noqa: E402

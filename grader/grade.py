@@ -15,7 +15,7 @@ import numpy as np
 
 from grader import __version__, secret, wire
 from grader.check_api import LearnerError, NotAttempted
-from grader.notebook import (
+from grader.ingest import (
     IngestedNotebook,
     NotebookError,
     ingest,

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from grader.assign import LEARNER_NOTEBOOK
-from grader.notebook import differences_markdown
+from grader.ingest import differences_markdown
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -22,7 +22,15 @@ SHIPPED = (
     "course.py",
     "files.py",
     "model_audit.py",
-    "notebook.py",
+    "ingest/__init__.py",
+    "ingest/keeping.py",
+    "ingest/locating.py",
+    "ingest/model.py",
+    "ingest/original_course.py",
+    "ingest/parsing.py",
+    "ingest/pipeline.py",
+    "ingest/reading.py",
+    "ingest/resolving.py",
     "runner.py",
     "scoring.py",
     "selfcheck.py",

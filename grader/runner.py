@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader.check_api import CheckOutcome
-from grader.notebook import GRADED_PARTS
+from grader.ingest import GRADED_PARTS
 from grader.scoring import CheckResult
 from grader.submission import Submission
 

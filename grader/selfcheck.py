@@ -57,7 +57,7 @@ def check(part: str | None = None) -> list[CheckResult]:
 
 def check_notebook(path: Path, part: str | None = None) -> list[CheckResult]:
     """Load a notebook's graded code (as the grader keeps it) here and run the public checks."""
-    from grader.notebook import ingest
+    from grader.ingest import ingest
 
     ingested = ingest(path)
     namespace: dict[str, Any] = {"__name__": "submission"}
@@ -68,7 +68,7 @@ def check_notebook(path: Path, part: str | None = None) -> list[CheckResult]:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from grader.notebook import NotebookError
+    from grader.ingest import NotebookError
 
     parser = argparse.ArgumentParser(
         prog="python -m grader.selfcheck", description="Run the public checks on your notebook."

@@ -25,8 +25,8 @@ import numpy as np
 
 from grader import wire
 from grader.check_api import Incorrect, LearnerError, NotAttempted
+from grader.ingest import GRADED_PARTS, IngestedNotebook
 from grader.model_audit import ModelAudit, ModelAuditError, audit_config
-from grader.notebook import GRADED_PARTS, IngestedNotebook
 
 # The train probe's wall-clock limit, in seconds. Not a budget: training always runs its full step
 # budget (grader/checks/hidden/test_training.py); this limit only ends a grading the machine could

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from grader import assign
-from grader.notebook import GRADED_PARTS as GRADED
+from grader.ingest import GRADED_PARTS as GRADED
 
 
 def run_grader(*args):

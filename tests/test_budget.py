@@ -14,7 +14,7 @@ import pytest
 from grader import assign, model_audit, worker
 from grader.check_api import Incorrect
 from grader.checks.hidden import test_training as training
-from grader.notebook import ingest_notebook
+from grader.ingest import ingest_notebook
 from grader.scoring import Status
 from grader.submission import InProcessSubmission
 

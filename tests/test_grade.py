@@ -11,7 +11,7 @@ import pytest
 
 from grader import assign
 from grader.grade import grade_notebook, write_outputs
-from grader.notebook import GRADED_PARTS, ingest_notebook
+from grader.ingest import GRADED_PARTS, ingest_notebook
 from grader.runner import run_checks
 from grader.submission import InProcessSubmission
 from tests.conftest import TEST_HIDDEN_SEED

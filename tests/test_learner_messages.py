@@ -10,7 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader import assign, worker
-from grader.notebook import ingest_notebook
+from grader.ingest import ingest_notebook
 from grader.report import as_text
 from grader.runner import run_checks
 from grader.submission import InProcessSubmission, ProbeFailure, describe_failure, known_cause

@@ -1,4 +1,4 @@
-"""Ingestion of submitted notebooks (grader/notebook.py).
+"""Ingestion of submitted notebooks (grader/ingest/).
 
 What users rely on: every graded part is found however the notebook was marked; only
 definitions ever run (never a learner's training, plotting or shell code); each broken file gets
@@ -20,7 +20,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader import worker
-from grader.notebook import (
+from grader.ingest import (
     GRADED_PARTS,
     IngestedNotebook,
     NotebookError,

@@ -11,7 +11,7 @@ import pytest
 
 from grader import assign
 from grader.grade import grade_notebook
-from grader.notebook import (
+from grader.ingest import (
     DIFFERENCES,
     Difference,
     differences_markdown,
@@ -86,7 +86,7 @@ def test_the_table_is_in_the_notebooks_first_cell_and_the_bundle_readme(tmp_path
 
 
 def test_the_report_opens_with_the_relevant_rows_only_for_an_original_notebook():
-    from grader.notebook import original_course_rows
+    from grader.ingest import original_course_rows
 
     rows = original_course_rows(ingest(ORIGINAL).original_course)
     result = GradingResult("s", [], 1.0, "summary", artifacts={"original_course": rows})
@@ -121,7 +121,7 @@ def test_the_original_notebooks_first_errors_name_the_change():
     assert "KeyError: 'image'" in text and "emoji_tiles" in text
     # a function without rng is still called (parts graded on their own); the report's opening
     # rows name the signature to write
-    from grader.notebook import original_course_text
+    from grader.ingest import original_course_text
 
     assert "data_generator(batch_size=16, rng=None)" in original_course_text(
         ingested.original_course

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from grader import assign
-from grader.notebook import GRADED_PARTS, ingest_notebook
+from grader.ingest import GRADED_PARTS, ingest_notebook
 from grader.runner import run_checks
 from grader.submission import STUB_SIGNATURES, InProcessSubmission
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from grader.batch.common import RESERVED_IDS
 
-MAX_NOTEBOOK_BYTES = 20_000_000  # as grader.notebook.DEFAULT_MAX_BYTES: bigger files get "too big"
+MAX_NOTEBOOK_BYTES = 20_000_000  # as grader.ingest.DEFAULT_MAX_BYTES: bigger files get "too big"
 ZIP_MAX_MEMBERS = 20_000
 ZIP_MAX_TOTAL_BYTES = 4 << 30  # declared uncompressed size of the whole archive
 ZIP_MAX_RATIO = 200  # declared size / compressed size, for members above 1 MB

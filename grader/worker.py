@@ -37,7 +37,7 @@ sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f,
 from grader import wire  # noqa: E402 - after the meta_path clean-up above
 
 LEARNER_MODULE = "submission"
-# A copy of grader.notebook.GRADED_PARTS: the worker imports nothing from grader but wire (a test
+# A copy of grader.ingest.GRADED_PARTS: the worker imports nothing from grader but wire (a test
 # keeps the two equal).
 GRADED_NAMES = (
     "create_example",

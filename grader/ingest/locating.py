@@ -142,31 +142,6 @@ def _raises_not_implemented(stmt: ast.stmt) -> bool:
     return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
 
 
-def _is_filler(stmt: ast.stmt) -> bool:
-    """Statements a stub may carry besides the raise: pass, ..., strings, super() calls."""
-    if isinstance(stmt, ast.Pass):
-        return True
-    if isinstance(stmt, ast.Expr):
-        value = stmt.value
-        if isinstance(value, ast.Constant):
-            return True
-        if isinstance(value, ast.Call):
-            root: ast.AST = value.func
-            while isinstance(root, ast.Attribute):
-                root = root.value
-            return (
-                isinstance(root, ast.Call)
-                and isinstance(root.func, ast.Name)
-                and root.func.id == "super"
-            )
-    return False
-
-
-def _is_stub_function(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    real = [s for s in fn.body if not _is_filler(s)]
-    return len(real) == 1 and _raises_not_implemented(real[0])
-
-
 def is_attempted(node: ast.stmt) -> bool:
     """Unattempted while the stub's ``raise NotImplementedError`` is still anywhere in the function
     (the course's stubs keep given lines such as ``rng = np.random.default_rng(rng)`` before it),

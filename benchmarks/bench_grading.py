@@ -10,8 +10,8 @@
    on the reference solution for several *hidden seeds* (random by default: the course's seed is a
    random secret, so the reference must reach full marks for any seed) and prints IoU / class
    accuracy on that seed's hidden test set, the training time and steps per second, and the
-   reference model's cost (``grader.model_audit``). The check's bands sit below the worst seed with
-   a margin; the train probe's wall-clock limit (``grader.submission.TRAIN_TIMEOUT``) and the cost
+   reference model's cost (``grader.checking.model_audit``). The check's bands sit below the worst seed with
+   a margin; the train probe's wall-clock limit (``grader.checking.probes.TRAIN_TIMEOUT``) and the cost
    limit (``MAX_MFLOPS_PER_EXAMPLE``) are sized from the seconds and the MFLOPs printed here.
 """
 
@@ -34,13 +34,13 @@ sys.path.insert(0, str(ROOT))
 
 from grader import reference as ref  # noqa: E402
 from grader import wire, worker  # noqa: E402
-from grader.assign import SOLUTION_NOTEBOOK  # noqa: E402
+from grader.authoring import SOLUTION_NOTEBOOK  # noqa: E402
+from grader.checking import TRAIN_TIMEOUT, InProcessSubmission  # noqa: E402
 from grader.checks.hidden import test_training as training  # noqa: E402
 from grader.grade import SandboxedSubmission, grade_notebook  # noqa: E402
 from grader.ingest import ingest  # noqa: E402
 from grader.sandbox import Limits, Sandbox  # noqa: E402
 from grader.secret import using_seed  # noqa: E402
-from grader.submission import TRAIN_TIMEOUT, InProcessSubmission  # noqa: E402
 
 
 class PeakMemory:

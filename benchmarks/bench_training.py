@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.assign import SOLUTION_NOTEBOOK  # noqa: E402
+from grader.authoring import SOLUTION_NOTEBOOK  # noqa: E402
 from tests.notebook_runner import execute, result_line  # noqa: E402
 
 

@@ -10,7 +10,7 @@ from grader import __version__
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from grader import assign
+    from grader.authoring import assign
 
     try:
         if args.check:
@@ -116,13 +116,13 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from grader.selfcheck import main as selfcheck_main
+    from grader.authoring.selfcheck import main as selfcheck_main
 
     return selfcheck_main([str(args.notebook)] + (["--part", args.part] if args.part else []))
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
-    from grader.release import build_release
+    from grader.authoring import build_release
 
     written = build_release(args.out)
     print(f"wrote the learner bundle to {args.out} ({len(written)} files)")
@@ -130,7 +130,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from grader import assign
+    from grader.authoring import assign
 
     parser = argparse.ArgumentParser(
         prog="grader",
@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="run the public checks on your notebook (self-check)",
         description="Run the public checks on a notebook in this process and print a summary. "
-        "From inside the notebook: `from grader.selfcheck import check; check()`.",
+        "From inside the notebook: `from grader.authoring.selfcheck import check; check()`.",
     )
     check.add_argument("notebook", type=Path)
     check.add_argument("--part", help="only this graded part, e.g. create_example")

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from grader import __version__, secret, wire
-from grader.check_api import LearnerError, NotAttempted
+from grader.checking import (
+    CheckResult,
+    LearnerError,
+    NotAttempted,
+    ProbeFailure,
+    Submission,
+    probe_timeout,
+    run_checks,
+)
 from grader.ingest import (
     IngestedNotebook,
     NotebookError,
@@ -23,10 +31,8 @@ from grader.ingest import (
     original_course_text,
     submission_hash,
 )
-from grader.runner import run_checks
+from grader.results.scoring import GradingResult, Status, write_results
 from grader.sandbox import ProbeError, Sandbox
-from grader.scoring import CheckResult, GradingResult, Status, write_results
-from grader.submission import ProbeFailure, Submission, probe_timeout
 
 if TYPE_CHECKING:
     from grader.sandbox import Limits
@@ -111,7 +117,7 @@ def submission_id(path: Path) -> str:
 
 
 def _pictures(artifacts: dict[str, Any]) -> dict[str, bytes | None]:
-    from grader import report
+    from grader.results import report
 
     pictures: dict[str, bytes | None] = {}
     shown = artifacts.get("pictures")
@@ -289,7 +295,7 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
 
 def write_outputs(result: GradingResult, out_dir: Path) -> Path:
     """DIR/<submission id>/results.json and report.html, each written atomically."""
-    from grader.report import write_report
+    from grader.results import write_report
 
     folder = out_dir / result.submission_id
     write_results(result, folder / "results.json")

@@ -725,11 +725,13 @@ def _build_model(seed: Any) -> Any:
     return model
 
 
-MAX_CONFIG_JSON = 500_000  # = grader.model_audit.MAX_CONFIG_CHARS; fits a wire header (1 MB)
+MAX_CONFIG_JSON = (
+    500_000  # = grader.checking.model_audit.MAX_CONFIG_CHARS; fits a wire header (1 MB)
+)
 
 
 def _model_config_json(model: Any, notes: list[str]) -> str | None:
-    """``model.to_json()``: the trusted side rebuilds it in safe mode (``grader.model_audit``)."""
+    """``model.to_json()``: the trusted side rebuilds it in safe mode (``grader.checking.model_audit``)."""
     try:
         text = model.to_json()
     except Exception as exc:

@@ -6,7 +6,7 @@ import sys
 import nbformat
 import pytest
 
-from grader import assign
+from grader.authoring import assign
 from grader.ingest import GRADED_PARTS as GRADED
 
 

@@ -285,7 +285,7 @@ def test_a_results_json_without_a_status_is_an_error_to_regrade(document: dict) 
 
 
 def test_a_rejected_file_says_so_in_its_results_json() -> None:
-    from grader.scoring import to_gradescope
+    from grader.results import to_gradescope
 
     document = to_gradescope(batch.jobs._rejected_result("bomb", "Not graded: a zip bomb?"))
     assert document["extra_data"]["status"] == "rejected"
@@ -298,7 +298,7 @@ def test_jobs_carry_the_clients_hidden_seed_to_the_grading(
 ) -> None:
     """A Dask worker's own secret (or none) never decides the hidden data: the job's seed does."""
     from grader import grade, secret
-    from grader.scoring import GradingResult
+    from grader.results import GradingResult
 
     monkeypatch.setenv(secret.SEED_ENV, "111")  # the client's course secret
     shipped: list[batch.Job] = []

@@ -11,12 +11,12 @@ from typing import ClassVar
 import nbformat
 import pytest
 
-from grader import assign, model_audit, worker
-from grader.check_api import Incorrect
+from grader import worker
+from grader.authoring import assign
+from grader.checking import Incorrect, InProcessSubmission, model_audit
 from grader.checks.hidden import test_training as training
 from grader.ingest import ingest_notebook
-from grader.scoring import Status
-from grader.submission import InProcessSubmission
+from grader.results import Status
 
 keras = pytest.importorskip("keras")
 layers = keras.layers
@@ -242,26 +242,27 @@ def test_unreadable_file_has_its_status(tmp_path):
 
 
 def test_the_train_limit_is_one_documented_setting_with_an_override(monkeypatch):
-    from grader import submission
+    from grader.checking import probes
 
-    monkeypatch.delenv(submission.TRAIN_TIMEOUT_ENV, raising=False)
-    assert submission.probe_timeout("train") == submission.TRAIN_TIMEOUT
-    monkeypatch.setenv(submission.TRAIN_TIMEOUT_ENV, "1234")
-    assert submission.probe_timeout("train") == 1234.0
-    assert submission.probe_timeout("call") == submission.TIMEOUTS["call"]
-    monkeypatch.setenv(submission.TRAIN_TIMEOUT_ENV, "ten minutes")
-    with pytest.raises(ValueError, match=submission.TRAIN_TIMEOUT_ENV):
-        submission.probe_timeout("train")
+    monkeypatch.delenv(probes.TRAIN_TIMEOUT_ENV, raising=False)
+    assert probes.probe_timeout("train") == probes.TRAIN_TIMEOUT
+    monkeypatch.setenv(probes.TRAIN_TIMEOUT_ENV, "1234")
+    assert probes.probe_timeout("train") == 1234.0
+    assert probes.probe_timeout("call") == probes.TIMEOUTS["call"]
+    monkeypatch.setenv(probes.TRAIN_TIMEOUT_ENV, "ten minutes")
+    with pytest.raises(ValueError, match=probes.TRAIN_TIMEOUT_ENV):
+        probes.probe_timeout("train")
 
 
 def test_the_cpu_rlimit_never_ends_training_before_its_wall_clock_limit(monkeypatch):
-    from grader import grade, submission
+    from grader import grade
+    from grader.checking import probes
     from grader.sandbox import Limits
 
-    monkeypatch.delenv(submission.TRAIN_TIMEOUT_ENV, raising=False)
+    monkeypatch.delenv(probes.TRAIN_TIMEOUT_ENV, raising=False)
     for threads in (1, 2, 4):
         limits = grade._within_budget(Limits(threads=threads, cpu_seconds=600))
-        assert limits.cpu_seconds >= (threads + 1) * submission.TRAIN_TIMEOUT
+        assert limits.cpu_seconds >= (threads + 1) * probes.TRAIN_TIMEOUT
         assert limits.threads == threads
     generous = Limits(cpu_seconds=10**6)
     assert grade._within_budget(generous) is generous

@@ -3,7 +3,7 @@
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from grader import assign
+from grader.authoring import assign
 from tests.notebook_runner import execute, result_line, stdout_of
 
 

@@ -9,11 +9,10 @@ import sys
 import nbformat
 import pytest
 
-from grader import assign
+from grader.authoring import assign
+from grader.checking import InProcessSubmission, run_checks
 from grader.grade import grade_notebook, write_outputs
 from grader.ingest import GRADED_PARTS, ingest_notebook
-from grader.runner import run_checks
-from grader.submission import InProcessSubmission
 from tests.conftest import TEST_HIDDEN_SEED
 
 GRADED_CELL = re.compile(r"^# GRADED: (\w+)")
@@ -278,11 +277,11 @@ def test_grader_check_runs_the_public_checks_and_prints_a_summary():
 
 
 def test_one_line_self_check_from_inside_a_notebook(capsys):
-    """`from grader.selfcheck import check; check(part)` runs in the notebook's own namespace."""
+    """`from grader.authoring.selfcheck import check; check(part)` runs in the notebook's own namespace."""
     ingested = ingest_notebook(nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4))
     namespace = {"__name__": "__main__"}
     exec(compile(ingested.source, "notebook", "exec"), namespace)
-    exec("from grader.selfcheck import check\nresults = check('lr_schedule')", namespace)
+    exec("from grader.authoring.selfcheck import check\nresults = check('lr_schedule')", namespace)
     assert [r.passed for r in namespace["results"]] == [True]
     assert "[PASS] 7.1 lr_schedule" in capsys.readouterr().out
     namespace["lr_schedule"] = lambda epoch, lr: lr  # a learner's wrong redefinition, rerun

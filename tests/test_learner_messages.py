@@ -9,11 +9,17 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader import assign, worker
+from grader import worker
+from grader.authoring import assign
+from grader.checking import (
+    InProcessSubmission,
+    ProbeFailure,
+    describe_failure,
+    known_cause,
+    run_checks,
+)
 from grader.ingest import ingest_notebook
-from grader.report import as_text
-from grader.runner import run_checks
-from grader.submission import InProcessSubmission, ProbeFailure, describe_failure, known_cause
+from grader.results import as_text
 
 HOST = re.compile(r"/work|\.venv|site-packages|grader/|worker\.py|/tmp/")
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import assign
+from grader.authoring import assign, build_release
+from grader.checking import InProcessSubmission, run_checks
 from grader.grade import grade_notebook
 from grader.ingest import (
     DIFFERENCES,
@@ -19,11 +20,7 @@ from grader.ingest import (
     ingest_notebook,
     original_course_text,
 )
-from grader.release import build_release
-from grader.report import render_report
-from grader.runner import run_checks
-from grader.scoring import GradingResult, to_gradescope
-from grader.submission import InProcessSubmission
+from grader.results import GradingResult, render_report, to_gradescope
 from tests.test_learner_messages import load, private_scratch  # noqa: F401 (autouse fixture)
 
 ORIGINAL = Path(__file__).parent / "fixtures" / "original_course" / "object_localization.ipynb"

@@ -10,10 +10,9 @@ import re
 import nbformat
 import pytest
 
-from grader import assign
+from grader.authoring import assign
+from grader.checking import STUB_SIGNATURES, InProcessSubmission, run_checks
 from grader.ingest import GRADED_PARTS, ingest_notebook
-from grader.runner import run_checks
-from grader.submission import STUB_SIGNATURES, InProcessSubmission
 
 GRADED_CELL = re.compile(r"^# GRADED: (\w+)")
 

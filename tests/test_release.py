@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import assign
+from grader.authoring import assign
 from tests.test_assign import solution_lines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +64,14 @@ def test_bundle_has_nothing_hidden_and_its_self_check_works(tmp_path):
     )
     assert where.stdout.strip().startswith(str(bundle)), where.stdout
     untouched = subprocess.run(
-        [sys.executable, "-m", "grader.selfcheck", "object_localization.ipynb", "--part", "IoU"],
+        [
+            sys.executable,
+            "-m",
+            "grader.authoring.selfcheck",
+            "object_localization.ipynb",
+            "--part",
+            "IoU",
+        ],
         cwd=bundle,
         capture_output=True,
         text=True,
@@ -74,7 +81,7 @@ def test_bundle_has_nothing_hidden_and_its_self_check_works(tmp_path):
     )
     shutil.copyfile(ROOT / "examples" / "submissions" / "ada_complete.ipynb", bundle / "done.ipynb")
     done = subprocess.run(
-        [sys.executable, "-m", "grader.selfcheck", "done.ipynb"],
+        [sys.executable, "-m", "grader.authoring.selfcheck", "done.ipynb"],
         cwd=bundle,
         capture_output=True,
         text=True,

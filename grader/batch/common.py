@@ -12,10 +12,10 @@ INDEX = "index.html"
 LOCK = ".grader.lock"  # held (flock) by the one run writing into DIR
 RESERVED_IDS = frozenset({JOURNAL, GRADEBOOK, INDEX, LOCK})
 
-# One submission, wall clock: above the training probe's own limit (grader.submission), so a
+# One submission, wall clock: above the training probe's own limit (grader.checking.probes), so a
 # slow machine ends a grading with the probe's `timeout` first; both are retried, never a score.
 DEFAULT_TIMEOUT = 4800.0
-# Statuses are grader.scoring.Status values (a StrEnum: its members equal these strings).
+# Statuses are grader.results.Status values (a StrEnum: its members equal these strings).
 OK_STATUS = "graded"
 # Not a verdict on the learner's code: the machine cut the grading short (timeout), the grading
 # process died (killed) or the grader failed (error, e.g. EAGAIN in the grader). Such a row has no

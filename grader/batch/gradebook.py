@@ -142,7 +142,7 @@ def summary_context(entries: list[dict[str, Any]], out_dir: Path) -> dict[str, A
 
 
 def render_index(entries: list[dict[str, Any]], out_dir: Path) -> str:
-    from grader.report import _ENV
+    from grader.results.report import _ENV
 
     return _ENV.get_template("index.html.j2").render(**summary_context(entries, out_dir))
 

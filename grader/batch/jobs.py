@@ -111,7 +111,7 @@ def _status(document: dict[str, Any]) -> tuple[str, str]:
     """(status, message) of a graded submission: graded, or why it could not be graded properly.
 
     ``extra_data.status`` and ``status_message``, which every results.json carries
-    (``grader.scoring.to_gradescope`` writes them). A document without a status was written by an
+    (``grader.results.scoring.to_gradescope`` writes them). A document without a status was written by an
     older grader: it is the grader's ``error``, which a rerun grades again.
     """
     extra = document.get("extra_data", {})
@@ -130,8 +130,7 @@ def grade_job(job: Job) -> dict[str, Any]:
         "checks_digest": checks_digest(),
     }
     try:
-        from grader.report import render_report
-        from grader.scoring import to_gradescope
+        from grader.results import render_report, to_gradescope
 
         limits = job_limits(job.memory_mb, _host_slots(job.slots))
         if job.rejected:
@@ -185,7 +184,7 @@ def grade_job(job: Job) -> dict[str, Any]:
 def _rejected_result(ident: str, message: str) -> Any:
     """A verdict for a file that is not even handed to the notebook reader (unsafe zip member)."""
     from grader import grade
-    from grader.scoring import GradingResult, Status
+    from grader.results import GradingResult, Status
 
     checks = grade.run_checks(grade.UnreadableSubmission(message))
     return GradingResult(

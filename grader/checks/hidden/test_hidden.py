@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from grader import reference as ref
-from grader.check_api import Incorrect, check
+from grader.checking import Incorrect, check
 from grader.checks.hidden.helpers import hidden_batch, random_boxes, unclamped_iou
 from grader.checks.public.helpers import (
     UNCLAMPED_HINT,

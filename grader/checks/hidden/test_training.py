@@ -4,10 +4,10 @@ process, and scores the predictions itself.
 
 The budget is work, not time: every grading trains exactly ``EPOCHS x STEPS_PER_EPOCH`` steps of
 ``BATCH_SIZE`` examples, so a score never depends on the machine's speed or load. A wall-clock limit
-still exists (``grader.submission.TRAIN_TIMEOUT``, far above what the budget needs) but only ends a
+still exists (``grader.checking.probes.TRAIN_TIMEOUT``, far above what the budget needs) but only ends a
 grading with status ``timeout``, which is retried, never with fewer points. What keeps a model
 within that limit is a cost check *before* training: the model is rebuilt from its Keras config in
-the trusted process (``grader.model_audit``) and refused above ``MAX_MFLOPS_PER_EXAMPLE``.
+the trusted process (``grader.checking.model_audit``) and refused above ``MAX_MFLOPS_PER_EXAMPLE``.
 
 Tests may lower ``EPOCHS`` / ``STEPS_PER_EPOCH`` (module attributes read at each grading); the
 values here are the real budget.
@@ -16,7 +16,7 @@ values here are the real budget.
 import numpy as np
 
 from grader import reference as ref
-from grader.check_api import Incorrect, PartialCredit, check
+from grader.checking import Incorrect, PartialCredit, check
 from grader.checks.hidden.helpers import hidden_batch
 from grader.secret import hidden_seed
 
@@ -24,13 +24,13 @@ EPOCHS = 5
 STEPS_PER_EPOCH = 200
 BATCH_SIZE = 16
 TEST_IMAGES = 256
-# The cost limit, in millions of FLOPs per example (forward pass, as grader.model_audit counts
+# The cost limit, in millions of FLOPs per example (forward pass, as grader.checking.model_audit counts
 # them): what the step budget can do within the train probe's wall-clock limit, with a margin.
 # Training time grows about linearly with this figure (the original course's model, 3.5x the
 # reference's FLOPs, trains 3-4x slower). Measured with benchmarks/bench_grading.py at -j 1 on a
 # quiet 2-core machine: the reference (42.0 MFLOPs) trains its 1000 steps in 206 s with 2 threads,
 # 328 s with 1 thread (what `-j 2` gives each job); x4 on a loaded machine: ~830 s / ~1310 s, i.e.
-# ~31 s per MFLOP at worst. At 100 MFLOPs that is ~3100 s, under grader.submission.TRAIN_TIMEOUT
+# ~31 s per MFLOP at worst. At 100 MFLOPs that is ~3100 s, under grader.checking.probes.TRAIN_TIMEOUT
 # (3600 s) with 1.15x to spare (1.8x with 2 threads). Refused above it: the reference without its
 # input pooling (169.0) and the original course's architecture (146.1), with a hint to pool early.
 MAX_MFLOPS_PER_EXAMPLE = 100.0
@@ -66,7 +66,7 @@ def run_training(submission, data_seed: int, train_seed: int) -> tuple[ref.Batch
 
 
 def affordable(submission) -> None:
-    """Refuse, before training, a model the step budget cannot afford (``grader.model_audit``)."""
+    """Refuse, before training, a model the step budget cannot afford (``grader.checking.model_audit``)."""
     audit = submission.model_audit()
     mflops = audit.flops_per_example / 1e6
     if mflops > MAX_MFLOPS_PER_EXAMPLE:

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from grader import course
-from grader.check_api import Incorrect, short
-from grader.submission import probe_images
+from grader.checking import Incorrect, probe_images, short
 
 CALLBACK_EPOCHS = 2
 

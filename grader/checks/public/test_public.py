@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.check_api import Incorrect, PartialCredit, check
+from grader.checking import Incorrect, PartialCredit, check
 from grader.checks.public.helpers import (
     CALLBACK_EPOCHS,
     as_array,

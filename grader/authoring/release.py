@@ -10,18 +10,24 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from grader.assign import LEARNER_NOTEBOOK
+from grader.authoring.assign import LEARNER_NOTEBOOK
 from grader.ingest import differences_markdown
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]
 
 #: Files of the grader package the self-check needs, relative to the package.
 SHIPPED = (
     "__init__.py",
-    "check_api.py",
+    "authoring/__init__.py",
+    "authoring/selfcheck.py",
+    "checking/__init__.py",
+    "checking/check_api.py",
+    "checking/model_audit.py",
+    "checking/probes.py",
+    "checking/runner.py",
+    "checking/submission.py",
     "course.py",
     "files.py",
-    "model_audit.py",
     "ingest/__init__.py",
     "ingest/keeping.py",
     "ingest/locating.py",
@@ -31,10 +37,6 @@ SHIPPED = (
     "ingest/pipeline.py",
     "ingest/reading.py",
     "ingest/resolving.py",
-    "runner.py",
-    "scoring.py",
-    "selfcheck.py",
-    "submission.py",
     "wire.py",
     "worker.py",
     "checks/__init__.py",
@@ -51,11 +53,11 @@ Open `object_localization.ipynb` in Jupyter and fill in each cell marked `# GRAD
 
 Check your work with the public checks, from a terminal in this folder:
 
-    python -m grader.selfcheck object_localization.ipynb
+    python -m grader.authoring.selfcheck object_localization.ipynb
 
 or from inside the notebook, after running its cells:
 
-    from grader.selfcheck import check
+    from grader.authoring.selfcheck import check
     check()                  # all parts
     check("create_example")  # one part
 

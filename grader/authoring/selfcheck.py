@@ -2,7 +2,7 @@
 
 From a notebook, after running its cells::
 
-    from grader.selfcheck import check
+    from grader.authoring.selfcheck import check
     check()                   # every part
     check("create_example")   # one part
 
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from grader.scoring import CheckResult
+from grader.checking import CheckResult
 
 
 def format_summary(results: list[CheckResult]) -> str:
@@ -40,8 +40,7 @@ def check_namespace(
     namespace: dict[str, Any], part: str | None = None, ingested: Any = None
 ) -> list[CheckResult]:
     """The public checks over a namespace that holds the learner's definitions."""
-    from grader.runner import run_checks
-    from grader.submission import InProcessSubmission
+    from grader.checking import InProcessSubmission, run_checks
 
     submission = InProcessSubmission(namespace, ingested)
     return run_checks(submission, public_only=True, parts=[part] if part else None)
@@ -71,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     from grader.ingest import NotebookError
 
     parser = argparse.ArgumentParser(
-        prog="python -m grader.selfcheck", description="Run the public checks on your notebook."
+        prog="python -m grader.authoring.selfcheck",
+        description="Run the public checks on your notebook.",
     )
     parser.add_argument("notebook", type=Path)
     parser.add_argument("--part", help="only this graded part, e.g. create_example")

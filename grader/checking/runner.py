@@ -1,8 +1,9 @@
 """Run the checks in the trusted process: pytest over ``grader/checks`` with a plugin that provides
 the ``submission`` fixture and turns each check's outcome into a CheckResult.
 
-Public checks live in ``checks/public`` (shipped to learners for the self-check); hidden ones in
-``checks/hidden`` (never shipped). Grading runs both.
+Public checks live in ``grader/checks/public`` (shipped to learners for the self-check); hidden ones
+in ``grader/checks/hidden`` (never shipped). Grading runs both. A :class:`CheckResult` is this
+stage's output: the results stage adds them up.
 """
 
 from __future__ import annotations
@@ -14,13 +15,31 @@ from pathlib import Path
 
 import pytest
 
-from grader.check_api import CheckOutcome
+from grader.checking.check_api import CheckOutcome
+from grader.checking.submission import Submission
 from grader.ingest import GRADED_PARTS
-from grader.scoring import CheckResult
-from grader.submission import Submission
 
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
 PART_ORDER = (*GRADED_PARTS, "training")  # the report's order: the course's, training last
+
+
+@dataclass
+class CheckResult:
+    """One check's verdict, as computed in the trusted process."""
+
+    number: str  # "2.1": part 2, check 1
+    name: str
+    part: str
+    max_score: float
+    score: float
+    message: str  # empty when passed
+    public: bool = False
+    # passed | incorrect | partial | not_attempted | learner_error | check_error | not_graded
+    kind: str = "passed"
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.max_score
 
 
 @dataclass

@@ -21,7 +21,7 @@ import nbformat
 
 from grader.files import write_atomically
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOLUTION_NOTEBOOK = ROOT / "solutions" / "object_localization.ipynb"
 LEARNER_NOTEBOOK = ROOT / "assignments" / "object_localization.ipynb"
 

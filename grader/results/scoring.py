@@ -1,4 +1,9 @@
-"""Check results -> points -> ``results.json`` in the Gradescope autograder schema."""
+"""Check results -> points -> ``results.json`` in the Gradescope autograder schema.
+
+The checking stage hands over one :class:`~grader.checking.CheckResult` per check; this module adds
+up a submission's points, says how its grading ended (:class:`Status`) and writes the document the
+course platform and the batch read. Nothing here runs learner code or checks.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from grader.checking import CheckResult
 from grader.files import write_atomically
 
 
@@ -30,25 +36,6 @@ class Status(StrEnum):
     @property
     def is_verdict(self) -> bool:
         return self not in (Status.TIMEOUT, Status.KILLED, Status.ERROR)
-
-
-@dataclass
-class CheckResult:
-    """One check's verdict, as computed in the trusted process."""
-
-    number: str  # "2.1": part 2, check 1
-    name: str
-    part: str
-    max_score: float
-    score: float
-    message: str  # empty when passed
-    public: bool = False
-    # passed | incorrect | partial | not_attempted | learner_error | check_error | not_graded
-    kind: str = "passed"
-
-    @property
-    def passed(self) -> bool:
-        return self.score >= self.max_score
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""GradingResult -> one self-contained ``report.html`` (Jinja; pictures inline, no external requests)."""
+"""GradingResult -> one self-contained ``report.html`` (Jinja; pictures inline, no external requests).
+
+The learner reads this page, so it shows what the checks said, their captured output as plain text
+(no terminal codes, no host paths), the pictures of their model on hidden test images and the
+training curves. The templates are in ``grader/results/templates``; :data:`_ENV` also renders the
+batch's ``index.html`` (``grader.batch.gradebook``).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +18,12 @@ import jinja2
 import numpy as np
 
 from grader import __version__, reference
+from grader.checking import scrub
 from grader.files import write_atomically
-from grader.scoring import GradingResult
-from grader.submission import scrub
+from grader.results.scoring import GradingResult
 
 _ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("grader", "templates"),
+    loader=jinja2.PackageLoader("grader.results", "templates"),
     autoescape=jinja2.select_autoescape(["html", "j2"]),
     undefined=jinja2.StrictUndefined,
 )

@@ -1,0 +1,68 @@
+"""Checking: the course's checks judge a learner's submission, in the trusted process.
+
+The checks (pytest functions under ``grader/checks``, written in the vocabulary of
+:mod:`~grader.checking.check_api`) talk to a :class:`Submission`: an interface whose probes either
+run in the learner's own process (:class:`InProcessSubmission`, the self-check) or go to the
+sandboxed worker (``grader.grade``). :mod:`~grader.checking.probes` limits each probe and turns a
+failed one into the learner's message; :mod:`~grader.checking.model_audit` rebuilds the learner's
+model from its config to judge its structure and cost; :func:`run_checks` runs the checks and
+returns one :class:`CheckResult` per check, which the results stage scores. Imports flow
+``check_api``/``model_audit``/``probes`` -> ``submission`` -> ``runner``.
+"""
+
+from grader.checking.check_api import (
+    CheckOutcome,
+    Incorrect,
+    LearnerError,
+    NotAttempted,
+    PartialCredit,
+    check,
+    short,
+)
+from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config
+from grader.checking.probes import (
+    TIMEOUTS,
+    TRAIN_TIMEOUT,
+    TRAIN_TIMEOUT_ENV,
+    ProbeFailure,
+    describe_failure,
+    known_cause,
+    probe_timeout,
+    scrub,
+)
+from grader.checking.runner import CHECKS_DIR, PART_ORDER, CheckResult, run_checks
+from grader.checking.submission import (
+    STUB_SIGNATURES,
+    InProcessSubmission,
+    Submission,
+    probe_images,
+)
+
+__all__ = [
+    "CHECKS_DIR",
+    "PART_ORDER",
+    "STUB_SIGNATURES",
+    "TIMEOUTS",
+    "TRAIN_TIMEOUT",
+    "TRAIN_TIMEOUT_ENV",
+    "CheckOutcome",
+    "CheckResult",
+    "InProcessSubmission",
+    "Incorrect",
+    "LearnerError",
+    "ModelAudit",
+    "ModelAuditError",
+    "NotAttempted",
+    "PartialCredit",
+    "ProbeFailure",
+    "Submission",
+    "audit_config",
+    "check",
+    "describe_failure",
+    "known_cause",
+    "probe_images",
+    "probe_timeout",
+    "run_checks",
+    "scrub",
+    "short",
+]

@@ -1,0 +1,167 @@
+"""How a probe of the sandboxed worker is limited and how its failure reads to the learner.
+
+The submission proxy (``grader.checking.submission``, and the sandboxed one in ``grader.grade``)
+turns every probe that produced no data into a :class:`ProbeFailure`; this module says how long each
+probe may take (each limit declared once, here), and turns a failure into the learner's message:
+their own exception with their cell and line, a hint when a known Keras 2 -> 3 idiom explains it,
+and never a host path or the grader's own traceback. Kept apart from the proxy so that the report
+and the grading stage can share :func:`scrub` and the limits without the probe API.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+# The train probe's wall-clock limit, in seconds. Not a budget: training always runs its full step
+# budget (grader/checks/hidden/test_training.py); this limit only ends a grading the machine could
+# not finish, with status `timeout` (retried on rerun), never with fewer points. Measured with
+# benchmarks/bench_grading.py --no-grading on this 2-core machine (2 threads): the reference's
+# 1000 steps take 29-34 s in the bwrap sandbox when it is quiet (~32 steps/s), 84 s beside another
+# job's tests (load ~3), and took 206-822 s in an earlier session while several test suites ran at
+# once (load 4-15). 3600 s is 4x the worst of those and leaves room for a model at the cost limit
+# (test_training.MAX_MFLOPS_PER_EXAMPLE, 2.4x the reference). Override with $OBJLOC_TRAIN_TIMEOUT
+# (seconds). The batch's per-submission timeout (grader.batch) must stay above this one.
+TRAIN_TIMEOUT_ENV = "OBJLOC_TRAIN_TIMEOUT"
+TRAIN_TIMEOUT = 3600.0
+
+# How long each probe may take, in seconds (the worker is restarted after a timeout).
+TIMEOUTS = {"call": 30.0, "metric": 60.0, "model": 90.0, "callback": 120.0, "train": TRAIN_TIMEOUT}
+
+
+def probe_timeout(op: str) -> float:
+    """The wall-clock limit of one probe; the train probe's can be set with $OBJLOC_TRAIN_TIMEOUT."""
+    if op == "train" and os.environ.get(TRAIN_TIMEOUT_ENV):
+        try:
+            return max(1.0, float(os.environ[TRAIN_TIMEOUT_ENV]))
+        except ValueError:
+            raise ValueError(
+                f"${TRAIN_TIMEOUT_ENV} should be a number of seconds, "
+                f"not {os.environ[TRAIN_TIMEOUT_ENV]!r}"
+            ) from None
+    return TIMEOUTS.get(op, 60.0)
+
+
+class ProbeFailure(Exception):
+    """A probe produced no data; ``kind`` as in ``grader.sandbox.ProbeError``."""
+
+    def __init__(self, kind: str, message: str, traceback: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.message, self.traceback = kind, message, traceback
+
+
+#: Known causes of a learner exception, by a pattern of its text: (pattern, what to change).
+#: Most are idioms of the original guided project (TF 2.4, Keras 2) that Keras 3 rejects.
+KNOWN_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE | re.DOTALL), hint)
+    for pattern, hint in (
+        (
+            r"SymbolicTensor|is out of scope and cannot be used here|"
+            r"tf\.function.*(create|capture)|Tensor\.op is undefined|EagerTensor",
+            "your metric returns (or keeps) a tensor computed in update_state(). Keep the running "
+            "totals in variables made in __init__ with self.add_variable(shape=(), "
+            'initializer="zeros", name=...), add to them with assign_add() in update_state(), '
+            "compute the value from them in result(), and zero them with assign(0.0) in "
+            "reset_state().",
+        ),
+        (
+            r"add new elements of state|add_weight.*reset|reset_state.*add_weight",
+            "reset_state() must zero the existing variables (self.total.assign(0.0)), not create "
+            "new ones with add_weight: Keras 3 does not allow new state after building.",
+        ),
+        (
+            r"fit_generator",
+            "model.fit_generator() was removed in Keras 3: write model.fit(generator, "
+            "steps_per_epoch=...).",
+        ),
+        (
+            r"set_value|get_value",
+            "keras.backend.set_value/get_value were removed in Keras 3: write "
+            "model.optimizer.learning_rate.assign(value), or return the new rate from "
+            "lr_schedule(epoch, lr).",
+        ),
+        (
+            r"unexpected keyword argument '(workers|use_multiprocessing|max_queue_size)'|"
+            r"not recognized.*(workers|use_multiprocessing)",
+            "fit() no longer takes workers=, use_multiprocessing= or max_queue_size= in Keras 3: "
+            "remove them.",
+        ),
+        (
+            r"not recognized: \{'lr'|has no attribute 'lr'|unexpected keyword argument 'lr'",
+            "Keras 3 optimizers take learning_rate=, not lr= (Adam(learning_rate=1e-3); "
+            "model.optimizer.learning_rate).",
+        ),
+        (
+            r"unexpected keyword argument 'rng'",
+            "the grader calls the function with rng=<seed>, as the notebook's stub does: keep the "
+            "stub's signature (def create_example(rng=None), def data_generator(batch_size=16, "
+            "rng=None)), start with rng = np.random.default_rng(rng) and draw every random "
+            "number from rng.",
+        ),
+        (
+            r"__init__\(\) got an unexpected keyword argument '(test_data|num_images|show)'",
+            "keep the stub's def __init__(self, test_data=None, num_images=6, show=True) in "
+            "ShowTestImages: the grader passes its own test batch and show=False.",
+        ),
+        (
+            r"No such file or directory.*\.png|\.png.*No such file",
+            "the grader has no emoji PNG files: use the course's emoji_tiles[class_id] (a 72x72x3 "
+            "uint8 tile per class, made in the set-up cell).",
+        ),
+        (
+            r"len\(pred_coords\)|pred_coords.*NoneType|NoneType.*pred_coords",
+            "the grader calls plot_bounding_box(image, gt_coords, pred_coords=None, norm=False) "
+            "as the stub does: with no prediction pred_coords is None (not []), so test "
+            "`if pred_coords is not None:`.",
+        ),
+        (
+            r"KeyError: '(image|file|name)'",
+            "if a loop in your notebook fills this dict, the grader did not run it (only imports, "
+            "functions, classes and constants are kept): use the course's emoji_tiles[class_id].",
+        ),
+    )
+)
+_PATH = re.compile(r"(?<![\w.:/])(?:/[\w.+@-]+){2,}/?")  # not a URL's //host/path
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def scrub(text: str) -> str:
+    """No host path (venv, scratch folder, home) and no terminal colour code in a message."""
+    text = _ANSI.sub("", text)
+    return _PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
+
+
+def known_cause(text: str) -> str | None:
+    """What to change, when a known pattern explains the error text."""
+    return next((hint for pattern, hint in KNOWN_CAUSES if pattern.search(text)), None)
+
+
+def describe_failure(failure: ProbeFailure, doing: str) -> str:
+    """The learner's message for a probe that produced no data.
+
+    A learner exception is shown as itself with the learner's cell and line (the worker keeps only
+    their frames) and a hint when a known cause explains it. A reply the grader could not read
+    (``protocol``) carries the worker's own traceback: that is never shown.
+    """
+    message = scrub(failure.message)
+    called = re.match(r"calling (\w+)\(\): ", message)
+    if called and f"{called.group(1)}(" in doing:  # "while running f(): calling f(): ..."
+        message = message[called.end() :]
+    what = {
+        "timeout": f"Your code took too long while {doing} and was stopped.",
+        "crashed": f"Your code crashed the grader's worker while {doing}: {message}",
+        "protocol": (
+            f"The grader failed while {doing} ({message}); this is not a finding about your "
+            "code: tell your instructor."
+            if message.startswith("worker failed on")  # the worker's own code raised
+            else f"What your code returned while {doing} could not be read: {message}"
+        ),
+        "load_error": f"Your notebook's code could not be loaded: {message}",
+    }.get(failure.kind, f"Your code raised an error while {doing}: {message}")
+    shown = failure.traceback if failure.kind in ("learner_error", "load_error") else ""
+    if shown:
+        what += "\n" + scrub(shown).strip()[-1500:]
+    hint = known_cause(f"{failure.message}\n{shown}")
+    if hint and failure.kind != "timeout":
+        what += "\nHint: " + hint
+    return what

@@ -1,0 +1,38 @@
+"""Results: a submission's check results -> ``results.json`` (scoring) and ``report.html`` (report).
+
+What the checking stage judged becomes, here, the two things grading leaves behind: the Gradescope
+``results.json`` with a :class:`Status` that says whether the score is a verdict
+(:mod:`~grader.results.scoring`), and the learner's self-contained HTML report
+(:mod:`~grader.results.report`, templates in ``templates/``). Imports flow ``scoring`` ->
+``report``; both only read what checking produced.
+"""
+
+from grader.results.report import (
+    as_text,
+    curves_picture,
+    png_data_uri,
+    predictions_picture,
+    render_report,
+    write_report,
+)
+from grader.results.scoring import (
+    GradingResult,
+    Status,
+    result_as_dict,
+    to_gradescope,
+    write_results,
+)
+
+__all__ = [
+    "GradingResult",
+    "Status",
+    "as_text",
+    "curves_picture",
+    "png_data_uri",
+    "predictions_picture",
+    "render_report",
+    "result_as_dict",
+    "to_gradescope",
+    "write_report",
+    "write_results",
+]

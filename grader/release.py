@@ -28,7 +28,7 @@ SHIPPED = (
     "selfcheck.py",
     "submission.py",
     "wire.py",
-    "worker.py",
+    *(f"worker/{p.name}" for p in sorted((PACKAGE / "worker").glob("*.py"))),
     "checks/__init__.py",
     "checks/pytest.ini",
     "checks/public/__init__.py",

@@ -56,6 +56,8 @@ from typing import Any, Literal
 import numpy as np
 
 from grader import landlock, secret, tenancy, wire
+from grader.worker import command as worker_command
+from grader.worker import files as worker_files
 
 NOBODY = 65534
 SANDBOX_RT = "/sandbox/rt"
@@ -830,6 +832,17 @@ def _describe_exit(code: int | None) -> str:
 # The sandbox
 
 
+def _copy_worker(rt: Path) -> None:
+    """The worker's private copy: its package and the wire (``grader.worker.files``) under ``rt``
+    with an empty ``grader/__init__.py``; read-only to the worker (folders 0755, files 0644)."""
+    for source, relative in worker_files():
+        (rt / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, rt / relative)
+    (rt / "grader" / "__init__.py").write_text("")
+    for p in [rt, *rt.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+
+
 class _Worker:
     """One running worker: its launcher process, pipes and output reader."""
 
@@ -942,15 +955,7 @@ class Sandbox:
             tmp = Path(tempfile.mkdtemp(prefix=tenancy.SCRATCH_PREFIX, dir=parent))
             tenant.own_scratch(tmp)
             tmp.chmod(0o711)
-            rt = tmp / "rt"
-            (rt / "grader").mkdir(parents=True)
-            shutil.copyfile(_HERE / "worker.py", rt / "worker.py")
-            shutil.copyfile(_HERE / "wire.py", rt / "grader" / "wire.py")
-            (rt / "grader" / "__init__.py").write_text("")
-            for p in (rt, rt / "grader"):
-                p.chmod(0o755)
-            for p in (rt / "worker.py", rt / "grader" / "wire.py", rt / "grader" / "__init__.py"):
-                p.chmod(0o644)
+            _copy_worker(tmp / "rt")
             scratch = tmp / "scratch"
             scratch.mkdir()
             # the worker's uid: the slot's when it drops to one, else ours (a capability-less
@@ -1053,14 +1058,11 @@ class Sandbox:
                 *_bwrap_args(str(tmp / "rt"), self.limits.scratch_mb << 20),
                 "--",
                 *inner,
-                _python(),
-                "-s",
-                f"{SANDBOX_RT}/worker.py",
-                *worker_args,
+                *worker_command(_python(), SANDBOX_RT, worker_args),
             ]
         else:
             home = str(tmp / "scratch")
-            cmd = [*inner, _python(), "-s", str(tmp / "rt" / "worker.py"), *worker_args]
+            cmd = [*inner, *worker_command(_python(), str(tmp / "rt"), worker_args)]
         spec = {
             "lifeline": life_r,
             "close": [req_r, rep_w],

@@ -146,7 +146,7 @@ def test_keras2_apis_and_old_contracts_are_told_their_replacement(message, repla
 
 
 def test_a_grader_side_failure_shows_no_grader_traceback():
-    tb = 'Traceback:\n  File "/work/main/grader/worker.py", line 9, in op_callback\nTypeError: x'
+    tb = 'Traceback:\n  File "/work/main/grader/worker/probes_fit.py", line 9, in op_callback\nTypeError: x'
     failure = ProbeFailure("protocol", "worker failed on 'callback': TypeError: x", tb)
     text = describe_failure(failure, "training your model")
     assert "op_callback" not in text and not HOST.search(text), text

@@ -138,7 +138,7 @@ def test_the_meter_bounds_an_exchange_before_reading() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# End to end: hostile submissions that write to the worker's pipes (argv: worker.py RFD WFD)
+# End to end: hostile submissions that write to the worker's pipes (argv: ... RFD WFD)
 
 _PIPES = """
 import json, os, struct, sys

@@ -1,0 +1,162 @@
+"""Probes that load the learner's code and call its functions.
+
+``load`` execs the learner source in a fresh module (written under the scratch folder so that
+tracebacks have lines to show) and describes each graded name: a class, a function with its
+signature, or a value. ``call`` calls a graded function with data arguments under a per-call seed
+and returns the encoded result (a generator is sampled). ``ping`` and ``import`` serve the
+sandbox's start-up and timing checks.
+"""
+
+from __future__ import annotations
+
+import inspect
+import linecache
+import os
+import sys
+import time
+import types
+from typing import Any
+
+import numpy as np
+
+from grader import wire
+
+from .channel import Channel
+from .encoding import Encoder, _qualname
+from .state import (
+    GRADED_NAMES,
+    LEARNER_MODULE,
+    MAX_REPR,
+    STATE,
+    BadRequest,
+    LearnerFailure,
+    _graded,
+    _isinstance,
+    _keras,
+    _len,
+    _restore,
+    _scratch,
+    _seed_everything,
+)
+from .tracebacks import _exc_message, _learner_trace, learner_code
+
+
+def _signature(obj: Any) -> dict[str, Any] | None:
+    """The call signature as data: the trusted side checks arguments against it before a call
+    and names what the learner wrote when it differs from the stub's."""
+    try:
+        sig = inspect.signature(obj)
+        params = [
+            [str(p.name), p.kind.name, p.default is not inspect.Parameter.empty]
+            for p in sig.parameters.values()
+        ]
+        text = f"{getattr(obj, '__name__', '?')}{sig}"
+    except BaseException:  # builtins without a signature, hostile __signature__
+        return None
+    if not _isinstance(text, str):
+        return None
+    text = str.__str__(text)
+    return {
+        "text": text if _len(text) <= MAX_REPR else text[: MAX_REPR - 3] + "...",
+        "params": params,
+    }
+
+
+def _describe(obj: Any) -> dict[str, Any]:
+    if inspect.isclass(obj):
+        bases = [f"{c.__module__}.{c.__qualname__}" for c in obj.__mro__[1:]]
+        return {"kind": "class", "bases": bases, "signature": _signature(obj)}
+    if inspect.isfunction(obj) or inspect.isbuiltin(obj) or inspect.ismethod(obj):
+        signature = _signature(obj)
+        params = [p[0] for p in signature["params"]] if signature else None
+        return {"kind": "function", "params": params, "signature": signature}
+    if callable(obj):
+        return {"kind": "callable", "type": _qualname(obj), "signature": _signature(obj)}
+    return {"kind": "value", "type": _qualname(obj)}
+
+
+# --------------------------------------------------------------------------------------------
+# Probes: each returns (header, arrays)
+
+
+def op_ping(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
+    return {"result": {"pid": os.getpid(), "uid": os.getuid()}}, {}
+
+
+def op_import(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
+    """Import named modules (used to measure start-up costs); TF goes through _keras()."""
+    took = {}
+    for name in args.get("modules", []):
+        t0 = time.perf_counter()
+        if name in ("tensorflow", "keras"):
+            _keras()
+        else:
+            __import__(str(name))
+        took[name] = time.perf_counter() - t0
+    return {"result": took}, {}
+
+
+def op_load(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
+    """Exec the learner source in a fresh module and say which graded names exist."""
+    if "source" not in arrays:
+        raise BadRequest("load needs a 'source' array (UTF-8 bytes)")
+    try:
+        source = arrays["source"].tobytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LearnerFailure("load_error", f"the source is not UTF-8: {exc}", "") from None
+    folder = os.path.join(_scratch(), "learner")
+    os.makedirs(folder, exist_ok=True)
+    filename = os.path.join(folder, f"{LEARNER_MODULE}.py")
+    with open(filename, "w", encoding="utf-8") as fh:
+        fh.write(source)
+    STATE.filename = filename
+    linecache.cache[filename] = (
+        _len(source),
+        None,
+        source.splitlines(keepends=True),
+        filename,
+    )
+    module = types.ModuleType(LEARNER_MODULE)
+    module.__file__ = filename
+    sys.modules[LEARNER_MODULE] = module
+    try:
+        code = compile(source, filename, "exec")
+    except (SyntaxError, ValueError) as exc:
+        raise LearnerFailure("load_error", _exc_message(exc), _learner_trace(exc)) from None
+    t0 = time.perf_counter()
+    try:
+        with learner_code("while loading the code"):
+            exec(code, module.__dict__)
+    except LearnerFailure as failure:
+        raise LearnerFailure("load_error", failure.message, failure.tb) from None
+    STATE.module = module
+    names = args.get("names") or list(GRADED_NAMES)
+    found = {}
+    for name in names:
+        if name in module.__dict__:
+            found[name] = _describe(module.__dict__[name])
+        else:
+            found[name] = {"kind": "missing"}
+    return {"result": {"names": found, "seconds": time.perf_counter() - t0}}, {}
+
+
+def op_call(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
+    """Call a learner function with data arguments; return its encoded result."""
+    fn = _graded(args.get("name"))
+    call_args = wire.resolve(args.get("args", []), arrays)
+    call_kwargs = wire.resolve(args.get("kwargs", {}), arrays)
+    if not _isinstance(call_args, list) or not _isinstance(call_kwargs, dict):
+        raise BadRequest("args must be a list and kwargs an object")
+    seed = args.get("seed")
+    if args.get("rng_arg"):
+        call_kwargs[args["rng_arg"]] = np.random.default_rng(seed)
+    _seed_everything(seed)
+    encoder = Encoder(sample=int(args.get("sample", 0) or 0))
+    t0 = time.perf_counter()
+    with learner_code(f"calling {args.get('name')}()"):
+        value = fn(*call_args, **call_kwargs)
+        _restore()
+        if args.get("return_args"):  # the arguments afterwards: did the call mutate them?
+            value = {"result": value, "args": call_args}
+        tree = encoder.encode(value)
+    return {"result": tree, "seconds": time.perf_counter() - t0}, encoder.arrays

@@ -1,0 +1,235 @@
+"""Probes that fit a model: the learner's callback on a short fit, and the training run.
+
+``callback`` fits briefly with the learner's ``ShowTestImages`` and reports the figures it drew
+(on the learner's model, or on a stand-in model when that one is missing or broken). ``train``
+runs exactly the steps asked for on batches pulled from the trusted side, seeded and
+deterministic, then predicts on the test images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import numpy as np
+
+from grader import wire
+
+from .channel import Channel
+from .encoding import Encoder, history_floats
+from .probes_keras import _as_float_images, _build_model, _predict
+from .state import (
+    STATE,
+    BadRequest,
+    LearnerFailure,
+    _graded,
+    _isinstance,
+    _keras,
+    _len,
+    _seed_everything,
+)
+from .tracebacks import _exc_message, learner_code
+
+
+def _batches(x: np.ndarray, targets: dict[str, np.ndarray]):
+    while True:
+        yield x, targets
+
+
+def _figure_summary(fig: Any) -> dict[str, Any]:
+    from matplotlib.patches import Rectangle
+
+    axes = list(fig.axes)
+    return {
+        "axes": _len(axes),
+        "rectangles": sum(1 for ax in axes for p in ax.patches if _isinstance(p, Rectangle)),
+        "lines": sum(_len(ax.lines) for ax in axes),
+        "images": sum(_len(ax.images) for ax in axes),
+        "titles": [ax.get_title()[:100] for ax in axes][:32],
+    }
+
+
+def _render(fig: Any, max_width: int = 320) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgb = np.asarray(canvas.buffer_rgba())[..., :3]
+    step = max(1, int(np.ceil(rgb.shape[1] / max_width)))
+    return np.ascontiguousarray(rgb[::step, ::step])
+
+
+def _stand_in_model(keras: Any, seed: Any) -> Any:
+    """A model that meets the course's model contract (input "image" 144x144x3, a softmax
+    "class_out" of 9 and a "box_out" of 2, compiled), so the callback is graded on its own when
+    the learner's create_model() is missing or broken.
+
+    Deliberately not the reference solution's architecture: this module is shipped to learners and
+    readable inside the sandbox. The callback checks only need a model that fits and predicts.
+    """
+    keras.utils.set_random_seed(int(seed or 0) % 2**32)
+    layers = keras.layers
+    inputs = keras.Input(shape=(144, 144, 3), name="image")
+    x = layers.Flatten()(layers.AveragePooling2D(12)(inputs))
+    outputs = {
+        "class_out": layers.Dense(9, activation="softmax", name="class_out")(x),
+        "box_out": layers.Dense(2, activation="sigmoid", name="box_out")(x),
+    }
+    stand_in = keras.Model(inputs, outputs)
+    stand_in.compile(
+        optimizer="adam",
+        loss={"box_out": "mse", "class_out": "categorical_crossentropy"},
+        metrics={"class_out": "accuracy"},
+    )
+    return stand_in
+
+
+def _fit_with_callback(
+    keras: Any, model: Any, args: dict, arrays: dict, plt: Any, figure_cls: Any
+) -> dict[str, Any]:
+    """One short fit of ``model`` with a fresh instance of the learner's callback class."""
+    name = args.get("class", "ShowTestImages")
+    cls = _graded(name)
+    with learner_code(f"creating {name}()"):
+        cb = cls(**dict(wire.resolve(args.get("kwargs", {}), arrays)))
+    is_callback = _isinstance(cb, keras.callbacks.Callback)
+    x = _as_float_images(arrays["x"])
+    targets = {k: arrays[k] for k in ("class_out", "box_out") if k in arrays}
+    created: list[Any] = []
+    original_init = figure_cls.__init__
+
+    def tracking_init(self: Any, *a: Any, **kw: Any) -> None:
+        original_init(self, *a, **kw)
+        created.append(self)
+
+    before = set(plt.get_fignums())
+    figure_cls.__init__ = tracking_init
+    try:
+        with learner_code("fitting with the callback"):
+            history = model.fit(
+                _batches(x, targets),
+                epochs=int(args.get("epochs", 1)),
+                steps_per_epoch=int(args.get("steps", 1)),
+                callbacks=[cb] if is_callback else [],
+                verbose=0,
+            )
+    finally:
+        figure_cls.__init__ = original_init
+        open_new = [n for n in plt.get_fignums() if n not in before]
+    listed = []
+    for attr, value in list(getattr(cb, "__dict__", {}).items()):
+        if _isinstance(value, list) and any(_isinstance(v, figure_cls) for v in value):
+            listed.append(attr)
+            created.extend(v for v in value if _isinstance(v, figure_cls) and v not in created)
+    notes: list[str] = []
+    floats = history_floats(history, notes)
+    return {
+        "is_callback": is_callback,
+        "figures_created": _len(created),
+        "figures_open": _len(open_new),
+        "figure_list_attributes": listed,
+        "figures": [_figure_summary(f) for f in created[:64]],
+        "history": floats,
+        "history_notes": notes,
+        "_created": created,
+    }
+
+
+def op_callback(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
+    """Fit briefly with the learner's ShowTestImages and report the figures it drew.
+
+    The learner's model is used when create_model() builds one and the fit succeeds with it;
+    otherwise the callback runs again on the stand-in model, so that a missing or broken model
+    (or metric compiled into it) never costs the callback's points.
+    """
+    keras = _keras()
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+
+    if "x" not in arrays:
+        raise BadRequest("callback needs an 'x' batch and target arrays")
+    seed = args.get("seed")
+    result: dict[str, Any] | None = None
+    model_problem = ""
+    try:
+        model = _build_model(seed)
+    except LearnerFailure as failure:
+        model_problem = failure.message
+    else:
+        try:
+            result = _fit_with_callback(keras, model, args, arrays, plt, matplotlib.figure.Figure)
+        except LearnerFailure as failure:
+            model_problem = f"with your model: {failure.message}"
+        plt.close("all")
+    if result is None:
+        model = _stand_in_model(keras, seed)
+        result = _fit_with_callback(keras, model, args, arrays, plt, matplotlib.figure.Figure)
+    result["model"] = "stand-in" if model_problem else "yours"
+    result["model_problem"] = model_problem
+    created = result.pop("_created")
+    encoder = Encoder(prefix="f")
+    if created:
+        try:
+            result["last_figure"] = encoder.encode(_render(created[-1]))
+        except Exception as exc:
+            result["render_error"] = _exc_message(exc)
+    for f in created:
+        plt.close(f)
+    plt.close("all")
+    return {"result": result}, encoder.arrays
+
+
+def op_train(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
+    """Exactly ``epochs x steps_per_epoch`` steps on batches pulled from the trusted side (no time
+    cut-off: the trusted side's wall-clock limit ends the grading instead), then unlabelled
+    predictions. Seeded, with deterministic ops, so the same submission trains the same way."""
+    keras = _keras()
+    import tensorflow as tf
+
+    seed = int(args.get("seed", 0))
+    _seed_everything(seed)
+    with contextlib.suppress(Exception):  # unavailable in very old TF: seeds alone then
+        tf.config.experimental.enable_op_determinism()
+    model = _build_model(seed)
+    epochs = int(args.get("epochs", 1))
+    steps = int(args.get("steps_per_epoch", 1))
+    counter = {"steps": 0, "asked": 0}
+
+    def batches():
+        while True:
+            _, batch = chan.ask({"need": "batch", "index": counter["asked"]})
+            counter["asked"] += 1
+            if "images" not in batch:
+                raise BadRequest("a batch needs 'images'")
+            yield _as_float_images(batch.pop("images")), batch
+
+    class StepCounter(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            counter["steps"] += 1
+
+    callbacks: list[Any] = [StepCounter()]
+    schedule = STATE.module.__dict__.get("lr_schedule") if STATE.module else None
+    if callable(schedule):
+        callbacks.append(keras.callbacks.LearningRateScheduler(schedule))
+    t0 = time.perf_counter()
+    with learner_code("training the model"):
+        history = model.fit(
+            batches(), epochs=epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0
+        )
+    seconds = time.perf_counter() - t0
+    encoder = Encoder(prefix="t")
+    result: dict[str, Any] = {
+        "history": history_floats(history, notes := []),
+        "history_notes": notes,
+        "steps": counter["steps"],
+        "epochs": _len(next(iter(history.history.values()), [])),
+        "train_seconds": seconds,  # for the benchmark and the timings only, never for a score
+    }
+    if "test_images" in arrays:
+        with learner_code("predicting on the test images"):
+            result["predictions"] = _predict(model, arrays["test_images"], encoder)
+    return {"result": result}, encoder.arrays

@@ -1,0 +1,37 @@
+"""The sandboxed worker package stays self-contained: what its private copy holds is all it imports."""
+
+import ast
+import sys
+from pathlib import Path
+
+from grader import worker
+
+ALLOWED = {"numpy", "tensorflow", "keras", "matplotlib"}
+
+
+def test_the_worker_imports_only_the_stdlib_its_libraries_and_the_wire() -> None:
+    copied = {dest for _, dest in worker.files()}
+    for source, dest in worker.files():
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:  # within the package: copied
+                module = node.module or "__init__"
+                assert f"grader/worker/{module.replace('.', '/')}.py" in copied, (dest, module)
+                continue
+            if isinstance(node, ast.ImportFrom):
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                ok = top in sys.stdlib_module_names or top in ALLOWED or name == "grader.wire"
+                assert ok, (dest, name)
+
+
+def test_the_copy_holds_the_package_and_the_wire_only() -> None:
+    dests = [dest for _, dest in worker.files()]
+    assert "grader/wire.py" in dests and "grader/worker/__main__.py" in dests
+    assert all(d == "grader/wire.py" or d.startswith("grader/worker/") for d in dests)
+    assert all(Path(src).is_file() and Path(src).suffix == ".py" for src, _ in worker.files())
+    assert worker.LEARNER_MODULE.split(".")[0] not in {"grader", *sys.stdlib_module_names}

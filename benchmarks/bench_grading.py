@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader import reference as ref  # noqa: E402
-from grader import wire, worker  # noqa: E402
+from grader import worker  # noqa: E402
 from grader.assign import SOLUTION_NOTEBOOK  # noqa: E402
 from grader.checks.hidden import test_training as training  # noqa: E402
 from grader.grade import SandboxedSubmission, grade_notebook  # noqa: E402
 from grader.notebook import ingest  # noqa: E402
-from grader.sandbox import Limits, Sandbox  # noqa: E402
+from grader.sandbox import Limits, Sandbox, wire  # noqa: E402
 from grader.secret import using_seed  # noqa: E402
 from grader.submission import TRAIN_TIMEOUT, InProcessSubmission  # noqa: E402
 

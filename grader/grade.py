@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from grader import __version__, secret, wire
+from grader import __version__, secret
 from grader.check_api import LearnerError, NotAttempted
 from grader.notebook import (
     IngestedNotebook,
@@ -24,7 +24,7 @@ from grader.notebook import (
     submission_hash,
 )
 from grader.runner import run_checks
-from grader.sandbox import ProbeError, Sandbox
+from grader.sandbox import ProbeError, Sandbox, wire
 from grader.scoring import CheckResult, GradingResult, Status, write_results
 from grader.submission import ProbeFailure, Submission, probe_timeout
 

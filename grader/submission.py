@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from grader import wire
 from grader.check_api import Incorrect, LearnerError, NotAttempted
 from grader.model_audit import ModelAudit, ModelAuditError, audit_config
 from grader.notebook import GRADED_PARTS, IngestedNotebook
+from grader.sandbox import wire
 
 # The train probe's wall-clock limit, in seconds. Not a budget: training always runs its full step
 # budget (grader/checks/hidden/test_training.py); this limit only ends a grading the machine could

@@ -34,7 +34,7 @@ import numpy as np
 # (outside bwrap); only the private copy of grader/wire.py next to this file is meant to exist.
 sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
 
-from grader import wire  # noqa: E402 - after the meta_path clean-up above
+from grader.sandbox import wire  # noqa: E402 - after the meta_path clean-up above
 
 LEARNER_MODULE = "submission"
 # A copy of grader.notebook.GRADED_PARTS: the worker imports nothing from grader but wire (a test

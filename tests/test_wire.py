@@ -1,7 +1,7 @@
 """The bounded wire: what the worker sends is capped per message and per exchange, and read only
 where the protocol expects it, so a worker that floods the pipe cannot grow the trusted process.
 
-Unit cases drive ``grader.wire`` with in-memory byte streams (counting what the reader consumed);
+Unit cases drive ``grader.sandbox.wire`` with in-memory byte streams (counting what the reader consumed);
 the end-to-end cases are hostile submissions that write straight to the worker's reply pipe, graded
 by a real ``Sandbox`` in a subprocess whose peak RSS is measured."""
 
@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import wire
-from grader.sandbox import Limits, ProbeError, Sandbox, bwrap_status
+from grader.sandbox import Limits, ProbeError, Sandbox, bwrap_status, wire
 
 ROOT = Path(__file__).resolve().parents[1]
 BWRAP_OK, BWRAP_WHY = bwrap_status()
@@ -143,7 +142,7 @@ def test_the_meter_bounds_an_exchange_before_reading() -> None:
 _PIPES = """
 import json, os, struct, sys
 import numpy as np
-from grader import wire  # the worker's private copy
+from grader.sandbox import wire  # the worker's private copy
 
 _R, _W = int(sys.argv[-2]), int(sys.argv[-1])
 _LOOSE = wire.Caps(array_bytes=1 << 30, message_bytes=1 << 34)

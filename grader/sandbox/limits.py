@@ -18,9 +18,9 @@ class Limits:
     training run ~2.7 GB (measured, 2 threads, ``MALLOC_ARENA_MAX=2``), so 4 GB leaves room while a
     memory bomb still fails fast. ``wall_seconds`` bounds worker start + loading the learner code;
     each request has its own timeout. ``processes`` (RLIMIT_NPROC) counts threads too (TF starts
-    dozens) and is per uid: as root each concurrent sandbox has its own uid (``grader.tenancy``).
+    dozens) and is per uid: as root each concurrent sandbox has its own uid (``tenancy``).
 
-    Per submission (all its processes together, see ``grader.tenancy``): ``memory_mb`` is the
+    Per submission (all its processes together, see ``tenancy``): ``memory_mb`` is the
     cgroup memory limit (RSS + its tmpfs scratch + page cache it causes; without a memory cgroup a
     watch of the summed RSS): a training worker stays near 1 GB, so 3 GB leaves room while two
     slots fit a small machine. ``pids`` is the cgroup ``pids.max`` (threads count: launcher,
@@ -29,16 +29,16 @@ class Limits:
     ``cgroups=False`` skips the cgroups (the watch and rlimits remain).
     """
 
-    address_space_mb: int = 4096
-    cpu_seconds: int = 600
-    processes: int = 256
-    file_size_mb: int = 64
-    open_files: int = 256
-    wall_seconds: float = 120.0
-    scratch_mb: int = 512
-    output_bytes: int = 1 << 20
-    threads: int = 2
-    array_mb: int = 256
+    address_space_mb: int = 4096  # RLIMIT_AS per process, see above
+    cpu_seconds: int = 600  # RLIMIT_CPU per process (SIGXCPU); hard limit 5 s above
+    processes: int = 256  # RLIMIT_NPROC per uid, see above
+    file_size_mb: int = 64  # RLIMIT_FSIZE: the largest file the worker may write (SIGXFSZ)
+    open_files: int = 256  # RLIMIT_NOFILE
+    wall_seconds: float = 120.0  # worker start + load, see above
+    scratch_mb: int = 512  # the only writable folder: bwrap's tmpfs, a mounted tmpfs or the watch
+    output_bytes: int = 1 << 20  # captured stdout + stderr kept; the rest is counted, dropped
+    threads: int = 2  # TensorFlow/BLAS threads: the same at any -j, or scores would differ
+    array_mb: int = 256  # the largest message from the worker (wire.Caps.sized; an exchange 2x)
     memory_mb: int = 3072
     pids: int = 512
     cpu_weight: int = 100

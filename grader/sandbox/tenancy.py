@@ -23,6 +23,9 @@ submissions at once"):
   tmpfs mount because not root), the same watch caps its disk usage.
 * **scratch folders** ``objloc-sandbox-*`` hold an ``owner.lock`` flocked by their sandbox; a sweep
   at start removes the folders whose lock is free (their grader died), never a live one.
+
+Each part is a module of its own (``uids``, ``cgroups``, ``watch``, ``scratch``); this one ties them
+together in :class:`Tenant`, one sandbox's share of the machine from set-up to close.
 """
 
 from __future__ import annotations

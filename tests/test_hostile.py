@@ -25,15 +25,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import landlock, wire
 from grader.sandbox import (
     Limits,
     ProbeError,
     Sandbox,
-    _marker_pids,
     isolation_status,
+    landlock,
     leftover_processes,
+    wire,
 )
+from grader.sandbox.process import _marker_pids
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import landlock, sandbox
-from grader.sandbox import Sandbox, SandboxUnavailable, isolation_status, preflight
+from grader import sandbox
+from grader.sandbox import Sandbox, SandboxUnavailable, isolation_status, landlock, paths, preflight
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
@@ -36,11 +36,11 @@ LIMITS = sandbox.Limits(address_space_mb=1024, wall_seconds=30, scratch_mb=64)
 @pytest.fixture
 def fresh_probes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Forget what was probed, so a changed PATH or kernel answer is seen; restore afterwards."""
-    saved = dict(sandbox._probe_cache)
-    sandbox._probe_cache.clear()
+    saved = dict(paths._probe_cache)
+    paths._probe_cache.clear()
     yield
-    sandbox._probe_cache.clear()
-    sandbox._probe_cache.update(saved)
+    paths._probe_cache.clear()
+    paths._probe_cache.update(saved)
 
 
 def _without_bwrap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -16,11 +16,11 @@ from grader.sandbox import (
     Limits,
     ProbeError,
     Sandbox,
-    _python_binds,
     bwrap_status,
     isolation_status,
     leftover_processes,
 )
+from grader.sandbox.paths import _python_binds
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
 BWRAP_OK, BWRAP_WHY = bwrap_status()
@@ -252,7 +252,9 @@ def test_bwrap_view_of_the_file_system() -> None:
     src = "import os\ndef look():\n    return sorted(os.listdir('/')), os.getuid(), os.getcwd()\n"
     with Sandbox(src, mode="bwrap", limits=LIMITS) as sb:
         top, uid, cwd = sb.request("call", {"name": "look"}, timeout=10).value
-        slot_uid = sb._tenant.uid  # each concurrent sandbox has its own uid (grader.tenancy)
+        slot_uid = (
+            sb._tenant.uid
+        )  # each concurrent sandbox has its own uid (grader.sandbox.tenancy)
     assert uid == slot_uid and cwd == "/tmp"
     # Only the system folders, the sandbox's own, and where the interpreter and venv live.
     interpreter_tops = {Path(p).parts[1] for p in _python_binds()}

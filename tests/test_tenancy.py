@@ -23,8 +23,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import tenancy, wire
-from grader.sandbox import Limits, ProbeError, Sandbox, bwrap_status, leftover_processes
+from grader.sandbox import Limits, ProbeError, Sandbox, bwrap_status, leftover_processes, wire
+from grader.sandbox.cgroups import (
+    CGROUP_PREFIX,
+    Cgroups,
+    CgroupVersion,
+    create_cgroups,
+    sweep_cgroups,
+)
+from grader.sandbox.scratch import OWNER_FILE, SCRATCH_PREFIX, UNLOCKED_SECONDS, sweep_scratch
+from grader.sandbox.uids import UID_BASE, UID_SLOTS, acquire_slot, slot_is_free, uid_pids
+from grader.sandbox.watch import Watch, descendants
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
 BWRAP_OK, BWRAP_WHY = bwrap_status()
@@ -169,7 +178,7 @@ def sandbox(source: str, mode: str, limits: Limits) -> Iterator[Sandbox]:
             groups = tenant.cgroups.groups.values() if tenant.cgroups else []
             assert [g for g in groups if g.exists()] == []
             if ROOT_USER:
-                assert tenancy.uid_pids(tenant.uid) == []
+                assert uid_pids(tenant.uid) == []
 
 
 def benign_answers(sb: Sandbox) -> dict[str, Any]:
@@ -248,7 +257,7 @@ class SummedMemory:
         while not self._stop.wait(0.02):
             worker = self.sb._worker
             if worker is not None:
-                tree = tenancy.descendants(worker.proc.pid)
+                tree = descendants(worker.proc.pid)
                 self.peak = max(self.peak, _pss(tree))
 
     def stop(self) -> int:
@@ -280,7 +289,7 @@ def test_hostile_neighbour_leaves_the_benign_verdict_unchanged(
             if attack == "fork_bomb":  # the benign one starts while the bomb holds its limit
                 _wait_for(
                     lambda: (
-                        len(tenancy.descendants(bad._worker.proc.pid)) > limits.processes // 2
+                        len(descendants(bad._worker.proc.pid)) > limits.processes // 2
                         if bad._worker
                         else False
                     ),
@@ -334,32 +343,32 @@ def test_concurrent_sandboxes_get_distinct_uids_and_groups(mode: str) -> None:
                 "unreadable to other uids here): per-submission limits come from cgroups"
             )
         assert ua[0] != ub[0] and ua[0] == a._tenant.uid and ub[0] == b._tenant.uid
-        assert tenancy.UID_BASE <= ua[0] < tenancy.UID_BASE + tenancy.UID_SLOTS
+        assert UID_BASE <= ua[0] < UID_BASE + UID_SLOTS
         assert "per submission" in a.isolation_note
 
 
 def test_slot_is_released_on_close_and_when_the_process_dies() -> None:
-    slot = tenancy.acquire_slot()
-    assert not tenancy.slot_is_free(slot.index)
+    slot = acquire_slot()
+    assert not slot_is_free(slot.index)
     slot.release()
-    assert tenancy.slot_is_free(slot.index)
+    assert slot_is_free(slot.index)
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "from grader import tenancy; import time\n"
-            "s = tenancy.acquire_slot(); print(s.index, flush=True); time.sleep(60)",
+            "from grader.sandbox import uids; import time\n"
+            "s = uids.acquire_slot(); print(s.index, flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     try:
         index = int(holder.stdout.readline())
-        assert not tenancy.slot_is_free(index)
+        assert not slot_is_free(index)
     finally:
         holder.kill()
         holder.wait()
-    assert tenancy.slot_is_free(index)
+    assert slot_is_free(index)
 
 
 def test_memory_watch_kills_a_hog_without_cgroups(mode: str) -> None:
@@ -380,7 +389,7 @@ def test_watch_caps_an_uncapped_disk_scratch(tmp_path: Path) -> None:
         [sys.executable, "-c", parent, sys.executable, "-c", writer, str(tmp_path / "f")]
     )
     try:
-        watch = tenancy.Watch(launcher.pid, None, tmp_path, 4 << 20).start()
+        watch = Watch(launcher.pid, None, tmp_path, 4 << 20).start()
         assert launcher.wait(timeout=20) != 0  # the writer was killed, so its parent ended
         watch.stop()
         assert "the scratch folder holds 8 MB, over its 4 MB limit" in watch.killed
@@ -412,18 +421,18 @@ def test_a_cgroup_that_cannot_be_joined_is_a_grader_error(mode: str) -> None:
 
 
 def test_stale_scratch_is_swept_and_a_live_one_is_not(tmp_path: Path) -> None:
-    stale = tmp_path / f"{tenancy.SCRATCH_PREFIX}stale"
+    stale = tmp_path / f"{SCRATCH_PREFIX}stale"
     (stale / "scratch").mkdir(parents=True)
-    (stale / tenancy.OWNER_FILE).write_text("4242\n")  # its owner died: the lock is free
-    orphan = tmp_path / f"{tenancy.SCRATCH_PREFIX}nolock"
+    (stale / OWNER_FILE).write_text("4242\n")  # its owner died: the lock is free
+    orphan = tmp_path / f"{SCRATCH_PREFIX}nolock"
     orphan.mkdir()
-    old = time.time() - tenancy.UNLOCKED_SECONDS - 60
+    old = time.time() - UNLOCKED_SECONDS - 60
     os.utime(orphan, (old, old))
-    fresh = tmp_path / f"{tenancy.SCRATCH_PREFIX}fresh"  # being set up right now
+    fresh = tmp_path / f"{SCRATCH_PREFIX}fresh"  # being set up right now
     fresh.mkdir()
     other = tmp_path / "someone-elses"
     other.mkdir()
-    live = tmp_path / f"{tenancy.SCRATCH_PREFIX}live"
+    live = tmp_path / f"{SCRATCH_PREFIX}live"
     live.mkdir()
     holder = subprocess.Popen(  # another grader process holds this one
         [
@@ -431,20 +440,20 @@ def test_stale_scratch_is_swept_and_a_live_one_is_not(tmp_path: Path) -> None:
             "-c",
             "import fcntl,sys,time\nf=open(sys.argv[1],'w')\n"
             "fcntl.flock(f, fcntl.LOCK_EX); print('ok', flush=True); time.sleep(60)",
-            str(live / tenancy.OWNER_FILE),
+            str(live / OWNER_FILE),
         ],
         stdout=subprocess.PIPE,
     )
     try:
         assert holder.stdout.readline().strip() == b"ok"
-        removed = tenancy.sweep_scratch(tmp_path)
+        removed = sweep_scratch(tmp_path)
         assert sorted(removed) == sorted([stale, orphan])
         assert not stale.exists() and not orphan.exists()
         assert live.exists() and fresh.exists() and other.exists()
     finally:
         holder.kill()
         holder.wait()
-    assert tenancy.sweep_scratch(tmp_path) == [live]  # its grader died meanwhile
+    assert sweep_scratch(tmp_path) == [live]  # its grader died meanwhile
 
 
 def test_sandbox_scratch_survives_a_concurrent_sweep(tmp_path: Path) -> None:
@@ -452,7 +461,7 @@ def test_sandbox_scratch_survives_a_concurrent_sweep(tmp_path: Path) -> None:
         sb.scratch_parent = tmp_path
         assert _pack_call(sb, "spin", 0.01, timeout=20) == "spun"
         assert sb._tmp is not None and sb._tmp.parent == tmp_path
-        assert tenancy.sweep_scratch(tmp_path) == []  # its owner lock is held: live
+        assert sweep_scratch(tmp_path) == []  # its owner lock is held: live
         assert sb._tmp.exists()
 
 
@@ -483,22 +492,22 @@ def test_a_killed_grader_leaves_nothing_after_the_next_sweep(tmp_path: Path) -> 
         grader.wait()
     scratch, slot, groups = Path(line[0]), int(line[1]), [Path(g) for g in line[2:]]
     assert scratch.exists()
-    assert tenancy.sweep_scratch(tmp_path) == [scratch]
+    assert sweep_scratch(tmp_path) == [scratch]
     assert not scratch.exists()
     if groups:
-        assert _wait_for(lambda: tenancy.slot_is_free(slot), 10)
+        assert _wait_for(lambda: slot_is_free(slot), 10)
         # the launcher noticed its parent's death and killed the worker; the groups remain
         assert all(g.exists() for g in groups)
-        swept = tenancy.sweep_cgroups()
+        swept = sweep_cgroups()
         assert set(groups) <= set(swept)
         assert not any(g.exists() for g in groups)
 
 
 @pytest.mark.skipif(not ROOT_USER, reason="cgroups are created as root here")
 def test_stale_cgroup_is_swept_and_a_live_one_is_not() -> None:
-    free = tenancy.UID_SLOTS - 1
-    assert tenancy.slot_is_free(free)
-    stale = tenancy.create_cgroups(f"{tenancy.CGROUP_PREFIX}{free}", 64 << 20, 8, 100)
+    free = UID_SLOTS - 1
+    assert slot_is_free(free)
+    stale = create_cgroups(f"{CGROUP_PREFIX}{free}", 64 << 20, 8, 100)
     if stale is None:
         pytest.skip("no cgroup can be created here")
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -508,7 +517,7 @@ def test_stale_cgroup_is_swept_and_a_live_one_is_not() -> None:
         with sandbox(HOSTILE, "none", HOSTILE_LIMITS) as sb:
             live = sb._ensure_tenant().cgroups
             assert live is not None
-            swept = tenancy.sweep_cgroups()
+            swept = sweep_cgroups()
             assert set(stale.groups.values()) <= set(swept)
             assert not any(g.exists() for g in stale.groups.values())
             assert all(g.exists() for g in live.groups.values())
@@ -535,7 +544,7 @@ def test_oom_kill_from_outside_its_limit_is_a_grader_error(tmp_path: Path) -> No
     (tmp_path / "memory.failcnt").write_text("0\n")
     (tmp_path / "memory.memsw.failcnt").write_text("0\n")
     (tmp_path / "memory.max_usage_in_bytes").write_text(f"{100 << 20}\n")
-    groups = tenancy.Cgroups(tenancy.CgroupVersion.V1, {"memory": tmp_path}, 256 << 20)
+    groups = Cgroups(CgroupVersion.V1, {"memory": tmp_path}, 256 << 20)
     groups.mark()
     assert groups.killed_by_grader() is None
     (tmp_path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")

@@ -92,11 +92,10 @@ def job_limits(memory_mb: int, slots: int) -> Any:
     split over another number of threads sum in another order, and the same seed then trained to
     IoU 0.932 with 2 threads but 0.927 with 1 (measured). A score must not depend on ``-j``, so
     parallel gradings share the cores instead. Each sandbox has its own uid and cgroup
-    (``grader.tenancy``), so the process limit is per submission and does not grow with slots.
+    (``grader.sandbox.tenancy``), so the process limit is per submission and does not grow with slots.
     The wire takes the wire module's message cap (8x the largest reply a probe needs): each
     concurrent grading's trusted process holds at most one such message from its worker."""
-    from grader import wire
-    from grader.sandbox import Limits
+    from grader.sandbox import Limits, wire
 
     del slots  # kept in the signature: callers size other things (Dask) by it
     return Limits(address_space_mb=memory_mb, array_mb=wire.MAX_MESSAGE_BYTES >> 20)

@@ -11,7 +11,7 @@ domain (the grader, a concurrent submission's worker). Landlock does not cover `
 a worker that still owns files (uid 0 without capabilities owns the system) cannot flip a mode bit.
 
 Stdlib only, and no ``from __future__`` import: the launcher runs this module's source with
-``python -I -S -c`` (see ``grader.sandbox._LAUNCHER_SRC``).
+``python -I -S -c`` (see ``grader.sandbox.launcher._LAUNCHER_SRC``).
 """
 
 import ctypes
@@ -151,7 +151,7 @@ def confine(rules: list, abi: int) -> None:
 def apply(plan: dict) -> list:
     """Lay out the plan's private site-packages view, confine this process, return the exec prefix.
 
-    ``plan`` (built by ``grader.sandbox``): ``farm`` (a folder of symlinks to the allowed entries
+    ``plan`` (built by ``landlock_plan``): ``farm`` (a folder of symlinks to the allowed entries
     of site-packages, put first on PYTHONPATH: site-packages itself stays unlistable, so nothing
     else in it can even be named), ``rules``, ``abi`` and ``prefix`` (the command that drops the
     remaining privileges before the worker's interpreter, e.g. setpriv).

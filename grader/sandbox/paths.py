@@ -1,0 +1,121 @@
+"""What the sandbox may see: where the interpreter lives, and the paths no sandbox may ever read.
+
+Why: both rungs of the isolation ladder (the bwrap binds, the Landlock read plan) start from the
+same two answers: the folders the worker's interpreter and its dependencies need, and this
+project's own files (the package with the hidden checks and the reference, ``solutions/``, the
+checkout of an editable install, its site-packages entries and dist-info, the hidden-seed file),
+which are masked or left out however the grader is installed. Both are probed once per process
+and cached here (``_probe_cache``, which the isolation probes share).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from grader import secret
+
+NOBODY = 65534
+SANDBOX_RT = "/sandbox/rt"
+SANDBOX_HOME = "/tmp"
+MARKER_ENV = "OBJLOC_SANDBOX"
+ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "nsswitch.conf",
+    "localtime",
+    "hosts",
+    "host.conf",
+    "alternatives",
+    "ssl",
+    "fonts",
+    "mime.types",
+)
+# Not the host's: bwrap binds a passwd/group of the sandbox's own (root, the worker, nobody),
+# Landlock mode reads none (the worker finds its name in $USER, its home in $HOME).
+USER_DB = ("passwd", "group")
+GRADER_DIR = Path(__file__).resolve().parents[1]
+"""The ``grader`` package (this file is ``grader/sandbox/paths.py``); its parent is the checkout."""
+
+_probe_lock = threading.Lock()
+_probe_cache: dict[str, Any] = {}
+
+
+def _python() -> str:
+    """The worker's interpreter: the one running the grader (it has TensorFlow installed)."""
+    return sys.executable
+
+
+def _python_binds() -> list[str]:
+    """Folders the interpreter and its packages live in (outside /usr), deduplicated; with the
+    site-packages folders a ``.pth`` file may add (its project entries are masked, see
+    :func:`_hidden_paths`).
+    """
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *_site_dirs()}
+    real = Path(os.path.realpath(_python())).parent.parent
+    paths.add(str(real))
+    out: list[str] = []
+    for p in sorted({os.path.realpath(p) for p in paths}, key=len):
+        if p.startswith("/usr/") or p == "/usr":
+            continue
+        if any(p == q or p.startswith(q + "/") for q in out):
+            continue
+        out.append(p)
+    return out
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _site_dirs() -> list[str]:
+    """The site-packages folders the worker's interpreter (run with ``-s``) imports from."""
+    import site
+
+    user = os.path.realpath(site.getusersitepackages())
+    found = [*site.getsitepackages(), *sys.path]
+    out: list[str] = []
+    for p in found:
+        if not p or os.path.basename(p) not in ("site-packages", "dist-packages"):
+            continue
+        real = os.path.realpath(p)
+        if os.path.isdir(real) and real != user and real not in out:
+            out.append(real)
+    return out
+
+
+def _hidden_paths() -> list[str]:
+    """Real paths no sandbox may read, whatever the install: this project's entries in
+    site-packages (``grader`` with the hidden checks and the reference, ``quiz``, its dist-info,
+    an editable install's finder), the project checkout, and the hidden-seed file.
+    """
+    import importlib.metadata as md
+
+    with _probe_lock:
+        if "hidden" in _probe_cache:
+            return _probe_cache["hidden"]
+    hidden = {str(GRADER_DIR), str(GRADER_DIR.parent / "solutions")}
+    if not any(_under(str(GRADER_DIR), s) for s in _site_dirs()):
+        hidden.add(str(GRADER_DIR.parent))  # a source checkout (editable install): all of it
+    for dist in md.distributions():
+        tops = set((dist.read_text("top_level.txt") or "").split())
+        tops |= {f.parts[0] for f in dist.files or () if f.parts and f.parts[0] != ".."}
+        name = (dist.metadata["Name"] or "").lower().replace("-", "_")
+        if "grader" not in tops and name != "objloc_course":
+            continue
+        base = Path(dist.locate_file(""))
+        dist_dir = getattr(dist, "_path", None)  # the .dist-info folder (not in its own RECORD)
+        for top in tops | ({Path(dist_dir).name} if dist_dir else set()):
+            p = base / top
+            if os.path.lexists(p):
+                hidden.add(os.path.realpath(p))
+    seed = secret.secret_path().expanduser()
+    hidden |= {os.path.realpath(seed), os.path.realpath(seed.parent)}
+    out = sorted(hidden)
+    with _probe_lock:
+        _probe_cache["hidden"] = out
+    return out

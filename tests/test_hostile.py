@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from grader import wire
 from grader.sandbox import (
     Limits,
     ProbeError,
@@ -32,7 +33,6 @@ from grader.sandbox import (
     isolation_status,
     landlock,
     leftover_processes,
-    wire,
 )
 from grader.sandbox.process import _marker_pids
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader.sandbox import Limits, ProbeError, Sandbox, bwrap_status, leftover_processes, wire
+from grader import wire
+from grader.sandbox import Limits, ProbeError, Sandbox, bwrap_status, leftover_processes
 from grader.sandbox.cgroups import (
     CGROUP_PREFIX,
     Cgroups,

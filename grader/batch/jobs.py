@@ -95,7 +95,8 @@ def job_limits(memory_mb: int, slots: int) -> Any:
     (``grader.sandbox.tenancy``), so the process limit is per submission and does not grow with slots.
     The wire takes the wire module's message cap (8x the largest reply a probe needs): each
     concurrent grading's trusted process holds at most one such message from its worker."""
-    from grader.sandbox import Limits, wire
+    from grader import wire
+    from grader.sandbox import Limits
 
     del slots  # kept in the signature: callers size other things (Dask) by it
     return Limits(address_space_mb=memory_mb, array_mb=wire.MAX_MESSAGE_BYTES >> 20)

@@ -13,6 +13,7 @@ import inspect
 import textwrap
 
 from grader.sandbox import landlock
+from grader.sandbox.watch import descendants
 
 
 def _launcher_main() -> None:  # pragma: no cover - runs in its own interpreter
@@ -106,28 +107,13 @@ def _launcher_main() -> None:  # pragma: no cover - runs in its own interpreter
             if child == pid:
                 status = st
 
-    def descendants() -> set:
-        parent = {}
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                try:
-                    with open(f"/proc/{name}/stat", "rb") as fh:
-                        parent[int(name)] = int(fh.read().rsplit(b")", 1)[1].split()[1])
-                except (OSError, ValueError, IndexError):
-                    pass
-        found, frontier = set(), {me}
-        while frontier:
-            frontier = {p for p, pp in parent.items() if pp in frontier and p not in found}
-            found |= frontier
-        return found
-
     while status is None:
         ready, _, _ = select.select([life], [], [], 0.05)
         reap()
         if ready:
             break
     for _ in range(2000):  # fork bombs respawn while we kill: repeat until nothing is left
-        procs = descendants()
+        procs = descendants(me) - {me}
         if not procs:
             break
         for p in procs:
@@ -145,8 +131,13 @@ _LANDLOCK_MODULE = (
     "import types\nlandlock = types.ModuleType('landlock')\n"
     f"exec({inspect.getsource(landlock)!r}, landlock.__dict__)\n"
 )
+# watch.descendants, the one walk of the process tree, travels as source too (it needs only os)
+_DESCENDANTS = "import os\n" + inspect.getsource(descendants)
 _LAUNCHER_SRC = (
-    _LANDLOCK_MODULE + textwrap.dedent(inspect.getsource(_launcher_main)) + "\n_launcher_main()\n"
+    _LANDLOCK_MODULE
+    + _DESCENDANTS
+    + textwrap.dedent(inspect.getsource(_launcher_main))
+    + "\n_launcher_main()\n"
 ).replace("# pragma: no cover - runs in its own interpreter", "")
 
 # Runs a command confined as the launcher's child would be (argv: plan JSON, command...).

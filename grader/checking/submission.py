@@ -23,10 +23,12 @@ from typing import Any
 import numpy as np
 
 from grader import wire
+from grader.checking.artifacts import Artifacts
 from grader.checking.check_api import Incorrect, LearnerError, NotAttempted
 from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config
 from grader.checking.probes import ProbeFailure, describe_failure
 from grader.ingest import GRADED_PARTS, IngestedNotebook
+from grader.wire import FailureKind
 
 #: How the learner notebook's stubs declare each graded part (a test keeps this equal to the
 #: notebook): messages quote it when a learner's definition differs.
@@ -111,7 +113,7 @@ class Submission:
 
     def __init__(self, ingested: IngestedNotebook | None) -> None:
         self.ingested = ingested
-        self.artifacts: dict[str, Any] = {}
+        self.artifacts = Artifacts()  # filled by the checks for the report
         self._cache: dict[str, Any] = {}
         self._load: dict[str, Any] | None = None
         self._load_failure: ProbeFailure | None = None
@@ -427,5 +429,5 @@ class InProcessSubmission(Submission):
         except worker.LearnerFailure as failure:
             raise ProbeFailure(failure.kind, failure.message, failure.tb) from None
         except Exception as error:  # a bad reply or our own bug: report, don't crash the notebook
-            raise ProbeFailure("protocol", f"{type(error).__name__}: {error}") from None
+            raise ProbeFailure(FailureKind.PROTOCOL, f"{type(error).__name__}: {error}") from None
         return wire.resolve(header.get("result"), reply_arrays)

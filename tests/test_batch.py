@@ -248,14 +248,14 @@ def test_a_grader_error_or_timeout_is_one_row_and_the_batch_goes_on(tmp_path: Pa
 )
 def test_which_statuses_a_rerun_grades_again(tmp_path: Path, status: str, retried: bool) -> None:
     settings = batch.settings_of("auto", 4096, 7)
-    entry = {
-        "id": "a",
-        "content_hash": "h",
-        "grader_version": __version__,
-        "settings": settings,
-        "status": status,
-        "report": False,
-    }
+    entry = batch.JournalEntry(
+        id="a",
+        content_hash="h",
+        grader_version=__version__,
+        settings=settings,
+        status=status,
+        report=False,
+    )
     assert batch.run._up_to_date(entry, "h", settings, tmp_path) is not retried
 
 

@@ -235,6 +235,11 @@ def test_a_grader_error_or_timeout_is_one_row_and_the_batch_goes_on(tmp_path: Pa
     assert {row["id"]: row["score"] for row in _gradebook(out)}["alice"] == "0.0"
 
 
+def test_the_batch_memory_default_is_the_sandbox_default() -> None:
+    # declared apart so that the CLI's --help does not import the sandbox; they must agree
+    assert Limits().address_space_mb == batch.DEFAULT_MEMORY_MB
+
+
 @pytest.mark.parametrize(
     ("status", "retried"),
     [

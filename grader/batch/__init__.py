@@ -10,6 +10,7 @@ not this package.
 from __future__ import annotations
 
 from grader.batch.common import (
+    DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT,
     GRADEBOOK,
     INDEX,
@@ -43,6 +44,7 @@ from grader.batch.progress import BatchSummary, Progress
 from grader.batch.run import BatchInterrupted, run_batch, settings_of
 
 __all__ = [
+    "DEFAULT_MEMORY_MB",
     "DEFAULT_TIMEOUT",
     "GRADEBOOK",
     "INDEX",

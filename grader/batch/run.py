@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.batch.common import DEFAULT_TIMEOUT, JOURNAL, OK_STATUS, RETRY_STATUSES
+from grader.batch.common import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT,
+    JOURNAL,
+    OK_STATUS,
+    RETRY_STATUSES,
+)
 from grader.batch.dask_runner import DaskRunner
 from grader.batch.discovery import BatchItem
 from grader.batch.gradebook import rebuild
@@ -61,7 +67,7 @@ def run_batch(
     scheduler: str | None = None,
     force: bool = False,
     sandbox_mode: str = "auto",
-    memory_mb: int = 4096,
+    memory_mb: int = DEFAULT_MEMORY_MB,
     timeout: float = DEFAULT_TIMEOUT,
     tty: bool | None = None,
     stream: Any = None,

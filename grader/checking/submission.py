@@ -27,6 +27,7 @@ from grader.checking.artifacts import Artifacts
 from grader.checking.check_api import Incorrect, LearnerError, NotAttempted
 from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config
 from grader.checking.probes import ProbeFailure, describe_failure
+from grader.course import IMAGE_SIZE
 from grader.ingest import GRADED_PARTS, IngestedNotebook
 from grader.wire import FailureKind
 
@@ -57,7 +58,8 @@ MISSING_ADVICE = {
 
 def probe_images(n: int = 8) -> np.ndarray:
     """Fixed, label-free inputs for structural probes of the model: it must run on them."""
-    return np.random.default_rng(0).integers(0, 256, size=(n, 144, 144, 3), dtype=np.uint8)
+    side = IMAGE_SIZE
+    return np.random.default_rng(0).integers(0, 256, size=(n, side, side, 3), dtype=np.uint8)
 
 
 def found_signature(described: Mapping[str, Any] | None) -> inspect.Signature | None:

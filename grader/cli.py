@@ -131,6 +131,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from grader.authoring import assign
+    from grader.batch.common import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 
     parser = argparse.ArgumentParser(
         prog="grader",
@@ -227,14 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--memory-mb",
         type=int,
-        default=4096,
+        default=DEFAULT_MEMORY_MB,
         metavar="MB",
         help="address-space limit of each sandboxed worker (default: %(default)s)",
     )
     grade.add_argument(
         "--timeout",
         type=float,
-        default=4800.0,  # grader.batch.DEFAULT_TIMEOUT (kept out of the import path of --help)
+        default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help="wall-clock limit of one grading, here or on a Dask worker (default: %(default)s). "
         "A grading cut short gets the status timeout, never a score, and is graded again on the "

@@ -4,20 +4,20 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
-import io
 import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from grader import __version__, secret, wire
 from grader.checking import (
+    Artifacts,
     CheckResult,
     LearnerError,
     NotAttempted,
+    OutcomeKind,
     ProbeFailure,
     Submission,
     probe_timeout,
@@ -31,8 +31,9 @@ from grader.ingest import (
     original_course_text,
     submission_hash,
 )
-from grader.results.scoring import GradingResult, Status, write_results
+from grader.results.scoring import GradingResult, Status, shown_isolation, write_results
 from grader.sandbox import ProbeError, Sandbox
+from grader.wire import FailureKind
 
 if TYPE_CHECKING:
     from grader.sandbox import Limits
@@ -45,14 +46,14 @@ if TYPE_CHECKING:
 _PRECEDENCE = (Status.ERROR, Status.TIMEOUT, Status.LOAD_ERROR, Status.CRASHED)
 
 
-def _status_of_failure(op: str, kind: str) -> Status | None:
-    if kind == "grader_error":
+def _status_of_failure(op: str, kind: FailureKind) -> Status | None:
+    if kind == FailureKind.GRADER_ERROR:
         return Status.ERROR
-    if kind == "timeout" and op in ("load", "train"):
+    if kind == FailureKind.TIMEOUT and op in ("load", "train"):
         return Status.TIMEOUT
-    if kind == "load_error":
+    if kind == FailureKind.LOAD_ERROR:
         return Status.LOAD_ERROR
-    if kind == "crashed":
+    if kind == FailureKind.CRASHED:
         return Status.CRASHED
     return None
 
@@ -72,7 +73,9 @@ class SandboxedSubmission(Submission):
                 return status, self.trouble[status]
         return Status.GRADED, ""
 
-    def _failed(self, op: str, kind: str, message: str, traceback: str = "") -> ProbeFailure:
+    def _failed(
+        self, op: str, kind: FailureKind, message: str, traceback: str = ""
+    ) -> ProbeFailure:
         status = _status_of_failure(op, kind)
         if status is not None:
             self.trouble.setdefault(status, f"{op}: {message}".splitlines()[0][:300])
@@ -89,11 +92,11 @@ class SandboxedSubmission(Submission):
         except ProbeError as error:
             raise self._failed(op, error.kind, error.message, error.traceback) from None
         except wire.WireError as error:
-            raise self._failed(op, "protocol", str(error)) from None
+            raise self._failed(op, FailureKind.PROTOCOL, str(error)) from None
         try:
             return reply.value
         except wire.WireError as error:
-            raise self._failed(op, "protocol", str(error)) from None
+            raise self._failed(op, FailureKind.PROTOCOL, str(error)) from None
 
 
 class UnreadableSubmission(Submission):
@@ -114,31 +117,6 @@ def submission_id(path: Path) -> str:
     """A stable, filesystem-safe id from the file name."""
     stem = path.stem if path.suffix == ".ipynb" else path.name
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "submission"
-
-
-def _pictures(artifacts: dict[str, Any]) -> dict[str, bytes | None]:
-    from grader.results import report
-
-    pictures: dict[str, bytes | None] = {}
-    shown = artifacts.get("pictures")
-    if shown:
-        pictures["predictions"] = report.predictions_picture(
-            shown["test_images"],
-            shown["true_boxes"],
-            shown["pred_boxes"],
-            shown["true_classes"],
-            shown["pred_classes"],
-        )
-    if artifacts.get("history"):
-        pictures["curves"] = report.curves_picture(artifacts["history"])
-    figure = artifacts.get("callback_figure")
-    if isinstance(figure, np.ndarray):
-        from PIL import Image
-
-        buffer = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(figure.astype(np.uint8))).save(buffer, format="PNG")
-        pictures["callback"] = buffer.getvalue()
-    return pictures
 
 
 def _within_budget(limits: Limits) -> Limits:
@@ -186,7 +164,7 @@ def _not_a_verdict(checks: list[CheckResult], status: Status, why: str) -> tuple
             score=0.0,
             message=f"Not graded: the grading did not finish ({status}) and will be retried.",
             public=c.public,
-            kind="not_graded",
+            kind=OutcomeKind.NOT_GRADED,
         )
         for c in checks
     ]
@@ -212,6 +190,7 @@ def grade_notebook(
 
 
 def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> GradingResult:
+    from grader.results import report_pictures
     from grader.sandbox import Limits
 
     started = time.perf_counter()
@@ -225,8 +204,9 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
         "grader_version": __version__,
         "seed_fingerprint": seed_fingerprint(seed),
         "submission_sha256": digest,
-        "isolation": "none (not run)",
+        "isolation": shown_isolation(None),
     }
+    isolation: str | None = None  # the sandbox's rung; None until one started
     ingested: IngestedNotebook | None = None
     captured = ""
     try:
@@ -237,12 +217,13 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
     if ingested is None:
         checks = run_checks(UnreadableSubmission(message))
         summary = f"Your file could not be graded: {message}"
-        artifacts: dict[str, Any] = {"problems": [message]}
+        artifacts = Artifacts(problems=[message])
         status, status_message = Status.UNREADABLE, message
     else:
         limits = _within_budget(limits or Limits())
         with Sandbox(ingested.source, mode=sandbox_mode, limits=limits) as sandbox:
-            extra["isolation"] = sandbox.isolation
+            isolation = sandbox.isolation
+            extra["isolation"] = shown_isolation(isolation)
             extra["isolation_note"] = sandbox.isolation_note
             submission = SandboxedSubmission(ingested, sandbox)
             load_start = time.perf_counter()
@@ -254,15 +235,14 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
             timings["checks"] = time.perf_counter() - checks_start
             captured = sandbox.output
         status, status_message = submission.status()
-        artifacts = dict(submission.artifacts)
-        training = artifacts.get("training") or {}
-        if training.get("train_seconds"):
-            timings["training"] = float(training["train_seconds"])
+        artifacts = dataclasses.replace(submission.artifacts)
+        if artifacts.training is not None and artifacts.training.train_seconds:
+            timings["training"] = float(artifacts.training.train_seconds)
         problems = [p.message for p in ingested.problems if p.kind != "not_attempted"]
-        artifacts["problems"] = problems
-        artifacts["code"] = {name: info.source for name, info in ingested.parts.items()}
+        artifacts.problems = problems
+        artifacts.code = {name: info.source for name, info in ingested.parts.items()}
         notes = []
-        if extra["isolation"] != "bwrap":
+        if isolation != "bwrap":
             notes.append(
                 f"Note: graded without the bubblewrap sandbox ({extra.get('isolation_note', '')})."
             )
@@ -271,14 +251,14 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
         if not status.is_verdict:
             checks, stopped = _not_a_verdict(checks, status, status_message)
             notes.insert(0, stopped)
-            artifacts.pop("pictures", None)
+            artifacts.predictions = None
         if ingested.looks_original:  # the way in for the original course's learners, on top
-            artifacts["original_course"] = original_course_rows(ingested.original_course)
+            artifacts.original_course = original_course_rows(ingested.original_course)
             notes.insert(0, original_course_text(ingested.original_course))
         summary = "\n".join(notes)
-    artifacts["captured_output"] = captured
+    artifacts.captured_output = captured
     report_start = time.perf_counter()
-    artifacts["pictures"] = _pictures(artifacts)
+    pictures = report_pictures(artifacts)
     timings["pictures"] = time.perf_counter() - report_start
     extra["timings"] = {name: round(value, 2) for name, value in timings.items()}
     return GradingResult(
@@ -288,6 +268,7 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
         output=summary,
         extra=extra,
         artifacts=artifacts,
+        pictures=pictures,
         status=status,
         status_message=status_message,
     )

@@ -34,6 +34,7 @@ import json
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,33 @@ ALLOWED_FLOAT_SIZES = frozenset({2, 4, 8})
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+
+
+class FailureKind(StrEnum):
+    """Why a probe gave no data reply: the ``error`` of a worker's error message, or what the
+    trusted side found instead of a reply.
+
+    Declared here, the one module the worker, the sandbox (``grader.sandbox.ProbeError``) and the
+    checks (``grader.checking.ProbeFailure``) all import: the worker names the first two, the
+    trusted side the others. The values are the strings on the wire and in messages.
+    """
+
+    LEARNER_ERROR = "learner_error"  # the learner's code raised (or called sys.exit)
+    LOAD_ERROR = "load_error"  # the learner's code does not load (syntax, import, top level)
+    TIMEOUT = "timeout"  # no reply within the probe's wall-clock limit; the worker was stopped
+    CRASHED = "crashed"  # the worker died (a signal, a limit) or the sandbox was closed
+    PROTOCOL = "protocol"  # a reply the trusted side could not read, or the worker's own bug
+    # the grader failed, not the submission: no slot or cgroup, EAGAIN starting the worker, a
+    # worker OOM-killed by pressure from outside its own limits; retried, never a verdict
+    GRADER_ERROR = "grader_error"
+
+    @classmethod
+    def of(cls, text: str) -> FailureKind:
+        """The kind a worker named; anything else is a reply the grader cannot read."""
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.PROTOCOL
 
 
 class WireError(Exception):

@@ -142,14 +142,14 @@ def test_journal_repairs_a_torn_line_and_keeps_the_latest_entry(tmp_path: Path) 
         batch.Journal(path)  # a writer without the folder's lock could cut another's line
     with batch.out_dir_lock(tmp_path):
         journal = batch.Journal(path)
-        assert {k: v["score"] for k, v in journal.entries.items()} == {"a": 1, "b": 2}
-        journal.append({"id": "a", "score": 3})
+        assert {k: v.score for k, v in journal.entries.items()} == {"a": 1, "b": 2}
+        journal.append(batch.JournalEntry(id="a", score=3))
     lines = path.read_text().splitlines()
     assert [json.loads(line)["score"] for line in lines] == [1, 2, 3]
-    assert batch.read_journal(path)["a"]["score"] == 3
+    assert batch.read_journal(path)["a"].score == 3
 
 
-def _entry(ident: str, score: float, message: str = "", error: str = "") -> dict:
+def _entry(ident: str, score: float, message: str = "", error: str = "") -> batch.JournalEntry:
     checks = [
         {
             "number": "1.1",
@@ -160,7 +160,7 @@ def _entry(ident: str, score: float, message: str = "", error: str = "") -> dict
         },
         {"number": "1.2", "name": "part: two", "score": 1.0, "max_score": 1.0, "message": ""},
     ]
-    return {
+    line = {
         "id": ident,
         "score": score + 1.0,
         "max_score": 3.0,
@@ -174,6 +174,7 @@ def _entry(ident: str, score: float, message: str = "", error: str = "") -> dict
         "execution_time": 1.0,
         "report": True,
     }
+    return batch.JournalEntry.from_json(line)
 
 
 def test_gradebook_and_index_escape_learner_text(tmp_path: Path) -> None:
@@ -195,8 +196,8 @@ def test_gradebook_and_index_escape_learner_text(tmp_path: Path) -> None:
 def test_plain_progress_lines_when_not_a_terminal() -> None:
     stream = io.StringIO()
     progress = batch.Progress(2, tty=False, stream=stream)
-    progress.update({"id": "a", "status": "graded", "score": 1, "max_score": 2})
-    progress.update({"id": "b", "status": "unreadable", "error": "bad", "max_score": 0})
+    progress.update(batch.JournalEntry(id="a", status="graded", score=1, max_score=2))
+    progress.update(batch.JournalEntry(id="b", status="unreadable", error="bad", max_score=0))
     progress.close()
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("[1/2] a: 1/2 graded") and "ETA" in lines[0]
@@ -234,6 +235,11 @@ def test_a_grader_error_or_timeout_is_one_row_and_the_batch_goes_on(tmp_path: Pa
     assert {row["id"]: row["score"] for row in _gradebook(out)}["alice"] == "0.0"
 
 
+def test_the_batch_memory_default_is_the_sandbox_default() -> None:
+    # declared apart so that the CLI's --help does not import the sandbox; they must agree
+    assert Limits().address_space_mb == batch.DEFAULT_MEMORY_MB
+
+
 @pytest.mark.parametrize(
     ("status", "retried"),
     [
@@ -247,14 +253,14 @@ def test_a_grader_error_or_timeout_is_one_row_and_the_batch_goes_on(tmp_path: Pa
 )
 def test_which_statuses_a_rerun_grades_again(tmp_path: Path, status: str, retried: bool) -> None:
     settings = batch.settings_of("auto", 4096, 7)
-    entry = {
-        "id": "a",
-        "content_hash": "h",
-        "grader_version": __version__,
-        "settings": settings,
-        "status": status,
-        "report": False,
-    }
+    entry = batch.JournalEntry(
+        id="a",
+        content_hash="h",
+        grader_version=__version__,
+        settings=settings,
+        status=status,
+        report=False,
+    )
     assert batch.run._up_to_date(entry, "h", settings, tmp_path) is not retried
 
 
@@ -480,7 +486,7 @@ def test_grading_through_a_dask_cluster(tmp_path: Path, capsys: pytest.CaptureFi
     rows = {row["id"]: row["status"] for row in _gradebook(out)}
     assert rows == {"alice": "graded", "bob": "graded", "broken": "unreadable"}
     entries = batch.read_journal(out / "journal.jsonl")
-    assert all(entry["host"] for entry in entries.values())
+    assert all(entry.host for entry in entries.values())
     document = json.loads((out / "bob" / "results.json").read_text())
     assert document["max_score"] == 100.0
     # 2 single-threaded Dask workers on this host share its cores between their sandboxes

@@ -285,7 +285,7 @@ def test_the_same_submission_gets_identical_scores_and_messages_twice(small_budg
     first = grade_notebook(assign.SOLUTION_NOTEBOOK)
     second = grade_notebook(assign.SOLUTION_NOTEBOOK)
     assert first.status is second.status is Status.GRADED
-    assert first.artifacts["training"]["steps"] == 40  # the reduced budget, all of it
+    assert first.artifacts.training.steps == 40  # the reduced budget, all of it
     assert any("mean IoU" in c.message for c in first.checks)  # a figure in a message
     assert [(c.name, c.score, c.message) for c in second.checks] == [
         (c.name, c.score, c.message) for c in first.checks

@@ -223,7 +223,7 @@ def test_same_submission_gets_the_same_score_twice(graded_solution):
     assert [(c.name, c.score, c.message) for c in second.checks] == [
         (c.name, c.score, c.message) for c in first.checks
     ]
-    assert second.artifacts["pictures"]["predictions"] is not None
+    assert second.pictures["predictions"] is not None
 
 
 def test_untouched_learner_notebook_scores_zero_with_a_message_for_every_check(tmp_path):

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from grader.authoring import assign, build_release
-from grader.checking import InProcessSubmission, run_checks
+from grader.checking import Artifacts, InProcessSubmission, run_checks
 from grader.grade import grade_notebook
 from grader.ingest import (
     DIFFERENCES,
@@ -86,7 +86,7 @@ def test_the_report_opens_with_the_relevant_rows_only_for_an_original_notebook()
     from grader.ingest import original_course_rows
 
     rows = original_course_rows(ingest(ORIGINAL).original_course)
-    result = GradingResult("s", [], 1.0, "summary", artifacts={"original_course": rows})
+    result = GradingResult("s", [], 1.0, "summary", artifacts=Artifacts(original_course=rows))
     html = render_report(result)
     assert "Coming from the original guided project?" in html
     assert html.index("original-course") < html.index("Score per part")

@@ -114,20 +114,20 @@ def test_a_second_run_refuses_at_once_or_waits_with_wait(tmp_path: Path) -> None
     assert (out / batch.LOCK).read_text() == ""  # released: nobody is named any more
 
 
-def _row(ident: str) -> dict[str, Any]:
+def _row(ident: str) -> batch.JournalEntry:
     """A journal line as a run writes it for an unreadable file (no report), padded."""
-    return {
-        "id": ident,
-        "status": "unreadable",
-        "score": 0.0,
-        "max_score": 0.0,
-        "checks": [],
-        "error": "x" * 300,
-        "source": ident,
-        "note": "",
-        "execution_time": 0.0,
-        "report": False,
-    }
+    return batch.JournalEntry(
+        id=ident,
+        status="unreadable",
+        score=0.0,
+        max_score=0.0,
+        checks=[],
+        error="x" * 300,
+        source=ident,
+        note="",
+        execution_time=0.0,
+        report=False,
+    )
 
 
 def _append_lines(path: str, count: int, ready: Any) -> None:
@@ -176,5 +176,6 @@ def test_a_line_being_written_is_skipped_by_readers_and_cut_only_under_the_lock(
     assert path.read_bytes() == torn  # reading changed nothing
     with batch.out_dir_lock(tmp_path):
         journal = batch.Journal(path)  # the writer repairs
-        journal.append({"id": "c", "score": 3})
-    assert path.read_bytes() == b'{"id": "a", "score": 1}\n{"id": "c", "score": 3}\n'
+        journal.append(batch.JournalEntry(id="c", score=3))
+    appended = batch.JournalEntry(id="c", score=3).line()
+    assert path.read_bytes() == b'{"id": "a", "score": 1}\n' + appended

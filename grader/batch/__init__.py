@@ -10,6 +10,7 @@ not this package.
 from __future__ import annotations
 
 from grader.batch.common import (
+    DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT,
     GRADEBOOK,
     INDEX,
@@ -29,12 +30,21 @@ from grader.batch.gradebook import (
     write_class_outputs,
 )
 from grader.batch.jobs import Job, checks_digest, grade_job, grade_job_bounded, job_limits
-from grader.batch.journal import Journal, LockHolder, OutDirBusy, out_dir_lock, read_journal
+from grader.batch.journal import (
+    Journal,
+    JournalCheck,
+    JournalEntry,
+    LockHolder,
+    OutDirBusy,
+    out_dir_lock,
+    read_journal,
+)
 from grader.batch.pools import LocalPool
 from grader.batch.progress import BatchSummary, Progress
 from grader.batch.run import BatchInterrupted, run_batch, settings_of
 
 __all__ = [
+    "DEFAULT_MEMORY_MB",
     "DEFAULT_TIMEOUT",
     "GRADEBOOK",
     "INDEX",
@@ -49,6 +59,8 @@ __all__ = [
     "DaskRunner",
     "Job",
     "Journal",
+    "JournalCheck",
+    "JournalEntry",
     "LocalPool",
     "LockHolder",
     "OutDirBusy",

@@ -1,6 +1,6 @@
 """Names every stage of a batch shares: the files a run writes into its output folder, the
-statuses a row can end with, the default wall-clock limit of one grading, and the one-line form of
-a message. They live in this leaf module, imported by the others and importing none of them, so
+statuses a row can end with, the defaults of a run (wall-clock limit and memory of one grading; the
+CLI's defaults too), and the one-line form of a message. They live in this leaf module, imported by the others and importing none of them, so
 that every stage can name them without importing another stage.
 """
 
@@ -15,6 +15,11 @@ RESERVED_IDS = frozenset({JOURNAL, GRADEBOOK, INDEX, LOCK})
 # One submission, wall clock: above the training probe's own limit (grader.checking.probes), so a
 # slow machine ends a grading with the probe's `timeout` first; both are retried, never a score.
 DEFAULT_TIMEOUT = 4800.0
+# The address-space limit (MB) of each sandboxed worker in a batch (``grader grade
+# --memory-mb``): the sandbox's own default, ``grader.sandbox.Limits.address_space_mb``, whose
+# docstring says why 4 GB (tests/test_batch.py asserts the two agree). Not imported from there so
+# that the CLI's --help and a Dask client do not import the sandbox.
+DEFAULT_MEMORY_MB = 4096
 # Statuses are grader.results.Status values (a StrEnum: its members equal these strings).
 OK_STATUS = "graded"
 # Not a verdict on the learner's code: the machine cut the grading short (timeout), the grading

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from grader.batch.common import RESERVED_IDS
 
-MAX_NOTEBOOK_BYTES = 20_000_000  # as grader.ingest.DEFAULT_MAX_BYTES: bigger files get "too big"
 ZIP_MAX_MEMBERS = 20_000
 ZIP_MAX_TOTAL_BYTES = 4 << 30  # declared uncompressed size of the whole archive
 ZIP_MAX_RATIO = 200  # declared size / compressed size, for members above 1 MB
@@ -84,15 +83,18 @@ class BatchItem:
     note: str = ""
 
     def read(self) -> bytes:
-        """The submission's bytes, at most one byte over the notebook cap (so "too big" still shows)."""
+        """The submission's bytes, at most one byte over the notebook reader's cap
+        (``grader.ingest.DEFAULT_MAX_BYTES``), so that its "too big" verdict still shows."""
+        from grader.ingest import DEFAULT_MAX_BYTES  # here: discovery alone stays light
+
         if self.rejected:
             return b""
         if self.archive is not None and self.member is not None:
             with zipfile.ZipFile(self.archive) as archive, archive.open(self.member) as handle:
-                return handle.read(MAX_NOTEBOOK_BYTES + 1)
+                return handle.read(DEFAULT_MAX_BYTES + 1)
         assert self.path is not None
         with self.path.open("rb") as handle:
-            return handle.read(MAX_NOTEBOOK_BYTES + 1)
+            return handle.read(DEFAULT_MAX_BYTES + 1)
 
 
 @dataclass

@@ -17,19 +17,19 @@ from typing import Any
 
 from grader import __version__
 from grader.batch.common import GRADEBOOK, INDEX, JOURNAL, _first_line
-from grader.batch.journal import read_journal
+from grader.batch.journal import JournalEntry, read_journal
 from grader.files import write_atomically
 
 # --------------------------------------------------------------------------------------------
 # Derived outputs: gradebook.csv and index.html
 
 
-def _check_columns(entries: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+def _check_columns(entries: Iterable[JournalEntry]) -> list[tuple[str, str]]:
     """(check name, column label) ordered by check number."""
     numbers: dict[str, str] = {}
     for entry in entries:
-        for check in entry.get("checks", []):
-            numbers.setdefault(check["name"], check.get("number", ""))
+        for check in entry.checks:
+            numbers.setdefault(check.name, check.number)
 
     def order(name: str) -> tuple:
         number = numbers[name]
@@ -45,7 +45,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def gradebook_csv(entries: list[dict[str, Any]]) -> str:
+def gradebook_csv(entries: list[JournalEntry]) -> str:
     columns = _check_columns(entries)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -63,20 +63,20 @@ def gradebook_csv(entries: list[dict[str, Any]]) -> str:
             "note",
         ]
     )
-    for entry in sorted(entries, key=lambda e: e["id"]):
-        scores = {check["name"]: check["score"] for check in entry.get("checks", [])}
+    for entry in sorted(entries, key=lambda e: e.id):
+        scores = {check.name: check.score for check in entry.checks}
         writer.writerow(
             [
-                _cell(entry["id"]),
-                entry.get("score", ""),
-                entry.get("max_score", ""),
+                _cell(entry.id),
+                entry.score,  # None (no verdict) is an empty cell
+                entry.max_score,
                 *(scores.get(name, "") for name, _ in columns),
-                entry.get("status", ""),
-                _cell(entry.get("error", "")),
-                entry.get("content_hash", ""),
-                entry.get("grader_version", ""),
-                _cell(entry.get("source", "")),
-                _cell(entry.get("note", "")),
+                entry.status,
+                _cell(entry.error),
+                entry.content_hash,
+                entry.grader_version,
+                _cell(entry.source),
+                _cell(entry.note),
             ]
         )
     return buffer.getvalue()
@@ -98,15 +98,15 @@ def _histogram(percents: list[float], bins: int = 10) -> list[dict[str, Any]]:
     ]
 
 
-def summary_context(entries: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
+def summary_context(entries: list[JournalEntry], out_dir: Path) -> dict[str, Any]:
     """What index.html shows, as plain data (the template only lays it out and escapes it)."""
-    rows = sorted(entries, key=lambda e: e["id"])
-    graded = [e for e in rows if e.get("max_score")]
-    percents = [100.0 * e["score"] / e["max_score"] for e in graded]
+    rows = sorted(entries, key=lambda e: e.id)
+    graded = [e for e in rows if e.max_score]
+    percents = [100.0 * e.score / e.max_score for e in graded]
     checks = []
     for name, label in _check_columns(rows):
-        verdicts = [c for e in graded for c in e.get("checks", []) if c["name"] == name]
-        passed = sum(1 for c in verdicts if c["score"] >= c["max_score"])
+        verdicts = [c for e in graded for c in e.checks if c.name == name]
+        passed = sum(1 for c in verdicts if c.score >= c.max_score)
         checks.append(
             {
                 "label": label,
@@ -117,10 +117,10 @@ def summary_context(entries: list[dict[str, Any]], out_dir: Path) -> dict[str, A
         )
     hints: Counter[tuple[str, str]] = Counter()
     for entry in graded:
-        for check in entry.get("checks", []):
-            if check["score"] < check["max_score"] and check.get("message"):
-                hints[(check["name"], _first_line(check["message"], 240))] += 1
-    statuses = Counter(e.get("status", "?") for e in rows)
+        for check in entry.checks:
+            if check.score < check.max_score and check.message:
+                hints[(check.name, _first_line(check.message, 240))] += 1
+    statuses = Counter(e.status or "?" for e in rows)
     median = sorted(percents)[len(percents) // 2] if percents else 0.0
     return {
         "title": f"Class summary: {out_dir.name or out_dir}",
@@ -135,19 +135,19 @@ def summary_context(entries: list[dict[str, Any]], out_dir: Path) -> dict[str, A
             {"check": check, "message": message, "count": count}
             for (check, message), count in hints.most_common(12)
         ],
-        "slowest": sorted(rows, key=lambda e: -float(e.get("execution_time") or 0.0))[:10],
+        "slowest": sorted(rows, key=lambda e: -float(e.execution_time or 0.0))[:10],
         "rows": rows,
         "version": __version__,
     }
 
 
-def render_index(entries: list[dict[str, Any]], out_dir: Path) -> str:
+def render_index(entries: list[JournalEntry], out_dir: Path) -> str:
     from grader.results.report import _ENV
 
     return _ENV.get_template("index.html.j2").render(**summary_context(entries, out_dir))
 
 
-def write_class_outputs(out_dir: Path, entries: list[dict[str, Any]]) -> None:
+def write_class_outputs(out_dir: Path, entries: list[JournalEntry]) -> None:
     """gradebook.csv and index.html from journal entries, each written atomically."""
     write_atomically(out_dir / GRADEBOOK, gradebook_csv(entries).encode("utf-8"))
     write_atomically(out_dir / INDEX, render_index(entries, out_dir).encode("utf-8"))

@@ -184,7 +184,8 @@ def grade_job(job: Job) -> dict[str, Any]:
 def _rejected_result(ident: str, message: str) -> Any:
     """A verdict for a file that is not even handed to the notebook reader (unsafe zip member)."""
     from grader import grade
-    from grader.results import GradingResult, Status
+    from grader.checking import Artifacts
+    from grader.results import GradingResult, Status, shown_isolation
 
     checks = grade.run_checks(grade.UnreadableSubmission(message))
     return GradingResult(
@@ -192,8 +193,8 @@ def _rejected_result(ident: str, message: str) -> Any:
         checks=checks,
         execution_time=0.0,
         output=f"Your file could not be graded: {message}",
-        extra={"grader_version": __version__, "isolation": "none (not run)"},
-        artifacts={"problems": [message], "pictures": {}, "captured_output": ""},
+        extra={"grader_version": __version__, "isolation": shown_isolation(None)},
+        artifacts=Artifacts(problems=[message]),
         status=Status.REJECTED,  # results.json's extra_data.status comes from these two fields
         status_message=message,
     )

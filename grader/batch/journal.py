@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +31,129 @@ from grader.batch.common import LOCK
 # Journal: the source of truth
 
 
-def read_journal(path: Path) -> dict[str, dict[str, Any]]:
+@dataclass
+class JournalCheck:
+    """One check's verdict in a journal line (a test of the row's results.json, in short)."""
+
+    number: str = ""  # "2.1": part 2, check 1
+    name: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    message: str = ""  # what the learner read (results.json's test output)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "name": self.name,
+            "score": self.score,
+            "max_score": self.max_score,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JournalCheck:
+        return cls(
+            number=data.get("number", ""),
+            name=data.get("name", ""),
+            score=data.get("score", 0.0),
+            max_score=data.get("max_score", 0.0),
+            message=data.get("message", ""),
+        )
+
+
+@dataclass
+class JournalEntry:
+    """One line of ``journal.jsonl``: how one submission's latest grading ended.
+
+    :meth:`to_json` gives the line's JSON object, key for key what the journal has always held;
+    :meth:`from_json` reads a line back, a key missing from an older line taking its default.
+    """
+
+    id: str
+    source: str = ""  # where the submission came from (a file, or an archive member)
+    content_hash: str = ""  # sha256 of the bytes graded
+    grader_version: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)  # grader.batch.settings_of()
+    checks_digest: str = ""  # which hidden checks graded it (grader.batch.checks_digest)
+    status: str = ""  # a grader.results.Status value (a StrEnum: equal to these strings)
+    error: str = ""  # one line: why the status is not "graded"
+    note: str = ""  # what discovery said of the file (e.g. several notebooks, the one kept)
+    score: float | None = None  # None: no verdict (a retried status, or no results.json)
+    max_score: float | None = None
+    checks: list[JournalCheck] = field(default_factory=list)  # empty when no verdict
+    execution_time: float = 0.0  # wall clock of the grading, seconds
+    cpu_seconds: float | None = None
+    host: str = ""
+    isolation: str = ""  # results.json's extra_data.isolation
+    report: bool = False  # DIR/<id>/results.json and report.html were written
+    finished_at: str = ""  # local time, ISO 8601 with offset
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "content_hash": self.content_hash,
+            "grader_version": self.grader_version,
+            "settings": self.settings,
+            "checks_digest": self.checks_digest,
+            "status": self.status,
+            "error": self.error,
+            "note": self.note,
+            "score": self.score,
+            "max_score": self.max_score,
+            "checks": [check.to_json() for check in self.checks],
+            "execution_time": self.execution_time,
+            "cpu_seconds": self.cpu_seconds,
+            "host": self.host,
+            "isolation": self.isolation,
+            "report": self.report,
+            "finished_at": self.finished_at,
+        }
+
+    def line(self) -> bytes:
+        """The journal line: sorted keys, UTF-8, one newline."""
+        return (json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JournalEntry:
+        return cls(
+            id=data["id"],
+            source=data.get("source", ""),
+            content_hash=data.get("content_hash", ""),
+            grader_version=data.get("grader_version", ""),
+            settings=data.get("settings", {}),
+            checks_digest=data.get("checks_digest", ""),
+            status=data.get("status", ""),
+            error=data.get("error", ""),
+            note=data.get("note", ""),
+            score=data.get("score"),
+            max_score=data.get("max_score"),
+            checks=[JournalCheck.from_json(check) for check in data.get("checks", [])],
+            execution_time=data.get("execution_time", 0.0),
+            cpu_seconds=data.get("cpu_seconds"),
+            host=data.get("host", ""),
+            isolation=data.get("isolation", ""),
+            report=bool(data.get("report", False)),
+            finished_at=data.get("finished_at", ""),
+        )
+
+
+def read_journal(path: Path) -> dict[str, JournalEntry]:
     """The journal's entries, latest line per id; read-only, so safe beside a writer.
 
     A last line without its newline is a write in progress (or torn by a crash): it is skipped,
     never cut; only the writer holding the lock repairs (:class:`Journal`).
     """
-    entries: dict[str, dict[str, Any]] = {}
+    entries: dict[str, JournalEntry] = {}
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return entries
     for line in data[: data.rfind(b"\n") + 1].splitlines():
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
             entry = json.loads(line)
             if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-                entries[entry["id"]] = entry  # the latest line per id wins
+                entries[entry["id"]] = JournalEntry.from_json(entry)  # the latest line per id wins
     return entries
 
 
@@ -71,15 +178,14 @@ class Journal:
                 handle.flush()
                 os.fsync(handle.fileno())
 
-    def append(self, entry: dict[str, Any]) -> None:
-        line = (json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    def append(self, entry: JournalEntry) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            os.write(fd, entry.line())
             os.fsync(fd)
         finally:
             os.close(fd)
-        self.entries[entry["id"]] = entry
+        self.entries[entry.id] = entry
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.batch.common import OK_STATUS, RETRY_STATUSES, _first_line
+from grader.batch.journal import JournalEntry
 
 # --------------------------------------------------------------------------------------------
 # Progress
@@ -33,9 +34,9 @@ class Progress:
 
             self.bar = tqdm(total=total, unit="sub", dynamic_ncols=True, file=sys.stderr)
 
-    def update(self, entry: dict[str, Any]) -> None:
+    def update(self, entry: JournalEntry) -> None:
         self.done += 1
-        self.counts["graded" if entry["status"] == OK_STATUS else "failed"] += 1
+        self.counts["graded" if entry.status == OK_STATUS else "failed"] += 1
         if self.bar is not None:
             self.bar.set_postfix(
                 graded=self.counts["graded"], failed=self.counts["failed"], refresh=False
@@ -45,11 +46,11 @@ class Progress:
         elapsed = time.monotonic() - self.started
         left = self.total - self.done
         eta = f", ETA {_clock(elapsed / self.done * left)}" if left else ""
-        score = f"{entry['score']:g}/{entry['max_score']:g}" if entry.get("max_score") else "-"
-        error = f": {_first_line(entry['error'], 100)}" if entry.get("error") else ""
+        score = f"{entry.score:g}/{entry.max_score:g}" if entry.max_score else "-"
+        error = f": {_first_line(entry.error, 100)}" if entry.error else ""
         print(
-            f"[{self.done}/{self.total}] {entry['id']}: {score} {entry['status']}{error} "
-            f"({entry.get('execution_time', 0):.0f} s{eta})",
+            f"[{self.done}/{self.total}] {entry.id}: {score} {entry.status}{error} "
+            f"({entry.execution_time:.0f} s{eta})",
             file=self.stream,
             flush=True,
         )

@@ -18,12 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.batch.common import DEFAULT_TIMEOUT, JOURNAL, OK_STATUS, RETRY_STATUSES
+from grader.batch.common import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT,
+    JOURNAL,
+    OK_STATUS,
+    RETRY_STATUSES,
+)
 from grader.batch.dask_runner import DaskRunner
 from grader.batch.discovery import BatchItem
 from grader.batch.gradebook import rebuild
 from grader.batch.jobs import Job, Outcome
-from grader.batch.journal import Journal, LockHolder, out_dir_lock
+from grader.batch.journal import Journal, JournalCheck, JournalEntry, LockHolder, out_dir_lock
 from grader.batch.pools import LocalPool
 from grader.batch.progress import BatchSummary, Progress
 from grader.files import write_atomically
@@ -42,14 +48,14 @@ def settings_of(sandbox_mode: str, memory_mb: int, hidden_seed: int | None = Non
     return settings
 
 
-def _up_to_date(entry: dict[str, Any] | None, digest: str, settings: dict, out_dir: Path) -> bool:
+def _up_to_date(entry: JournalEntry | None, digest: str, settings: dict, out_dir: Path) -> bool:
     return (
         entry is not None
-        and entry.get("content_hash") == digest
-        and entry.get("grader_version") == __version__
-        and entry.get("settings") == settings
-        and entry.get("status") not in RETRY_STATUSES
-        and (not entry.get("report") or (out_dir / entry["id"] / "results.json").is_file())
+        and entry.content_hash == digest
+        and entry.grader_version == __version__
+        and entry.settings == settings
+        and entry.status not in RETRY_STATUSES
+        and (not entry.report or (out_dir / entry.id / "results.json").is_file())
     )
 
 
@@ -61,7 +67,7 @@ def run_batch(
     scheduler: str | None = None,
     force: bool = False,
     sandbox_mode: str = "auto",
-    memory_mb: int = 4096,
+    memory_mb: int = DEFAULT_MEMORY_MB,
     timeout: float = DEFAULT_TIMEOUT,
     tty: bool | None = None,
     stream: Any = None,
@@ -157,8 +163,8 @@ def _run_locked(
             write_atomically(folder / "results.json", document.encode("utf-8"))
             write_atomically(folder / "report.html", outcome["report_html"].encode("utf-8"))
         journal.append(entry)  # after the files: the journal never names a missing result
-        summary.statuses[entry["status"]] += 1
-        if entry["status"] == OK_STATUS:
+        summary.statuses[entry.status] += 1
+        if entry.status == OK_STATUS:
             summary.graded += 1
         else:
             summary.failed += 1
@@ -193,37 +199,37 @@ class BatchInterrupted(KeyboardInterrupt):
         self.summary = summary
 
 
-def _entry(job: Job, item: BatchItem, outcome: Outcome, settings: dict) -> dict[str, Any]:
+def _entry(job: Job, item: BatchItem, outcome: Outcome, settings: dict) -> JournalEntry:
     """One journal line. A row whose grading did not run to the end (a retried status) carries
     no score and no check results: it is not a verdict on the learner's code."""
     status = outcome.get("status", "error")
     document = (outcome.get("document") or {}) if status not in RETRY_STATUSES else {}
-    return {
-        "id": job.id,
-        "source": item.source,
-        "content_hash": job.content_hash,
-        "grader_version": outcome.get("grader_version", __version__),
-        "settings": settings,
-        "checks_digest": outcome.get("checks_digest", ""),  # which hidden checks graded it
-        "status": status,
-        "error": outcome.get("error", ""),
-        "note": item.note,
-        "score": document.get("score"),
-        "max_score": document.get("max_score"),
-        "checks": [
-            {
-                "number": test.get("number", ""),
-                "name": test.get("name", ""),
-                "score": test.get("score", 0.0),
-                "max_score": test.get("max_score", 0.0),
-                "message": test.get("output", ""),
-            }
+    return JournalEntry(
+        id=job.id,
+        source=item.source,
+        content_hash=job.content_hash,
+        grader_version=outcome.get("grader_version", __version__),
+        settings=settings,
+        checks_digest=outcome.get("checks_digest", ""),  # which hidden checks graded it
+        status=status,
+        error=outcome.get("error", ""),
+        note=item.note,
+        score=document.get("score"),
+        max_score=document.get("max_score"),
+        checks=[
+            JournalCheck(
+                number=test.get("number", ""),
+                name=test.get("name", ""),
+                score=test.get("score", 0.0),
+                max_score=test.get("max_score", 0.0),
+                message=test.get("output", ""),
+            )
             for test in document.get("tests", [])
         ],
-        "execution_time": round(float(outcome.get("wall_seconds") or 0.0), 2),
-        "cpu_seconds": outcome.get("cpu_seconds"),
-        "host": outcome.get("host", ""),
-        "isolation": document.get("extra_data", {}).get("isolation", ""),
-        "report": "document" in outcome,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+        execution_time=round(float(outcome.get("wall_seconds") or 0.0), 2),
+        cpu_seconds=outcome.get("cpu_seconds"),
+        host=outcome.get("host", ""),
+        isolation=document.get("extra_data", {}).get("isolation", ""),
+        report="document" in outcome,
+        finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )

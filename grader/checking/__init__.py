@@ -6,15 +6,18 @@ run in the learner's own process (:class:`InProcessSubmission`, the self-check) 
 sandboxed worker (``grader.grade``). :mod:`~grader.checking.probes` limits each probe and turns a
 failed one into the learner's message; :mod:`~grader.checking.model_audit` rebuilds the learner's
 model from its config to judge its structure and cost; :func:`run_checks` runs the checks and
-returns one :class:`CheckResult` per check, which the results stage scores. Imports flow
-``check_api``/``model_audit``/``probes`` -> ``submission`` -> ``runner``.
+returns one :class:`CheckResult` per check, which the results stage scores; the checks also fill
+the submission's :class:`Artifacts` for the report. Imports flow
+``artifacts``/``check_api``/``model_audit``/``probes`` -> ``submission`` -> ``runner``.
 """
 
+from grader.checking.artifacts import Artifacts, Predictions, TrainingRun
 from grader.checking.check_api import (
     CheckOutcome,
     Incorrect,
     LearnerError,
     NotAttempted,
+    OutcomeKind,
     PartialCredit,
     check,
     short,
@@ -45,6 +48,7 @@ __all__ = [
     "TIMEOUTS",
     "TRAIN_TIMEOUT",
     "TRAIN_TIMEOUT_ENV",
+    "Artifacts",
     "CheckOutcome",
     "CheckResult",
     "InProcessSubmission",
@@ -53,9 +57,12 @@ __all__ = [
     "ModelAudit",
     "ModelAuditError",
     "NotAttempted",
+    "OutcomeKind",
     "PartialCredit",
+    "Predictions",
     "ProbeFailure",
     "Submission",
+    "TrainingRun",
     "audit_config",
     "check",
     "describe_failure",

@@ -13,6 +13,7 @@ visibility as pytest markers (gradescope-utils style). A check ends in one of th
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import pytest
@@ -32,9 +33,23 @@ def check(part: str, points: float, *, public: bool = False) -> Callable[[F], F]
     return decorate
 
 
-class CheckOutcome(Exception):
-    """Base of the outcomes a check raises; ``message`` is what the learner reads."""
+class OutcomeKind(StrEnum):
+    """How one check ended; a tag of its test in results.json (the values are those strings)."""
 
+    PASSED = "passed"  # the check returned: full points
+    INCORRECT = "incorrect"  # :class:`Incorrect` (or a bare :class:`CheckOutcome`)
+    PARTIAL = "partial"  # :class:`PartialCredit`
+    NOT_ATTEMPTED = "not_attempted"  # :class:`NotAttempted`
+    LEARNER_ERROR = "learner_error"  # :class:`LearnerError`
+    CHECK_ERROR = "check_error"  # the check itself raised something else: its bug, 0 points
+    NOT_GRADED = "not_graded"  # the grading did not finish (a retried status): no verdict
+
+
+class CheckOutcome(Exception):
+    """Base of the outcomes a check raises; ``message`` is what the learner reads, ``kind`` what
+    results.json tags it with (each outcome class declares its own)."""
+
+    kind = OutcomeKind.INCORRECT
     fraction = 0.0
 
     def __init__(self, message: str) -> None:
@@ -45,13 +60,19 @@ class CheckOutcome(Exception):
 class NotAttempted(CheckOutcome):
     """The part is missing or still the stub."""
 
+    kind = OutcomeKind.NOT_ATTEMPTED
+
 
 class LearnerError(CheckOutcome):
     """The learner's code raised, timed out or crashed the worker during this check."""
 
+    kind = OutcomeKind.LEARNER_ERROR
+
 
 class Incorrect(CheckOutcome):
     """A wrong answer: says what was expected, what came back, and the likely mistake."""
+
+    kind = OutcomeKind.INCORRECT
 
     def __init__(self, what: str, *, expected: Any = None, got: Any = None, hint: str = "") -> None:
         parts = [what.rstrip(".") + "."]
@@ -67,6 +88,8 @@ class Incorrect(CheckOutcome):
 
 class PartialCredit(CheckOutcome):
     """Some of the points: ``fraction`` in (0, 1)."""
+
+    kind = OutcomeKind.PARTIAL
 
     def __init__(self, fraction: float, message: str) -> None:
         super().__init__(message)

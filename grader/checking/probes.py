@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 
+from grader.wire import FailureKind
+
 # The train probe's wall-clock limit, in seconds. Not a budget: training always runs its full step
 # budget (grader/checks/hidden/test_training.py); this limit only ends a grading the machine could
 # not finish, with status `timeout` (retried on rerun), never with fewer points. Measured with
@@ -43,11 +45,12 @@ def probe_timeout(op: str) -> float:
 
 
 class ProbeFailure(Exception):
-    """A probe produced no data; ``kind`` as in ``grader.sandbox.ProbeError``."""
+    """A probe produced no data; ``kind`` says why, as in ``grader.sandbox.ProbeError``."""
 
-    def __init__(self, kind: str, message: str, traceback: str = "") -> None:
+    def __init__(self, kind: FailureKind | str, message: str, traceback: str = "") -> None:
         super().__init__(message)
-        self.kind, self.message, self.traceback = kind, message, traceback
+        self.kind = FailureKind.of(kind)
+        self.message, self.traceback = message, traceback
 
 
 #: Known causes of a learner exception, by a pattern of its text: (pattern, what to change).
@@ -148,20 +151,24 @@ def describe_failure(failure: ProbeFailure, doing: str) -> str:
     if called and f"{called.group(1)}(" in doing:  # "while running f(): calling f(): ..."
         message = message[called.end() :]
     what = {
-        "timeout": f"Your code took too long while {doing} and was stopped.",
-        "crashed": f"Your code crashed the grader's worker while {doing}: {message}",
-        "protocol": (
+        FailureKind.TIMEOUT: f"Your code took too long while {doing} and was stopped.",
+        FailureKind.CRASHED: f"Your code crashed the grader's worker while {doing}: {message}",
+        FailureKind.PROTOCOL: (
             f"The grader failed while {doing} ({message}); this is not a finding about your "
             "code: tell your instructor."
             if message.startswith("worker failed on")  # the worker's own code raised
             else f"What your code returned while {doing} could not be read: {message}"
         ),
-        "load_error": f"Your notebook's code could not be loaded: {message}",
+        FailureKind.LOAD_ERROR: f"Your notebook's code could not be loaded: {message}",
     }.get(failure.kind, f"Your code raised an error while {doing}: {message}")
-    shown = failure.traceback if failure.kind in ("learner_error", "load_error") else ""
+    shown = (
+        failure.traceback
+        if failure.kind in (FailureKind.LEARNER_ERROR, FailureKind.LOAD_ERROR)
+        else ""
+    )
     if shown:
         what += "\n" + scrub(shown).strip()[-1500:]
     hint = known_cause(f"{failure.message}\n{shown}")
-    if hint and failure.kind != "timeout":
+    if hint and failure.kind != FailureKind.TIMEOUT:
         what += "\nHint: " + hint
     return what

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.checking.check_api import CheckOutcome
+from grader.checking.check_api import CheckOutcome, OutcomeKind
 from grader.checking.submission import Submission
 from grader.ingest import GRADED_PARTS
 
@@ -34,8 +34,7 @@ class CheckResult:
     score: float
     message: str  # empty when passed
     public: bool = False
-    # passed | incorrect | partial | not_attempted | learner_error | check_error | not_graded
-    kind: str = "passed"
+    kind: OutcomeKind = OutcomeKind.PASSED
 
     @property
     def passed(self) -> bool:
@@ -82,16 +81,11 @@ class _Collector:
         doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
         error = call.excinfo.value if call.excinfo is not None else None
         if error is None:
-            score, message, kind = points, "", "passed"
+            score, message, kind = points, "", OutcomeKind.PASSED
         elif isinstance(error, CheckOutcome):
-            score, message = points * error.fraction, error.message
-            kind = {
-                "NotAttempted": "not_attempted",
-                "LearnerError": "learner_error",
-                "PartialCredit": "partial",
-            }.get(type(error).__name__, "incorrect")
+            score, message, kind = points * error.fraction, error.message, error.kind
         else:  # a check's own bug or unexpected data: never show the check's code
-            score, kind = 0.0, "check_error"
+            score, kind = 0.0, OutcomeKind.CHECK_ERROR
             message = (
                 "This check could not be completed on what your code returned "
                 f"({type(error).__name__}). Compare your function's return values with the task."

@@ -23,10 +23,13 @@ from typing import Any
 import numpy as np
 
 from grader import wire
+from grader.checking.artifacts import Artifacts
 from grader.checking.check_api import Incorrect, LearnerError, NotAttempted
 from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config
 from grader.checking.probes import ProbeFailure, describe_failure
+from grader.course import IMAGE_SIZE
 from grader.ingest import GRADED_PARTS, IngestedNotebook
+from grader.wire import FailureKind
 
 #: How the learner notebook's stubs declare each graded part (a test keeps this equal to the
 #: notebook): messages quote it when a learner's definition differs.
@@ -55,7 +58,8 @@ MISSING_ADVICE = {
 
 def probe_images(n: int = 8) -> np.ndarray:
     """Fixed, label-free inputs for structural probes of the model: it must run on them."""
-    return np.random.default_rng(0).integers(0, 256, size=(n, 144, 144, 3), dtype=np.uint8)
+    side = IMAGE_SIZE
+    return np.random.default_rng(0).integers(0, 256, size=(n, side, side, 3), dtype=np.uint8)
 
 
 def found_signature(described: Mapping[str, Any] | None) -> inspect.Signature | None:
@@ -111,7 +115,7 @@ class Submission:
 
     def __init__(self, ingested: IngestedNotebook | None) -> None:
         self.ingested = ingested
-        self.artifacts: dict[str, Any] = {}
+        self.artifacts = Artifacts()  # filled by the checks for the report
         self._cache: dict[str, Any] = {}
         self._load: dict[str, Any] | None = None
         self._load_failure: ProbeFailure | None = None
@@ -427,5 +431,5 @@ class InProcessSubmission(Submission):
         except worker.LearnerFailure as failure:
             raise ProbeFailure(failure.kind, failure.message, failure.tb) from None
         except Exception as error:  # a bad reply or our own bug: report, don't crash the notebook
-            raise ProbeFailure("protocol", f"{type(error).__name__}: {error}") from None
+            raise ProbeFailure(FailureKind.PROTOCOL, f"{type(error).__name__}: {error}") from None
         return wire.resolve(header.get("result"), reply_arrays)

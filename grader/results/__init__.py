@@ -13,17 +13,21 @@ from grader.results.report import (
     png_data_uri,
     predictions_picture,
     render_report,
+    report_pictures,
     write_report,
 )
 from grader.results.scoring import (
+    NOT_RUN,
     GradingResult,
     Status,
     result_as_dict,
+    shown_isolation,
     to_gradescope,
     write_results,
 )
 
 __all__ = [
+    "NOT_RUN",
     "GradingResult",
     "Status",
     "as_text",
@@ -31,7 +35,9 @@ __all__ = [
     "png_data_uri",
     "predictions_picture",
     "render_report",
+    "report_pictures",
     "result_as_dict",
+    "shown_isolation",
     "to_gradescope",
     "write_report",
     "write_results",

@@ -18,7 +18,7 @@ import jinja2
 import numpy as np
 
 from grader import __version__, reference
-from grader.checking import scrub
+from grader.checking import Artifacts, scrub
 from grader.files import write_atomically
 from grader.results.scoring import GradingResult
 
@@ -126,23 +126,44 @@ def curves_picture(history: dict[str, list[float]]) -> bytes | None:
     return png
 
 
+def report_pictures(artifacts: Artifacts) -> dict[str, bytes | None]:
+    """The report's pictures as PNG bytes, by name (``predictions``, ``curves``, ``callback``),
+    drawn from the artifacts the checks kept; a picture with nothing to draw is left out."""
+    pictures: dict[str, bytes | None] = {}
+    shown = artifacts.predictions
+    if shown is not None:
+        pictures["predictions"] = predictions_picture(
+            shown.images,
+            shown.true_boxes,
+            shown.pred_boxes,
+            shown.true_classes,
+            shown.pred_classes,
+        )
+    if artifacts.history:
+        pictures["curves"] = curves_picture(artifacts.history)
+    figure = artifacts.callback_figure
+    if isinstance(figure, np.ndarray):
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(figure.astype(np.uint8))).save(buffer, format="PNG")
+        pictures["callback"] = buffer.getvalue()
+    return pictures
+
+
 def render_report(result: GradingResult) -> str:
-    pictures = {
-        name: png_data_uri(png)
-        for name, png in result.artifacts.get("pictures", {}).items()
-        if png is not None
-    }
+    pictures = {name: png_data_uri(png) for name, png in result.pictures.items() if png is not None}
     percent = 100.0 * result.score / result.max_score if result.max_score else 0.0
     return _ENV.get_template("report.html.j2").render(
         result=result,
         percent=percent,
         parts=result.part_scores(),
         pictures=pictures,
-        code=result.artifacts.get("code", {}),
-        captured_output=as_text(result.artifacts.get("captured_output", "")),
-        original_course=result.artifacts.get("original_course", []),
+        code=result.artifacts.code,
+        captured_output=as_text(result.artifacts.captured_output),
+        original_course=result.artifacts.original_course,
         plain=as_text,
-        problems=result.artifacts.get("problems", []),
+        problems=result.artifacts.problems,
         extra=result.extra,
         version=__version__,
         credit=reference.OPENMOJI_CREDIT,

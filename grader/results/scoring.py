@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from grader.checking import CheckResult
+from grader.checking import Artifacts, CheckResult
 from grader.files import write_atomically
 
 
@@ -38,6 +38,16 @@ class Status(StrEnum):
         return self not in (Status.TIMEOUT, Status.KILLED, Status.ERROR)
 
 
+#: ``extra_data.isolation`` of a grading that started no sandbox (an unreadable or rejected file:
+#: no learner code ran). Said once, here; the grading itself holds ``None`` (:func:`shown_isolation`).
+NOT_RUN = "none (not run)"
+
+
+def shown_isolation(isolation: str | None) -> str:
+    """What results.json says of a grading's isolation: the sandbox's rung, or that none ran."""
+    return NOT_RUN if isolation is None else isolation
+
+
 @dataclass
 class GradingResult:
     """Everything grading one submission produced; turned into results.json and report.html."""
@@ -47,7 +57,8 @@ class GradingResult:
     execution_time: float
     output: str  # the summary shown on top (problems, isolation note)
     extra: dict[str, Any] = field(default_factory=dict)
-    artifacts: dict[str, Any] = field(default_factory=dict)  # pictures and data for the report
+    artifacts: Artifacts = field(default_factory=Artifacts)  # data for the report
+    pictures: dict[str, bytes | None] = field(default_factory=dict)  # the report's PNGs, by name
     status: Status = Status.GRADED
     status_message: str = ""  # one line: why the status is not "graded"
 

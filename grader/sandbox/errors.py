@@ -6,20 +6,16 @@ callers (the submission proxy, the grading) all raise or catch these two.
 
 from __future__ import annotations
 
+from grader.wire import FailureKind
+
 
 class ProbeError(Exception):
-    """A probe gave no data reply: kind is timeout, crashed, protocol, learner_error, load_error
-    or grader_error (the grader failed, not the submission: no slot or cgroup, EAGAIN starting the
-    worker, a worker OOM-killed by pressure from outside its own limits; retried, never a verdict).
-    """
+    """A probe gave no data reply; ``kind`` says why (:class:`grader.wire.FailureKind`: a kind the
+    grader does not know is ``protocol``)."""
 
-    KINDS = frozenset(
-        {"timeout", "crashed", "protocol", "learner_error", "load_error", "grader_error"}
-    )
-
-    def __init__(self, kind: str, message: str, traceback: str = "") -> None:
+    def __init__(self, kind: FailureKind | str, message: str, traceback: str = "") -> None:
         super().__init__(f"{kind}: {message}")
-        self.kind = kind if kind in self.KINDS else "protocol"
+        self.kind = FailureKind.of(kind)
         self.message = message
         self.traceback = traceback
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from grader import wire
 from grader.sandbox.errors import ProbeError
+from grader.wire import FailureKind
 
 OnMessage = Callable[[dict[str, Any], dict[str, np.ndarray]], Any]
 
@@ -103,7 +104,7 @@ def round_trip(
     try:
         chunks = wire.encode_message({"op": op, "args": dict(args)}, arrays, caps)
     except wire.WireError as exc:
-        raise ProbeError("protocol", f"{op}: request not sendable: {exc}") from None
+        raise ProbeError(FailureKind.PROTOCOL, f"{op}: request not sendable: {exc}") from None
     expected = wire.expected_from_worker(op, talks_back=on_message is not None)
     write_all(req_w, chunks, deadline)
     read_exact = wire.Meter(reader(rep_r, deadline), caps.exchange_bytes, op)
@@ -114,7 +115,7 @@ def round_trip(
             return Reply(header, got)
         if kind == "error":
             raise ProbeError(
-                str(header.get("error", "protocol")),
+                str(header.get("error", FailureKind.PROTOCOL)),
                 str(header.get("message", ""))[:4000],
                 str(header.get("traceback", ""))[:8000],
             )
@@ -151,14 +152,16 @@ def guarded(
         return round_trip(*fds, request, caps, timeout, on_message)
     except _Timeout:
         stop(f"{op}: killed after {timeout:g} s without an answer", 0.0)
-        raise ProbeError("timeout", f"{op}: no answer within {timeout:g} s") from None
+        raise ProbeError(FailureKind.TIMEOUT, f"{op}: no answer within {timeout:g} s") from None
     except wire.WireEOF:
         why = _describe_exit(stop(None, 2.0))
         note(f"{op}: {why}")
-        raise ProbeError("crashed", f"{op}: {why}") from None
+        raise ProbeError(FailureKind.CRASHED, f"{op}: {why}") from None
     except wire.WireError as exc:
         stop(f"{op}: bad message from the worker: {exc}", 0.0)
-        raise ProbeError("protocol", f"{op}: bad message from the worker: {exc}") from None
+        raise ProbeError(
+            FailureKind.PROTOCOL, f"{op}: bad message from the worker: {exc}"
+        ) from None
     except ProbeError:
         raise
     except BaseException:

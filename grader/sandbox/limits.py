@@ -29,7 +29,7 @@ class Limits:
     ``cgroups=False`` skips the cgroups (the watch and rlimits remain).
     """
 
-    address_space_mb: int = 4096  # RLIMIT_AS per process, see above
+    address_space_mb: int = 4096  # RLIMIT_AS per process, see above; = batch.DEFAULT_MEMORY_MB
     cpu_seconds: int = 600  # RLIMIT_CPU per process (SIGXCPU); hard limit 5 s above
     processes: int = 256  # RLIMIT_NPROC per uid, see above
     file_size_mb: int = 64  # RLIMIT_FSIZE: the largest file the worker may write (SIGXFSZ)

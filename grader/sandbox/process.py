@@ -27,6 +27,7 @@ from grader.sandbox.limits import Limits, rlimits
 from grader.sandbox.output import Output
 from grader.sandbox.paths import MARKER_ENV, SANDBOX_HOME, SANDBOX_RT, _python
 from grader.sandbox.tenancy import Tenant
+from grader.wire import FailureKind
 from grader.worker import command as worker_command
 
 
@@ -114,7 +115,7 @@ def start(
     """Start the launcher (and through it the worker) of the sandbox folder ``tmp``.
 
     ``inner`` is the privilege drop before the interpreter; ``drain`` reads the worker's output
-    in a thread of its own. Raises ProbeError("grader_error") when the trusted side cannot start.
+    in a thread of its own. Raises ProbeError(``grader_error``) when the trusted side cannot start.
     """
     req_r, req_w = os.pipe()
     rep_r, rep_w = os.pipe()
@@ -158,7 +159,7 @@ def start(
     except OSError as exc:  # EAGAIN/ENOMEM on the trusted side: not the submission's doing
         for fd in (req_w, rep_r, out_r, life_w, fault_r):
             os.close(fd)
-        raise ProbeError("grader_error", f"cannot start the sandbox: {exc}") from None
+        raise ProbeError(FailureKind.GRADER_ERROR, f"cannot start the sandbox: {exc}") from None
     finally:
         for fd in (req_r, rep_w, out_w, life_r, fault_w):
             os.close(fd)

@@ -29,6 +29,7 @@ from grader.sandbox.exchange import OnMessage, Reply
 from grader.sandbox.isolation import MODES, Mode, _choose, _Isolation
 from grader.sandbox.limits import Limits
 from grader.sandbox.output import Output
+from grader.wire import FailureKind
 
 
 def _new_tenant(lim: Limits, scratch_parent: Path | None) -> tenancy.Tenant:
@@ -39,7 +40,7 @@ def _new_tenant(lim: Limits, scratch_parent: Path | None) -> tenancy.Tenant:
             memory_mb=lim.memory_mb, pids=lim.pids, cpu_weight=lim.cpu_weight, cgroups=lim.cgroups
         )
     except (OSError, uids.GraderFault) as exc:
-        raise ProbeError("grader_error", f"cannot set up the sandbox: {exc}") from None
+        raise ProbeError(FailureKind.GRADER_ERROR, f"cannot set up the sandbox: {exc}") from None
 
 
 class Sandbox:
@@ -144,7 +145,7 @@ class Sandbox:
     def _stop(self, reason: str | None = None, grace: float = 0.0) -> int | None:
         """Kill the worker and all it started; return the launcher's exit code. With ``grace``
         (the worker has gone; see ``process.stop``) a failure that is the grader's raises
-        ProbeError("grader_error") instead of counting as a crash.
+        ProbeError(``grader_error``) instead of counting as a crash.
         """
         worker, self._worker = self._worker, None
         if worker is None:
@@ -153,7 +154,7 @@ class Sandbox:
             worker, self.marker, grace, self._output, self._tenant, reason
         )
         if grader_fault and grace:
-            raise ProbeError("grader_error", grader_fault)
+            raise ProbeError(FailureKind.GRADER_ERROR, grader_fault)
         return code
 
     def _exchange(
@@ -182,9 +183,15 @@ class Sandbox:
         try:
             reply = self._exchange("load", {}, {"source": source}, timeout, None)
         except ProbeError as exc:
-            if exc.kind == "learner_error":  # raised while loading = the code does not load
-                exc = ProbeError("load_error", exc.message, exc.traceback)
-            if exc.kind in ("load_error", "timeout", "crashed", "protocol"):
+            # raised while loading = the code does not load
+            if exc.kind == FailureKind.LEARNER_ERROR:
+                exc = ProbeError(FailureKind.LOAD_ERROR, exc.message, exc.traceback)
+            if exc.kind in (
+                FailureKind.LOAD_ERROR,
+                FailureKind.TIMEOUT,
+                FailureKind.CRASHED,
+                FailureKind.PROTOCOL,
+            ):
                 self._load_failure = ProbeError(
                     exc.kind, f"loading the code: {exc.message}", exc.traceback
                 )
@@ -198,7 +205,7 @@ class Sandbox:
         """Start the worker and load the learner source now; returns the load reply."""
         with self._lock:
             if self._closed:
-                raise ProbeError("crashed", "the sandbox is closed")
+                raise ProbeError(FailureKind.CRASHED, "the sandbox is closed")
             return self._ensure_loaded(timeout or self.limits.wall_seconds)
 
     def request(
@@ -215,7 +222,7 @@ class Sandbox:
         """
         with self._lock:
             if self._closed:
-                raise ProbeError("crashed", "the sandbox is closed")
+                raise ProbeError(FailureKind.CRASHED, "the sandbox is closed")
             if op == "load":
                 return self._ensure_loaded(timeout)
             self._ensure_loaded(self.limits.wall_seconds)

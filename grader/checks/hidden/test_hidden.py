@@ -449,7 +449,7 @@ def test_callback_figures_show_boxes(submission):
             got=f"{green} green and {red} red pixels",
             hint="use plot_bounding_box(image, true_box, predicted_box, norm=True)",
         )
-    submission.artifacts["callback_figure"] = picture
+    submission.artifacts.callback_figure = picture
 
 
 @check("ShowTestImages", 2)

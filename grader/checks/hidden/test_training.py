@@ -16,7 +16,7 @@ values here are the real budget.
 import numpy as np
 
 from grader import reference as ref
-from grader.checking import Incorrect, PartialCredit, check
+from grader.checking import Incorrect, PartialCredit, Predictions, TrainingRun, check
 from grader.checks.hidden.helpers import hidden_batch
 from grader.secret import hidden_seed
 
@@ -102,19 +102,21 @@ def trained(submission):
             "the trained model predicts NaN or infinity",
             hint="the training diverged: lower the learning rate or check the loss weights",
         )
-    if "pictures" not in submission.artifacts:
+    if submission.artifacts.predictions is None:
         chosen = np.arange(8)
-        submission.artifacts["pictures"] = {
-            "test_images": test.images[chosen],
-            "true_boxes": test.boxes[chosen],
-            "pred_boxes": boxes[chosen],
-            "true_classes": test.class_ids[chosen],
-            "pred_classes": probs[chosen].argmax(1),
-        }
-        submission.artifacts["history"] = report.get("history", {})
-        submission.artifacts["training"] = {
-            k: report.get(k) for k in ("steps", "epochs", "train_seconds")
-        }
+        submission.artifacts.predictions = Predictions(
+            images=test.images[chosen],
+            true_boxes=test.boxes[chosen],
+            pred_boxes=boxes[chosen],
+            true_classes=test.class_ids[chosen],
+            pred_classes=probs[chosen].argmax(1),
+        )
+        submission.artifacts.history = report.get("history", {})
+        submission.artifacts.training = TrainingRun(
+            steps=report.get("steps"),
+            epochs=report.get("epochs"),
+            train_seconds=report.get("train_seconds"),
+        )
     steps = report.get("steps", 0)
     if steps != EPOCHS * STEPS_PER_EPOCH:
         raise Incorrect(

@@ -38,7 +38,7 @@ from grader.authoring import SOLUTION_NOTEBOOK  # noqa: E402
 from grader.checking import TRAIN_TIMEOUT, InProcessSubmission  # noqa: E402
 from grader.checks.hidden import test_training as training  # noqa: E402
 from grader.grade import SandboxedSubmission, grade_notebook  # noqa: E402
-from grader.ingest import ingest  # noqa: E402
+from grader.ingest import GRADED_PARTS, ingest  # noqa: E402
 from grader.sandbox import Limits, Sandbox  # noqa: E402
 from grader.secret import using_seed  # noqa: E402
 
@@ -109,7 +109,9 @@ def train_once(seed: int, mode: str, threads: int) -> tuple[float, float, float,
             submission = _local_submission(threads)
         else:
             limits = Limits(threads=threads)
-            sandbox = stack.enter_context(Sandbox(ingested.source, mode=mode, limits=limits))
+            sandbox = stack.enter_context(
+                Sandbox(ingested.source, mode=mode, limits=limits, graded_names=GRADED_PARTS)
+            )
             submission = SandboxedSubmission(ingested, sandbox)
         mflops = submission.model_audit().flops_per_example / 1e6
         cpu = time.process_time()

@@ -24,6 +24,7 @@ from grader.checking import (
     run_checks,
 )
 from grader.ingest import (
+    GRADED_PARTS,
     IngestedNotebook,
     NotebookError,
     ingest,
@@ -221,7 +222,9 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
         status, status_message = Status.UNREADABLE, message
     else:
         limits = _within_budget(limits or Limits())
-        with Sandbox(ingested.source, mode=sandbox_mode, limits=limits) as sandbox:
+        with Sandbox(
+            ingested.source, mode=sandbox_mode, limits=limits, graded_names=GRADED_PARTS
+        ) as sandbox:
             isolation = sandbox.isolation
             extra["isolation"] = shown_isolation(isolation)
             extra["isolation_note"] = sandbox.isolation_note

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from grader import wire, worker
+from grader.ingest import GRADED_PARTS
 from grader.sandbox import (
     Limits,
     ProbeError,
@@ -157,7 +158,7 @@ def spin():
 
 @pytest.fixture(scope="module")
 def simple() -> Sandbox:
-    with Sandbox(SIMPLE, mode="auto", limits=LIMITS) as sb:
+    with Sandbox(SIMPLE, mode="auto", limits=LIMITS, graded_names=GRADED_PARTS) as sb:
         yield sb
     assert leftover_processes(sb.marker) == []
 
@@ -207,7 +208,9 @@ def test_missing_name_and_unknown_op(simple: Sandbox) -> None:
 
 def test_ask_without_a_handler_is_refused(simple: Sandbox) -> None:
     with pytest.raises(ProbeError) as info:
-        simple.request("train", {"epochs": 1, "steps_per_epoch": 1}, timeout=10)
+        simple.request(
+            "train", {"factory": "create_model", "epochs": 1, "steps_per_epoch": 1}, timeout=10
+        )
     assert info.value.kind in ("protocol", "learner_error")  # create_model is missing
 
 
@@ -285,7 +288,8 @@ def tiny(request: pytest.FixtureRequest) -> Sandbox:
 
 def test_model_probe_describes_and_predicts(tiny: Sandbox) -> None:
     images = np.zeros((3, 144, 144, 3), np.uint8)
-    info = tiny.request("model", {"seed": 1}, {"images": images}, timeout=60).value
+    args = {"factory": "create_model", "seed": 1}
+    info = tiny.request("model", args, {"images": images}, timeout=60).value
     outs = {o["name"]: o for o in info["outputs"]}
     assert set(outs) == {"class_out", "box_out"}
     assert outs["class_out"]["activation"] == "softmax" and outs["class_out"]["shape"] == [None, 9]
@@ -311,9 +315,8 @@ def test_metric_probe_runs_a_script(tiny: Sandbox, graph: bool) -> None:
         {"op": "update", "y_true": "t", "y_pred": "far"},
         {"op": "result"},
     ]
-    out = tiny.request(
-        "metric", {"steps": steps, "graph": graph}, {"t": boxes, "far": far}, timeout=60
-    ).value
+    args = {"class": "IoU", "steps": steps, "graph": graph}
+    out = tiny.request("metric", args, {"t": boxes, "far": far}, timeout=60).value
     assert out["is_metric"] is True
     assert np.isclose(float(out["results"][0]), 1.0) and np.isclose(float(out["results"][1]), 0)
 
@@ -325,9 +328,15 @@ def test_callback_probe_counts_figures(tiny: Sandbox) -> None:
         "class_out": np.eye(9, dtype=np.float32)[:4],
         "box_out": np.zeros((4, 2), np.float32),
     }
-    out = tiny.request(
-        "callback", {"epochs": 2, "steps": 1, "kwargs": {"n": 3}}, arrays, timeout=60
-    ).value
+    args = {
+        "class": "ShowTestImages",
+        "factory": "create_model",
+        "targets": ["class_out", "box_out"],
+        "epochs": 2,
+        "steps": 1,
+        "kwargs": {"n": 3},
+    }
+    out = tiny.request("callback", args, arrays, timeout=60).value
     assert out["is_callback"] and out["figures_created"] == 2
     assert out["figure_list_attributes"] == ["figures"]
     assert out["figures"][0]["axes"] == 3 and out["figures"][0]["rectangles"] == 3
@@ -351,7 +360,14 @@ def test_train_probe_streams_batches_and_predicts_unlabelled(tiny: Sandbox) -> N
     test_images = np.full((5, 144, 144, 3), 255, np.uint8)
     out = tiny.request(
         "train",
-        {"seed": 3, "epochs": 2, "steps_per_epoch": 1, "seconds": 60},
+        {
+            "factory": "create_model",
+            "schedule": "lr_schedule",
+            "seed": 3,
+            "epochs": 2,
+            "steps_per_epoch": 1,
+            "seconds": 60,
+        },
         {"test_images": test_images},
         timeout=120,
         on_message=on_message,

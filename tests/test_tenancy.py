@@ -187,9 +187,9 @@ def benign_answers(sb: Sandbox) -> dict[str, Any]:
     out: dict[str, Any] = {}
     out["example"] = _pack_call(sb, "create_example", 7, timeout=60)
     try:
-        info = sb.request(
-            "model", {"seed": 1}, {"images": np.zeros((2, 144, 144, 3), np.uint8)}, timeout=120
-        ).value
+        args = {"factory": "create_model", "seed": 1}
+        images = np.zeros((2, 144, 144, 3), np.uint8)
+        info = sb.request("model", args, {"images": images}, timeout=120).value
         out["predictions"] = info["predictions"]
     except ProbeError as exc:
         out["predictions"] = exc

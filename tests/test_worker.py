@@ -4,7 +4,10 @@ import ast
 import sys
 from pathlib import Path
 
+import pytest
+
 from grader import worker
+from grader.ingest import GRADED_PARTS
 
 ALLOWED = {"numpy", "tensorflow", "keras", "matplotlib"}
 
@@ -35,3 +38,13 @@ def test_the_copy_holds_the_package_and_the_wire_only() -> None:
     assert all(d == "grader/wire.py" or d.startswith("grader/worker/") for d in dests)
     assert all(Path(src).is_file() and Path(src).suffix == ".py" for src, _ in worker.files())
     assert worker.LEARNER_MODULE.split(".")[0] not in {"grader", *sys.stdlib_module_names}
+
+
+@pytest.mark.parametrize("word", [*GRADED_PARTS, "class_out", "box_out", "emoji", "144"])
+def test_the_worker_names_nothing_of_the_course(word: str) -> None:
+    """Every course name (graded parts, model outputs, image size) comes in the request from the
+    trusted side: the worker's sources hold none of them, not even in a docstring."""
+    for source, dest in worker.files():
+        if dest.startswith("grader/worker/"):
+            text = source.read_text()
+            assert word not in (text.lower() if word.islower() else text), (dest, word)

@@ -8,7 +8,8 @@ failed one into the learner's message; :mod:`~grader.checking.model_audit` rebui
 model from its config to judge its structure and cost; :func:`run_checks` runs the checks and
 returns one :class:`CheckResult` per check, which the results stage scores; the checks also fill
 the submission's :class:`Artifacts` for the report. Imports flow
-``artifacts``/``check_api``/``model_audit``/``probes`` -> ``submission`` -> ``runner``.
+``artifacts``/``check_api``/``model_audit``/``probes`` -> ``stand_in`` (the callback's
+stand-in model, sent to the worker) -> ``submission`` -> ``runner``.
 """
 
 from grader.checking.artifacts import Artifacts, Predictions, TrainingRun

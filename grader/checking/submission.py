@@ -7,7 +7,10 @@
   for grades.
 
 Replies are cached per request, so several checks can look at the same model or training run. The
-probe limits and the learner's messages for a failed probe are in ``grader.checking.probes``.
+probe limits and the learner's messages for a failed probe are in ``grader.checking.probes``. The
+worker knows no course: every request names the learner's definitions it uses (for now the course's
+names are the defaults of the methods here) and the callback's stand-in model comes from
+``grader.checking.stand_in``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from grader.checking.artifacts import Artifacts
 from grader.checking.check_api import Incorrect, LearnerError, NotAttempted
 from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config
 from grader.checking.probes import ProbeFailure, describe_failure
+from grader.checking.stand_in import stand_in_request
 from grader.course import IMAGE_SIZE
 from grader.ingest import GRADED_PARTS, IngestedNotebook
 from grader.wire import FailureKind
@@ -291,9 +295,12 @@ class Submission:
         value = self.probe("call", request, arrays, doing=f"running {name}()")
         return value["args"] if isinstance(value, dict) and "args" in value else []
 
-    def metric(self, steps: list[tuple], *, graph: bool = False) -> dict[str, Any]:
-        """Drive ``IoU`` through steps: ("update", y_true, y_pred), ("result",), ("reset",)."""
-        self.require("IoU")
+    def metric(
+        self, steps: list[tuple], *, graph: bool = False, cls: str = "IoU"
+    ) -> dict[str, Any]:
+        """Drive the metric class ``cls`` through steps: ("update", y_true, y_pred), ("result",),
+        ("reset",)."""
+        self.require(cls)
         arrays: dict[str, np.ndarray] = {}
         script = []
         for step in steps:
@@ -305,17 +312,26 @@ class Submission:
             else:
                 script.append({"op": step[0]})
         return self.probe(
-            "metric", {"steps": script, "graph": graph}, arrays, doing="using your IoU metric"
+            "metric",
+            {"class": cls, "steps": script, "graph": graph},
+            arrays,
+            doing=f"using your {cls} metric",
         )
 
-    def model(self, images: np.ndarray | None = None, seed: int = 0) -> dict[str, Any]:
-        """Build the learner's model and describe it, with its predictions on ``images`` (by
-        default :func:`probe_images`, so that every check, and :meth:`model_audit`, judges one
-        build: its config and its predictions come from the same model)."""
-        self.require("create_model")
+    def model(
+        self, images: np.ndarray | None = None, seed: int = 0, *, factory: str = "create_model"
+    ) -> dict[str, Any]:
+        """Build the learner's model with ``factory`` and describe it, with its predictions on
+        ``images`` (by default :func:`probe_images`, so that every check, and
+        :meth:`model_audit`, judges one build: its config and its predictions come from the same
+        model)."""
+        self.require(factory)
         arrays = {"images": probe_images() if images is None else images}
         return self.probe(
-            "model", {"seed": seed}, arrays, doing="building your model with create_model()"
+            "model",
+            {"factory": factory, "seed": seed},
+            arrays,
+            doing=f"building your model with {factory}()",
         )
 
     def model_audit(self) -> ModelAudit:
@@ -346,27 +362,37 @@ class Submission:
         epochs: int,
         steps: int,
         kwargs: dict | None = None,
+        cls: str = "ShowTestImages",
+        factory: str = "create_model",
     ) -> dict[str, Any]:
-        """Fit with the learner's ShowTestImages: on their model when create_model() works, else
-        on the worker's stand-in model (the callback is graded on its own). Keyword arguments
-        the class does not take are left out and listed under ``dropped_kwargs``."""
-        self.require("ShowTestImages")
+        """Fit with the learner's callback class ``cls``: on their model when ``factory()``
+        works, else on the stand-in model (``grader.checking.stand_in``: the callback is graded
+        on its own). Keyword arguments the class does not take are left out and listed under
+        ``dropped_kwargs``."""
+        self.require(cls)
         wanted = dict(kwargs or {})
-        given = self._bind("ShowTestImages", (), wanted, optional=tuple(wanted))
+        given = self._bind(cls, (), wanted, optional=tuple(wanted))
         tree, arrays = wire.pack(given)
         arrays.update({"x": x, **targets})
-        args = {"epochs": epochs, "steps": steps, "kwargs": tree, "seed": 0}
-        report = self.probe(
-            "callback", args, arrays, doing="training with your ShowTestImages callback"
-        )
+        args = {
+            "class": cls,
+            "factory": factory,
+            "targets": list(targets),
+            "stand_in": stand_in_request(),
+            "epochs": epochs,
+            "steps": steps,
+            "kwargs": tree,
+            "seed": 0,
+        }
+        report = self.probe("callback", args, arrays, doing=f"training with your {cls} callback")
         dropped = sorted(set(wanted) - set(given))
         if dropped and isinstance(report, dict):
             report = {
                 **report,
                 "dropped_kwargs": dropped,
                 "signature_problem": self._signature_message(
-                    "ShowTestImages",
-                    self.loaded_names().get("ShowTestImages"),
+                    cls,
+                    self.loaded_names().get(cls),
                     "its __init__ does not take " + ", ".join(f"`{k}`" for k in dropped),
                 ),
             }
@@ -380,10 +406,13 @@ class Submission:
         epochs: int,
         steps_per_epoch: int,
         seed: int,
+        factory: str = "create_model",
+        schedule: str = "lr_schedule",
     ) -> dict[str, Any]:
-        """Exactly ``epochs x steps_per_epoch`` steps on batches made here (no time cut-off); the
-        worker gets the test images without labels."""
-        self.require("create_model")
+        """Exactly ``epochs x steps_per_epoch`` steps on batches made here (no time cut-off) of
+        the model ``factory()`` builds, with the learning-rate ``schedule`` when the learner
+        defines it; the worker gets the test images without labels."""
+        self.require(factory)
 
         def answer(header: dict[str, Any], _: dict) -> tuple[dict, dict] | None:
             if header.get("need") != "batch":
@@ -391,13 +420,19 @@ class Submission:
             images, targets = batches(int(header.get("index", 0)))
             return {"ok": True}, {"images": images, **targets}
 
-        args = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "seed": seed}
+        args = {
+            "factory": factory,
+            "schedule": schedule,
+            "epochs": epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "seed": seed,
+        }
         return self.probe(
             "train",
             args,
             {"test_images": test_images},
             doing="training your model",
-            cache_key=f"train:{epochs}:{steps_per_epoch}:{seed}",
+            cache_key=f"train:{factory}:{schedule}:{epochs}:{steps_per_epoch}:{seed}",
             on_message=answer,
         )
 

@@ -16,7 +16,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,8 @@ class Sandbox:
 
     Use as a context manager; :meth:`request` sends one probe and returns its :class:`Reply` or
     raises :class:`ProbeError`. After a timeout or crash the worker is killed with everything it
-    started, and the next request starts (and loads) a fresh one.
+    started, and the next request starts (and loads) a fresh one. ``graded_names`` are the
+    names the load request asks the worker to describe (the worker knows no course's names).
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class Sandbox:
         mode: Mode = "auto",
         limits: Limits = Limits(),  # noqa: B008 - frozen dataclass: safe as a default
         scratch_parent: Path | None = None,
+        graded_names: Sequence[str] = (),
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -65,6 +67,7 @@ class Sandbox:
         self.mode = mode
         self.limits = limits
         self.scratch_parent = scratch_parent
+        self.graded_names = tuple(graded_names)
         self.marker = uuid.uuid4().hex
         self.caps = wire.Caps.sized(limits.array_mb << 20)  # one message; an exchange: 2x
         self.load_reply: Reply | None = None
@@ -181,7 +184,8 @@ class Sandbox:
         self._spawn()
         source = np.frombuffer(self.source.encode("utf-8"), dtype=np.uint8)
         try:
-            reply = self._exchange("load", {}, {"source": source}, timeout, None)
+            args = {"names": list(self.graded_names)}
+            reply = self._exchange("load", args, {"source": source}, timeout, None)
         except ProbeError as exc:
             # raised while loading = the code does not load
             if exc.kind == FailureKind.LEARNER_ERROR:

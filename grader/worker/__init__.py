@@ -27,11 +27,10 @@ from .main import OPS, main, serve
 from .probes_call import _describe
 from .probes_fit import op_train
 from .probes_keras import MAX_CONFIG_JSON
-from .state import GRADED_NAMES, LEARNER_MODULE, STATE, BadRequest, LearnerFailure, _keras
+from .state import LEARNER_MODULE, STATE, BadRequest, LearnerFailure, _keras
 from .tracebacks import scrub
 
 __all__ = [
-    "GRADED_NAMES",
     "LEARNER_MODULE",
     "MAX_CONFIG_JSON",
     "OPS",

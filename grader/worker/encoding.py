@@ -147,7 +147,7 @@ def history_floats(history: Any, notes: list[str]) -> dict[str, list[float]]:
         except Exception as exc:
             notes.append(
                 f"the metric logged as `{key}` gave {_qualname(values[0]) if values else '?'}, "
-                f"not a number ({_exc_message(exc)}): check your IoU metric's result()"
+                f"not a number ({_exc_message(exc)}): check your metric's result()"
             )
     return out
 

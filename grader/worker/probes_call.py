@@ -1,8 +1,8 @@
 """Probes that load the learner's code and call its functions.
 
 ``load`` execs the learner source in a fresh module (written under the scratch folder so that
-tracebacks have lines to show) and describes each graded name: a class, a function with its
-signature, or a value. ``call`` calls a graded function with data arguments under a per-call seed
+tracebacks have lines to show) and describes each name the request lists (the graded parts, which
+only the trusted side knows): a class, a function with its signature, or a value. ``call`` calls a graded function with data arguments under a per-call seed
 and returns the encoded result (a generator is sampled). ``ping`` and ``import`` serve the
 sandbox's start-up and timing checks.
 """
@@ -24,7 +24,6 @@ from grader import wire
 from .channel import Channel
 from .encoding import Encoder, _qualname
 from .state import (
-    GRADED_NAMES,
     LEARNER_MODULE,
     MAX_REPR,
     STATE,
@@ -97,7 +96,10 @@ def op_import(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
 
 
 def op_load(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
-    """Exec the learner source in a fresh module and say which graded names exist."""
+    """Exec the learner source in a fresh module and describe the names the request lists."""
+    names = args.get("names")
+    if not _isinstance(names, list) or not all(_isinstance(n, str) for n in names):
+        raise BadRequest("load needs 'names': a list of the names to describe")
     if "source" not in arrays:
         raise BadRequest("load needs a 'source' array (UTF-8 bytes)")
     try:
@@ -130,7 +132,6 @@ def op_load(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
     except LearnerFailure as failure:
         raise LearnerFailure("load_error", failure.message, failure.tb) from None
     STATE.module = module
-    names = args.get("names") or list(GRADED_NAMES)
     found = {}
     for name in names:
         if name in module.__dict__:

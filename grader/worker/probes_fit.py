@@ -1,9 +1,10 @@
 """Probes that fit a model: the learner's callback on a short fit, and the training run.
 
-``callback`` fits briefly with the learner's ``ShowTestImages`` and reports the figures it drew
-(on the learner's model, or on a stand-in model when that one is missing or broken). ``train``
-runs exactly the steps asked for on batches pulled from the trusted side, seeded and
-deterministic, then predicts on the test images.
+``callback`` fits briefly with the learner's callback class and reports the figures it drew (on
+the learner's model, or on the trusted side's stand-in model when that one is missing or broken).
+``train`` runs exactly the steps asked for on batches pulled from the trusted side, seeded and
+deterministic, then predicts on the test images. The learner's names (classes, functions) and the
+stand-in model come in the request: nothing here knows the course.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .state import (
     _isinstance,
     _keras,
     _len,
+    _named,
     _seed_everything,
 )
 from .tracebacks import _exc_message, learner_code
@@ -60,42 +62,47 @@ def _render(fig: Any, max_width: int = 320) -> np.ndarray:
     return np.ascontiguousarray(rgb[::step, ::step])
 
 
-def _stand_in_model(keras: Any, seed: Any) -> Any:
-    """A model that meets the course's model contract (input "image" 144x144x3, a softmax
-    "class_out" of 9 and a "box_out" of 2, compiled), so the callback is graded on its own when
-    the learner's create_model() is missing or broken.
+COMPILE_KEYS = ("optimizer", "loss", "metrics", "loss_weights")
 
-    Deliberately not the reference solution's architecture: this module is shipped to learners and
-    readable inside the sandbox. The callback checks only need a model that fits and predicts.
-    """
+
+def _stand_in_model(keras: Any, spec: Any, seed: Any) -> Any:
+    """The trusted side's stand-in model, so that the callback is graded on its own when the
+    learner's model is missing or broken: ``spec`` holds the model's Keras JSON (``"json"``,
+    plain Keras layers, rebuilt without custom objects) and its compile settings
+    (``"compile"``: optimizer, loss and metrics by name)."""
+    if not _isinstance(spec, dict) or not _isinstance(spec.get("json"), str):
+        raise BadRequest("'stand_in' needs the model's Keras JSON under 'json'")
+    settings = spec.get("compile") or {}
+    if not _isinstance(settings, dict) or any(k not in COMPILE_KEYS for k in settings):
+        raise BadRequest(f"'stand_in' compile settings may only be {', '.join(COMPILE_KEYS)}")
     keras.utils.set_random_seed(int(seed or 0) % 2**32)
-    layers = keras.layers
-    inputs = keras.Input(shape=(144, 144, 3), name="image")
-    x = layers.Flatten()(layers.AveragePooling2D(12)(inputs))
-    outputs = {
-        "class_out": layers.Dense(9, activation="softmax", name="class_out")(x),
-        "box_out": layers.Dense(2, activation="sigmoid", name="box_out")(x),
-    }
-    stand_in = keras.Model(inputs, outputs)
-    stand_in.compile(
-        optimizer="adam",
-        loss={"box_out": "mse", "class_out": "categorical_crossentropy"},
-        metrics={"class_out": "accuracy"},
-    )
+    stand_in = keras.models.model_from_json(spec["json"])
+    stand_in.compile(**settings)
     return stand_in
+
+
+def _targets(args: dict, arrays: dict) -> list[str]:
+    """The names of the target arrays to fit on (``args["targets"]``), each sent in the request."""
+    names = args.get("targets")
+    if not _isinstance(names, list) or not all(_isinstance(n, str) for n in names):
+        raise BadRequest("callback needs 'targets': the names of its target arrays")
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise BadRequest(f"callback: target arrays not sent: {', '.join(missing)}")
+    return names
 
 
 def _fit_with_callback(
     keras: Any, model: Any, args: dict, arrays: dict, plt: Any, figure_cls: Any
 ) -> dict[str, Any]:
     """One short fit of ``model`` with a fresh instance of the learner's callback class."""
-    name = args.get("class", "ShowTestImages")
+    name = _named(args, "class")
     cls = _graded(name)
     with learner_code(f"creating {name}()"):
         cb = cls(**dict(wire.resolve(args.get("kwargs", {}), arrays)))
     is_callback = _isinstance(cb, keras.callbacks.Callback)
     x = _as_float_images(arrays["x"])
-    targets = {k: arrays[k] for k in ("class_out", "box_out") if k in arrays}
+    targets = {k: arrays[k] for k in _targets(args, arrays)}
     created: list[Any] = []
     original_init = figure_cls.__init__
 
@@ -137,11 +144,13 @@ def _fit_with_callback(
 
 
 def op_callback(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
-    """Fit briefly with the learner's ShowTestImages and report the figures it drew.
+    """Fit briefly with the learner's callback class (``args["class"]``) and report the figures
+    it drew.
 
-    The learner's model is used when create_model() builds one and the fit succeeds with it;
-    otherwise the callback runs again on the stand-in model, so that a missing or broken model
-    (or metric compiled into it) never costs the callback's points.
+    The learner's model is used when their factory (``args["factory"]``) builds one and the fit
+    succeeds with it; otherwise the callback runs again on the stand-in model the request sends
+    (``args["stand_in"]``), so that a missing or broken model (or metric compiled into it) never
+    costs the callback's points. Without a stand-in, the model's failure is the probe's.
     """
     keras = _keras()
     import matplotlib
@@ -152,21 +161,25 @@ def op_callback(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
 
     if "x" not in arrays:
         raise BadRequest("callback needs an 'x' batch and target arrays")
+    _targets(args, arrays)
+    factory = _named(args, "factory")
     seed = args.get("seed")
     result: dict[str, Any] | None = None
     model_problem = ""
     try:
-        model = _build_model(seed)
+        model = _build_model(seed, factory)
     except LearnerFailure as failure:
-        model_problem = failure.message
+        model_problem, problem = failure.message, failure
     else:
         try:
             result = _fit_with_callback(keras, model, args, arrays, plt, matplotlib.figure.Figure)
         except LearnerFailure as failure:
-            model_problem = f"with your model: {failure.message}"
+            model_problem, problem = f"with your model: {failure.message}", failure
         plt.close("all")
     if result is None:
-        model = _stand_in_model(keras, seed)
+        if args.get("stand_in") is None:
+            raise problem
+        model = _stand_in_model(keras, args["stand_in"], seed)
         result = _fit_with_callback(keras, model, args, arrays, plt, matplotlib.figure.Figure)
     result["model"] = "stand-in" if model_problem else "yours"
     result["model_problem"] = model_problem
@@ -186,7 +199,9 @@ def op_callback(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
 def op_train(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
     """Exactly ``epochs x steps_per_epoch`` steps on batches pulled from the trusted side (no time
     cut-off: the trusted side's wall-clock limit ends the grading instead), then unlabelled
-    predictions. Seeded, with deterministic ops, so the same submission trains the same way."""
+    predictions. Seeded, with deterministic ops, so the same submission trains the same way. The
+    model comes from the learner's ``args["factory"]``, with their ``args["schedule"]`` (a
+    function name, optional) as a learning-rate scheduler when they define it."""
     keras = _keras()
     import tensorflow as tf
 
@@ -194,7 +209,7 @@ def op_train(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
     _seed_everything(seed)
     with contextlib.suppress(Exception):  # unavailable in very old TF: seeds alone then
         tf.config.experimental.enable_op_determinism()
-    model = _build_model(seed)
+    model = _build_model(seed, _named(args, "factory"))
     epochs = int(args.get("epochs", 1))
     steps = int(args.get("steps_per_epoch", 1))
     counter = {"steps": 0, "asked": 0}
@@ -212,7 +227,10 @@ def op_train(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
             counter["steps"] += 1
 
     callbacks: list[Any] = [StepCounter()]
-    schedule = STATE.module.__dict__.get("lr_schedule") if STATE.module else None
+    schedule_name = args.get("schedule")  # the learner's learning-rate schedule, if any
+    if schedule_name is not None and not _isinstance(schedule_name, str):
+        raise BadRequest("'schedule' must be the name of a function")
+    schedule = STATE.module.__dict__.get(schedule_name) if STATE.module and schedule_name else None
     if callable(schedule):
         callbacks.append(keras.callbacks.LearningRateScheduler(schedule))
     t0 = time.perf_counter()

@@ -1,7 +1,8 @@
 """Keras probes that need no training: drive the learner's metric, describe and run its model.
 
 ``metric`` scripts update/result/reset steps on the learner's Metric (eagerly or in a
-``tf.function``). ``model`` builds the learner's model and describes it as data (inputs, outputs
+``tf.function``). ``model`` builds the learner's model with the factory the request names and
+describes it as data (inputs, outputs
 with their layers and activations, parameter counts, compile settings, the config JSON that the
 trusted side audits) and predicts on the images sent. The model helpers here are shared with the
 fitting probes.
@@ -16,18 +17,30 @@ import numpy as np
 
 from .channel import Channel
 from .encoding import Encoder, _qualname, _short_repr
-from .state import BadRequest, LearnerFailure, _graded, _isinstance, _keras, _len, _restore, _type
+from .state import (
+    BadRequest,
+    LearnerFailure,
+    _graded,
+    _isinstance,
+    _keras,
+    _len,
+    _named,
+    _restore,
+    _type,
+)
 from .tracebacks import _exc_message, learner_code
 
 
 def op_metric(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
-    """Drive a learner Metric through a script of update/result/reset steps."""
+    """Drive the learner's Metric class (``args["class"]``) through a script of
+    update/result/reset steps."""
+    name = _named(args, "class")
     keras = _keras()
     import tensorflow as tf
 
-    cls = _graded(args.get("class", "IoU"))
+    cls = _graded(name)
     encoder = Encoder()
-    with learner_code(f"creating {args.get('class', 'IoU')}()"):
+    with learner_code(f"creating {name}()"):
         metric = cls(**dict(args.get("kwargs", {})))
     is_metric = _isinstance(metric, keras.metrics.Metric)
     graph = bool(args.get("graph"))
@@ -190,17 +203,18 @@ def _predict(model: Any, images: np.ndarray, encoder: Encoder) -> Any:
     return encoder.encode(raw)
 
 
-def _build_model(seed: Any) -> Any:
+def _build_model(seed: Any, factory: str) -> Any:
+    """The model that the learner's function ``factory`` returns, built under ``seed``."""
     keras = _keras()
     if seed is not None:
         keras.utils.set_random_seed(int(seed) % 2**32)
-    fn = _graded("create_model")
-    with learner_code("calling create_model()"):
+    fn = _graded(factory)
+    with learner_code(f"calling {factory}()"):
         model = fn()
     if not _isinstance(model, keras.Model):
         raise LearnerFailure(
             "learner_error",
-            f"create_model() returned {_qualname(model)}, not a keras.Model",
+            f"{factory}() returned {_qualname(model)}, not a keras.Model",
             "",
         )
     return model
@@ -226,8 +240,9 @@ def _model_config_json(model: Any, notes: list[str]) -> str | None:
 
 
 def op_model(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
-    """Build the learner's model and describe it; predict on the images sent, if any."""
-    model = _build_model(args.get("seed"))
+    """Build the learner's model (``args["factory"]``) and describe it; predict on the images
+    sent, if any."""
+    model = _build_model(args.get("seed"), _named(args, "factory"))
     notes: list[str] = []
     with learner_code("inspecting the model"):
         info = _summarise_model(model, notes)

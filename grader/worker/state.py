@@ -4,7 +4,8 @@ Everything the probes share lives here, below every other worker module: the lim
 reply may hold, references to builtins taken before learner code runs (learners may patch them)
 and :func:`_restore` that puts them back, the two failures a probe can end with, and the
 :data:`STATE` of this process (the learner module, its file name, the TensorFlow thread count,
-the per-call seed counter). Only the standard library and numpy are imported here; TensorFlow and
+the per-call seed counter), and :func:`_named`, which reads the name of a learner definition from a
+request: the worker knows no course's names, the trusted side sends them. Only the standard library and numpy are imported here; TensorFlow and
 Keras are imported on first use by :func:`_keras`.
 """
 
@@ -22,17 +23,6 @@ from typing import Any
 import numpy as np
 
 LEARNER_MODULE = "submission"
-# A copy of grader.ingest.GRADED_PARTS: the worker imports nothing from grader but wire (a test
-# keeps the two equal).
-GRADED_NAMES = (
-    "create_example",
-    "plot_bounding_box",
-    "data_generator",
-    "IoU",
-    "create_model",
-    "ShowTestImages",
-    "lr_schedule",
-)
 MAX_TRACEBACK = 4000
 MAX_REPR = 200
 MAX_STR = 100_000
@@ -121,3 +111,12 @@ def _graded(name: str) -> Any:
     if not _isinstance(name, str) or name not in STATE.module.__dict__:
         raise LearnerFailure("learner_error", f"`{name}` is not defined", "")
     return STATE.module.__dict__[name]
+
+
+def _named(args: dict, key: str) -> str:
+    """The name of a learner definition that the request gives under ``key`` (a class or a
+    function): the trusted side knows the course's names, the worker knows none."""
+    name = args.get(key)
+    if not _isinstance(name, str) or not name:
+        raise BadRequest(f"the request needs {key!r}: the name of a learner definition")
+    return name

@@ -32,7 +32,8 @@ def stand_in_json() -> str:
     """The stand-in model's Keras JSON (built once, a few thousand weights never used here)."""
     keras = _keras()
     layers = keras.layers
-    inputs = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
+    side = IMAGE_SIZE
+    inputs = keras.Input(shape=(side, side, 3), name="image")
     x = layers.Flatten()(layers.AveragePooling2D(12)(inputs))
     outputs = {
         "class_out": layers.Dense(NUM_CLASSES, activation="softmax", name="class_out")(x),

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from grader.authoring import assign, build_release
-from grader.checking import Artifacts, InProcessSubmission, run_checks
+from grader.checking import Artifacts, InProcessSubmission, known_cause, run_checks
 from grader.grade import grade_notebook
 from grader.ingest import (
     DIFFERENCES,
@@ -58,6 +58,21 @@ def test_the_dropped_emoji_loop_is_named_with_what_the_course_provides():
     assert (problem.cell_index, problem.line, problem.part) == (3, 1, "create_example")
     assert "Cell 4, line 1" in problem.message and "`emojis`" in problem.message
     assert "emoji_tiles" in problem.message
+
+
+def test_the_set_up_cell_pasted_without_its_tag_says_how_to_keep_it():
+    nb = nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4)
+    (setup,) = [
+        c for c in nb.cells if "setup" in c.metadata.get("tags", []) and "emoji_tiles" in c.source
+    ]
+    setup.metadata["tags"] = []  # pasted as text into a cell of the learner's own
+    ingested = ingest_notebook(nb)
+    (problem,) = [p for p in ingested.problems if "emoji_tiles" in p.message]
+    assert problem.kind == "dropped_dependency" and problem.part == "create_example"
+    assert "tagged `setup`" in problem.message and "Copy Cells" in problem.message
+    # and the check's NameError says where to look
+    hint = known_cause("NameError: name 'emoji_tiles' is not defined")
+    assert hint is not None and "problem list" in hint
 
 
 def test_a_loop_filling_a_list_through_a_method_is_reported_too():

@@ -118,6 +118,13 @@ KNOWN_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "`if pred_coords is not None:`.",
         ),
         (
+            r"NameError: name '\w+' is not defined",
+            "this name is not defined when the grader runs your code: either nothing defines it "
+            "(a missing import or definition), or top-level code the grader does not run sets "
+            "it (only imports, functions, classes, constants and cells tagged `setup` are kept; "
+            "the report's problem list names such a line and what to do instead).",
+        ),
+        (
             r"KeyError: '(image|file|name)'",
             "if a loop in your notebook fills this dict, the grader did not run it (only imports, "
             "functions, classes and constants are kept): use the course's emoji_tiles[class_id].",

@@ -134,6 +134,12 @@ def _mutated_globals(node: ast.stmt) -> set[str]:
 
 def _instead(name: str, text: str) -> str:
     """What the course provides instead of code the grader does not run."""
+    if name == "emoji_tiles" or "render_tiles(" in text:  # the set-up cell, pasted without its tag
+        return (
+            "This is the course's set-up code: the grader runs it only in a cell tagged `setup`. "
+            "Copy the set-up cell from the course notebook as a cell (Edit > Copy Cells keeps its "
+            "tag), or give this cell the tag `setup` (View > Cell Toolbar > Tags)."
+        )
     if ".png" in text.lower() or "Image.open" in text or name == "emojis":
         return (
             "The course provides `emoji_tiles` instead: `emoji_tiles[class_id]` is the 72x72x3 "

@@ -43,6 +43,20 @@ def _new_tenant(lim: Limits, scratch_parent: Path | None) -> tenancy.Tenant:
         raise ProbeError(FailureKind.GRADER_ERROR, f"cannot set up the sandbox: {exc}") from None
 
 
+def _load_failure(exc: ProbeError) -> ProbeError | None:
+    """The lasting failure of a load that raised ``exc`` (the code does not load), or None when
+    the grader itself failed (retried on the next request)."""
+    kind = FailureKind.LOAD_ERROR if exc.kind == FailureKind.LEARNER_ERROR else exc.kind
+    if kind not in (
+        FailureKind.LOAD_ERROR,
+        FailureKind.TIMEOUT,
+        FailureKind.CRASHED,
+        FailureKind.PROTOCOL,
+    ):
+        return None
+    return ProbeError(kind, f"loading the code: {exc.message}", exc.traceback)
+
+
 class Sandbox:
     """A lazily started, restartable worker holding one learner's source.
 
@@ -187,21 +201,12 @@ class Sandbox:
             args = {"names": list(self.graded_names)}
             reply = self._exchange("load", args, {"source": source}, timeout, None)
         except ProbeError as exc:
-            # raised while loading = the code does not load
-            if exc.kind == FailureKind.LEARNER_ERROR:
-                exc = ProbeError(FailureKind.LOAD_ERROR, exc.message, exc.traceback)
-            if exc.kind in (
-                FailureKind.LOAD_ERROR,
-                FailureKind.TIMEOUT,
-                FailureKind.CRASHED,
-                FailureKind.PROTOCOL,
-            ):
-                self._load_failure = ProbeError(
-                    exc.kind, f"loading the code: {exc.message}", exc.traceback
-                )
-                self._stop()
-                raise self._load_failure from None
-            raise
+            failure = _load_failure(exc)
+            if failure is None:
+                raise
+            self._load_failure = failure
+            self._stop()
+            raise failure from None
         self.load_reply = reply
         return reply
 

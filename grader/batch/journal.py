@@ -15,6 +15,7 @@ journal.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -31,6 +32,11 @@ from grader.batch.common import LOCK
 # Journal: the source of truth
 
 
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a journal line that are fields of ``cls``; a missing one takes its default."""
+    return {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
+
+
 @dataclass
 class JournalCheck:
     """One check's verdict in a journal line (a test of the row's results.json, in short)."""
@@ -41,24 +47,9 @@ class JournalCheck:
     max_score: float = 0.0
     message: str = ""  # what the learner read (results.json's test output)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "name": self.name,
-            "score": self.score,
-            "max_score": self.max_score,
-            "message": self.message,
-        }
-
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JournalCheck:
-        return cls(
-            number=data.get("number", ""),
-            name=data.get("name", ""),
-            score=data.get("score", 0.0),
-            max_score=data.get("max_score", 0.0),
-            message=data.get("message", ""),
-        )
+        return cls(**_known(cls, data))
 
 
 @dataclass
@@ -89,26 +80,7 @@ class JournalEntry:
     finished_at: str = ""  # local time, ISO 8601 with offset
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "source": self.source,
-            "content_hash": self.content_hash,
-            "grader_version": self.grader_version,
-            "settings": self.settings,
-            "checks_digest": self.checks_digest,
-            "status": self.status,
-            "error": self.error,
-            "note": self.note,
-            "score": self.score,
-            "max_score": self.max_score,
-            "checks": [check.to_json() for check in self.checks],
-            "execution_time": self.execution_time,
-            "cpu_seconds": self.cpu_seconds,
-            "host": self.host,
-            "isolation": self.isolation,
-            "report": self.report,
-            "finished_at": self.finished_at,
-        }
+        return dataclasses.asdict(self)
 
     def line(self) -> bytes:
         """The journal line: sorted keys, UTF-8, one newline."""
@@ -116,26 +88,10 @@ class JournalEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JournalEntry:
-        return cls(
-            id=data["id"],
-            source=data.get("source", ""),
-            content_hash=data.get("content_hash", ""),
-            grader_version=data.get("grader_version", ""),
-            settings=data.get("settings", {}),
-            checks_digest=data.get("checks_digest", ""),
-            status=data.get("status", ""),
-            error=data.get("error", ""),
-            note=data.get("note", ""),
-            score=data.get("score"),
-            max_score=data.get("max_score"),
-            checks=[JournalCheck.from_json(check) for check in data.get("checks", [])],
-            execution_time=data.get("execution_time", 0.0),
-            cpu_seconds=data.get("cpu_seconds"),
-            host=data.get("host", ""),
-            isolation=data.get("isolation", ""),
-            report=bool(data.get("report", False)),
-            finished_at=data.get("finished_at", ""),
-        )
+        entry = cls(**_known(cls, data))
+        entry.checks = [JournalCheck.from_json(check) for check in data.get("checks", [])]
+        entry.report = bool(entry.report)
+        return entry
 
 
 def read_journal(path: Path) -> dict[str, JournalEntry]:

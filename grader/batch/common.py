@@ -1,7 +1,8 @@
 """Names every stage of a batch shares: the files a run writes into its output folder, the
 statuses a row can end with, the defaults of a run (wall-clock limit and memory of one grading; the
-CLI's defaults too), and the one-line form of a message. They live in this leaf module, imported by the others and importing none of them, so
-that every stage can name them without importing another stage.
+CLI's defaults too), and the one-line form of a message. They live in this leaf module, imported
+by the others and importing none of them, so that every stage can name them without importing
+another stage.
 """
 
 from __future__ import annotations

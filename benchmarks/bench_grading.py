@@ -32,15 +32,14 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import reference as ref  # noqa: E402
+from assignments.object_localization import reference as ref  # noqa: E402
+from assignments.object_localization.checks.hidden import test_training as training  # noqa: E402
 from grader import wire, worker  # noqa: E402
-from grader.authoring import SOLUTION_NOTEBOOK  # noqa: E402
 from grader.checking import TRAIN_TIMEOUT, InProcessSubmission  # noqa: E402
-from grader.checks.hidden import test_training as training  # noqa: E402
 from grader.grade import SandboxedSubmission, grade_notebook  # noqa: E402
-from grader.ingest import GRADED_PARTS, ingest  # noqa: E402
 from grader.sandbox import Limits, Sandbox  # noqa: E402
 from grader.secret import using_seed  # noqa: E402
+from tests.objloc import COURSE, GRADED_PARTS, SOLUTION_NOTEBOOK, ingest  # noqa: E402
 
 
 class PeakMemory:
@@ -112,7 +111,7 @@ def train_once(seed: int, mode: str, threads: int) -> tuple[float, float, float,
             sandbox = stack.enter_context(
                 Sandbox(ingested.source, mode=mode, limits=limits, graded_names=GRADED_PARTS)
             )
-            submission = SandboxedSubmission(ingested, sandbox)
+            submission = SandboxedSubmission(ingested, sandbox, COURSE)
         mflops = submission.model_audit().flops_per_example / 1e6
         cpu = time.process_time()
         test, report = training.run_training(submission, *training.training_seeds(seed))

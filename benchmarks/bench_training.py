@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader.authoring import SOLUTION_NOTEBOOK  # noqa: E402
 from tests.notebook_runner import execute, result_line  # noqa: E402
+from tests.objloc import SOLUTION_NOTEBOOK  # noqa: E402
 
 
 def main() -> None:

@@ -5,14 +5,31 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from grader import __version__
 
 
+def _assignment(args: argparse.Namespace) -> Any:
+    """The assignment ``--assignment`` names (default: the only one); AssignmentError if none."""
+    from grader.assignment import resolve
+
+    return resolve(args.assignment)
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
+    from grader.assignment import AssignmentError
     from grader.authoring import assign
 
     try:
+        chosen = _assignment(args)
+        args.solution = args.solution or chosen.solution
+        args.out = args.out or chosen.learner
+        if args.solution is None or args.out is None:
+            raise AssignmentError(
+                f"assignment {chosen.name!r} declares no solution/learner notebook: give "
+                "--solution and --out"
+            )
         if args.check:
             difference = assign.check(args.solution, args.out)
             if difference is None:
@@ -25,7 +42,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             )
             return 1
         assign.generate(args.solution, args.out)
-    except assign.AssignError as error:
+    except (assign.AssignError, AssignmentError) as error:
         print(f"grader generate: {error}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}")
@@ -55,9 +72,15 @@ def _check_isolation(mode: str) -> str | None:
 def _cmd_grade(args: argparse.Namespace) -> int:
     """Batch grading (grader.batch): discover, grade in parallel or on Dask, journal, summarise."""
     from grader import batch
+    from grader.assignment import AssignmentError
 
     if args.jobs is not None and args.jobs < 1:
         print("grader grade: -j must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        chosen = _assignment(args)
+    except AssignmentError as error:
+        print(f"grader grade: {error}", file=sys.stderr)
         return 2
     items, notes = batch.discover(args.submissions)
     for note in notes:
@@ -76,7 +99,10 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             print(f"grader grade: {refusal}", file=sys.stderr)
             return 2
     where = f"Dask cluster {args.scheduler}" if args.scheduler else f"-j {args.jobs or 'cores'}"
-    print(f"grader grade: {len(items)} submission(s) -> {args.out} ({where})", flush=True)
+    print(
+        f"grader grade: {len(items)} submission(s) of {chosen.name} -> {args.out} ({where})",
+        flush=True,
+    )
 
     def waiting(holder: batch.LockHolder) -> None:
         print(
@@ -97,6 +123,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             wait=args.wait,
             on_wait=waiting,
+            assignment=args.assignment,
         )
     except (batch.OutDirBusy, SecretError) as error:
         print(f"grader grade: {error}", file=sys.stderr)
@@ -118,30 +145,48 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from grader.authoring.selfcheck import main as selfcheck_main
 
-    return selfcheck_main([str(args.notebook)] + (["--part", args.part] if args.part else []))
+    argv = [str(args.notebook)] + (["--part", args.part] if args.part else [])
+    if args.assignment:
+        argv += ["--assignment", args.assignment]
+    return selfcheck_main(argv)
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
+    from grader.assignment import AssignmentError
     from grader.authoring import build_release
 
-    written = build_release(args.out)
+    try:
+        written = build_release(args.out, _assignment(args))
+    except AssignmentError as error:
+        print(f"grader release: {error}", file=sys.stderr)
+        return 2
     print(f"wrote the learner bundle to {args.out} ({len(written)} files)")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from grader.authoring import assign
     from grader.batch.common import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 
     parser = argparse.ArgumentParser(
         prog="grader",
-        description="Autograder for the Object Localization with TensorFlow course.",
+        description="Course harness: generate the learner notebook, grade submitted notebooks in "
+        "a sandbox, release the learner bundle, self-check. Each command works on one assignment "
+        "(--assignment NAME or FOLDER; by default the only one installed).",
+    )
+    choose = argparse.ArgumentParser(add_help=False)
+    choose.add_argument(
+        "--assignment",
+        metavar="NAME",
+        help="the assignment: a name among those installed (assignments/*/assignment.yaml, or "
+        "the entry points grader.assignments) or a folder holding assignment.yaml (default: the "
+        "only one installed)",
     )
     parser.add_argument("--version", action="version", version=f"grader {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     generate = commands.add_parser(
         "generate",
+        parents=[choose],
         help="write the learner notebook from the solution notebook",
         description="Cut the solution regions out of the solution notebook and write the learner "
         "notebook (outputs cleared, tags and cell ids kept). Writes nothing on bad input.",
@@ -149,14 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--solution",
         type=Path,
-        default=assign.SOLUTION_NOTEBOOK,
-        help="solution notebook (default: %(default)s)",
+        help="solution notebook (default: the assignment's, solutions/<name>.ipynb)",
     )
     generate.add_argument(
         "--out",
         type=Path,
-        default=assign.LEARNER_NOTEBOOK,
-        help="learner notebook to write (default: %(default)s)",
+        help="learner notebook to write (default: the assignment's, assignments/<name>.ipynb)",
     )
     generate.add_argument(
         "--check",
@@ -167,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     grade = commands.add_parser(
         "grade",
+        parents=[choose],
         help="grade submitted notebooks in a sandbox; write results.json and report.html",
         description="Grade notebooks, folders and LMS zip exports against the hidden checks, "
         "several at once (-j) or on a Dask cluster (--scheduler). Learner code runs in a sandboxed "
@@ -246,16 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check",
+        parents=[choose],
         help="run the public checks on your notebook (self-check)",
         description="Run the public checks on a notebook in this process and print a summary. "
         "From inside the notebook: `from grader.authoring.selfcheck import check; check()`.",
     )
     check.add_argument("notebook", type=Path)
-    check.add_argument("--part", help="only this graded part, e.g. create_example")
+    check.add_argument("--part", help="only this graded part (default: all)")
     check.set_defaults(handler=_cmd_check)
 
     release = commands.add_parser(
         "release",
+        parents=[choose],
         help="build the learner bundle (learner notebook + self-check, no hidden checks)",
         description="Write the learner notebook and what the self-check needs into OUT. Hidden "
         "checks, solutions and the reference are left out.",

@@ -1,5 +1,11 @@
-"""Grade one submission: ingest -> sandbox -> hidden checks (pytest, trusted process) -> scoring
--> results.json + report.html. Also runs the public checks for the learner's self-check."""
+"""Grade one submission of an assignment: ingest -> sandbox -> its checks (pytest, trusted
+process) -> scoring -> results.json + report.html.
+
+The assignment (``grader.assignment``) is chosen by the caller (``--assignment``; by default the
+only one installed) and handed to each stage as what that stage needs: the ingestion rules, the
+graded names for the sandbox, the assignment itself for the checks, its pictures hook and title
+for the report.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader import __version__, secret, wire
+from grader.assignment import Assignment, resolve
 from grader.checking import (
     Artifacts,
     CheckResult,
+    HabitsFound,
     LearnerError,
     NotAttempted,
     OutcomeKind,
@@ -24,12 +32,11 @@ from grader.checking import (
     run_checks,
 )
 from grader.ingest import (
-    GRADED_PARTS,
     IngestedNotebook,
     NotebookError,
+    habit_rows,
+    habits_text,
     ingest,
-    original_course_rows,
-    original_course_text,
     submission_hash,
 )
 from grader.results.scoring import GradingResult, Status, shown_isolation, write_results
@@ -62,8 +69,8 @@ def _status_of_failure(op: str, kind: FailureKind) -> Status | None:
 class SandboxedSubmission(Submission):
     """Grading: probes go to the sandboxed worker (``grader.sandbox.Sandbox``)."""
 
-    def __init__(self, ingested: IngestedNotebook, sandbox: Any) -> None:
-        super().__init__(ingested)
+    def __init__(self, ingested: IngestedNotebook, sandbox: Any, assignment: Assignment) -> None:
+        super().__init__(ingested, assignment)
         self.sandbox = sandbox
         self.trouble: dict[Status, str] = {}  # status -> the first failure that implies it
 
@@ -103,8 +110,8 @@ class SandboxedSubmission(Submission):
 class UnreadableSubmission(Submission):
     """A file that is not a usable notebook: every check fails with the same clear message."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(None)
+    def __init__(self, message: str, assignment: Assignment | None = None) -> None:
+        super().__init__(None, assignment)
         self.message = message
 
     def require(self, part: str) -> None:
@@ -178,19 +185,24 @@ def grade_notebook(
     sandbox_mode: str = "auto",
     limits: Limits | None = None,
     hidden_seed: int | None = None,
+    assignment: Assignment | str | None = None,
 ) -> GradingResult:
     """Grade one notebook file. Never raises for a bad submission: it gets a verdict.
 
     ``limits`` sizes the sandboxed worker (batch grading passes fewer threads per parallel job).
     ``hidden_seed`` grades with that hidden-data seed (a Dask job carries the client's) instead of
-    the course's secret (``grader.secret``).
+    the course's secret (``grader.secret``). ``assignment``: an Assignment, a name or a folder
+    (``grader.assignment.resolve``); by default the only one installed.
     """
+    chosen = resolve(assignment)
     seed = secret.hidden_seed() if hidden_seed is None else int(hidden_seed)
     with secret.using_seed(seed):
-        return _grade(Path(path), sandbox_mode, limits, seed)
+        return _grade(Path(path), sandbox_mode, limits, seed, chosen)
 
 
-def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> GradingResult:
+def _grade(
+    path: Path, sandbox_mode: str, limits: Limits | None, seed: int, assignment: Assignment
+) -> GradingResult:
     from grader.results import report_pictures
     from grader.sandbox import Limits
 
@@ -206,29 +218,30 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
         "seed_fingerprint": seed_fingerprint(seed),
         "submission_sha256": digest,
         "isolation": shown_isolation(None),
+        "assignment": assignment.name,
     }
     isolation: str | None = None  # the sandbox's rung; None until one started
     ingested: IngestedNotebook | None = None
     captured = ""
     try:
-        ingested = ingest(path)
+        ingested = ingest(path, assignment.ingest_rules())
     except NotebookError as error:
         message = error.message
     timings["ingest"] = time.perf_counter() - started
     if ingested is None:
-        checks = run_checks(UnreadableSubmission(message))
+        checks = run_checks(UnreadableSubmission(message, assignment))
         summary = f"Your file could not be graded: {message}"
         artifacts = Artifacts(problems=[message])
         status, status_message = Status.UNREADABLE, message
     else:
         limits = _within_budget(limits or Limits())
         with Sandbox(
-            ingested.source, mode=sandbox_mode, limits=limits, graded_names=GRADED_PARTS
+            ingested.source, mode=sandbox_mode, limits=limits, graded_names=assignment.part_names
         ) as sandbox:
             isolation = sandbox.isolation
             extra["isolation"] = shown_isolation(isolation)
             extra["isolation_note"] = sandbox.isolation_note
-            submission = SandboxedSubmission(ingested, sandbox)
+            submission = SandboxedSubmission(ingested, sandbox, assignment)
             load_start = time.perf_counter()
             with contextlib.suppress(LearnerError):
                 submission.loaded_names()
@@ -255,13 +268,15 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
             checks, stopped = _not_a_verdict(checks, status, status_message)
             notes.insert(0, stopped)
             artifacts.predictions = None
-        if ingested.looks_original:  # the way in for the original course's learners, on top
-            artifacts.original_course = original_course_rows(ingested.original_course)
-            notes.insert(0, original_course_text(ingested.original_course))
+        if ingested.shows_habits:  # the way in for another course's learners, on top
+            intro = assignment.hook("habits_intro", "")
+            heading = assignment.hook("habits_heading", "Written for another course?")
+            artifacts.habits = HabitsFound(heading, intro, habit_rows(ingested.habits))
+            notes.insert(0, habits_text(intro, ingested.habits))
         summary = "\n".join(notes)
     artifacts.captured_output = captured
     report_start = time.perf_counter()
-    pictures = report_pictures(artifacts)
+    pictures = report_pictures(artifacts, assignment.hook("pictures"))
     timings["pictures"] = time.perf_counter() - report_start
     extra["timings"] = {name: round(value, 2) for name, value in timings.items()}
     return GradingResult(
@@ -274,6 +289,8 @@ def _grade(path: Path, sandbox_mode: str, limits: Limits | None, seed: int) -> G
         pictures=pictures,
         status=status,
         status_message=status_message,
+        title=assignment.title,
+        credit=assignment.credit,
     )
 
 

@@ -7,7 +7,8 @@ import nbformat
 import pytest
 
 from grader.authoring import assign
-from grader.ingest import GRADED_PARTS as GRADED
+from tests.objloc import GRADED_PARTS as GRADED
+from tests.objloc import LEARNER_NOTEBOOK, SOLUTION_NOTEBOOK
 
 
 def run_grader(*args):
@@ -37,8 +38,8 @@ def test_checked_in_learner_notebook_is_up_to_date():
 
 
 def test_learner_notebook_has_stubs_and_no_solution_text():
-    solution = nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4)
-    learner = nbformat.read(assign.LEARNER_NOTEBOOK, as_version=4)
+    solution = nbformat.read(SOLUTION_NOTEBOOK, as_version=4)
+    learner = nbformat.read(LEARNER_NOTEBOOK, as_version=4)
     text = "\n".join(cell.source for cell in learner.cells)
     hidden = solution_lines(solution)
     assert len(hidden) > 40

@@ -182,7 +182,7 @@ def test_gradebook_and_index_escape_learner_text(tmp_path: Path) -> None:
         _entry("alice", 2.0),
         _entry("mallory", 0.0, message="<script>alert(1)</script>", error="=HYPERLINK(1)"),
     ]
-    batch.write_class_outputs(tmp_path, entries)
+    batch.write_class_files(tmp_path, entries)
     rows = _gradebook(tmp_path)
     assert [row["id"] for row in rows] == ["alice", "mallory"]
     assert rows[1]["1.1 part: one"] == "0.0" and rows[1]["error"] == "'=HYPERLINK(1)"

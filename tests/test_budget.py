@@ -11,19 +11,18 @@ from typing import ClassVar
 import nbformat
 import pytest
 
+from assignments.object_localization.checks.hidden import test_training as training
 from grader import worker
-from grader.authoring import assign
 from grader.checking import Incorrect, InProcessSubmission, model_audit
-from grader.checks.hidden import test_training as training
-from grader.ingest import ingest_notebook
 from grader.results import Status
+from tests.objloc import SOLUTION_NOTEBOOK, ingest_notebook
 
 keras = pytest.importorskip("keras")
 layers = keras.layers
 
 
 def solution_namespace() -> tuple[dict, object]:
-    ingested = ingest_notebook(nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4))
+    ingested = ingest_notebook(nbformat.read(SOLUTION_NOTEBOOK, as_version=4))
     namespace = {"__name__": "submission"}
     exec(compile(ingested.source, "submission", "exec"), namespace)
     return namespace, ingested
@@ -184,7 +183,7 @@ def grade_with_failures(monkeypatch, tmp_path, failing):
     failing = {"callback": "learner_error", **failing}  # its short fit is the costly probe here
     monkeypatch.setattr(FailingSandbox, "failing", failing)
     monkeypatch.setattr(grade, "Sandbox", FailingSandbox)
-    result = grade.grade_notebook(assign.SOLUTION_NOTEBOOK)
+    result = grade.grade_notebook(SOLUTION_NOTEBOOK)
     document = json.loads((grade.write_outputs(result, tmp_path) / "results.json").read_text())
     return result, document
 
@@ -282,8 +281,8 @@ def small_budget(monkeypatch):
 def test_the_same_submission_gets_identical_scores_and_messages_twice(small_budget):
     from grader.grade import grade_notebook
 
-    first = grade_notebook(assign.SOLUTION_NOTEBOOK)
-    second = grade_notebook(assign.SOLUTION_NOTEBOOK)
+    first = grade_notebook(SOLUTION_NOTEBOOK)
+    second = grade_notebook(SOLUTION_NOTEBOOK)
     assert first.status is second.status is Status.GRADED
     assert first.artifacts.training.steps == 40  # the reduced budget, all of it
     assert any("mean IoU" in c.message for c in first.checks)  # a figure in a message

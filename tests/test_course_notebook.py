@@ -3,12 +3,12 @@
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from grader.authoring import assign
 from tests.notebook_runner import execute, result_line, stdout_of
+from tests.objloc import LEARNER_NOTEBOOK, SOLUTION_NOTEBOOK
 
 
 def test_solution_notebook_runs_top_to_bottom_with_a_short_training():
-    nb = execute(assign.SOLUTION_NOTEBOOK, "EPOCHS = 2\nSTEPS_PER_EPOCH = 15")
+    nb = execute(SOLUTION_NOTEBOOK, "EPOCHS = 2\nSTEPS_PER_EPOCH = 15")
     out = stdout_of(nb)
     assert "MARGIN = 10  BOX_SIDE = 52" in out
     for case, value in [
@@ -29,7 +29,7 @@ def test_solution_notebook_runs_top_to_bottom_with_a_short_training():
 
 def test_learner_notebook_runs_until_the_first_stub():
     with pytest.raises(CellExecutionError) as error:
-        execute(assign.LEARNER_NOTEBOOK)
+        execute(LEARNER_NOTEBOOK)
     assert "NotImplementedError" in str(error.value)
     # It stopped in the first demo cell that calls a stub; the cells before it (emojis, box
     # measurement, the stub definitions themselves) ran without error.
@@ -39,6 +39,6 @@ def test_learner_notebook_runs_until_the_first_stub():
 @pytest.mark.slow
 def test_full_training_reaches_the_course_figures():
     """What a learner sees with the default parameters (about 90 s on 2 cores)."""
-    result = result_line(execute(assign.SOLUTION_NOTEBOOK))
+    result = result_line(execute(SOLUTION_NOTEBOOK))
     assert result["test_accuracy"] >= 0.99
     assert result["test_iou"] >= 0.9

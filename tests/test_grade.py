@@ -9,11 +9,10 @@ import sys
 import nbformat
 import pytest
 
-from grader.authoring import assign
 from grader.checking import InProcessSubmission, run_checks
 from grader.grade import grade_notebook, write_outputs
-from grader.ingest import GRADED_PARTS, ingest_notebook
 from tests.conftest import TEST_HIDDEN_SEED
+from tests.objloc import GRADED_PARTS, LEARNER_NOTEBOOK, SOLUTION_NOTEBOOK, ingest_notebook
 
 GRADED_CELL = re.compile(r"^# GRADED: (\w+)")
 
@@ -21,7 +20,7 @@ GRADED_CELL = re.compile(r"^# GRADED: (\w+)")
 def solution_with(name: str, old: str, new: str):
     """The solution notebook with edits in one graded cell (``old`` lines separated by `` | ``),
     ingested as the grader would."""
-    nb = nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4)
+    nb = nbformat.read(SOLUTION_NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if (m := GRADED_CELL.match(c.source)) and m.group(1) == name)
     for before, after in zip(old.split(" | "), new.split(" | "), strict=True):
         assert before in cell.source, f"{before!r} not in {name}"
@@ -155,7 +154,7 @@ def test_each_typical_mistake_loses_its_points_with_a_hint_naming_it(part, old, 
 
 
 def test_in_process_solution_passes_every_non_training_check():
-    ingested = ingest_notebook(nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4))
+    ingested = ingest_notebook(nbformat.read(SOLUTION_NOTEBOOK, as_version=4))
     namespace = {"__name__": "submission"}
     exec(compile(ingested.source, "submission", "exec"), namespace)
     parts = list(GRADED_PARTS)
@@ -168,7 +167,7 @@ def test_in_process_solution_passes_every_non_training_check():
 def graded_solution(tmp_path_factory):
     """The reference solution, graded end to end through the sandbox (the CI's one full grading)."""
     out = tmp_path_factory.mktemp("reports")
-    result = grade_notebook(assign.SOLUTION_NOTEBOOK)
+    result = grade_notebook(SOLUTION_NOTEBOOK)
     folder = write_outputs(result, out)
     return result, folder
 
@@ -219,7 +218,7 @@ def test_report_is_self_contained_with_pictures_and_credit(graded_solution):
 @pytest.mark.slow  # a second full-length training; tests/test_budget.py proves it on a short budget
 def test_same_submission_gets_the_same_score_twice(graded_solution):
     first, _ = graded_solution
-    second = grade_notebook(assign.SOLUTION_NOTEBOOK)
+    second = grade_notebook(SOLUTION_NOTEBOOK)
     assert [(c.name, c.score, c.message) for c in second.checks] == [
         (c.name, c.score, c.message) for c in first.checks
     ]
@@ -227,7 +226,7 @@ def test_same_submission_gets_the_same_score_twice(graded_solution):
 
 
 def test_untouched_learner_notebook_scores_zero_with_a_message_for_every_check(tmp_path):
-    result = grade_notebook(assign.LEARNER_NOTEBOOK)
+    result = grade_notebook(LEARNER_NOTEBOOK)
     assert result.score == 0 and result.max_score == 100
     for check in result.checks:
         assert check.kind == "not_attempted", (check.name, check.kind)
@@ -264,7 +263,7 @@ def test_grader_check_runs_the_public_checks_and_prints_a_summary():
             "-m",
             "grader",
             "check",
-            str(assign.LEARNER_NOTEBOOK),
+            str(LEARNER_NOTEBOOK),
             "--part",
             "lr_schedule",
         ],
@@ -278,7 +277,7 @@ def test_grader_check_runs_the_public_checks_and_prints_a_summary():
 
 def test_one_line_self_check_from_inside_a_notebook(capsys):
     """`from grader.authoring.selfcheck import check; check(part)` runs in the notebook's own namespace."""
-    ingested = ingest_notebook(nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4))
+    ingested = ingest_notebook(nbformat.read(SOLUTION_NOTEBOOK, as_version=4))
     namespace = {"__name__": "__main__"}
     exec(compile(ingested.source, "notebook", "exec"), namespace)
     exec("from grader.authoring.selfcheck import check\nresults = check('lr_schedule')", namespace)

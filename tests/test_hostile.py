@@ -259,11 +259,11 @@ def test_garbage_on_the_reply_pipe(mode: str, attack: str) -> None:
 
 @pytest.fixture
 def secrets() -> Iterator[dict[str, Path]]:
-    """Sentinel files in solutions/ and grader/checks/ (created if missing, then removed)."""
+    """Sentinel files in solutions/ and the course's checks/ (created if missing, then removed)."""
     token = uuid.uuid4().hex
     made_dirs = []
     paths = {}
-    for folder in (ROOT / "solutions", ROOT / "grader" / "checks"):
+    for folder in (ROOT / "solutions", ROOT / "assignments" / "object_localization" / "checks"):
         if not folder.exists():
             folder.mkdir(parents=True)
             made_dirs.append(folder)
@@ -271,7 +271,7 @@ def secrets() -> Iterator[dict[str, Path]]:
         path.write_text(f"SECRET {token}\n")
         path.chmod(0o644)
         paths[folder.name] = path
-    paths["reference"] = ROOT / "grader" / "reference.py"
+    paths["reference"] = ROOT / "assignments" / "object_localization" / "reference.py"
     try:
         yield paths
     finally:

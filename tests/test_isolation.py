@@ -25,6 +25,7 @@ from grader import sandbox
 from grader.sandbox import Sandbox, SandboxUnavailable, isolation_status, landlock, paths, preflight
 
 ROOT = Path(__file__).resolve().parents[1]
+COURSE_DIR = "assignments/object_localization"  # relative to the checkout or site-packages
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
 CONFINED = [
     pytest.param(m, marks=pytest.mark.skipif(not ok, reason=why))
@@ -98,14 +99,14 @@ def _install_like_pip(site: Path) -> None:
     Why not ``pip wheel``: the build backend (setuptools >= 77) would have to be downloaded.
     """
     record = []
-    for pkg in ("grader", "quiz"):
+    for pkg in ("grader", "quiz", "assignments"):
         shutil.copytree(ROOT / pkg, site / pkg, ignore=shutil.ignore_patterns("__pycache__"))
         record += [p.relative_to(site).as_posix() for p in (site / pkg).rglob("*") if p.is_file()]
     info = site / "objloc_course-0.1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.4\nName: objloc-course\nVersion: 0.1.0\n")
     (info / "WHEEL").write_text("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-    (info / "top_level.txt").write_text("grader\nquiz\n")
+    (info / "top_level.txt").write_text("assignments\ngrader\nquiz\n")
     (info / "INSTALLER").write_text("pip\n")
     record += [f"{info.name}/{n}" for n in ("METADATA", "WHEEL", "top_level.txt", "INSTALLER")]
     (info / "RECORD").write_text("".join(f"{r},,\n" for r in [*record, f"{info.name}/RECORD"]))
@@ -134,13 +135,14 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _secret_paths(site: Path, seed_file: Path) -> list[str]:
     return [
-        str(site / "grader" / "checks" / "hidden"),
-        str(site / "grader" / "checks" / "hidden" / "test_hidden.py"),
-        str(site / "grader" / "reference.py"),
+        str(site / COURSE_DIR / "checks" / "hidden"),
+        str(site / COURSE_DIR / "checks" / "hidden" / "test_hidden.py"),
+        str(site / COURSE_DIR / "reference.py"),
+        str(site / "assignments"),
         str(site / "grader"),
         str(site / "objloc_course-0.1.0.dist-info" / "RECORD"),
-        str(ROOT / "grader" / "checks" / "hidden"),
-        str(ROOT / "grader" / "reference.py"),
+        str(ROOT / COURSE_DIR / "checks" / "hidden"),
+        str(ROOT / COURSE_DIR / "reference.py"),
         str(ROOT / "solutions"),
         str(ROOT / "solutions" / "object_localization.ipynb"),
         str(seed_file),
@@ -181,7 +183,7 @@ def _leaks(report: dict) -> dict[str, object]:
         elif isinstance(value, str) and value.startswith("READ:"):
             got[path] = value[:60]
     if not report["imported"].startswith("DENIED:"):
-        got["import grader.reference"] = report["imported"]
+        got["import the reference"] = report["imported"]
     return got
 
 

@@ -10,7 +10,6 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader import worker
-from grader.authoring import assign
 from grader.checking import (
     InProcessSubmission,
     ProbeFailure,
@@ -18,8 +17,8 @@ from grader.checking import (
     known_cause,
     run_checks,
 )
-from grader.ingest import GRADED_PARTS, ingest_notebook
 from grader.results import as_text
+from tests.objloc import CAUSES, GRADED_PARTS, SOLUTION_NOTEBOOK, ingest_notebook
 
 HOST = re.compile(r"/work|\.venv|site-packages|grader/|worker\.py|/tmp/")
 
@@ -55,7 +54,7 @@ def test_an_exception_is_shown_at_the_learners_cell_and_line_without_host_paths(
             "\n\ndef create_example(rng=None):\n    return helper({})\n",
         )
     )
-    text = describe_failure(failure_of("call", {"name": "create_example"}), "running it")
+    text = describe_failure(failure_of("call", {"name": "create_example"}), "running it", CAUSES)
     assert "cell 3, line 4, in create_example" in text
     assert "cell 2, line 3, in helper" in text and "return x['image']" in text
     assert "KeyError: 'image'" in text
@@ -75,13 +74,13 @@ def test_an_exception_inside_a_generator_is_reported_not_shown_as_an_empty_sampl
     failure = failure_of("call", {"name": "data_generator", "sample": 2})
     assert "the generator raised on item 1" in failure.message
     assert "cell 2, line 3, in data_generator" in failure.traceback
-    assert not HOST.search(describe_failure(failure, "sampling it"))
+    assert not HOST.search(describe_failure(failure, "sampling it", CAUSES))
 
 
 def test_a_function_without_rng_is_told_the_signature_to_write():
     load(notebook("def create_example():\n    return 1\n"))
     failure = failure_of("call", {"name": "create_example", "seed": 3, "rng_arg": "rng"})
-    text = describe_failure(failure, "running create_example()")
+    text = describe_failure(failure, "running create_example()", CAUSES)
     assert "unexpected keyword argument 'rng'" in text
     assert "def create_example(rng=None)" in text and "np.random.default_rng(rng)" in text
 
@@ -105,7 +104,7 @@ def test_a_metric_returning_a_tensor_made_in_update_state_gets_the_variables_hin
     steps = [{"op": "update", "y_true": "a", "y_pred": "b"}, {"op": "result"}]
     args = {"class": "IoU", "steps": steps, "graph": True}
     failure = failure_of("metric", args, {"a": box, "b": box})
-    text = describe_failure(failure, "using your IoU metric")
+    text = describe_failure(failure, "using your IoU metric", CAUSES)
     assert "add_variable" in text and "result()" in text, text
     assert not HOST.search(text), text
 
@@ -120,7 +119,7 @@ def test_a_history_value_that_is_not_a_number_is_named_and_the_rest_kept():
     assert floats == {"loss": [1.0, 0.5]}
     (note,) = notes
     assert "`box_out_iou`" in note and "result()" in note
-    assert "add_variable" in known_cause(note)
+    assert "add_variable" in known_cause(note, CAUSES)
 
 
 KERAS2 = [
@@ -142,14 +141,14 @@ KERAS2 = [
 
 @pytest.mark.parametrize(("message", "replacement"), KERAS2)
 def test_keras2_apis_and_old_contracts_are_told_their_replacement(message, replacement):
-    text = describe_failure(ProbeFailure("learner_error", message), "training your model")
+    text = describe_failure(ProbeFailure("learner_error", message), "training your model", CAUSES)
     assert "Hint: " in text and replacement in text.split("Hint: ", 1)[1]
 
 
 def test_a_grader_side_failure_shows_no_grader_traceback():
     tb = 'Traceback:\n  File "/work/main/grader/worker/probes_fit.py", line 9, in op_callback\nTypeError: x'
     failure = ProbeFailure("protocol", "worker failed on 'callback': TypeError: x", tb)
-    text = describe_failure(failure, "training your model")
+    text = describe_failure(failure, "training your model", CAUSES)
     assert "op_callback" not in text and not HOST.search(text), text
 
 
@@ -162,7 +161,7 @@ def test_keras_progress_bars_are_shown_as_text():
 
 
 def _solution_with_np_random():
-    nb = nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4)
+    nb = nbformat.read(SOLUTION_NOTEBOOK, as_version=4)
     cell = next(c for c in nb.cells if c.source.startswith("# GRADED: create_example"))
     cell.source = cell.source.replace(
         "int(rng.integers(0, NUM_CLASSES))", "int(np.random.randint(0, NUM_CLASSES))"

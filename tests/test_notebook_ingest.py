@@ -19,14 +19,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader.ingest import (
-    GRADED_PARTS,
-    IngestedNotebook,
-    NotebookError,
-    ingest,
-    ingest_notebook,
-    submission_hash,
-)
+from grader.ingest import IngestedNotebook, NotebookError, submission_hash
+from tests.objloc import GRADED_PARTS, ingest, ingest_notebook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 

@@ -9,18 +9,19 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.authoring import assign, build_release
-from grader.checking import Artifacts, InProcessSubmission, known_cause, run_checks
-from grader.grade import grade_notebook
-from grader.ingest import (
+from assignments.object_localization.original_course import (
     DIFFERENCES,
+    HEADING,
+    INTRO,
     Difference,
     differences_markdown,
-    ingest,
-    ingest_notebook,
-    original_course_text,
 )
+from grader.authoring import build_release
+from grader.checking import Artifacts, HabitsFound, InProcessSubmission, known_cause, run_checks
+from grader.grade import grade_notebook
+from grader.ingest import habit_rows, habits_text
 from grader.results import GradingResult, render_report, to_gradescope
+from tests.objloc import CAUSES, LEARNER_NOTEBOOK, SOLUTION_NOTEBOOK, ingest, ingest_notebook
 from tests.test_learner_messages import load, private_scratch  # noqa: F401 (autouse fixture)
 
 ORIGINAL = Path(__file__).parent / "fixtures" / "original_course" / "object_localization.ipynb"
@@ -30,8 +31,8 @@ FAST_PARTS = ["create_example", "plot_bounding_box", "data_generator", "IoU", "l
 
 def test_the_original_course_notebook_is_recognised_with_where_each_idiom_is():
     ingested = ingest(ORIGINAL)
-    assert ingested.looks_original
-    found = {f.difference: f for f in ingested.original_course}
+    assert ingested.shows_habits
+    found = {Difference(h.kind): h for h in ingested.habits}
     assert set(found) == {
         Difference.RNG,
         Difference.MODEL,
@@ -43,13 +44,13 @@ def test_the_original_course_notebook_is_recognised_with_where_each_idiom_is():
     }
     assert "data_generator" in found[Difference.RNG].evidence
     assert (found[Difference.EMOJIS].cell_index, found[Difference.EMOJIS].line) == (2, 1)
-    text = original_course_text(ingested.original_course)
+    text = habits_text(INTRO, ingested.habits)
     assert "emoji_tiles[class_id]" in text and "rng = np.random.default_rng(rng)" in text
 
 
 def test_the_course_notebooks_do_not_look_original():
-    for path in (assign.SOLUTION_NOTEBOOK, assign.LEARNER_NOTEBOOK):
-        assert ingest(path).original_course == ()
+    for path in (SOLUTION_NOTEBOOK, LEARNER_NOTEBOOK):
+        assert ingest(path).habits == ()
 
 
 def test_the_dropped_emoji_loop_is_named_with_what_the_course_provides():
@@ -61,7 +62,7 @@ def test_the_dropped_emoji_loop_is_named_with_what_the_course_provides():
 
 
 def test_the_set_up_cell_pasted_without_its_tag_says_how_to_keep_it():
-    nb = nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4)
+    nb = nbformat.read(SOLUTION_NOTEBOOK, as_version=4)
     (setup,) = [
         c for c in nb.cells if "setup" in c.metadata.get("tags", []) and "emoji_tiles" in c.source
     ]
@@ -71,7 +72,7 @@ def test_the_set_up_cell_pasted_without_its_tag_says_how_to_keep_it():
     assert problem.kind == "dropped_dependency" and problem.part == "create_example"
     assert "tagged `setup`" in problem.message and "Copy Cells" in problem.message
     # and the check's NameError says where to look
-    hint = known_cause("NameError: name 'emoji_tiles' is not defined")
+    hint = known_cause("NameError: name 'emoji_tiles' is not defined", CAUSES)
     assert hint is not None and "problem list" in hint
 
 
@@ -90,7 +91,7 @@ def test_a_loop_filling_a_list_through_a_method_is_reported_too():
 def test_the_table_is_in_the_notebooks_first_cell_and_the_bundle_readme(tmp_path):
     table = differences_markdown()
     assert len(table.splitlines()) == 2 + len(DIFFERENCES)
-    for path in (assign.SOLUTION_NOTEBOOK, assign.LEARNER_NOTEBOOK):
+    for path in (SOLUTION_NOTEBOOK, LEARNER_NOTEBOOK):
         first = nbformat.read(path, as_version=4).cells[0]
         assert first.cell_type == "markdown" and table in first.source
     build_release(tmp_path)
@@ -98,13 +99,12 @@ def test_the_table_is_in_the_notebooks_first_cell_and_the_bundle_readme(tmp_path
 
 
 def test_the_report_opens_with_the_relevant_rows_only_for_an_original_notebook():
-    from grader.ingest import original_course_rows
-
-    rows = original_course_rows(ingest(ORIGINAL).original_course)
-    result = GradingResult("s", [], 1.0, "summary", artifacts=Artifacts(original_course=rows))
+    rows = habit_rows(ingest(ORIGINAL).habits)
+    habits = HabitsFound(HEADING, INTRO, rows)
+    result = GradingResult("s", [], 1.0, "summary", artifacts=Artifacts(habits=habits))
     html = render_report(result)
     assert "Coming from the original guided project?" in html
-    assert html.index("original-course") < html.index("Score per part")
+    assert html.index('id="habits"') < html.index("Score per part")
     assert "self.figures.append(...)" in html
     assert "Coming from the original" not in render_report(GradingResult("s", [], 1.0, ""))
 
@@ -115,11 +115,11 @@ def _messages_of_in_process_grading(ingested) -> list[str]:
 
 
 def test_no_check_message_shows_a_grader_frame_or_a_host_path():
-    broken = nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4)
+    broken = nbformat.read(SOLUTION_NOTEBOOK, as_version=4)
     for cell in broken.cells:
         cell.source = cell.source.replace("rng.integers(0, NUM_CLASSES)", "rng.integers(0, 99)")
         cell.source = cell.source.replace("ops.cast(y[:, 0]", "ops.cast(y[:, 5]")
-    gradings = [ingest(ORIGINAL), ingest(assign.LEARNER_NOTEBOOK), ingest_notebook(broken)]
+    gradings = [ingest(ORIGINAL), ingest(LEARNER_NOTEBOOK), ingest_notebook(broken)]
     messages = [m for ingested in gradings for m in _messages_of_in_process_grading(ingested)]
     assert sum(bool(m) for m in messages) >= 10  # the gradings did fail checks with messages
     leaks = [m for m in messages if HOST.search(m)]
@@ -133,11 +133,7 @@ def test_the_original_notebooks_first_errors_name_the_change():
     assert "KeyError: 'image'" in text and "emoji_tiles" in text
     # a function without rng is still called (parts graded on their own); the report's opening
     # rows name the signature to write
-    from grader.ingest import original_course_text
-
-    assert "data_generator(batch_size=16, rng=None)" in original_course_text(
-        ingested.original_course
-    )
+    assert "data_generator(batch_size=16, rng=None)" in habits_text(INTRO, ingested.habits)
     assert "if pred_coords is not None:" in text
     assert "cell 5, line 6, in create_example" in text
 

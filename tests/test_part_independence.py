@@ -10,9 +10,14 @@ import re
 import nbformat
 import pytest
 
-from grader.authoring import assign
-from grader.checking import STUB_SIGNATURES, InProcessSubmission, run_checks
-from grader.ingest import GRADED_PARTS, ingest_notebook
+from grader.checking import InProcessSubmission, run_checks
+from tests.objloc import (
+    GRADED_PARTS,
+    LEARNER_NOTEBOOK,
+    SOLUTION_NOTEBOOK,
+    STUB_SIGNATURES,
+    ingest_notebook,
+)
 
 GRADED_CELL = re.compile(r"^# GRADED: (\w+)")
 
@@ -20,7 +25,7 @@ GRADED_CELL = re.compile(r"^# GRADED: (\w+)")
 def notebook_with(cells: dict[str, str | None], extra: str = ""):
     """The solution notebook, each named graded cell replaced by new source (None: removed), and
     ``extra`` appended as one more code cell; ingested as the grader would."""
-    nb = nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4)
+    nb = nbformat.read(SOLUTION_NOTEBOOK, as_version=4)
     kept = []
     for cell in nb.cells:
         match = GRADED_CELL.match(cell.source)
@@ -37,7 +42,7 @@ def notebook_with(cells: dict[str, str | None], extra: str = ""):
 
 
 def solution_cell(name: str) -> str:
-    nb = nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4)
+    nb = nbformat.read(SOLUTION_NOTEBOOK, as_version=4)
     return next(c.source for c in nb.cells if (m := GRADED_CELL.match(c.source)) and m[1] == name)
 
 
@@ -170,7 +175,7 @@ def test_a_renamed_part_is_named_in_the_message():
 
 
 def test_stub_signatures_match_the_learner_notebook():
-    nb = nbformat.read(assign.LEARNER_NOTEBOOK, as_version=4)
+    nb = nbformat.read(LEARNER_NOTEBOOK, as_version=4)
     for cell in nb.cells:
         match = GRADED_CELL.match(cell.source)
         if not match:

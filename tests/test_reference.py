@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader import reference as ref
+from assignments.object_localization import reference as ref
 
 
 def test_font_ships_with_the_package():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.authoring import assign
+from tests.objloc import SOLUTION_NOTEBOOK
 from tests.test_assign import solution_lines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def hidden_names():
     names = set()
-    for path in (ROOT / "grader" / "checks" / "hidden").glob("*.py"):
+    for path in (ROOT / "assignments" / "object_localization" / "checks" / "hidden").glob("*.py"):
         tree = ast.parse(path.read_text())
         names |= {
             n.name
@@ -41,7 +41,7 @@ def test_bundle_has_nothing_hidden_and_its_self_check_works(tmp_path):
         "reference" in n or "hidden" in n or "solution" in n or "sandbox" in n for n in names
     ), names
     text = "\n".join(p.read_text(errors="replace") for p in files)
-    secrets = solution_lines(nbformat.read(assign.SOLUTION_NOTEBOOK, as_version=4))
+    secrets = solution_lines(nbformat.read(SOLUTION_NOTEBOOK, as_version=4))
     assert [line for line in secrets if line in text] == []
     assert [name for name in hidden_names() if name in text] == []
     assert "HIDDEN_SEED" not in text and "BEGIN SOLUTION" not in text

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from grader import wire, worker
-from grader.ingest import GRADED_PARTS
 from grader.sandbox import (
     Limits,
     ProbeError,
@@ -22,6 +21,7 @@ from grader.sandbox import (
     leftover_processes,
 )
 from grader.sandbox.paths import _python_binds
+from tests.objloc import GRADED_PARTS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
 BWRAP_OK, BWRAP_WHY = bwrap_status()

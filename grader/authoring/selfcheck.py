@@ -4,10 +4,10 @@ From a notebook, after running its cells::
 
     from grader.authoring.selfcheck import check
     check()                   # every part
-    check("create_example")   # one part
+    check("a_part")           # one part
 
-From a terminal: ``grader check NOTEBOOK``. Only public checks run here; grading runs them all in a
-sandbox.
+From a terminal: ``grader check NOTEBOOK`` (``--assignment NAME`` when several are installed). Only
+public checks run here; grading runs them all in a sandbox.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from grader.assignment import Assignment, AssignmentError, resolve
 from grader.checking import CheckResult
 
 
@@ -37,31 +38,37 @@ def format_summary(results: list[CheckResult]) -> str:
 
 
 def check_namespace(
-    namespace: dict[str, Any], part: str | None = None, ingested: Any = None
+    namespace: dict[str, Any],
+    part: str | None = None,
+    ingested: Any = None,
+    assignment: Assignment | str | None = None,
 ) -> list[CheckResult]:
     """The public checks over a namespace that holds the learner's definitions."""
     from grader.checking import InProcessSubmission, run_checks
 
-    submission = InProcessSubmission(namespace, ingested)
+    submission = InProcessSubmission(namespace, ingested, resolve(assignment))
     return run_checks(submission, public_only=True, parts=[part] if part else None)
 
 
-def check(part: str | None = None) -> list[CheckResult]:
+def check(part: str | None = None, assignment: str | None = None) -> list[CheckResult]:
     """Run the public checks on the calling notebook's namespace and print a summary."""
     namespace = sys._getframe(1).f_globals
-    results = check_namespace(namespace, part)
+    results = check_namespace(namespace, part, assignment=assignment)
     print(format_summary(results))
     return results
 
 
-def check_notebook(path: Path, part: str | None = None) -> list[CheckResult]:
+def check_notebook(
+    path: Path, part: str | None = None, assignment: Assignment | str | None = None
+) -> list[CheckResult]:
     """Load a notebook's graded code (as the grader keeps it) here and run the public checks."""
     from grader.ingest import ingest
 
-    ingested = ingest(path)
+    chosen = resolve(assignment)
+    ingested = ingest(path, chosen.ingest_rules())
     namespace: dict[str, Any] = {"__name__": "submission"}
     exec(compile(ingested.source, str(path), "exec"), namespace)
-    return check_namespace(namespace, part, ingested)
+    return check_namespace(namespace, part, ingested, chosen)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,12 +81,25 @@ def main(argv: list[str] | None = None) -> int:
         description="Run the public checks on your notebook.",
     )
     parser.add_argument("notebook", type=Path)
-    parser.add_argument("--part", help="only this graded part, e.g. create_example")
+    parser.add_argument("--part", help="only this graded part (default: all)")
+    parser.add_argument(
+        "--assignment",
+        metavar="NAME",
+        help="the assignment's name or folder (default: the only one installed)",
+    )
     args = parser.parse_args(argv)
     try:
-        results = check_notebook(args.notebook, args.part)
+        chosen = resolve(args.assignment)
+        if args.part and args.part not in chosen.check_order:
+            raise AssignmentError(
+                f"no part {args.part!r} in {chosen.name}: parts are {', '.join(chosen.part_names)}"
+            )
+        results = check_notebook(args.notebook, args.part, chosen)
     except NotebookError as error:
         print(f"selfcheck: {error.message}", file=sys.stderr)
+        return 2
+    except AssignmentError as error:
+        print(f"selfcheck: {error}", file=sys.stderr)
         return 2
     print(format_summary(results))
     return 0 if all(r.passed for r in results) else 1

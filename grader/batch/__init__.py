@@ -27,7 +27,7 @@ from grader.batch.gradebook import (
     rebuild,
     render_index,
     summary_context,
-    write_class_outputs,
+    write_class_files,
 )
 from grader.batch.jobs import Job, checks_digest, grade_job, grade_job_bounded, job_limits
 from grader.batch.journal import (
@@ -80,5 +80,5 @@ __all__ = [
     "safe_id",
     "settings_of",
     "summary_context",
-    "write_class_outputs",
+    "write_class_files",
 ]

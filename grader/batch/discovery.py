@@ -22,13 +22,13 @@ ZIP_MAX_TOTAL_BYTES = 4 << 30  # declared uncompressed size of the whole archive
 ZIP_MAX_RATIO = 200  # declared size / compressed size, for members above 1 MB
 
 _JUNK = re.compile(r"^(\.|__MACOSX$|Thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
-# Moodle: "Jane Doe_12345_assignsubmission_file_/object_localization.ipynb" (a folder per learner),
-# or flattened "Jane Doe_12345_assignsubmission_file_object_localization.ipynb".
+# Moodle: "Jane Doe_12345_assignsubmission_file_/project.ipynb" (a folder per learner),
+# or flattened "Jane Doe_12345_assignsubmission_file_project.ipynb".
 _MOODLE_DIR = re.compile(r"^(?P<learner>.+?_\d+)_assign(?:submission|feedback)_[a-z]+_?$")
 _MOODLE_FILE = re.compile(
     r"^(?P<learner>.+?_\d+)_assign(?:submission|feedback)_[a-z]+_(?P<orig>.+)$"
 )
-# Canvas: "doejane_12345_67890_object_localization.ipynb", late ones "doejane_LATE_12345_67890_...".
+# Canvas: "doejane_12345_67890_project.ipynb", late ones "doejane_LATE_12345_67890_...".
 _CANVAS_FILE = re.compile(r"^(?P<name>[a-z0-9-]+?)(?:_LATE)?_(?P<user>\d+)_\d+_(?P<orig>.+)$")
 
 

@@ -147,7 +147,7 @@ def render_index(entries: list[JournalEntry], out_dir: Path) -> str:
     return _ENV.get_template("index.html.j2").render(**summary_context(entries, out_dir))
 
 
-def write_class_outputs(out_dir: Path, entries: list[JournalEntry]) -> None:
+def write_class_files(out_dir: Path, entries: list[JournalEntry]) -> None:
     """gradebook.csv and index.html from journal entries, each written atomically."""
     write_atomically(out_dir / GRADEBOOK, gradebook_csv(entries).encode("utf-8"))
     write_atomically(out_dir / INDEX, render_index(entries, out_dir).encode("utf-8"))
@@ -157,5 +157,5 @@ def rebuild(out_dir: Path) -> int:
     """Rebuild the class outputs from the journal file; returns the number of rows. The caller
     holds the folder's lock (:func:`run_batch` does)."""
     entries = list(read_journal(out_dir / JOURNAL).values())
-    write_class_outputs(out_dir, entries)
+    write_class_files(out_dir, entries)
     return len(entries)

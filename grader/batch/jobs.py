@@ -49,13 +49,16 @@ class Job:
     slots: int | None = None  # concurrent sandboxes on the machine; None: ask Dask
     rejected: str = ""
     hidden_seed: int | None = None  # the client's course secret, by value (see grader.secret)
+    assignment: str | None = None  # its name, or its folder (grader.assignment.resolve)
 
 
-def checks_digest() -> str:
-    """A digest of the hidden checks, recorded per row: which checks graded it (resume keys on the
-    grader version only, so editing a check needs a version bump or ``--force``)."""
+def checks_digest(assignment: str | None = None) -> str:
+    """A digest of the assignment's checks, recorded per row: which checks graded it (resume keys
+    on the grader version only, so editing a check needs a version bump or ``--force``)."""
+    from grader.assignment import resolve
+
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parents[1] / "checks"  # grader/checks
+    root = resolve(assignment).checks_dir
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
@@ -90,7 +93,7 @@ def job_limits(memory_mb: int, slots: int) -> Any:
 
     TensorFlow gets the same thread count whatever ``slots`` is (``Limits.threads``): reductions
     split over another number of threads sum in another order, and the same seed then trained to
-    IoU 0.932 with 2 threads but 0.927 with 1 (measured). A score must not depend on ``-j``, so
+    a box metric of 0.932 with 2 threads but 0.927 with 1 (measured). A score must not depend on ``-j``, so
     parallel gradings share the cores instead. Each sandbox has its own uid and cgroup
     (``grader.sandbox.tenancy``), so the process limit is per submission and does not grow with slots.
     The wire takes the wire module's message cap (8x the largest reply a probe needs): each
@@ -127,14 +130,14 @@ def grade_job(job: Job) -> dict[str, Any]:
     outcome: dict[str, Any] = {
         "host": socket.gethostname(),
         "grader_version": __version__,
-        "checks_digest": checks_digest(),
+        "checks_digest": checks_digest(job.assignment),
     }
     try:
         from grader.results import render_report, to_gradescope
 
         limits = job_limits(job.memory_mb, _host_slots(job.slots))
         if job.rejected:
-            result = _rejected_result(job.id, job.rejected)
+            result = _rejected_result(job.id, job.rejected, job.assignment)
         else:
             from grader.grade import grade_notebook
             from grader.secret import using_seed
@@ -156,6 +159,7 @@ def grade_job(job: Job) -> dict[str, Any]:
                     sandbox_mode=job.sandbox_mode,
                     limits=limits,
                     hidden_seed=job.hidden_seed,
+                    assignment=job.assignment,
                 )
         result.submission_id = job.id
         result.extra["submission_sha256"] = job.content_hash
@@ -181,13 +185,15 @@ def grade_job(job: Job) -> dict[str, Any]:
     return outcome
 
 
-def _rejected_result(ident: str, message: str) -> Any:
+def _rejected_result(ident: str, message: str, assignment: str | None) -> Any:
     """A verdict for a file that is not even handed to the notebook reader (unsafe zip member)."""
     from grader import grade
+    from grader.assignment import resolve
     from grader.checking import Artifacts
     from grader.results import GradingResult, Status, shown_isolation
 
-    checks = grade.run_checks(grade.UnreadableSubmission(message))
+    chosen = resolve(assignment)
+    checks = grade.run_checks(grade.UnreadableSubmission(message, chosen))
     return GradingResult(
         submission_id=ident,
         checks=checks,
@@ -197,6 +203,8 @@ def _rejected_result(ident: str, message: str) -> Any:
         artifacts=Artifacts(problems=[message]),
         status=Status.REJECTED,  # results.json's extra_data.status comes from these two fields
         status_message=message,
+        title=chosen.title,
+        credit=chosen.credit,
     )
 
 

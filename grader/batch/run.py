@@ -38,10 +38,17 @@ from grader.files import write_atomically
 # The batch
 
 
-def settings_of(sandbox_mode: str, memory_mb: int, hidden_seed: int | None = None) -> dict:
+def settings_of(
+    sandbox_mode: str,
+    memory_mb: int,
+    hidden_seed: int | None = None,
+    assignment: str | None = None,
+) -> dict:
     """The settings a verdict depends on (not -j or the scheduler: those only change speed). The
     hidden seed enters as a digest: the journal must not hold the secret."""
     settings: dict[str, Any] = {"sandbox": sandbox_mode, "memory_mb": memory_mb}
+    if assignment is not None:
+        settings["assignment"] = assignment
     if hidden_seed is not None:
         digest = hashlib.sha256(f"objloc-hidden-seed:{hidden_seed}".encode()).hexdigest()
         settings["hidden_data"] = digest[:16]
@@ -73,15 +80,22 @@ def run_batch(
     stream: Any = None,
     wait: bool = False,
     on_wait: Callable[[LockHolder], None] | None = None,
+    assignment: str | None = None,
 ) -> BatchSummary:
     """Grade ``items`` into ``out_dir``, skipping what the journal already holds unless ``force``.
 
     Holds the folder's lock throughout: raises :class:`OutDirBusy` when another run holds it,
-    unless ``wait``. Raises KeyboardInterrupt after writing the class outputs when interrupted;
+    unless ``wait``. ``assignment``: its name or folder; by default the only one installed.
+    Raises KeyboardInterrupt after writing the class outputs when interrupted;
     every submission that finished before is in the journal, the gradebook and the summary.
     """
+    from grader.assignment import discover, resolve
     from grader.secret import load_hidden_seed
 
+    chosen = resolve(assignment)  # here, so that a bad name fails before any work
+    # Jobs carry it by name when a worker can find it by name (a Dask worker's install), else by
+    # its folder.
+    key = chosen.name if discover().get(chosen.name) == chosen else str(chosen.folder)
     with out_dir_lock(out_dir, wait=wait, on_wait=on_wait):
         hidden_seed = load_hidden_seed()  # once, here: every job carries it by value
         return _run_locked(
@@ -94,6 +108,7 @@ def run_batch(
             memory_mb=memory_mb,
             timeout=timeout,
             hidden_seed=hidden_seed,
+            assignment=key,
             tty=tty,
             stream=stream,
         )
@@ -110,11 +125,12 @@ def _run_locked(
     memory_mb: int,
     timeout: float,
     hidden_seed: int,
+    assignment: str,
     tty: bool | None,
     stream: Any,
 ) -> BatchSummary:
     journal = Journal(out_dir / JOURNAL)  # repairs: only under the lock
-    settings = settings_of(sandbox_mode, memory_mb, hidden_seed)
+    settings = settings_of(sandbox_mode, memory_mb, hidden_seed, assignment)
     summary = BatchSummary()
     cores = os.cpu_count() or 1
     workers = max(1, jobs or cores)
@@ -151,6 +167,7 @@ def _run_locked(
                 slots=slots,
                 rejected=item.rejected,
                 hidden_seed=hidden_seed,
+                assignment=assignment,
             )
 
     def on_done(job: Job, outcome: Outcome) -> None:

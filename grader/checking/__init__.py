@@ -1,6 +1,6 @@
 """Checking: the course's checks judge a learner's submission, in the trusted process.
 
-The checks (pytest functions under ``grader/checks``, written in the vocabulary of
+An assignment's checks (pytest functions under its ``checks/``, written in the vocabulary of
 :mod:`~grader.checking.check_api`) talk to a :class:`Submission`: an interface whose probes either
 run in the learner's own process (:class:`InProcessSubmission`, the self-check) or go to the
 sandboxed worker (``grader.grade``). :mod:`~grader.checking.probes` limits each probe and turns a
@@ -8,11 +8,11 @@ failed one into the learner's message; :mod:`~grader.checking.model_audit` rebui
 model from its config to judge its structure and cost; :func:`run_checks` runs the checks and
 returns one :class:`CheckResult` per check, which the results stage scores; the checks also fill
 the submission's :class:`Artifacts` for the report. Imports flow
-``artifacts``/``check_api``/``model_audit``/``probes`` -> ``stand_in`` (the callback's
-stand-in model, sent to the worker) -> ``submission`` -> ``runner``.
+``artifacts``/``check_api``/``model_audit``/``probes`` -> ``submission`` -> ``runner``; the
+assignment (``grader.assignment``) says which parts there are and provides the hooks.
 """
 
-from grader.checking.artifacts import Artifacts, Predictions, TrainingRun
+from grader.checking.artifacts import Artifacts, HabitsFound, TrainingRun
 from grader.checking.check_api import (
     CheckOutcome,
     Incorrect,
@@ -23,7 +23,7 @@ from grader.checking.check_api import (
     check,
     short,
 )
-from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config
+from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config, trusted_keras
 from grader.checking.probes import (
     TIMEOUTS,
     TRAIN_TIMEOUT,
@@ -34,24 +34,21 @@ from grader.checking.probes import (
     probe_timeout,
     scrub,
 )
-from grader.checking.runner import CHECKS_DIR, PART_ORDER, CheckResult, run_checks
+from grader.checking.runner import CheckResult, run_checks
 from grader.checking.submission import (
-    STUB_SIGNATURES,
     InProcessSubmission,
     Submission,
     probe_images,
 )
 
 __all__ = [
-    "CHECKS_DIR",
-    "PART_ORDER",
-    "STUB_SIGNATURES",
     "TIMEOUTS",
     "TRAIN_TIMEOUT",
     "TRAIN_TIMEOUT_ENV",
     "Artifacts",
     "CheckOutcome",
     "CheckResult",
+    "HabitsFound",
     "InProcessSubmission",
     "Incorrect",
     "LearnerError",
@@ -60,7 +57,6 @@ __all__ = [
     "NotAttempted",
     "OutcomeKind",
     "PartialCredit",
-    "Predictions",
     "ProbeFailure",
     "Submission",
     "TrainingRun",
@@ -73,4 +69,5 @@ __all__ = [
     "run_checks",
     "scrub",
     "short",
+    "trusted_keras",
 ]

@@ -140,7 +140,7 @@ class ModelAudit:
         )
 
 
-def _keras() -> Any:
+def trusted_keras() -> Any:
     """Keras with TensorFlow limited to one thread: the trusted process only builds shapes."""
     import tensorflow as tf
 
@@ -322,7 +322,7 @@ def audit_config(config_json: str) -> ModelAudit:
     _check_config(config, classes)
     if len(classes) > MAX_LAYERS:
         raise ModelAuditError(f"your model has more than {MAX_LAYERS} layers")
-    keras = _keras()
+    keras = trusted_keras()
     for entry in classes:
         name = entry.removeprefix("function:")
         if entry.startswith("function:") and not callable(getattr(keras.activations, name, None)):

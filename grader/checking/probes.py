@@ -3,7 +3,8 @@
 The submission proxy (``grader.checking.submission``, and the sandboxed one in ``grader.grade``)
 turns every probe that produced no data into a :class:`ProbeFailure`; this module says how long each
 probe may take (each limit declared once, here), and turns a failure into the learner's message:
-their own exception with their cell and line, a hint when a known Keras 2 -> 3 idiom explains it,
+their own exception with their cell and line, a hint when a known cause explains it (the
+assignment's, e.g. a Keras 2 idiom that Keras 3 rejects, or a generic one),
 and never a host path or the grader's own traceback. Kept apart from the proxy so that the report
 and the grading stage can share :func:`scrub` and the limits without the probe API.
 """
@@ -16,13 +17,13 @@ import re
 from grader.wire import FailureKind
 
 # The train probe's wall-clock limit, in seconds. Not a budget: training always runs its full step
-# budget (grader/checks/hidden/test_training.py); this limit only ends a grading the machine could
+# budget (the assignment's training check); this limit only ends a grading the machine could
 # not finish, with status `timeout` (retried on rerun), never with fewer points. Measured with
 # benchmarks/bench_grading.py --no-grading on this 2-core machine (2 threads): the reference's
 # 1000 steps take 29-34 s in the bwrap sandbox when it is quiet (~32 steps/s), 84 s beside another
 # job's tests (load ~3), and took 206-822 s in an earlier session while several test suites ran at
 # once (load 4-15). 3600 s is 4x the worst of those and leaves room for a model at the cost limit
-# (test_training.MAX_MFLOPS_PER_EXAMPLE, 2.4x the reference). Override with $OBJLOC_TRAIN_TIMEOUT
+# (the training check's MAX_MFLOPS_PER_EXAMPLE, 2.4x the reference). Override with $OBJLOC_TRAIN_TIMEOUT
 # (seconds). The batch's per-submission timeout (grader.batch) must stay above this one.
 TRAIN_TIMEOUT_ENV = "OBJLOC_TRAIN_TIMEOUT"
 TRAIN_TIMEOUT = 3600.0
@@ -53,81 +54,18 @@ class ProbeFailure(Exception):
         self.message, self.traceback = message, traceback
 
 
-#: Known causes of a learner exception, by a pattern of its text: (pattern, what to change).
-#: Most are idioms of the original guided project (TF 2.4, Keras 2) that Keras 3 rejects.
-KNOWN_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+#: Causes of a learner exception that any assignment's learners meet, by a pattern of its text:
+#: (pattern, what to change). An assignment adds its own (its ``known_causes`` hook); they are
+#: tried first.
+GENERIC_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE | re.DOTALL), hint)
     for pattern, hint in (
-        (
-            r"SymbolicTensor|is out of scope and cannot be used here|"
-            r"tf\.function.*(create|capture)|Tensor\.op is undefined|EagerTensor",
-            "your metric returns (or keeps) a tensor computed in update_state(). Keep the running "
-            "totals in variables made in __init__ with self.add_variable(shape=(), "
-            'initializer="zeros", name=...), add to them with assign_add() in update_state(), '
-            "compute the value from them in result(), and zero them with assign(0.0) in "
-            "reset_state().",
-        ),
-        (
-            r"add new elements of state|add_weight.*reset|reset_state.*add_weight",
-            "reset_state() must zero the existing variables (self.total.assign(0.0)), not create "
-            "new ones with add_weight: Keras 3 does not allow new state after building.",
-        ),
-        (
-            r"fit_generator",
-            "model.fit_generator() was removed in Keras 3: write model.fit(generator, "
-            "steps_per_epoch=...).",
-        ),
-        (
-            r"set_value|get_value",
-            "keras.backend.set_value/get_value were removed in Keras 3: write "
-            "model.optimizer.learning_rate.assign(value), or return the new rate from "
-            "lr_schedule(epoch, lr).",
-        ),
-        (
-            r"unexpected keyword argument '(workers|use_multiprocessing|max_queue_size)'|"
-            r"not recognized.*(workers|use_multiprocessing)",
-            "fit() no longer takes workers=, use_multiprocessing= or max_queue_size= in Keras 3: "
-            "remove them.",
-        ),
-        (
-            r"not recognized: \{'lr'|has no attribute 'lr'|unexpected keyword argument 'lr'",
-            "Keras 3 optimizers take learning_rate=, not lr= (Adam(learning_rate=1e-3); "
-            "model.optimizer.learning_rate).",
-        ),
-        (
-            r"unexpected keyword argument 'rng'",
-            "the grader calls the function with rng=<seed>, as the notebook's stub does: keep the "
-            "stub's signature (def create_example(rng=None), def data_generator(batch_size=16, "
-            "rng=None)), start with rng = np.random.default_rng(rng) and draw every random "
-            "number from rng.",
-        ),
-        (
-            r"__init__\(\) got an unexpected keyword argument '(test_data|num_images|show)'",
-            "keep the stub's def __init__(self, test_data=None, num_images=6, show=True) in "
-            "ShowTestImages: the grader passes its own test batch and show=False.",
-        ),
-        (
-            r"No such file or directory.*\.png|\.png.*No such file",
-            "the grader has no emoji PNG files: use the course's emoji_tiles[class_id] (a 72x72x3 "
-            "uint8 tile per class, made in the set-up cell).",
-        ),
-        (
-            r"len\(pred_coords\)|pred_coords.*NoneType|NoneType.*pred_coords",
-            "the grader calls plot_bounding_box(image, gt_coords, pred_coords=None, norm=False) "
-            "as the stub does: with no prediction pred_coords is None (not []), so test "
-            "`if pred_coords is not None:`.",
-        ),
         (
             r"NameError: name '\w+' is not defined",
             "this name is not defined when the grader runs your code: either nothing defines it "
             "(a missing import or definition), or top-level code the grader does not run sets "
             "it (only imports, functions, classes, constants and cells tagged `setup` are kept; "
             "the report's problem list names such a line and what to do instead).",
-        ),
-        (
-            r"KeyError: '(image|file|name)'",
-            "if a loop in your notebook fills this dict, the grader did not run it (only imports, "
-            "functions, classes and constants are kept): use the course's emoji_tiles[class_id].",
         ),
     )
 )
@@ -141,12 +79,18 @@ def scrub(text: str) -> str:
     return _PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
-def known_cause(text: str) -> str | None:
-    """What to change, when a known pattern explains the error text."""
-    return next((hint for pattern, hint in KNOWN_CAUSES if pattern.search(text)), None)
+Causes = tuple[tuple[re.Pattern[str], str], ...]
 
 
-def describe_failure(failure: ProbeFailure, doing: str) -> str:
+def known_cause(text: str, causes: Causes = ()) -> str | None:
+    """What to change, when a known pattern (the assignment's ``causes``, then the generic ones)
+    explains the error text."""
+    return next(
+        (hint for pattern, hint in (*causes, *GENERIC_CAUSES) if pattern.search(text)), None
+    )
+
+
+def describe_failure(failure: ProbeFailure, doing: str, causes: Causes = ()) -> str:
     """The learner's message for a probe that produced no data.
 
     A learner exception is shown as itself with the learner's cell and line (the worker keeps only
@@ -175,7 +119,7 @@ def describe_failure(failure: ProbeFailure, doing: str) -> str:
     )
     if shown:
         what += "\n" + scrub(shown).strip()[-1500:]
-    hint = known_cause(f"{failure.message}\n{shown}")
+    hint = known_cause(f"{failure.message}\n{shown}", causes)
     if hint and failure.kind != FailureKind.TIMEOUT:
         what += "\nHint: " + hint
     return what

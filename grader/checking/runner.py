@@ -1,8 +1,8 @@
-"""Run the checks in the trusted process: pytest over ``grader/checks`` with a plugin that provides
-the ``submission`` fixture and turns each check's outcome into a CheckResult.
+"""Run the checks in the trusted process: pytest over the assignment's ``checks/`` with a plugin
+that provides the ``submission`` fixture and turns each check's outcome into a CheckResult.
 
-Public checks live in ``grader/checks/public`` (shipped to learners for the self-check); hidden ones
-in ``grader/checks/hidden`` (never shipped). Grading runs both. A :class:`CheckResult` is this
+Public checks live in ``checks/public`` (shipped to learners for the self-check); hidden ones in
+``checks/hidden`` (never shipped). Grading runs both. A :class:`CheckResult` is this
 stage's output: the results stage adds them up.
 """
 
@@ -17,10 +17,9 @@ import pytest
 
 from grader.checking.check_api import CheckOutcome, OutcomeKind
 from grader.checking.submission import Submission
-from grader.ingest import GRADED_PARTS
 
-CHECKS_DIR = Path(__file__).resolve().parent.parent / "checks"
-PART_ORDER = (*GRADED_PARTS, "training")  # the report's order: the course's, training last
+#: The engine's pytest settings for every assignment's checks (the ``check`` and ``public`` marks).
+PYTEST_INI = Path(__file__).resolve().parent / "pytest.ini"
 
 
 @dataclass
@@ -46,6 +45,7 @@ class _Collector:
     """A pytest plugin: provides the ``submission`` fixture and records each check's verdict."""
 
     learner: Submission
+    order: tuple[str, ...]  # check groups in report order
     parts: list[str] | None = None
     results: list[CheckResult] = field(default_factory=list)
 
@@ -57,9 +57,9 @@ class _Collector:
         def part_of(item: pytest.Item) -> int:
             marker = item.get_closest_marker("check")
             part = marker.kwargs.get("part") if marker else None
-            return PART_ORDER.index(part) if part in PART_ORDER else len(PART_ORDER)
+            return self.order.index(part) if part in self.order else len(self.order)
 
-        items.sort(key=part_of)  # stable: file order within a part; training last
+        items.sort(key=part_of)  # stable: file order within a part; the assignment's order
         if self.parts:
             items[:] = [
                 item
@@ -108,16 +108,18 @@ def run_checks(
     submission: Submission, *, public_only: bool = False, parts: list[str] | None = None
 ) -> list[CheckResult]:
     """Run the checks in this process against ``submission`` and return numbered verdicts."""
-    collector = _Collector(submission, parts)
-    folders = (
-        [CHECKS_DIR / "public"] if public_only else [CHECKS_DIR / "public", CHECKS_DIR / "hidden"]
-    )
+    assignment = submission.assignment
+    order = assignment.check_order
+    collector = _Collector(submission, order, parts)
+    checks = assignment.checks_dir
+    folders = [checks / "public"] if public_only else [checks / "public", checks / "hidden"]
+    folders = [folder for folder in folders if folder.is_dir()]
     args = [
         *map(str, folders),
         "-c",
-        str(CHECKS_DIR / "pytest.ini"),
+        str(PYTEST_INI),
         "--rootdir",
-        str(CHECKS_DIR),
+        str(checks),
         "-p",
         "no:cacheprovider",
         "--assert=plain",
@@ -130,7 +132,7 @@ def run_checks(
         pytest.main(args, plugins=[collector])
     counters: dict[str, int] = {}
     for result in collector.results:
-        part_number = PART_ORDER.index(result.part) + 1 if result.part in PART_ORDER else 99
+        part_number = order.index(result.part) + 1 if result.part in order else 99
         counters[result.part] = counters.get(result.part, 0) + 1
         result.number = f"{part_number}.{counters[result.part]}"
     return collector.results

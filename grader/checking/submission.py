@@ -8,9 +8,9 @@
 
 Replies are cached per request, so several checks can look at the same model or training run. The
 probe limits and the learner's messages for a failed probe are in ``grader.checking.probes``. The
-worker knows no course: every request names the learner's definitions it uses (for now the course's
-names are the defaults of the methods here) and the callback's stand-in model comes from
-``grader.checking.stand_in``.
+worker knows no assignment: every request names the learner's definitions it uses (by default the
+assignment's parts of each kind, ``grader.assignment.PartKind``) and the callback's stand-in model
+comes from the assignment's ``stand_in`` hook.
 """
 
 from __future__ import annotations
@@ -26,44 +26,19 @@ from typing import Any
 import numpy as np
 
 from grader import wire
+from grader.assignment import Assignment, PartKind, resolve
 from grader.checking.artifacts import Artifacts
 from grader.checking.check_api import Incorrect, LearnerError, NotAttempted
 from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config
-from grader.checking.probes import ProbeFailure, describe_failure
-from grader.checking.stand_in import stand_in_request
-from grader.course import IMAGE_SIZE
-from grader.ingest import GRADED_PARTS, IngestedNotebook
+from grader.checking.probes import Causes, ProbeFailure, describe_failure
+from grader.ingest import IngestedNotebook
 from grader.wire import FailureKind
 
-#: How the learner notebook's stubs declare each graded part (a test keeps this equal to the
-#: notebook): messages quote it when a learner's definition differs.
-STUB_SIGNATURES = {
-    "create_example": "create_example(rng=None)",
-    "plot_bounding_box": "plot_bounding_box(image, gt_coords, pred_coords=None, norm=False)",
-    "data_generator": "data_generator(batch_size=16, rng=None)",
-    "IoU": "class IoU(keras.metrics.Metric) with __init__(self, name='iou', **kwargs)",
-    "create_model": "create_model()",
-    "ShowTestImages": (
-        "class ShowTestImages(keras.callbacks.Callback) with "
-        "__init__(self, test_data=None, num_images=6, show=True)"
-    ),
-    "lr_schedule": "lr_schedule(epoch, lr)",
-}
-#: What to write when a part is missing, beyond "keep the name" (the original course's habits).
-MISSING_ADVICE = {
-    "create_model": (
-        "The grader calls `create_model()` to get a compiled keras.Model; a model built at top "
-        "level (`model = keras.Model(...)` outside any function) is not run by the grader. Move "
-        "that code into `def create_model():`, compile the model there and `return model`. Your "
-        "other parts are graded without it (the callback on a stand-in model)."
-    ),
-}
 
-
-def probe_images(n: int = 8) -> np.ndarray:
-    """Fixed, label-free inputs for structural probes of the model: it must run on them."""
-    side = IMAGE_SIZE
-    return np.random.default_rng(0).integers(0, 256, size=(n, side, side, 3), dtype=np.uint8)
+def probe_images(shape: tuple[int, ...], n: int = 8) -> np.ndarray:
+    """Fixed, label-free uint8 inputs of ``shape`` for structural probes of a model: it must run
+    on them."""
+    return np.random.default_rng(0).integers(0, 256, size=(n, *shape), dtype=np.uint8)
 
 
 def found_signature(described: Mapping[str, Any] | None) -> inspect.Signature | None:
@@ -98,7 +73,7 @@ def accepts_keyword(signature: inspect.Signature, name: str) -> bool:
     return inspect.Parameter.VAR_KEYWORD in kinds.values()
 
 
-def _close_names(source: str, part: str) -> list[str]:
+def _close_names(source: str, part: str, graded: tuple[str, ...]) -> list[str]:
     """Top-level definitions in the kept source whose names look like ``part`` (renamed parts)."""
     try:
         tree = ast.parse(source)
@@ -109,7 +84,7 @@ def _close_names(source: str, part: str) -> list[str]:
         for node in tree.body
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
     }
-    lowered = {name.lower(): name for name in defined if name not in GRADED_PARTS}
+    lowered = {name.lower(): name for name in defined if name not in graded}
     matches = difflib.get_close_matches(part.lower(), list(lowered), n=3, cutoff=0.6)
     return [lowered[m] for m in matches]
 
@@ -117,8 +92,12 @@ def _close_names(source: str, part: str) -> list[str]:
 class Submission:
     """Probe API used by the checks. Subclasses provide :meth:`_request`."""
 
-    def __init__(self, ingested: IngestedNotebook | None) -> None:
+    def __init__(
+        self, ingested: IngestedNotebook | None, assignment: Assignment | None = None
+    ) -> None:
         self.ingested = ingested
+        self.assignment = resolve(assignment)  # None: the only one installed
+        self.causes: Causes = tuple(self.assignment.hook("known_causes", ()))
         self.artifacts = Artifacts()  # filled by the checks for the report
         self._cache: dict[str, Any] = {}
         self._load: dict[str, Any] | None = None
@@ -145,7 +124,7 @@ class Submission:
             except ProbeFailure as failure:
                 self._load_failure = failure
         if self._load_failure is not None:
-            raise LearnerError(describe_failure(self._load_failure, "loading it"))
+            raise LearnerError(describe_failure(self._load_failure, "loading it", self.causes))
         return self._load["names"]
 
     def require(self, part: str) -> None:
@@ -161,7 +140,7 @@ class Submission:
         if names.get(part, {}).get("kind", "missing") == "missing":
             raise NotAttempted(
                 f"`{part}` is not defined after loading your code. The grader expected "
-                f"`{STUB_SIGNATURES.get(part, part)}`."
+                f"`{self.assignment.stub(part)}`."
             )
 
     def _missing_message(self, part: str) -> str:
@@ -170,15 +149,15 @@ class Submission:
             (p.message for p in self.ingested.problems if p.part == part and p.message), ""
         )
         text = found or f"`{part}` was not found in your notebook."
-        text += f" The grader expected `{STUB_SIGNATURES.get(part, part)}`"
-        close = _close_names(self.ingested.source, part)
+        text += f" The grader expected `{self.assignment.stub(part)}`"
+        close = _close_names(self.ingested.source, part, self.assignment.part_names)
         if close:
             text += f"; your notebook defines {', '.join(f'`{n}`' for n in close)}: rename it to `{part}`"
         text += "."
-        if part in MISSING_ADVICE:
-            text += " " + MISSING_ADVICE[part]
-        else:
-            text += " Keep the graded cell's name."
+        advice = self.assignment.part(part)
+        text += " " + (
+            advice.missing if advice and advice.missing else "Keep the graded cell's name."
+        )
         return text
 
     def signature_problem(self, part: str, *, keyword: str | None = None) -> str | None:
@@ -193,7 +172,7 @@ class Submission:
         text = ((described or {}).get("signature") or {}).get("text") or "?"
         return (
             f"`{part}` is not declared as the stub declares it ({why}). The grader expected "
-            f"`{STUB_SIGNATURES.get(part, part)}`; your notebook defines `{text}`. Keep the stub's "
+            f"`{self.assignment.stub(part)}`; your notebook defines `{text}`. Keep the stub's "
             "parameters: the grader passes them by these names."
         )
 
@@ -246,7 +225,7 @@ class Submission:
         try:
             value = self._request(op, args, dict(arrays or {}), on_message)
         except ProbeFailure as failure:
-            error = LearnerError(describe_failure(failure, doing))
+            error = LearnerError(describe_failure(failure, doing, self.causes))
             if key is not None:
                 self._cache[key] = error
             raise error from None
@@ -295,11 +274,20 @@ class Submission:
         value = self.probe("call", request, arrays, doing=f"running {name}()")
         return value["args"] if isinstance(value, dict) and "args" in value else []
 
+    def _named(self, name: str | None, kind: PartKind) -> str:
+        """``name``, or the assignment's graded part of ``kind``."""
+        return name or self.assignment.part_of_kind(kind)
+
+    def probe_images(self) -> np.ndarray:
+        """The inputs every structural probe of the model runs on (the ``model_input`` hook)."""
+        return probe_images(tuple(self.assignment.hook("model_input")))
+
     def metric(
-        self, steps: list[tuple], *, graph: bool = False, cls: str = "IoU"
+        self, steps: list[tuple], *, graph: bool = False, cls: str | None = None
     ) -> dict[str, Any]:
-        """Drive the metric class ``cls`` through steps: ("update", y_true, y_pred), ("result",),
-        ("reset",)."""
+        """Drive the metric class ``cls`` (default: the assignment's metric part) through steps:
+        ("update", y_true, y_pred), ("result",), ("reset",)."""
+        cls = self._named(cls, PartKind.METRIC)
         self.require(cls)
         arrays: dict[str, np.ndarray] = {}
         script = []
@@ -319,14 +307,15 @@ class Submission:
         )
 
     def model(
-        self, images: np.ndarray | None = None, seed: int = 0, *, factory: str = "create_model"
+        self, images: np.ndarray | None = None, seed: int = 0, *, factory: str | None = None
     ) -> dict[str, Any]:
-        """Build the learner's model with ``factory`` and describe it, with its predictions on
-        ``images`` (by default :func:`probe_images`, so that every check, and
-        :meth:`model_audit`, judges one build: its config and its predictions come from the same
-        model)."""
+        """Build the learner's model with ``factory`` (default: the assignment's model part) and
+        describe it, with its predictions on ``images`` (by default :meth:`probe_images`, so that
+        every check, and :meth:`model_audit`, judges one build: its config and its predictions
+        come from the same model)."""
+        factory = self._named(factory, PartKind.MODEL)
         self.require(factory)
-        arrays = {"images": probe_images() if images is None else images}
+        arrays = {"images": self.probe_images() if images is None else images}
         return self.probe(
             "model",
             {"factory": factory, "seed": seed},
@@ -362,14 +351,17 @@ class Submission:
         epochs: int,
         steps: int,
         kwargs: dict | None = None,
-        cls: str = "ShowTestImages",
-        factory: str = "create_model",
+        cls: str | None = None,
+        factory: str | None = None,
     ) -> dict[str, Any]:
         """Fit with the learner's callback class ``cls``: on their model when ``factory()``
-        works, else on the stand-in model (``grader.checking.stand_in``: the callback is graded
-        on its own). Keyword arguments the class does not take are left out and listed under
-        ``dropped_kwargs``."""
+        works, else on the assignment's stand-in model (its ``stand_in`` hook: the callback is
+        graded on its own). Keyword arguments the class does not take are left out and listed
+        under ``dropped_kwargs``. By default, the assignment's callback and model parts."""
+        cls = self._named(cls, PartKind.CALLBACK)
+        factory = self._named(factory, PartKind.MODEL)
         self.require(cls)
+        stand_in = self.assignment.hook("stand_in")
         wanted = dict(kwargs or {})
         given = self._bind(cls, (), wanted, optional=tuple(wanted))
         tree, arrays = wire.pack(given)
@@ -378,7 +370,7 @@ class Submission:
             "class": cls,
             "factory": factory,
             "targets": list(targets),
-            "stand_in": stand_in_request(),
+            "stand_in": stand_in() if stand_in else None,
             "epochs": epochs,
             "steps": steps,
             "kwargs": tree,
@@ -406,12 +398,16 @@ class Submission:
         epochs: int,
         steps_per_epoch: int,
         seed: int,
-        factory: str = "create_model",
-        schedule: str = "lr_schedule",
+        factory: str | None = None,
+        schedule: str | None = None,
     ) -> dict[str, Any]:
         """Exactly ``epochs x steps_per_epoch`` steps on batches made here (no time cut-off) of
         the model ``factory()`` builds, with the learning-rate ``schedule`` when the learner
-        defines it; the worker gets the test images without labels."""
+        defines it; the worker gets the test images without labels. By default, the
+        assignment's model part and its schedule part, if it has one."""
+        factory = self._named(factory, PartKind.MODEL)
+        if schedule is None and any(p.kind == PartKind.SCHEDULE for p in self.assignment.parts):
+            schedule = self.assignment.part_of_kind(PartKind.SCHEDULE)
         self.require(factory)
 
         def answer(header: dict[str, Any], _: dict) -> tuple[dict, dict] | None:
@@ -440,8 +436,13 @@ class Submission:
 class InProcessSubmission(Submission):
     """Self-check: the worker's probes run here, over the learner's namespace."""
 
-    def __init__(self, namespace: dict[str, Any], ingested: IngestedNotebook | None = None) -> None:
-        super().__init__(ingested)
+    def __init__(
+        self,
+        namespace: dict[str, Any],
+        ingested: IngestedNotebook | None = None,
+        assignment: Assignment | None = None,
+    ) -> None:
+        super().__init__(ingested, assignment)
         from grader import worker
 
         self._worker = worker
@@ -457,7 +458,7 @@ class InProcessSubmission(Submission):
                 name: worker._describe(self._module.__dict__[name])
                 if name in self._module.__dict__
                 else {"kind": "missing"}
-                for name in GRADED_PARTS
+                for name in self.assignment.part_names
             }
             return {"names": names}
         arrays = {name: array.copy() for name, array in arrays.items()}  # as if sent: no aliasing

@@ -9,51 +9,46 @@ and must give every file a verdict, however broken (DESIGN.md, invariants 1 and 
 * code cells become top-level statements, IPython syntax (``%magic``, ``%%cell_magic``,
   ``!shell``) rewritten by IPython's own `TransformerManager` into ``get_ipython()...`` calls
   (`parsing`), and names resolve as running the notebook top to bottom would (`resolving`);
-* the graded parts (`GRADED_PARTS`) are found by cell tag, ``# GRADED: <name>`` header or plain
+* the assignment's graded parts (`IngestRules.parts`) are found by cell tag, ``# GRADED: <name>`` header or plain
   definition name (`locating`), and only what they need is kept: imports, definitions and
   constants (`keeping`, which states the keep rule);
-* the original guided project's idioms are looked for and the rows of the differences table that
-  apply are reported (`original_course`).
+* another course's idioms are looked for by the assignment's adviser and presented as the rows of
+  its table of differences that apply (`habits`).
 
 `pipeline` runs these in order. Cell numbers in messages count from 1 over all cells, markdown
 included; the ``cell_index`` fields are the 0-based index into ``nb.cells``. Line numbers are
 1-based within the cell.
 """
 
+from grader.ingest.habits import habit_rows, habits_text
 from grader.ingest.model import (
     DEFAULT_MAX_BYTES,
-    GRADED_PARTS,
+    Habit,
+    IngestRules,
     NotebookError,
+    Parsed,
     PartInfo,
     Problem,
-)
-from grader.ingest.original_course import (
-    DIFFERENCES,
-    CourseFinding,
-    Difference,
-    DifferenceRow,
-    differences_markdown,
-    original_course_rows,
-    original_course_text,
+    Stmt,
 )
 from grader.ingest.pipeline import IngestedNotebook, ingest, ingest_notebook
 from grader.ingest.reading import submission_hash
+from grader.ingest.resolving import Resolver
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
-    "DIFFERENCES",
-    "GRADED_PARTS",
-    "CourseFinding",
-    "Difference",
-    "DifferenceRow",
+    "Habit",
+    "IngestRules",
     "IngestedNotebook",
     "NotebookError",
+    "Parsed",
     "PartInfo",
     "Problem",
-    "differences_markdown",
+    "Resolver",
+    "Stmt",
+    "habit_rows",
+    "habits_text",
     "ingest",
     "ingest_notebook",
-    "original_course_rows",
-    "original_course_text",
     "submission_hash",
 ]

@@ -14,16 +14,16 @@ rule, applied to top-level statements of parseable code cells, in notebook order
    is an import, a builtin or another constant defined above it; every call it makes is on an
    imported name (``np.array([...])``), a pure builtin (``range``, ``len``, ``dict``...), a string
    literal's method, or a learner *generator* function (calling one runs none of its body, which
-   is how the original course builds ``test_datagen = data_generator(1)``); no ``await``,
+   is how a notebook builds ``batches = make_batches(1)``); no ``await``,
    ``yield`` or ``:=``. Lambdas are allowed (their bodies do not run).
-   Exception: assignments in cells tagged ``setup`` (course-provided set-up code such as rendering
-   the emojis) are kept as written, helper calls included; they still run only inside the sandbox.
+   Exception: assignments in cells tagged ``setup`` (the assignment's given set-up code) are kept
+   as written, helper calls included; they still run only inside the sandbox.
 4. Everything else (bare expressions such as ``model.fit(...)`` or ``plt.show()``, ``for``,
    ``while``, ``with``, ``if``, ``try``, assignments that call learner code) is dropped. If a kept
    definition uses a global that only dropped code sets, a ``dropped_dependency`` problem says so;
    if dropped code changes a kept global that a graded part uses (a loop filling
-   ``emojis[i]['image']``), a ``dropped_statement`` problem names that statement's cell and line
-   and what the course provides instead.
+   ``table[i]["image"]``), a ``dropped_statement`` problem names that statement's cell and line
+   and what the assignment provides instead (its ``dropped_advice``).
 
 IPython magics and ``!`` lines were already rewritten into ``get_ipython()`` calls by `parsing`, so
 they are bare expressions and dropped by rule 4.
@@ -32,18 +32,24 @@ they are bare expressions and dropped by rule 4.
 from __future__ import annotations
 
 import ast
-import re
+from collections.abc import Callable
 
 from grader.ingest.locating import duplicate_problem
-from grader.ingest.model import GRADED_PARTS, Parsed, Problem, Stmt
+from grader.ingest.model import Parsed, Problem, Stmt
 from grader.ingest.resolving import Resolver
+
+Advice = Callable[[str, str], str | None]
 
 
 def keep_needed(
-    resolver: Resolver, winners: list[tuple[Stmt, str]]
+    resolver: Resolver,
+    winners: list[tuple[Stmt, str]],
+    graded: tuple[str, ...],
+    advice: Advice | None = None,
 ) -> tuple[dict[int, Stmt], dict[str, str], list[Problem]]:
-    """The statements the graded parts need (by order), which graded part first uses each kept
-    global, and the problems: needed globals that only dropped code sets, duplicate helpers."""
+    """The statements the graded parts (``graded``, in notebook order) need (by order), which
+    graded part first uses each kept global, and the problems: needed globals that only dropped
+    code sets, duplicate helpers; ``advice`` is the assignment's word on what to write instead."""
     problems: list[Problem] = []
     keep: dict[int, Stmt] = {winner.order: winner for winner, _ in winners}
     work = list(winners)
@@ -57,7 +63,7 @@ def keep_needed(
             target = resolver.resolve(name, before)
             if target is not None and target.kind != "import":
                 first = used.setdefault(name, part)  # name the earliest part that uses it
-                if GRADED_PARTS.index(part) < GRADED_PARTS.index(first):
+                if graded.index(part) < graded.index(first):
                     used[name] = part
             if target is None or target.kind == "import" or target.order in keep:
                 continue
@@ -77,7 +83,7 @@ def keep_needed(
                             f"`{part}` uses `{name}`, which cell {target.cell_index + 1}, line "
                             f"{target.line} sets with code the grader does not run (only imports, "
                             "functions, classes and simple constants are kept). "
-                            + _instead(name, target.text)
+                            + _instead(name, target.text, advice)
                         ),
                         part=part,
                         cell_index=target.cell_index,
@@ -101,8 +107,8 @@ def _root_name(node: ast.AST) -> str | None:
 
 
 def _mutated_globals(node: ast.stmt) -> set[str]:
-    """Global names a dropped statement changes without rebinding them: ``emojis[i]['image'] =
-    ...``, ``table.update(...)``, also through a loop variable (``for k, v in emojis.items():
+    """Global names a dropped statement changes without rebinding them: ``table[i]["image"] =
+    ...``, ``table.update(...)``, also through a loop variable (``for k, v in table.items():
     v['image'] = ...``)."""
     aliases: dict[str, str] = {}
     found: set[str] = set()
@@ -132,32 +138,23 @@ def _mutated_globals(node: ast.stmt) -> set[str]:
     return found
 
 
-def _instead(name: str, text: str) -> str:
-    """What the course provides instead of code the grader does not run."""
-    if name == "emoji_tiles" or "render_tiles(" in text:  # the set-up cell, pasted without its tag
-        return (
-            "This is the course's set-up code: the grader runs it only in a cell tagged `setup`. "
-            "Copy the set-up cell from the course notebook as a cell (Edit > Copy Cells keeps its "
-            "tag), or give this cell the tag `setup` (View > Cell Toolbar > Tags)."
-        )
-    if ".png" in text.lower() or "Image.open" in text or name == "emojis":
-        return (
-            "The course provides `emoji_tiles` instead: `emoji_tiles[class_id]` is the 72x72x3 "
-            "uint8 tile of each class, made in the set-up cell (no PNG files)."
-        )
-    if re.search(r"\b(Model|Sequential)\s*\(|\.compile\(", text) or name == "model":
-        return (
-            "Build the model inside `create_model()` and return it compiled; a callback reaches "
-            "it as `self.model`."
-        )
-    return f"Do this inside the function that needs it, or write `{name}` as a plain constant."
+def _instead(name: str, text: str, advice: Advice | None) -> str:
+    """What to write instead of code the grader does not run: the assignment's advice, if any."""
+    specific = advice(name, text) if advice is not None else None
+    return specific or (
+        f"Do this inside the function that needs it, or write `{name}` as a plain constant."
+    )
 
 
 def dropped_statements(
-    parsed: Parsed, resolver: Resolver, keep: dict[int, Stmt], used: dict[str, str]
+    parsed: Parsed,
+    resolver: Resolver,
+    keep: dict[int, Stmt],
+    used: dict[str, str],
+    advice: Advice | None = None,
 ) -> list[Problem]:
     """Dropped top-level code that changes a kept global a graded part uses: the part would run
-    on a value the learner never saw (an ``emojis`` dict without its images)."""
+    on a value the learner never saw (a dict whose filling loop was dropped)."""
     problems = []
     for stmt in parsed.stmts:
         if stmt.order in keep or stmt.kind in ("import", "def"):
@@ -175,7 +172,7 @@ def dropped_statements(
                         f"run by the grader: it changes `{name}`, which `{used[name]}` uses, and "
                         "only imports, functions, classes and constants are kept, so "
                         f"`{name}` stays as cell {target.cell_index + 1} defines it. "
-                        + _instead(name, stmt.text)
+                        + _instead(name, stmt.text, advice)
                     ),
                     part=used[name],
                     cell_index=stmt.cell_index,

@@ -2,7 +2,7 @@
 
 Why this module exists: a learner may tag a cell, write a ``# GRADED: <name>`` header, or just
 define the function; a part may be defined twice, renamed, lost to a syntax error or still be the
-stub. Each graded part (`GRADED_PARTS`) resolves to its last ``def``/``class`` in the notebook, as
+stub. Each graded part (`IngestRules.parts`) resolves to its last ``def``/``class`` in the notebook, as
 running the notebook top to bottom would; it is reported as found by cell tag, then by header, then
 by plain definition name. A part that cannot be found gets a ``missing_part`` problem as precise
 as the notebook allows; a notebook with none of the graded parts raises `NotebookError`.
@@ -14,7 +14,6 @@ import ast
 import re
 
 from grader.ingest.model import (
-    GRADED_PARTS,
     Cell,
     FoundBy,
     NotebookError,
@@ -27,15 +26,15 @@ from grader.ingest.resolving import Resolver
 
 
 def locate_parts(
-    parsed: Parsed, resolver: Resolver
+    parsed: Parsed, resolver: Resolver, graded: tuple[str, ...]
 ) -> tuple[dict[str, PartInfo], list[tuple[Stmt, str]], list[Problem]]:
     """The graded parts found, each winning definition with its part's name, and the problems
-    found on the way, in `GRADED_PARTS` order. Raises `NotebookError` when no part is there."""
+    found on the way, in ``graded`` order. Raises `NotebookError` when no part is there."""
     cells = {c.index: c for c in parsed.cells}
     parts: dict[str, PartInfo] = {}
     winners: list[tuple[Stmt, str]] = []
     problems: list[Problem] = []
-    for name in GRADED_PARTS:
+    for name in graded:
         defs = resolver.definitions(name)
         if not defs:
             problems.append(missing_problem(name, parsed.cells))
@@ -68,7 +67,7 @@ def locate_parts(
     if not parts and not any(p.kind == "missing_part" and p.line for p in problems):
         raise NotebookError(
             "This notebook contains none of the graded parts ("
-            + ", ".join(GRADED_PARTS)
+            + ", ".join(graded)
             + "). Submit the course notebook with your solutions filled in."
         )
     return parts, winners, problems

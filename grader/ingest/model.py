@@ -1,32 +1,22 @@
 """The ingestion stage's data: what it returns, the problems it reports, its internal records.
 
 Why this module exists: every other module of the stage speaks in these types (a `Problem` for the
-learner, a `PartInfo` per graded part found, the `Stmt` records that cells are parsed into), so they
-live below all of them and import nothing from the stage. `GRADED_PARTS` is the one list of the
-course's graded parts (the runner and the tests derive theirs; the worker keeps a checked copy).
-The result type, `IngestedNotebook`, is in `pipeline` next to the code that builds it, because it
+learner, a `PartInfo` per graded part found, the `Stmt` records that cells are parsed into, the
+`IngestRules` an assignment gives the stage), so they live below all of them and import nothing
+from the stage. The result type, `IngestedNotebook`, is in `pipeline` next to the code that builds it, because it
 carries the original-course findings.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-#: The graded parts, in the course notebook's order (the one list: runner and tests derive theirs).
-GRADED_PARTS: tuple[str, ...] = (
-    "create_example",
-    "plot_bounding_box",
-    "data_generator",
-    "IoU",
-    "create_model",
-    "ShowTestImages",
-    "lr_schedule",
-)
 GRADED_TAG = "graded"
-#: Cells the course provides (rendering the emojis, measuring the box): their assignments are kept
-#: even when they call the notebook's own helper functions, since graded parts depend on them.
+#: Cells the assignment provides (its given material): their assignments are kept even when they
+#: call the notebook's own helper functions, since graded parts depend on them.
 SETUP_TAG = "setup"
 DEFAULT_MAX_BYTES = 20_000_000  # a notebook with cleared outputs is well under 1 MB
 
@@ -118,3 +108,30 @@ class Parsed:
     cells: list[Cell] = field(default_factory=list)
     stmts: list[Stmt] = field(default_factory=list)
     imports: list[Stmt] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Habit:
+    """An idiom of another course (the one an assignment's learners come from) found in a
+    submission, with the assignment's row of what differs: where, what was found, what to write."""
+
+    kind: str  # which row of the assignment's table of differences
+    evidence: str  # what was found, for the learner
+    original: str  # what the other course did
+    here: str  # what this assignment asks
+    line_to_write: str
+    cell_index: int | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class IngestRules:
+    """What ingestion needs of an assignment: its graded parts (notebook order) and two optional
+    advisers (``grader.assignment``'s hooks ``dropped_advice`` and ``habits``)."""
+
+    parts: tuple[str, ...]
+    #: (global name, statement text) -> what to write instead of top-level code not run, or None.
+    dropped_advice: Callable[[str, str], str | None] | None = None
+    #: (Parsed, Resolver) -> the other course's idioms found.
+    habits: Callable[[Parsed, Any], tuple[Habit, ...]] | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES

@@ -1,8 +1,8 @@
 """The ingestion pipeline: a submitted notebook in, an `IngestedNotebook` out.
 
 Why this module exists: it is the one place that runs the stages in order (read and validate,
-parse the cells, resolve names, locate the graded parts, keep what they need, look for the original
-course's idioms) and assembles their result: the learner source that, exec'd in a fresh namespace,
+parse the cells, resolve names, locate the graded parts, keep what they need, look for another
+course's idioms with the assignment's ``habits`` adviser) and assembles their result: the learner source that, exec'd in a fresh namespace,
 defines the parts, plus every problem found, in the order the learner reads them.
 """
 
@@ -20,14 +20,13 @@ from nbformat import NotebookNode
 from grader.ingest.keeping import assemble, dropped_statements, keep_needed
 from grader.ingest.locating import locate_parts
 from grader.ingest.model import (
-    DEFAULT_MAX_BYTES,
-    GRADED_PARTS,
     SETUP_TAG,
+    Habit,
+    IngestRules,
     NotebookError,
     PartInfo,
     Problem,
 )
-from grader.ingest.original_course import CourseFinding, find_original_course
 from grader.ingest.parsing import cell_tags, parse_cells
 from grader.ingest.reading import parse_json_bytes, read_submission, to_v4
 from grader.ingest.resolving import Resolver
@@ -42,52 +41,53 @@ class IngestedNotebook:
     problems: list[Problem]
     nbformat_version: tuple[int, int]  # as submitted, before any upgrade
     sha256: str  # of the submitted bytes (of canonical JSON for `ingest_notebook`)
-    #: Signs that the notebook was written for the original guided project (see `Difference`).
-    original_course: tuple[CourseFinding, ...] = ()
+    graded: tuple[str, ...] = ()  # the assignment's graded parts, in notebook order
+    #: Signs that the notebook was written for another course (the assignment's ``habits``).
+    habits: tuple[Habit, ...] = ()
 
     @property
-    def looks_original(self) -> bool:
-        """Two or more kinds of original-course idiom: the report opens with their rows."""
-        return len({f.difference for f in self.original_course}) >= 2
+    def shows_habits(self) -> bool:
+        """Two or more kinds of the other course's idiom: the report opens with their rows."""
+        return len({h.kind for h in self.habits}) >= 2
 
     @property
     def missing(self) -> tuple[str, ...]:
-        """Graded parts that could not be found, in `GRADED_PARTS` order."""
-        return tuple(name for name in GRADED_PARTS if name not in self.parts)
+        """Graded parts that could not be found, in notebook order."""
+        return tuple(name for name in self.graded if name not in self.parts)
 
 
-def ingest(path: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> IngestedNotebook:
-    """Read, validate and ingest a submitted notebook file.
+def ingest(path: Path | str, rules: IngestRules) -> IngestedNotebook:
+    """Read, validate and ingest a submitted notebook file, for the assignment's ``rules``.
 
     Raises `NotebookError` when the file is not a usable notebook (too big, empty, not JSON,
     not nbformat 4, no graded part at all); everything else is reported in ``problems``.
     """
-    data = read_submission(Path(path), max_bytes)
+    data = read_submission(Path(path), rules.max_bytes)
     nbdict = parse_json_bytes(data)
-    result = _ingest_dict(nbdict)
+    result = _ingest_dict(nbdict, rules)
     return replace(result, sha256=hashlib.sha256(data).hexdigest())
 
 
-def ingest_notebook(nb: NotebookNode | Mapping[str, Any]) -> IngestedNotebook:
+def ingest_notebook(nb: NotebookNode | Mapping[str, Any], rules: IngestRules) -> IngestedNotebook:
     """Ingest an in-memory notebook (any nbformat 4 minor); the caller's object is not modified."""
     if not isinstance(nb, Mapping):
         raise NotebookError("This is not a Jupyter notebook (expected a JSON object).")
-    return _ingest_dict(nb)
+    return _ingest_dict(nb, rules)
 
 
-def _ingest_dict(nbdict: Any) -> IngestedNotebook:
+def _ingest_dict(nbdict: Any, rules: IngestRules) -> IngestedNotebook:
     nb, version, problems = to_v4(nbdict)
     parsed = parse_cells(nb)
     problems.extend(c.error for c in parsed.cells if c.error is not None)
     setup_cells = frozenset(
         index for index, cell in enumerate(nb.cells) if SETUP_TAG in cell_tags(cell)
     )
-    resolver = Resolver(parsed.stmts, parsed.imports, setup_cells)
-    parts, winners, located = locate_parts(parsed, resolver)
+    resolver = Resolver(parsed.stmts, parsed.imports, setup_cells, rules.parts)
+    parts, winners, located = locate_parts(parsed, resolver, rules.parts)
     problems += located
-    keep, used, kept_problems = keep_needed(resolver, winners)
+    keep, used, kept_problems = keep_needed(resolver, winners, rules.parts, rules.dropped_advice)
     problems += kept_problems
-    problems += dropped_statements(parsed, resolver, keep, used)
+    problems += dropped_statements(parsed, resolver, keep, used, rules.dropped_advice)
     source = assemble(parsed, sorted(keep.values(), key=lambda s: s.order))
     return IngestedNotebook(
         source=source,
@@ -97,5 +97,6 @@ def _ingest_dict(nbdict: Any) -> IngestedNotebook:
         sha256=hashlib.sha256(
             json.dumps(nbdict, sort_keys=True, default=str).encode("utf-8", "replace")
         ).hexdigest(),
-        original_course=find_original_course(parsed, resolver),
+        graded=rules.parts,
+        habits=rules.habits(parsed, resolver) if rules.habits else (),
     )

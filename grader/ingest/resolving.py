@@ -15,7 +15,7 @@ import ast
 import builtins
 from bisect import bisect_left
 
-from grader.ingest.model import GRADED_PARTS, Stmt
+from grader.ingest.model import Stmt
 
 # Builtins that a constant's value may call: pure, no I/O, no code execution.
 _SAFE_BUILTIN_CALLS = frozenset(
@@ -52,10 +52,14 @@ class Resolver:
     """
 
     def __init__(
-        self, stmts: list[Stmt], imports: list[Stmt], setup_cells: frozenset[int] = frozenset()
+        self,
+        stmts: list[Stmt],
+        imports: list[Stmt],
+        setup_cells: frozenset[int] = frozenset(),
+        graded: tuple[str, ...] = (),
     ) -> None:
         self.bindings: dict[str, list[Stmt]] = {}
-        graded = set(GRADED_PARTS)
+        graded = set(graded)
         for stmt in stmts:  # already in notebook order
             for name in stmt.binds:
                 if name in graded and stmt.kind != "def":

@@ -15,6 +15,7 @@ from typing import Any
 
 from grader.checking import Artifacts, CheckResult
 from grader.files import write_atomically
+from grader.results.pictures import Picture
 
 
 class Status(StrEnum):
@@ -58,7 +59,9 @@ class GradingResult:
     output: str  # the summary shown on top (problems, isolation note)
     extra: dict[str, Any] = field(default_factory=dict)
     artifacts: Artifacts = field(default_factory=Artifacts)  # data for the report
-    pictures: dict[str, bytes | None] = field(default_factory=dict)  # the report's PNGs, by name
+    pictures: dict[str, Picture] = field(default_factory=dict)  # the report's, in order
+    title: str = ""  # the assignment's title, the report's heading
+    credit: str = ""  # the assignment's credit line, in the report's footer
     status: Status = Status.GRADED
     status_message: str = ""  # one line: why the status is not "graded"
 

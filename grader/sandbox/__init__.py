@@ -8,7 +8,7 @@ grading starts):
 
 * ``bwrap`` (``bwrap``): bubblewrap with only ``/usr``, a few ``/etc`` files, the interpreter
   prefix and the venv bound read-only, a private copy of ``grader/worker/`` + ``wire.py``
-  (``rundir``, so ``grader/reference.py``, ``grader/checks/``, ``solutions/`` and result folders
+  (``rundir``, so the assignments' references and checks, ``solutions/`` and result folders
   do not exist inside), a size-capped tmpfs as the only writable place, no network, a private PID
   namespace, and the worker dropped to its slot's own unprivileged uid (``uids``) with no
   capabilities (``setpriv``), so that ``RLIMIT_NPROC`` and signals stay per submission.

@@ -2,8 +2,10 @@
 
 Why: both rungs of the isolation ladder (the bwrap binds, the Landlock read plan) start from the
 same two answers: the folders the worker's interpreter and its dependencies need, and this
-project's own files (the package with the hidden checks and the reference, ``solutions/``, the
-checkout of an editable install, its site-packages entries and dist-info, the hidden-seed file),
+project's own files (the grader, the assignments with their hidden checks and references,
+``solutions/``, the checkout of an editable install, its site-packages entries and dist-info, any
+package that provides an assignment through the ``grader.assignments`` entry points, the
+hidden-seed file),
 which are masked or left out however the grader is installed. Both are probed once per process
 and cached here (``_probe_cache``, which the isolation probes share).
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import secret
+from grader.assignment import ENTRY_POINT_GROUP
 
 NOBODY = 65534
 SANDBOX_RT = "/sandbox/rt"
@@ -90,8 +93,9 @@ def _site_dirs() -> list[str]:
 
 def _hidden_paths() -> list[str]:
     """Real paths no sandbox may read, whatever the install: this project's entries in
-    site-packages (``grader`` with the hidden checks and the reference, ``quiz``, its dist-info,
-    an editable install's finder), the project checkout, and the hidden-seed file.
+    site-packages (``grader``, ``assignments`` with the hidden checks and the references, ``quiz``,
+    its dist-info, an editable install's finder), every distribution that provides an assignment
+    (entry-point group ``grader.assignments``), the project checkout, and the hidden-seed file.
     """
     import importlib.metadata as md
 
@@ -105,7 +109,8 @@ def _hidden_paths() -> list[str]:
         tops = set((dist.read_text("top_level.txt") or "").split())
         tops |= {f.parts[0] for f in dist.files or () if f.parts and f.parts[0] != ".."}
         name = (dist.metadata["Name"] or "").lower().replace("-", "_")
-        if "grader" not in tops and name != "objloc_course":
+        provides = any(e.group == ENTRY_POINT_GROUP for e in dist.entry_points)
+        if "grader" not in tops and name != "objloc_course" and not provides:
             continue
         base = Path(dist.locate_file(""))
         dist_dir = getattr(dist, "_path", None)  # the .dist-info folder (not in its own RECORD)

@@ -2,7 +2,7 @@
 
 Runs only in the worker process, never where the trusted side imports the package. Before any
 learner code runs, the import finder of an editable install of the project is removed: it would
-let ``import grader.reference`` reach the real tree; only the private copy of the worker package
+let ``import grader`` (or an assignment's reference) reach the real tree; only the private copy of the worker package
 and ``grader/wire.py`` under RT is meant to exist.
 """
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from grader.checking import Incorrect, PartialCredit, check
-from grader.checks.public.helpers import (
+
+from .helpers import (
     CALLBACK_EPOCHS,
     as_array,
     as_float,

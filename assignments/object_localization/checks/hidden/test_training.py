@@ -15,10 +15,12 @@ values here are the real budget.
 
 import numpy as np
 
-from grader import reference as ref
-from grader.checking import Incorrect, PartialCredit, Predictions, TrainingRun, check
-from grader.checks.hidden.helpers import hidden_batch
+from grader.checking import Incorrect, PartialCredit, TrainingRun, check
 from grader.secret import hidden_seed
+
+from ... import reference as ref
+from ...pictures import Predictions
+from .helpers import hidden_batch
 
 EPOCHS = 5
 STEPS_PER_EPOCH = 200

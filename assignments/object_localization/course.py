@@ -1,7 +1,7 @@
 """The course's given material: the emojis, their tiles and the box convention.
 
 Everything here is also given to learners in the notebook (nothing here solves a graded task), so the
-public checks may use it and the learner bundle ships it. Solutions live in ``grader.reference``.
+public checks may use it and the learner bundle ships it. Solutions live in ``reference``.
 
 Conventions, shared with the course notebook:
 
@@ -25,6 +25,8 @@ IMAGE_SIZE = 144
 TILE_SIZE = 72
 MAX_OFFSET = IMAGE_SIZE - TILE_SIZE  # the tile's row/col lies in [0, MAX_OFFSET], inclusive
 NUM_CLASSES = 9
+#: One model input (the ``model_input`` hook): the structural probes of the model use this shape.
+MODEL_INPUT = (IMAGE_SIZE, IMAGE_SIZE, 3)
 BOX_PADDING = 2  # pixels of white kept around the face inside the labelled box
 
 #: Class id -> (name, OpenMoji code point), as in the original course.

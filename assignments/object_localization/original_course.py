@@ -3,9 +3,9 @@
 Why this module exists: many learners arrive from the original guided project (TF 2.4, Keras 2)
 and write its idioms, which fail here for reasons they cannot guess. `DIFFERENCES` is the table of
 what differs and the line to write, shown in the learner notebook's first cell and the bundle
-README (`differences_markdown`); ingestion looks for each idiom (`CourseFinding`, one per
-`Difference`), and a notebook with two or more kinds is told, at the top of its report, the rows
-that apply (`original_course_rows`, `original_course_text`).
+README (`differences_markdown`, the ``differences`` hook); ingestion calls
+`find_original_course` (the ``habits`` hook) and a notebook with two or more kinds of idiom is
+told, at the top of its report, the rows that apply (after `INTRO`, the ``habits_intro`` hook).
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
-from grader.ingest.model import Parsed, Stmt
-from grader.ingest.resolving import Resolver
+from grader.ingest import Habit, Parsed, Resolver, Stmt
+
+HEADING = "Coming from the original guided project?"
+INTRO = (
+    "Your notebook looks written for the original guided project (TF 2.4, Keras 2). "
+    "What differs here, and the line to write:"
+)
 
 
 class Difference(Enum):
@@ -110,51 +114,6 @@ def differences_markdown(kinds: Iterator[Difference] | None = None) -> str:
     return "\n".join(rows)
 
 
-@dataclass(frozen=True)
-class CourseFinding:
-    """One original-course idiom found in a submission, where, and the table row it calls for."""
-
-    difference: Difference
-    evidence: str  # what was found, for the learner
-    cell_index: int | None = None
-    line: int | None = None
-
-    @property
-    def row(self) -> DifferenceRow:
-        return DIFFERENCES[self.difference]
-
-
-def original_course_rows(findings: tuple[CourseFinding, ...]) -> list[dict[str, Any]]:
-    """The table rows that apply to a submission, with where each idiom was found (JSON-ready,
-    for the report)."""
-    rows = []
-    for finding in findings:
-        where = f"cell {finding.cell_index + 1}, line {finding.line}" if finding.line else ""
-        rows.append(
-            {
-                "difference": finding.difference.value,
-                "found": finding.evidence,
-                "where": where,
-                "original": finding.row.original,
-                "here": finding.row.here,
-                "line": finding.row.line,
-            }
-        )
-    return rows
-
-
-def original_course_text(findings: tuple[CourseFinding, ...]) -> str:
-    """The summary's opening for a notebook written the original course's way (plain text)."""
-    lines = [
-        "Your notebook looks written for the original guided project (TF 2.4, Keras 2). "
-        "What differs here, and the line to write:"
-    ]
-    for row in original_course_rows(findings):
-        where = f" ({row['where']})" if row["where"] else ""
-        lines.append(f"- {row['found']}{where}: {row['here']}. Write: {row['line']}")
-    return "\n".join(lines).replace("`", "")
-
-
 # --------------------------------------------------------------------------- original course
 
 _KERAS2 = re.compile(
@@ -164,12 +123,16 @@ _KERAS2 = re.compile(
 _TOP_LEVEL_MODEL = re.compile(r"\b(Model|Sequential)\s*\(|^\s*\w+\.compile\(", re.MULTILINE)
 
 
-def find_original_course(parsed: Parsed, resolver: Resolver) -> tuple[CourseFinding, ...]:
+def find_original_course(parsed: Parsed, resolver: Resolver) -> tuple[Habit, ...]:
     """Idioms of the original guided project, each with where it was found (first one only)."""
-    found: dict[Difference, CourseFinding] = {}
+    found: dict[Difference, Habit] = {}
 
     def note(kind: Difference, evidence: str, stmt: Stmt) -> None:
-        found.setdefault(kind, CourseFinding(kind, evidence, stmt.cell_index, stmt.line))
+        row = DIFFERENCES[kind]
+        habit = Habit(
+            kind.value, evidence, row.original, row.here, row.line, stmt.cell_index, stmt.line
+        )
+        found.setdefault(kind, habit)
 
     for stmt in sorted(parsed.stmts + parsed.imports, key=lambda s: (s.order, s.line)):
         if match := _KERAS2.search(stmt.text):
@@ -204,5 +167,5 @@ def find_original_course(parsed: Parsed, resolver: Resolver) -> tuple[CourseFind
                 and "add_weight" in ast.unparse(method)
             ):
                 note(Difference.METRIC, "`reset_state` creates new weights", stmt)
-    order = list(DIFFERENCES)
-    return tuple(sorted(found.values(), key=lambda f: order.index(f.difference)))
+    order = [kind.value for kind in DIFFERENCES]
+    return tuple(sorted(found.values(), key=lambda habit: order.index(habit.kind)))

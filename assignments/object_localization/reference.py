@@ -2,7 +2,7 @@
 
 This is the solution of several graded tasks written in numpy, so learners never get it: the
 sandboxed worker cannot see it and the learner bundle leaves it out. The given material (emojis,
-tiles, box geometry) lives in ``grader.course`` and is re-exported here for the checks.
+tiles, box geometry) lives in ``course`` and is re-exported here for the checks.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from grader.course import (  # noqa: F401 - re-exported for the checks
+from .course import (  # noqa: F401 - re-exported for the checks
     CLASS_NAMES,
     EMOJIS,
     GREEN,

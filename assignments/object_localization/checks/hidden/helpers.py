@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader import reference as ref
 from grader.secret import hidden_seed
+
+from ... import reference as ref
 
 
 def hidden_batch(n: int, offset: int = 0) -> ref.Batch:

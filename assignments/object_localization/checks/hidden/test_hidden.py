@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from grader import reference as ref
 from grader.checking import Incorrect, check
-from grader.checks.hidden.helpers import hidden_batch, random_boxes, unclamped_iou
-from grader.checks.public.helpers import (
+
+from ... import reference as ref
+from ..public.helpers import (
     UNCLAMPED_HINT,
     as_array,
     as_float,
@@ -23,6 +23,7 @@ from grader.checks.public.helpers import (
     working_model,
     zero_iou_hint,
 )
+from .helpers import hidden_batch, random_boxes, unclamped_iou
 
 MAX_PARAMS = 5_000_000  # above this the model cannot train within the grading budget on 2 cores
 MIN_PARAMS = 5_000

@@ -1,7 +1,7 @@
 """Helpers for the checks, public and hidden: reading learner values, probing, diagnosing mistakes.
 
 Public code: it ships in the learner bundle, so it uses only the course's given material
-(``grader.course``), never the reference solutions.
+(``course``), never the reference solutions.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from grader import course
-from grader.checking import Incorrect, probe_images, short
+from grader.checking import Incorrect, short
+
+from ... import course
 
 CALLBACK_EPOCHS = 2
 
@@ -339,7 +340,7 @@ def working_model(submission):
     a model with NaN weights does not run."""
     audit = submission.model_audit()
     predictions = model_summary(submission).get("predictions")
-    count = len(probe_images())
+    count = len(submission.probe_images())
     if not isinstance(predictions, dict):
         raise Incorrect(
             "your model should predict a dict of outputs on the grader's probe images",

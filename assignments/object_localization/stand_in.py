@@ -3,7 +3,7 @@
 The callback is graded on its own, so the worker needs a model that meets the course's model
 contract (input "image" of the course's image size, a softmax "class_out" over the classes and a
 sigmoid "box_out" of 2, compiled) when the learner's factory fails. The sandboxed worker knows no
-course: the model is built here, in the trusted process, from :mod:`grader.course`, and sent as
+course: the model is built here, in the trusted process, from :mod:`.course`, and sent as
 Keras JSON with its compile settings (:func:`stand_in_request`); the worker rebuilds it with
 ``keras.models.model_from_json`` (plain Keras layers, no custom objects, no learner code).
 
@@ -16,8 +16,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from grader.checking.model_audit import _keras
-from grader.course import IMAGE_SIZE, NUM_CLASSES
+from grader.checking import trusted_keras
+
+from .course import IMAGE_SIZE, NUM_CLASSES
 
 #: The stand-in's compile settings, by name (the worker compiles the rebuilt model with them).
 STAND_IN_COMPILE: dict[str, Any] = {
@@ -30,7 +31,7 @@ STAND_IN_COMPILE: dict[str, Any] = {
 @functools.lru_cache(maxsize=1)
 def stand_in_json() -> str:
     """The stand-in model's Keras JSON (built once, a few thousand weights never used here)."""
-    keras = _keras()
+    keras = trusted_keras()
     layers = keras.layers
     side = IMAGE_SIZE
     inputs = keras.Input(shape=(side, side, 3), name="image")

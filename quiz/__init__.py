@@ -2,7 +2,8 @@
 
 Data flows one way::
 
-    bank/*.yaml -> bank.py (load + validate against schema.py) -> model.Question
+    the course's quiz/*.yaml (assignments/object_localization) -> bank.py (load + validate)
+        -> model.Question
         -> variants.py (seeded draw from topic pools, parameterised questions) -> model.Item
         -> terminal.py | web.py (+ store.py) | cli grade -> scoring.py -> model.Result
     model.Question -> export/ (moodle, gift, qti);  importers/ (moodle, gift) -> model.Question

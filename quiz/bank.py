@@ -17,11 +17,13 @@ from typing import Any
 import jsonschema
 import yaml
 
+import assignments.object_localization as _course
 from quiz import generators
 from quiz.model import Option, Question, Source
 from quiz.schema import BANK_FILE_SCHEMA, DEFINITION_SCHEMA
 
-BUILTIN_BANK = Path(__file__).resolve().parent / "bank"
+#: The course's own bank, kept in its assignment folder with the rest of the course.
+BUILTIN_BANK = Path(_course.__file__).resolve().parent / "quiz"
 DEFINITION_NAME = "quiz.yaml"
 
 

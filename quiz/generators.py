@@ -5,8 +5,10 @@ with the `params` the generator returns (so `{iou:.2f}` works; write `{{` for a 
 its answer or options come from the generator, never from the YAML. Each generator declares the
 question type it produces so the bank can reject a mismatch at load time.
 
-The course conventions used here: 144x144 images, a 72x72 emoji tile pasted at row, col in [0, 72],
-the visible glyph's top-left at (row + 10, col + 10), a fixed 52 px box.
+The course conventions used here come from the course's own material (``course``: the image and
+tile sides, and the box margin and side it measures from the rendered glyphs), never restated:
+144x144 images, a 72x72 emoji tile pasted at row, col in [0, 72], the visible glyph's top-left at
+(row + margin, col + margin), a fixed box side.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from assignments.object_localization import course
 from quiz.model import Option
 
-IMAGE = 144
-TILE = 72
-MARGIN = 10
-BOX = 52
+IMAGE = course.IMAGE_SIZE
+TILE = course.TILE_SIZE
+MARGIN = course.measure_box_geometry().margin
+BOX = course.measure_box_geometry().side
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ failed one into the learner's message; :mod:`~grader.checking.model_audit` rebui
 model from its config to judge its structure and cost; :func:`run_checks` runs the checks and
 returns one :class:`CheckResult` per check, which the results stage scores; the checks also fill
 the submission's :class:`Artifacts` for the report. Imports flow
-``artifacts``/``check_api``/``model_audit``/``probes`` -> ``submission`` -> ``runner``; the
+``artifacts``/``check_api``/``model_audit``/``probes`` -> ``contract``, ``keras_probes`` ->
+``submission`` -> ``in_process``, ``runner``; the
 assignment (``grader.assignment``) says which parts there are and provides the hooks.
 """
 
@@ -23,6 +24,9 @@ from grader.checking.check_api import (
     check,
     short,
 )
+from grader.checking.contract import PartContract
+from grader.checking.in_process import InProcessSubmission
+from grader.checking.keras_probes import KerasProbes, probe_images
 from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config, trusted_keras
 from grader.checking.probes import (
     TIMEOUTS,
@@ -35,11 +39,7 @@ from grader.checking.probes import (
     scrub,
 )
 from grader.checking.runner import CheckResult, run_checks
-from grader.checking.submission import (
-    InProcessSubmission,
-    Submission,
-    probe_images,
-)
+from grader.checking.submission import Submission
 
 __all__ = [
     "TIMEOUTS",
@@ -51,11 +51,13 @@ __all__ = [
     "HabitsFound",
     "InProcessSubmission",
     "Incorrect",
+    "KerasProbes",
     "LearnerError",
     "ModelAudit",
     "ModelAuditError",
     "NotAttempted",
     "OutcomeKind",
+    "PartContract",
     "PartialCredit",
     "ProbeFailure",
     "Submission",

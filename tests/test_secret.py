@@ -80,5 +80,7 @@ def test_processes_racing_to_create_the_secret_agree_on_one_seed(seed_file):
 
 
 def test_the_grader_source_holds_no_seed_constant():
-    helpers = (ROOT / "assignments" / "object_localization" / "checks" / "hidden" / "helpers.py").read_text()
+    helpers = (
+        ROOT / "assignments" / "object_localization" / "checks" / "hidden" / "helpers.py"
+    ).read_text()
     assert "hidden_seed()" in helpers and "HIDDEN_SEED =" not in helpers

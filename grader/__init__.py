@@ -1,8 +1,12 @@
-"""Sandboxed autograder for the Object Localization course.
+"""Sandboxed autograder and course harness: any assignment (see ``grader.assignment``).
 
-Stages, in data-flow order: assign (learner notebook from the solution), notebook (ingest a
-submission), sandbox/worker/wire (run learner code in isolation), checks (hidden pytest checks in the
-trusted process), scoring (results.json), report (HTML), batch (many submissions).
+Stages, one package each, in data-flow order: ``ingest`` (a submitted notebook -> learner source and
+what is missing), ``sandbox`` with ``worker`` and ``wire`` (run learner code in isolation),
+``checking`` (the assignment's pytest checks in the trusted process), ``results`` (results.json and
+the HTML report), ``batch`` (many submissions, here or on Dask); ``authoring`` makes the learner
+notebook, the bundle and the self-check; ``grade`` runs one grading; ``cli`` is the command line.
+``assignment`` reads an assignment's folder (``assignments/<name>/assignment.yaml``): the engine
+names nothing of any one assignment.
 """
 
 __version__ = "0.1.0"

@@ -63,7 +63,7 @@ class PartKind(StrEnum):
     MODEL = "model"  # a function returning a compiled keras.Model
     METRIC = "metric"  # a keras.metrics.Metric subclass
     CALLBACK = "callback"  # a keras.callbacks.Callback subclass
-    SCHEDULE = "schedule"  # lr_schedule(epoch, lr) for LearningRateScheduler
+    SCHEDULE = "schedule"  # schedule(epoch, lr) -> new rate, for LearningRateScheduler
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ Why this module exists: both finding the graded parts and keeping what they need
 statement binds NAME, seen from here". Name resolution follows "run the notebook top to bottom": a
 definition-time reference (a constant's value, a decorator, a default, a base class) sees the last
 binding *above* it; a reference from a function body sees the last binding in the notebook. A
-graded name always resolves to its last ``def``/``class``; other rebindings of it (``lr_schedule =
-LearningRateScheduler(lr_schedule)``) are ignored. Whether an assignment is a constant (see
+graded name always resolves to its last ``def``/``class``; other rebindings of it (``schedule =
+LearningRateScheduler(schedule)``) are ignored. Whether an assignment is a constant (see
 `grader.ingest.keeping`, rule 3) is decided here, in one forward pass.
 """
 

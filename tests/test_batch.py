@@ -326,7 +326,9 @@ def test_jobs_carry_the_clients_hidden_seed_to_the_grading(
     monkeypatch.setenv(secret.SEED_ENV, "222")  # the grading machine's environment differs
     seen: list[int] = []
 
-    def fake_grade(path: Path, *, sandbox_mode: str, limits, hidden_seed=None) -> GradingResult:
+    def fake_grade(
+        path: Path, *, sandbox_mode: str, limits, hidden_seed=None, assignment=None
+    ) -> GradingResult:
         seen.append(hidden_seed if hidden_seed is not None else secret.hidden_seed())
         seen.append(secret.hidden_seed())
         return GradingResult("x", [], 0.0, "", extra={"status": "graded"})

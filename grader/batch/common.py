@@ -1,11 +1,13 @@
 """Names every stage of a batch shares: the files a run writes into its output folder, the
-statuses a row can end with, the defaults of a run (wall-clock limit and memory of one grading; the
+statuses that count as graded or retried, the defaults of a run (wall-clock limit and memory of one grading; the
 CLI's defaults too), and the one-line form of a message. They live in this leaf module, imported
-by the others and importing none of them, so that every stage can name them without importing
+by the others and importing none of them (only the shared ``grader.status``), so that every stage can name them without importing
 another stage.
 """
 
 from __future__ import annotations
+
+from grader.status import Status
 
 JOURNAL = "journal.jsonl"
 GRADEBOOK = "gradebook.csv"
@@ -21,12 +23,11 @@ DEFAULT_TIMEOUT = 4800.0
 # docstring says why 4 GB (tests/test_batch.py asserts the two agree). Not imported from there so
 # that the CLI's --help and a Dask client do not import the sandbox.
 DEFAULT_MEMORY_MB = 4096
-# Statuses are grader.results.Status values (a StrEnum: its members equal these strings).
-OK_STATUS = "graded"
-# Not a verdict on the learner's code: the machine cut the grading short (timeout), the grading
-# process died (killed) or the grader failed (error, e.g. EAGAIN in the grader). Such a row has no
+OK_STATUS = Status.GRADED
+# Not a verdict on the learner's code (Status.is_verdict): the machine cut the grading short
+# (timeout), the grading process died (killed) or the grader failed (error). Such a row has no
 # score, and a rerun grades it again. "crashed" (the learner's own code crashed) is a verdict.
-RETRY_STATUSES = frozenset({"timeout", "error", "killed"})
+RETRY_STATUSES = frozenset(status for status in Status if not status.is_verdict)
 
 
 def _first_line(text: str, limit: int = 300) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from grader.batch.common import DEFAULT_TIMEOUT
 from grader.batch.jobs import Job, OnDone, grade_job_bounded
+from grader.status import Status
 
 DASK_CONNECT_TIMEOUT = 15.0  # seconds to reach the scheduler before giving up
 
@@ -57,7 +58,7 @@ class DaskRunner:
                     error = future.exception()
                     killed = type(error).__name__ == "KilledWorker"
                     outcome = {
-                        "status": "killed" if killed else "error",
+                        "status": Status.KILLED if killed else Status.ERROR,
                         "error": (
                             "the Dask worker grading it died repeatedly"
                             if killed

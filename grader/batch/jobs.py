@@ -31,6 +31,7 @@ from grader import __version__
 from grader.batch.common import _first_line
 from grader.batch.discovery import safe_id
 from grader.files import write_atomically
+from grader.status import Status
 
 # --------------------------------------------------------------------------------------------
 # The grading job: runs in a local worker process or on a Dask worker
@@ -167,7 +168,7 @@ def grade_job(job: Job) -> dict[str, Any]:
         document = to_gradescope(result)
         status, error = _status(document)
         if job.rejected:
-            status, error = "rejected", job.rejected
+            status, error = Status.REJECTED, job.rejected
         outcome |= {
             "document": document,
             "report_html": render_report(result),
@@ -185,7 +186,7 @@ def grade_job(job: Job) -> dict[str, Any]:
     return outcome
 
 
-def _rejected_result(ident: str, message: str, assignment: str | None) -> Any:
+def _rejected_result(ident: str, message: str, assignment: str | None = None) -> Any:
     """A verdict for a file that is not even handed to the notebook reader (unsafe zip member)."""
     from grader import grade
     from grader.assignment import resolve
@@ -216,13 +217,13 @@ def _cut_short(timeout: float | None, code: int | None, started: float) -> dict[
     """The outcome of a grading process stopped after ``timeout`` s, or (None) dead on its own."""
     if timeout is not None:
         outcome = {
-            "status": "timeout",
+            "status": Status.TIMEOUT,
             "error": f"grading took longer than {timeout:g} s and was stopped "
             "(not a verdict: a rerun grades it again)",
         }
     else:
         outcome = {
-            "status": "killed",
+            "status": Status.KILLED,
             "error": f"the grading process died (exit code {code}): out of memory?",
         }
     elapsed = round(time.monotonic() - started, 2)

@@ -9,35 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from grader.checking import Artifacts, CheckResult
 from grader.files import write_atomically
 from grader.results.pictures import Picture
-
-
-class Status(StrEnum):
-    """How a grading ended; ``extra_data.status`` in results.json (batch reads it, never messages).
-
-    A verdict is final; ``timeout``, ``killed`` and ``error`` are not verdicts (the machine or the
-    grader failed, not the submission) and a rerun grades the submission again.
-    """
-
-    GRADED = "graded"  # every check ran: the score is the verdict
-    UNREADABLE = "unreadable"  # not a usable notebook file: 0, with the reason
-    LOAD_ERROR = "load_error"  # the learner's code does not load: the checks say so
-    CRASHED = "crashed"  # the learner's code crashed its worker during some check
-    TIMEOUT = "timeout"  # a wall-clock limit of the machine was hit (e.g. training): retried
-    KILLED = "killed"  # the grading process died (set by grader.batch): retried
-    REJECTED = "rejected"  # not graded by policy (e.g. an unsafe archive member), set by batch
-    ERROR = "error"  # the grader failed, not the submission: retried
-
-    @property
-    def is_verdict(self) -> bool:
-        return self not in (Status.TIMEOUT, Status.KILLED, Status.ERROR)
-
+from grader.status import Status
 
 #: ``extra_data.isolation`` of a grading that started no sandbox (an unreadable or rejected file:
 #: no learner code ran). Said once, here; the grading itself holds ``None`` (:func:`shown_isolation`).

@@ -1,5 +1,9 @@
 import pytest
 
+# Fixtures are data, not tests: the tiny course's checks (tests/fixtures/tiny_course/checks) are
+# run by the grader's runner on a submission, never collected by this suite.
+collect_ignore_glob = ["fixtures/*"]
+
 
 def pytest_addoption(parser):
     parser.addoption(

@@ -1,4 +1,4 @@
-"""The vocabulary hidden checks are written in (see ``grader/checks/AUTHORING.md``).
+"""The vocabulary hidden checks are written in (see ``assignments/AUTHORING.md``).
 
 A check is a pytest test function decorated with :func:`check`, which attaches its part, points and
 visibility as pytest markers (gradescope-utils style). A check ends in one of three ways:

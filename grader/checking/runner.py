@@ -120,6 +120,8 @@ def run_checks(
         str(PYTEST_INI),
         "--rootdir",
         str(checks),
+        "--confcutdir",  # no conftest.py from above the checks (e.g. a test suite's) joins in
+        str(checks),
         "-p",
         "no:cacheprovider",
         "--assert=plain",

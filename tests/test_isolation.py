@@ -252,5 +252,5 @@ def test_without_isolation_the_same_probe_leaks(seed_file: Path) -> None:
     leaks = _leaks(report)
     assert (
         str(seed_file) + "#read" in leaks
-        and str(ROOT / "grader" / "reference.py") + "#read" in leaks
+        and str(ROOT / COURSE_DIR / "reference.py") + "#read" in leaks
     )

@@ -22,11 +22,12 @@ import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from grader.ingest import IngestRules
+if TYPE_CHECKING:
+    from grader.ingest import IngestRules
 
 MANIFEST = "assignment.yaml"
 ENTRY_POINT_GROUP = "grader.assignments"
@@ -129,6 +130,8 @@ class Assignment:
 
     def ingest_rules(self) -> IngestRules:
         """What the ingestion stage needs of this assignment."""
+        from grader.ingest import IngestRules  # here: this module stays a leaf the stages import
+
         return IngestRules(
             parts=self.part_names,
             dropped_advice=self.hook("dropped_advice"),

@@ -40,7 +40,7 @@ from grader.ingest import (
     submission_hash,
 )
 from grader.results.scoring import GradingResult, Status, shown_isolation, write_results
-from grader.sandbox import ProbeError, Sandbox
+from grader.sandbox import ProbeError, Sandbox, refuse_shown
 from grader.wire import FailureKind
 
 if TYPE_CHECKING:
@@ -235,6 +235,8 @@ def _grade(
         status, status_message = Status.UNREADABLE, message
     else:
         limits = _within_budget(limits or Limits())
+        if sandbox_mode != "none":
+            refuse_shown(assignment.private_paths)
         with Sandbox(
             ingested.source, mode=sandbox_mode, limits=limits, graded_names=assignment.part_names
         ) as sandbox:

@@ -377,3 +377,17 @@ def test_train_probe_streams_batches_and_predicts_unlabelled(tiny: Sandbox) -> N
     assert len(out["history"]["loss"]) == 2 and "learning_rate" in out["history"]
     assert out["predictions"]["class_out"].shape == (5, 9)
     assert out["predictions"]["box_out"].shape == (5, 2)
+
+
+def test_an_assignment_inside_a_folder_the_sandbox_shows_is_refused(tmp_path, monkeypatch):
+    """Fail closed: an assignment loaded by path from inside the interpreter's folders (which
+    the sandbox binds for the worker) would show its reference and hidden checks."""
+    from grader.sandbox import SandboxUnavailable, paths, refuse_shown
+
+    monkeypatch.setattr(paths, "_python_binds", lambda: [str(tmp_path)])
+    course = tmp_path / "course"
+    course.mkdir()
+    with pytest.raises(SandboxUnavailable, match="shows to learner code"):
+        refuse_shown([course])
+    refuse_shown([tmp_path / "not-there.ipynb"])  # nothing there: nothing to show
+    refuse_shown([Path(__file__).parent / "fixtures"])  # outside every shown folder

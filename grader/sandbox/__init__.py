@@ -52,6 +52,7 @@ from grader.sandbox.isolation import (
     preflight,
 )
 from grader.sandbox.limits import Limits
+from grader.sandbox.paths import refuse_shown
 from grader.sandbox.process import leftover_processes
 from grader.sandbox.sandbox import Sandbox
 
@@ -69,4 +70,5 @@ __all__ = [
     "landlock_status",
     "leftover_processes",
     "preflight",
+    "refuse_shown",
 ]

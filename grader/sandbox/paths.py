@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,27 @@ def _hidden_paths() -> list[str]:
     with _probe_lock:
         _probe_cache["hidden"] = out
     return out
+
+
+def refuse_shown(private: Sequence[Path]) -> None:
+    """Fail closed when one of an assignment's ``private`` paths (its folder with the reference
+    and hidden checks, its solution) lies inside a folder the sandbox shows the worker (the
+    interpreter's prefix, site-packages, /usr) without being masked there: a folder loaded by
+    path from such a place. SandboxUnavailable says where and what to do."""
+    from grader.sandbox.errors import SandboxUnavailable
+
+    shown = ["/usr", "/lib", "/lib64", "/bin", "/sbin", *_python_binds()]
+    hidden = _hidden_paths()
+    for path in private:
+        if not os.path.lexists(path):
+            continue  # e.g. the solution notebook, which an installed package does not ship
+        real = os.path.realpath(path)
+        roots = [os.path.realpath(root) for root in shown]
+        inside = next((root for root in roots if _under(real, root)), None)
+        # masked only by a hidden path inside that shown folder (bwrap masks within its binds)
+        if inside is not None and not any(_under(real, h) and _under(h, inside) for h in hidden):
+            raise SandboxUnavailable(
+                f"the assignment's private file or folder {path} lies inside {inside}, which the "
+                "sandbox shows to learner code: move the assignment elsewhere, or install it as a "
+                "package that provides the entry point grader.assignments (masked in every mode)"
+            )

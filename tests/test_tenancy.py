@@ -235,19 +235,23 @@ def _wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
 
 
 def _pss(pids: set[int]) -> int:
-    """Summed proportional set size: unlike summed RSS, pages forked children share count once."""
+    """Summed proportional set size of anonymous and shared memory (what a hog allocates): unlike
+    summed RSS, pages forked children share count once. File-backed pages (the interpreter's and
+    numpy's code) are left out: the kernel may charge them to the cgroup that first read them
+    (the test's own), so they are not the submission's memory; counting them read 845 MB against
+    a 768 MB group under load."""
     total = 0
     for pid in pids:
         with contextlib.suppress(OSError, ValueError):
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
+                if line.startswith(("Pss_Anon:", "Pss_Shmem:")):
                     total += int(line.split()[1]) << 10
-                    break
     return total
 
 
 class SummedMemory:
-    """Samples the summed PSS of every process below a sandbox's launcher (the test's own view)."""
+    """Samples the summed anonymous PSS of every process below a sandbox's launcher (the test's
+    own view, not the grader's)."""
 
     def __init__(self, sb: Sandbox) -> None:
         self.sb, self.peak, self._stop = sb, 0, threading.Event()

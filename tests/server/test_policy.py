@@ -58,7 +58,9 @@ def test_deadline_flags_late(db, data_dir, settings, notebook, learner):
         ]
 
 
-def test_two_racing_uploads_do_not_both_pass_a_limit_of_one(db, data_dir, settings, notebook, learner):
+def test_two_racing_uploads_do_not_both_pass_a_limit_of_one(
+    db, data_dir, settings, notebook, learner
+):
     limited = dataclasses.replace(settings, submissions_per_day=1)
     barrier = threading.Barrier(2)
     outcomes: list[object] = []

@@ -81,17 +81,31 @@ def grader(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_roster_commands(tmp_path, db_url):
     data = tmp_path / "course"
-    (tmp_path / "roster.csv").write_text("id,name,email,team\nAnna,Anna A,a@x.org,red\nbob,=1+1,b@x,\n")
+    (tmp_path / "roster.csv").write_text(
+        "id,name,email,team\nAnna,Anna A,a@x.org,red\nbob,=1+1,b@x,\n"
+    )
     extra = ["--database", db_url] if db_url else []
-    added = grader("roster", "add", "--data", str(data), *extra, str(tmp_path / "roster.csv"),
-                   "--format", "csv", "--url", "https://c.org")
+    added = grader(
+        "roster",
+        "add",
+        "--data",
+        str(data),
+        *extra,
+        str(tmp_path / "roster.csv"),
+        "--format",
+        "csv",
+        "--url",
+        "https://c.org",
+    )
     assert added.returncode == 0, added.stderr
     rows = list(csv.DictReader(io.StringIO(added.stdout)))
     assert [r["id"] for r in rows] == ["anna", "bob"]
     assert rows[1]["name"] == "'=1+1"  # a spreadsheet formula neutralised
     assert all(r["link"].startswith("https://c.org/signin/") for r in rows)
     relinked = grader("roster", "relink", "--data", str(data), *extra, "anna")
-    assert relinked.returncode == 0 and relinked.stdout.startswith("anna\thttp://127.0.0.1:8000/signin/")
+    assert relinked.returncode == 0 and relinked.stdout.startswith(
+        "anna\thttp://127.0.0.1:8000/signin/"
+    )
     teacher = grader("roster", "instructor", "--data", str(data), *extra)
     assert teacher.returncode == 0 and teacher.stdout.startswith("instructor\thttp")
     revoked = grader("roster", "revoke", "--data", str(data), *extra, "bob")

@@ -16,7 +16,7 @@ from typing import Any
 PROG = "grader"
 
 
-def _open(args: argparse.Namespace) -> tuple[Any, Any]:
+def open_course(args: argparse.Namespace) -> tuple[Any, Any]:
     """(settings, database) of ``--data`` (and ``--database``), or exits 2 saying why."""
     from grader.server.db import open_database
     from grader.server.settings import SettingsError, load_settings
@@ -48,7 +48,7 @@ def _print_links(issued: list[Any], fmt: str) -> None:
 def _cmd_roster(args: argparse.Namespace) -> int:
     from grader.server import roster
 
-    settings, db = _open(args)
+    settings, db = open_course(args)
     base = _base_url(args, settings)
     try:
         if args.roster_command == "add":
@@ -82,7 +82,7 @@ def _cmd_roster(args: argparse.Namespace) -> int:
 def _cmd_regrade(args: argparse.Namespace) -> int:
     from grader.server.queue import regrade_all
 
-    _, db = _open(args)
+    _, db = open_course(args)
     try:
         count = regrade_all(db)
     finally:
@@ -177,6 +177,12 @@ def add_commands(commands: Any) -> None:
     )
     serve.add_argument(
         "--threads", type=int, default=8, help="waitress request threads (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        metavar="ADDRESS",
+        help="the TLS reverse proxy's address (e.g. 127.0.0.1): trust its X-Forwarded-For and "
+        "-Proto headers, so that rate limits see the learner's address",
     )
     serve.set_defaults(handler=_cmd_serve)
 

@@ -175,6 +175,7 @@ class DaskExecutor:
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                scheduler_kwargs={"dashboard": False},  # no web dashboard on a course server
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self.cluster)

@@ -166,6 +166,9 @@ class DaskExecutor:
     def __init__(self, scheduler: str | None = None, jobs: int = 1) -> None:
         from distributed import Client, LocalCluster
 
+        for name in list(logging.root.manager.loggerDict):  # Dask logs every connection at INFO
+            if name.startswith("distributed"):
+                logging.getLogger(name).setLevel(logging.WARNING)
         self.cluster = None
         if scheduler:
             self.client = Client(scheduler, timeout=15)
@@ -174,8 +177,10 @@ class DaskExecutor:
                 n_workers=jobs,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
-                scheduler_kwargs={"dashboard": False},  # no web dashboard on a course server
+                # no dashboard; its HTTP server still binds, so on a free loopback port rather
+                # than 8787, which a second server or another Dask on the machine would hold
+                dashboard_address="127.0.0.1:0",
+                scheduler_kwargs={"dashboard": False},
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self.cluster)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -76,6 +77,7 @@ def serve(args: argparse.Namespace) -> int:
             f"(data {args.data}, grading on {where}, sandbox {settings.sandbox})",
             flush=True,
         )
+        signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: the dispatcher cleans up
         server.run()
     except KeyboardInterrupt:
         pass
@@ -83,6 +85,10 @@ def serve(args: argparse.Namespace) -> int:
         dispatcher.stop()
         db.dispose()
     return 0
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def make_server(

@@ -53,3 +53,12 @@ def test_every_setting_says_why():
         f for f in Settings.__dataclass_fields__ if not f.startswith("_")
     ]
     assert all(len(why) > 20 for _, _, why in rows)
+
+
+def test_the_readme_lists_every_setting():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Running the course server", 1)[1].split("\n## ", 1)[0]
+    for name, default, _ in describe():
+        assert f"| `{name}` | `{default.strip(chr(39))}` |" in section, name

@@ -211,7 +211,7 @@ def main() -> None:
             first = min(graded_at.values()) - min(uploaded.values())
             print(f"through the queue: first graded {first:.2f} s after the first upload; "
                   f"{len(spans)} graded in {max(graded_at.values()) - min(uploaded.values()):.1f} s")  # fmt: skip
-        from grader.server.queue import grade_one
+        from grader.server.tasks import grade_one
 
         path = Path(tmp) / "direct.ipynb"
         path.write_bytes(notebook)

@@ -3,7 +3,8 @@ read their report; a queue of jobs in the database feeds Dask workers that grade
 engine as ``grader grade``.
 
 One module per concern, imports flowing one way: ``settings`` and ``models`` (leaves) <- ``db``
-<- ``roster``, ``submissions`` <- ``queue`` <- ``app`` <- ``serve``. This file re-exports only
+<- ``roster``, ``submissions``, ``leases`` (the jobs table), ``tasks`` (a grading, on Dask) <-
+``queue`` (the dispatcher) <- ``views``, ``auth`` <- ``app``, ``api`` <- ``serve``, ``commands``. This file re-exports only
 the light entry points; the web app and the queue are imported where they are used, so that
 ``grader roster`` does not import Flask or Dask.
 """

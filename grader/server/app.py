@@ -303,7 +303,7 @@ def create_app(
     @app.post("/instructor/regrade")
     def regrade() -> Any:
         instructor()
-        from grader.server.queue import regrade_all
+        from grader.server.leases import regrade_all
 
         count = regrade_all(db, actor="instructor")
         if server.dispatcher is not None:

@@ -80,7 +80,7 @@ def _cmd_roster(args: argparse.Namespace) -> int:
 
 
 def _cmd_regrade(args: argparse.Namespace) -> int:
-    from grader.server.queue import regrade_all
+    from grader.server.leases import regrade_all
 
     _, db = open_course(args)
     try:

@@ -19,15 +19,9 @@ import pytest
 from sqlalchemy import select
 
 from grader.server import roster
+from grader.server.leases import claim, new_owner, record, regrade_all, requeue_lost
 from grader.server.models import AuditEvent, Job
-from grader.server.queue import (
-    Dispatcher,
-    claim,
-    new_owner,
-    record,
-    regrade_all,
-    requeue_lost,
-)
+from grader.server.queue import Dispatcher
 from grader.server.submissions import create_submission
 from tests.server.conftest import notebook_bytes, wait_for
 from tests.server.fakes import MARKERS_ENV, error_grade, fake_grade

@@ -243,7 +243,7 @@ def create_app(
                 "Sign-in link not valid",
             )
         auth.sign_in(identity)
-        with db.read() as s:
+        with db.write() as s:
             s.add(AuditEvent(actor=identity.learner_id or "instructor", action="signed_in"))
         return redirect(url_for("index"))
 

@@ -79,12 +79,35 @@ def claim(db: Database, owner: str, lease_seconds: float) -> Claimed | None:
 def renew(db: Database, owner: str, job_ids: list[int], lease_seconds: float) -> None:
     if not job_ids:
         return
-    with db.read() as session:
+    with db.write() as session:
         session.execute(
             update(Job)
             .where(Job.id.in_(job_ids), Job.lease_owner == owner, Job.status == JobStatus.GRADING)
             .values(lease_expires=utcnow() + dt.timedelta(seconds=lease_seconds))
         )
+
+
+def release(db: Database, owner: str) -> int:
+    """Put back in the queue the jobs this owner holds (a server stopping cleanly); the attempt
+    it used is given back, since the grading was not the job's fault. How many."""
+    with db.write() as session:
+        held = session.scalars(
+            select(Job).where(Job.lease_owner == owner, Job.status == JobStatus.GRADING)
+        ).all()
+        for job in held:
+            job.status = JobStatus.QUEUED
+            job.lease_owner = None
+            job.lease_expires = None
+            job.attempts = max(0, job.attempts - 1)
+            session.add(
+                AuditEvent(
+                    actor="server",
+                    action="grading_requeued",
+                    subject=str(job.submission_id),
+                    detail={"job": job.id, "reason": "server stopped"},
+                )
+            )
+        return len(held)
 
 
 def record(

@@ -39,6 +39,7 @@ from grader.server.leases import (
     new_owner,
     record,
     regrade_all,
+    release,
     renew,
     requeue_lost,
 )
@@ -141,6 +142,9 @@ class Dispatcher:
         for flight in self.in_flight.values():
             with contextlib.suppress(Exception):
                 flight.future.cancel()
+        self.in_flight.clear()
+        with contextlib.suppress(Exception):  # else the next start requeues them anyway
+            release(self.db, self.owner)
         if self._own_executor and isinstance(self.executor, DaskExecutor):
             self.executor.close()
 

@@ -94,10 +94,6 @@ def _policy(session, settings: Settings, learner_id: str, now: dt.datetime) -> i
         select(func.max(Submission.created_at)).where(Submission.learner_id == learner_id)
     )
     if last is not None and settings.cooldown_seconds:
-        if last.tzinfo is None:  # SQLite's max() hands back the stored naive UTC
-            last = last.replace(tzinfo=dt.UTC)
-        elif isinstance(last, str):  # pragma: no cover - a driver without type info
-            last = dt.datetime.fromisoformat(last).replace(tzinfo=dt.UTC)
         left = settings.cooldown_seconds - (now - last).total_seconds()
         if left > 0:
             raise Refused(
@@ -122,7 +118,7 @@ def create_submission(
 ) -> Accepted:
     """Store an upload and queue its grading, or raise :class:`Refused` with the reason."""
     check_notebook(data, settings)
-    now = now or utcnow()
+    now = (now or utcnow()).astimezone(dt.UTC)  # days are UTC days
     late = settings.is_late(now)
     written: Path | None = None
     try:

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,8 +61,22 @@ class Task:
 
 def _task_main(task_file: str, outcome_file: str) -> None:  # pragma: no cover - a child process
     """Run by :func:`run_task` in a process of its own."""
+    _exit_with_parent()
     task, grade = pickle.loads(Path(task_file).read_bytes())  # written by our own parent
     write_atomically(Path(outcome_file), pickle.dumps(_grade_here(task, grade)))
+
+
+def _exit_with_parent() -> None:  # pragma: no cover - a child process
+    """End this grading (its whole process group) when the Dask worker that started it dies:
+    a server stopped or killed leaves no grading running behind it (its job is graded again)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _grade_here(task: Task, grade: GradeFn) -> dict[str, Any]:

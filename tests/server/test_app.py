@@ -225,3 +225,17 @@ def test_manual_feedback_release(data_dir, db, settings, notebook):
     assert instructor.post("/instructor/release", data={"csrf_token": token}).status_code == 302
     state = api.get(f"/api/v1/submissions/{ident}", headers=course.bearer("alice")).get_json()
     assert state["score"] == 10.0
+
+
+def test_the_real_bundle_is_built_once_through_grader_release(data_dir, db, settings):
+    from grader.server.app import ServerState
+
+    server = ServerState(data_dir, settings, db)  # bundle=build_bundle: grader release
+    archive = server.bundle_zip()
+    names = zipfile.ZipFile(archive).namelist()
+    assert {
+        "object_localization/object_localization.ipynb",
+        "object_localization/README.md",
+    } <= set(names)
+    assert not any("hidden" in name or "solution" in name for name in names)
+    assert server.bundle_zip() == archive  # cached

@@ -24,7 +24,7 @@ from grader.server.models import AuditEvent, Job
 from grader.server.queue import Dispatcher
 from grader.server.submissions import create_submission
 from tests.server.conftest import notebook_bytes, wait_for
-from tests.server.fakes import MARKERS_ENV, error_grade, fake_grade
+from tests.server.fakes import MARKERS_ENV, error_grade, fake_grade, slow_grade
 
 
 @pytest.fixture
@@ -180,3 +180,19 @@ def test_the_real_grading_function_is_wired(db, data_dir, settings, learners, tm
     assert results["max_score"] == job.max_score
     assert results["extra_data"]["isolation"] and results["tests"]
     assert (data_dir / job.result_dir / "report.html").stat().st_size > 1000
+
+
+def test_a_clean_stop_puts_its_gradings_back_in_the_queue(
+    db, data_dir, settings, learners, markers
+):
+    create_submission(db, data_dir, settings, "anna", notebook_bytes())
+    with ThreadPoolExecutor(1) as pool:
+        dispatcher = Dispatcher(
+            db, data_dir, settings, grade=slow_grade, executor=pool, poll_seconds=0.1
+        ).start()
+        assert wait_for(lambda: count(markers, "started") == 1, 60)
+        dispatcher.stop()
+        [job] = jobs(db)
+        assert (job.status, job.attempts, job.lease_owner) == ("queued", 0, None)
+        slow = next(p for p in markers.iterdir() if p.name.startswith("started-"))
+        os.kill(int(slow.name.split("-")[1]), signal.SIGKILL)  # the thread pool's grading

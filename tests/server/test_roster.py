@@ -112,6 +112,8 @@ def test_cli_roster_commands(tmp_path, db_url):
     assert revoked.returncode == 0 and "revoked 1 link(s)" in revoked.stdout
     missing = grader("roster", "relink", "--data", str(data), *extra, "nobody")
     assert missing.returncode == 2 and "no learner 'nobody'" in missing.stderr
+    regraded = grader("regrade", "--data", str(data), *extra)
+    assert regraded.returncode == 0 and "queued 0 grading(s)" in regraded.stdout
     (data / "settings.yaml").write_text("submision_limit: 3\n")
     refused = grader("roster", "instructor", "--data", str(data))
     assert refused.returncode == 2 and "unknown setting(s) submision_limit" in refused.stderr

@@ -308,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     release.add_argument("--out", type=Path, required=True)
     release.set_defaults(handler=_cmd_release)
+
+    # --- the course server (grader.server): roster, serve, regrade --------------------------
+    from grader.server.commands import add_commands
+
+    add_commands(commands)
+    # ------------------------------------------------------------------------------------------
     return parser
 
 

@@ -1,0 +1,17 @@
+"""The course server (issue 12): learners sign in with a personal link, upload a notebook and
+read their report; a queue of jobs in the database feeds Dask workers that grade with the same
+engine as ``grader grade``.
+
+One module per concern, imports flowing one way: ``settings`` and ``models`` (leaves) <- ``db``
+<- ``roster``, ``submissions``, ``leases`` (the jobs table), ``tasks`` (a grading, on Dask) <-
+``queue`` (the dispatcher) <- ``views``, ``auth`` <- ``app``, ``api`` <- ``serve``, ``commands``. This file re-exports only
+the light entry points; the web app and the queue are imported where they are used, so that
+``grader roster`` does not import Flask or Dask.
+"""
+
+from __future__ import annotations
+
+from grader.server.db import Database, open_database
+from grader.server.settings import Settings, SettingsError, load_settings
+
+__all__ = ["Database", "Settings", "SettingsError", "load_settings", "open_database"]

@@ -1,0 +1,86 @@
+"""The JSON API (issue 12, "Done when"), so that a course can be automated and a learner can
+submit from a terminal or a notebook:
+
+- ``POST /api/v1/submissions`` (multipart field ``notebook``) -> ``{"id": ...}``
+- ``GET /api/v1/submissions/<id>`` -> ``{"status", "score", "max_score", ...}``
+- ``GET /api/v1/submissions/<id>/report`` -> the report HTML
+- ``GET /api/v1/gradebook.csv`` (instructor)
+
+Every route takes ``Authorization: Bearer <token>`` (the last path segment of a sign-in link) and
+no cookie, so it is exempt from CSRF. Another learner's submission is a 404, exactly like a
+missing one; a learner's token on an instructor route is a 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from grader.server import auth, views
+from grader.server.submissions import Refused
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _state() -> Any:
+    from grader.server.app import state
+
+    return state()
+
+
+@api.errorhandler(401)
+@api.errorhandler(403)
+@api.errorhandler(400)
+def _error(error: Any) -> tuple[Response, int]:
+    return jsonify({"error": error.description}), error.code
+
+
+@api.post("/submissions")
+def create() -> Any:
+    server = _state()
+    identity = auth.bearer_identity(server.db)
+    upload = request.files.get("notebook")
+    if upload is None:
+        return jsonify({"error": "send the notebook as the multipart field 'notebook'"}), 400
+    try:
+        accepted = server.upload(identity, upload.read())
+    except Refused as refused:
+        return jsonify({"error": refused.message}), refused.status
+    return jsonify({"id": accepted.id, "number": accepted.number, "late": accepted.late}), 201
+
+
+@api.get("/submissions/<int:submission_id>")
+def show(submission_id: int) -> Any:
+    server = _state()
+    identity = auth.bearer_identity(server.db)
+    row = views.submission_for(server.db, server.data_dir, server.settings, identity, submission_id)
+    if row is None:
+        abort(404)
+    return jsonify(row.api())
+
+
+@api.get("/submissions/<int:submission_id>/report")
+def report(submission_id: int) -> Any:
+    from grader.server.app import report_response
+
+    server = _state()
+    identity = auth.bearer_identity(server.db)
+    row = views.submission_for(server.db, server.data_dir, server.settings, identity, submission_id)
+    if row is None or row.report is None:
+        abort(404)
+    return report_response(row.report)
+
+
+@api.get("/gradebook.csv")
+def gradebook() -> Any:
+    server = _state()
+    identity = auth.bearer_identity(server.db)
+    if not identity.is_instructor:
+        abort(403, "the gradebook is for the instructor's token only")
+    rows = views.gradebook(server.db, server.data_dir, server.settings)
+    return Response(
+        views.gradebook_csv(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=gradebook.csv"},
+    )

@@ -1,0 +1,194 @@
+"""The course server's subcommands of ``grader``: ``roster`` (add, relink, revoke, instructor),
+``serve`` and ``regrade``.
+
+Why here and not in ``grader/cli.py``: that file is the engine's command line; the server's
+commands are one block there (``add_commands``), and everything they import (SQLAlchemy, Flask,
+waitress, Dask) is imported when a command runs, so ``grader --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+PROG = "grader"
+
+
+def open_course(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(settings, database) of ``--data`` (and ``--database``), or exits 2 saying why."""
+    from grader.server.db import open_database
+    from grader.server.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(args.data)
+    except SettingsError as error:
+        print(f"{PROG} {args.command}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    args.data.mkdir(parents=True, exist_ok=True)
+    return settings, open_database(args.data, getattr(args, "database", None))
+
+
+def _base_url(args: argparse.Namespace, settings: Any) -> str:
+    return (args.url or settings.base_url).rstrip("/")
+
+
+def _print_links(issued: list[Any], fmt: str) -> None:
+    from grader.server.roster import to_csv
+
+    if fmt == "csv":
+        sys.stdout.write(to_csv(issued))
+        return
+    for row in issued:
+        who = row.id if row.id else "instructor"
+        print(f"{who}\t{row.link}")
+
+
+def _cmd_roster(args: argparse.Namespace) -> int:
+    from grader.server import roster
+
+    settings, db = open_course(args)
+    base = _base_url(args, settings)
+    try:
+        if args.roster_command == "add":
+            issued, notes = roster.add_roster_file(db, args.roster, base)
+            for note in notes:
+                print(f"{PROG} roster add: {note}", file=sys.stderr)
+            _print_links(issued, args.format)
+            print(f"{PROG} roster add: {len(issued)} learner(s) added", file=sys.stderr)
+        elif args.roster_command == "relink":
+            _print_links([roster.relink(db, args.id, base)], args.format)
+            print(
+                f"{PROG} roster relink: the earlier link no longer works",
+                file=sys.stderr,
+            )
+        elif args.roster_command == "revoke":
+            if bool(args.id) == bool(args.instructor):
+                print(f"{PROG} roster revoke: give a learner ID or --instructor", file=sys.stderr)
+                return 2
+            count = roster.revoke(db, args.id, instructor=args.instructor)
+            print(f"revoked {count} link(s)")
+        elif args.roster_command == "instructor":
+            _print_links([roster.instructor_link(db, base)], args.format)
+    except (roster.RosterError, OSError) as error:
+        print(f"{PROG} roster {args.roster_command}: {error}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    return 0
+
+
+def _cmd_regrade(args: argparse.Namespace) -> int:
+    from grader.server.leases import regrade_all
+
+    _, db = open_course(args)
+    try:
+        count = regrade_all(db)
+    finally:
+        db.dispose()
+    print(
+        f"queued {count} grading(s): every learner's latest submission (a running server grades them)"
+    )
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from grader.server.serve import serve
+
+    return serve(args)
+
+
+def _data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the course's data folder: settings.yaml, the SQLite database, uploads, results",
+    )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="a database URL instead of DIR/server.sqlite3, e.g. postgresql://user@host/course",
+    )
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``roster``, ``serve`` and ``regrade`` to the ``grader`` subcommands."""
+    roster = commands.add_parser(
+        "roster",
+        help="the course server's roster: add learners, print and revoke sign-in links",
+        description="Manage who can sign in to the course server (`grader serve`). Each learner "
+        "gets a personal, unguessable sign-in link; only a hash of it is stored, so a lost link "
+        "is replaced (relink), never shown again.",
+    )
+    sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
+    add = sub.add_parser(
+        "add",
+        help="add the learners of a CSV (columns id,name,email; more are kept) and print links",
+        description="Add the learners of ROSTER (a CSV with an id column, usually id,name,email; "
+        "other columns are kept). Ids are normalised (NFKC, case-folded); two rows that normalise "
+        "to one id are refused. Prints one sign-in link per new learner.",
+    )
+    add.add_argument("roster", type=Path, metavar="ROSTER")
+    relink = sub.add_parser("relink", help="revoke a learner's link and print a new one")
+    relink.add_argument("id", metavar="ID")
+    revoke = sub.add_parser("revoke", help="revoke a learner's links (or --instructor's)")
+    revoke.add_argument("id", nargs="?", metavar="ID")
+    revoke.add_argument("--instructor", action="store_true", help="revoke every instructor link")
+    instructor = sub.add_parser("instructor", help="print a new instructor sign-in link")
+    for parser in (add, relink, revoke, instructor):
+        _data(parser)
+        parser.add_argument(
+            "--url", help="the server's public base URL (default: settings.yaml's base_url)"
+        )
+        parser.add_argument(
+            "--format",
+            choices=("text", "csv"),
+            default="text",
+            help="text: id<TAB>link per line; csv: id,name,email,link with a header",
+        )
+    roster.set_defaults(handler=_cmd_roster)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the course server: sign-in links, uploads, a grading queue on Dask",
+        description="Serve the course with waitress (bounded connections and timeouts): learners "
+        "sign in with their link, download the bundle, upload a notebook and read their report. "
+        "Gradings run on a local Dask cluster of -j workers, or on an existing scheduler. Put it "
+        "behind a TLS reverse proxy (README, 'Running the course server').",
+    )
+    _data(serve)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--scheduler", metavar="ADDRESS", help="grade on this Dask scheduler instead of locally"
+    )
+    serve.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="gradings at once on the local Dask cluster (default: settings.yaml's jobs)",
+    )
+    serve.add_argument(
+        "--threads", type=int, default=8, help="waitress request threads (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        metavar="ADDRESS",
+        help="the TLS reverse proxy's address (e.g. 127.0.0.1): trust its X-Forwarded-For and "
+        "-Proto headers, so that rate limits see the learner's address",
+    )
+    serve.set_defaults(handler=_cmd_serve)
+
+    regrade = commands.add_parser(
+        "regrade",
+        help="queue a new grading of every learner's latest submission (after a check changed)",
+    )
+    _data(regrade)
+    regrade.set_defaults(handler=_cmd_regrade)

@@ -1,0 +1,248 @@
+"""The grading queue: jobs in the database, claimed under a lease, graded on Dask.
+
+Why this shape. The queue is the ``jobs`` table, so an acknowledged upload is never only in
+memory. A dispatcher thread claims a queued job with ``UPDATE jobs SET status='grading',
+lease_owner=…, lease_expires=… WHERE id=… AND status='queued'`` inside :meth:`Database.write`
+(SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``FOR UPDATE SKIP LOCKED``), so two dispatchers (two
+server processes on one PostgreSQL database) never take the same job. The work runs on Dask
+distributed, an existing engine: a ``LocalCluster`` of ``-j`` single-threaded worker processes, or
+an existing scheduler (``--scheduler``). Each task grades in a child process of the Dask worker
+under the wall-clock limit (as ``grader.batch.jobs.grade_job_bounded`` does), gets the notebook by
+value and hands back the result files by value, so remote workers need no shared disk.
+
+Exactly once: the dispatcher renews its leases while grading; a server killed with ``kill -9``
+stops renewing, and at the next start (or in another server once the lease expires) the job is
+requeued. A result is recorded in one transaction guarded by the lease (owner and attempt), so a
+stale worker's late result is dropped, and each attempt writes into a folder of its own, so it
+cannot overwrite the recorded one. Statuses that are not verdicts (``timeout``, ``error``,
+``killed``: ``grader.batch.common.RETRY_STATUSES``) are graded again up to ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from grader.files import write_atomically
+from grader.server.db import Database
+from grader.server.leases import (
+    Claimed,
+    claim,
+    new_owner,
+    record,
+    regrade_all,
+    release,
+    renew,
+    requeue_lost,
+)
+from grader.server.models import Job, JobStatus
+from grader.server.settings import Settings
+from grader.server.tasks import DaskExecutor, Executor, GradeFn, Task, grade_one, run_task
+
+__all__ = ["Dispatcher", "grade_one", "regrade_all"]
+
+log = logging.getLogger(__name__)
+
+RESULTS_DIR = "results"
+POLL_SECONDS = 1.0  # how often the dispatcher looks for jobs queued by another server process
+
+
+@dataclass
+class _InFlight:
+    claimed: Claimed
+    future: Any
+    started: float = field(default_factory=time.monotonic)
+
+
+class Dispatcher:
+    """Claims queued jobs and runs them on an executor (Dask by default), records the results.
+
+    ``grade`` is the grading function (:func:`grade_one`; tests pass a fake), ``executor`` any
+    object with ``submit(fn, *args) -> future`` (default: :class:`DaskExecutor` over
+    ``scheduler`` or a local cluster of ``settings.jobs`` workers).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        data_dir: Path,
+        settings: Settings,
+        *,
+        grade: GradeFn = grade_one,
+        executor: Executor | None = None,
+        capacity: int | None = None,
+        scheduler: str | None = None,
+        hidden_seed: int | None = None,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self.db = db
+        self.data_dir = Path(data_dir)
+        self.settings = settings
+        self.grade = grade
+        self.executor = executor
+        self._own_executor = executor is None
+        self.capacity = capacity
+        self.scheduler = scheduler
+        self.hidden_seed = hidden_seed
+        self.poll_seconds = poll_seconds
+        self.owner = new_owner()
+        self.in_flight: dict[int, _InFlight] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_renew = 0.0
+        self._prepared = False
+
+    # life cycle -------------------------------------------------------------------------
+
+    def prepare(self) -> Dispatcher:
+        """Requeue what a dead predecessor held, read the course secret, start the executor."""
+        if self._prepared:
+            return self
+        self._prepared = True
+        requeued = requeue_lost(self.db, self.owner, self.settings.max_attempts, at_start=True)
+        if requeued:
+            log.warning("requeued %d grading(s) interrupted by a server that died", requeued)
+        if self.hidden_seed is None:
+            from grader.secret import hidden_seed
+
+            self.hidden_seed = hidden_seed()  # by value: Dask workers have no course secret
+        if self.executor is None:
+            dask = DaskExecutor(self.scheduler, self.settings.jobs)
+            self.executor = dask
+            if self.capacity is None:  # keep every worker thread busy, one spare each
+                self.capacity = dask.capacity if not self.scheduler else 2 * dask.capacity
+        self.capacity = self.capacity or self.settings.jobs
+        return self
+
+    def start(self) -> Dispatcher:
+        """Prepare, then run the dispatcher thread."""
+        self.prepare()
+        self._thread = threading.Thread(target=self._loop, name="grading-dispatcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        """Look for queued jobs now (called after an upload)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for flight in self.in_flight.values():
+            with contextlib.suppress(Exception):
+                flight.future.cancel()
+        self.in_flight.clear()
+        with contextlib.suppress(Exception):  # else the next start requeues them anyway
+            release(self.db, self.owner)
+        if self._own_executor and isinstance(self.executor, DaskExecutor):
+            self.executor.close()
+
+    def __enter__(self) -> Dispatcher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # the loop ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception:  # the database was briefly unreachable, ...: try again
+                log.exception("grading dispatcher step failed")
+            self._wake.wait(self.poll_seconds if not self.in_flight else 0.2)
+            self._wake.clear()
+
+    def step(self) -> None:
+        """One round: collect finished gradings, renew leases, requeue lost jobs, claim more."""
+        for job_id, flight in list(self.in_flight.items()):
+            if flight.future.done():
+                del self.in_flight[job_id]
+                self._finish(flight)
+        now = time.monotonic()
+        if now - self._last_renew > self.settings.lease_seconds / 3:
+            renew(self.db, self.owner, list(self.in_flight), self.settings.lease_seconds)
+            requeue_lost(self.db, self.owner, self.settings.max_attempts)
+            self._last_renew = now
+        while len(self.in_flight) < (self.capacity or 1) and not self._stop.is_set():
+            claimed = claim(self.db, self.owner, self.settings.lease_seconds)
+            if claimed is None:
+                break
+            self._submit(claimed)
+
+    def _submit(self, claimed: Claimed) -> None:
+        path = self.data_dir / claimed.path
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            outcome = {"status": "error", "message": f"the stored upload is missing: {error}"}
+            record(self.db, claimed, self.owner, outcome, None, max_attempts=1)
+            return
+        task = Task(
+            job_id=claimed.job_id,
+            name=path.name,
+            data=data,
+            sandbox_mode=self.settings.sandbox,
+            hidden_seed=self.hidden_seed,
+            timeout=self.settings.grading_timeout,
+        )
+        assert self.executor is not None
+        future = self.executor.submit(run_task, task, self.grade)
+        self.in_flight[claimed.job_id] = _InFlight(claimed, future)
+
+    def _finish(self, flight: _InFlight) -> None:
+        claimed = flight.claimed
+        try:
+            outcome = flight.future.result()
+        except Exception as error:  # the Dask worker died (KilledWorker), or was cancelled
+            killed = type(error).__name__ == "KilledWorker"
+            outcome = {
+                "status": "killed" if killed else "error",
+                "message": f"grader error: {type(error).__name__}: {error}"[:500],
+            }
+        relative = None
+        folder = None
+        files: dict[str, bytes] = outcome.pop("files", None) or {}
+        if files:
+            relative = (
+                f"{RESULTS_DIR}/{claimed.submission_id}/job{claimed.job_id}-a{claimed.attempt}"
+            )
+            folder = self.data_dir / relative
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, content in files.items():
+                if "/" not in name and name not in ("", ".", ".."):
+                    write_atomically(folder / name, content)
+        if not record(self.db, claimed, self.owner, outcome, relative, self.settings.max_attempts):
+            log.warning("dropped a stale result of job %d (lease lost)", claimed.job_id)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def drain(self, timeout: float = 60.0) -> bool:
+        """Step in this thread until nothing is queued or grading (tests, benchmarks); the
+        dispatcher thread must not be running."""
+        self.prepare()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.step()
+            with self.db.read() as session:
+                busy = session.scalar(
+                    select(func.count(Job.id)).where(
+                        Job.status.in_([JobStatus.QUEUED, JobStatus.GRADING])
+                    )
+                )
+            if not busy and not self.in_flight:
+                return True
+            time.sleep(0.05)
+        return False

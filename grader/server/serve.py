@@ -1,0 +1,141 @@
+"""``grader serve``: the course's web app under waitress, with the grading dispatcher beside it.
+
+Why waitress: a production WSGI server in pure Python (no compiler, installs from PyPI
+everywhere the grader does) whose I/O is asynchronous and whose request threads are a fixed
+pool, so slow or half-open clients cost a socket, not a thread. Its limits are set here, once:
+at most ``CONNECTION_LIMIT`` open connections (more wait in the listen backlog), an idle
+connection closed after ``CHANNEL_TIMEOUT`` seconds, request bodies capped at the upload limit.
+Werkzeug's development server is never used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+from typing import Any
+
+# A few hundred learners polling every few seconds over keep-alive connections fit in 500; past
+# it, new connections wait in the backlog instead of costing memory (the quiz server once held
+# 1,100 half-open connections on 1,101 threads).
+CONNECTION_LIMIT = 500
+# An idle (or half-open) connection is closed after this many seconds: a phone on a bad network
+# still finishes a request, a slowloris client does not hold a socket for long.
+CHANNEL_TIMEOUT = 30
+CLEANUP_INTERVAL = 10  # how often waitress looks for idle connections
+BACKLOG = 1024  # connections the kernel queues while all CONNECTION_LIMIT are in use
+
+PROG = "grader serve"
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Open the course, start the dispatcher, serve until interrupted (Ctrl-C, SIGTERM)."""
+    from grader.secret import SecretError, hidden_seed
+    from grader.server.app import create_app
+    from grader.server.commands import open_course
+    from grader.server.queue import Dispatcher
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("grader.server").setLevel(logging.INFO)
+    settings, db = open_course(args)
+    if args.jobs is not None:
+        if args.jobs < 1:
+            print(f"{PROG}: -j must be at least 1", file=sys.stderr)
+            return 2
+        settings = dataclasses.replace(settings, jobs=args.jobs)
+    refusal = _check_isolation(settings.sandbox, args.scheduler)
+    if refusal:
+        print(f"{PROG}: {refusal}", file=sys.stderr)
+        return 2
+    try:
+        seed = hidden_seed()
+    except SecretError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    try:
+        dispatcher = Dispatcher(
+            db, args.data, settings, scheduler=args.scheduler, hidden_seed=seed
+        ).start()
+    except OSError as error:  # the Dask scheduler cannot be reached
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 2
+    app = create_app(args.data, settings, db, dispatcher=dispatcher)
+    try:
+        server = make_server(
+            app,
+            args.host,
+            args.port,
+            args.threads,
+            settings.max_upload_bytes,
+            getattr(args, "trusted_proxy", None),
+        )
+        where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"-j {settings.jobs}"
+        print(
+            f"{PROG}: {settings.course_title} on http://{args.host}:{server.effective_port} "
+            f"(data {args.data}, grading on {where}, sandbox {settings.sandbox})",
+            flush=True,
+        )
+        signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: the dispatcher cleans up
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dispatcher.stop()
+        db.dispose()
+    return 0
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def make_server(
+    app: Any,
+    host: str,
+    port: int,
+    threads: int,
+    max_body: int,
+    trusted_proxy: str | None = None,
+) -> Any:
+    """A waitress server with bounded connections and timeouts (``server.run()`` serves)."""
+    from waitress import create_server
+
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "threads": threads,
+        "connection_limit": CONNECTION_LIMIT,
+        "channel_timeout": CHANNEL_TIMEOUT,
+        "cleanup_interval": CLEANUP_INTERVAL,
+        "backlog": BACKLOG,
+        "max_request_body_size": max_body + 64 * 1024,
+    }
+    if trusted_proxy:  # the reverse proxy's address: trust its X-Forwarded-* headers
+        options |= {
+            "trusted_proxy": trusted_proxy,
+            "trusted_proxy_headers": "x-forwarded-for x-forwarded-proto x-forwarded-host",
+            "clear_untrusted_proxy_headers": True,
+        }
+    return create_server(app, **options)
+
+
+def _check_isolation(mode: str, scheduler: str | None) -> str | None:
+    """Refuse to start a server that could not grade in the isolation asked for (fail closed);
+    with a scheduler, each Dask worker checks on its own machine."""
+    if mode == "none":
+        from grader.cli import NO_ISOLATION_WARNING
+
+        print(f"{PROG}: {NO_ISOLATION_WARNING}", file=sys.stderr, flush=True)
+        return None
+    if scheduler:
+        return None
+    from grader import sandbox
+
+    try:
+        isolation, note = sandbox.preflight(mode)
+    except sandbox.SandboxUnavailable as error:
+        return str(error)
+    print(f"{PROG}: isolation: {isolation}" + (f" ({note})" if note else ""), flush=True)
+    return None

@@ -1,0 +1,205 @@
+"""The course server's settings: one dataclass, each default declared once with why, loaded from
+``DIR/settings.yaml`` when present.
+
+Why one place: the policy a learner meets (deadline, limits, cooldown, when feedback shows) and
+what the machine may spend (grading jobs, upload size) are the instructor's decisions, and they
+must be readable and changeable without reading code. Unknown keys are refused with the list of
+known ones: a typo (``submision_limit``) silently falling back to a default would change a
+course's policy without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grader.batch.common import DEFAULT_TIMEOUT
+
+SETTINGS_FILE = "settings.yaml"
+FEEDBACK_MODES = ("immediate", "manual")
+SANDBOX_MODES = ("auto", "bwrap", "landlock", "none")
+
+
+class SettingsError(ValueError):
+    """``settings.yaml`` is malformed, names an unknown key or holds a value out of range."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything an instructor may change about a course server (``DIR/settings.yaml``)."""
+
+    # Shown in every page's header and title; a neutral name until the course sets its own.
+    course_title: str = "Object Localization with TensorFlow"
+    # Links printed by `grader roster` are <base_url>/signin/<token>. localhost:8000 is where
+    # `grader serve` listens by default, so links work out of the box on the instructor's machine;
+    # an https:// URL (behind a TLS reverse proxy) also makes session cookies Secure.
+    base_url: str = "http://127.0.0.1:8000"
+    # No deadline unless the course sets one (ISO 8601 with a time zone, e.g.
+    # 2027-01-31T23:59:00+00:00): a course without one must not mark submissions late.
+    deadline: dt.datetime | None = None
+    # Fraction of the score taken off a late submission. 0 by default: late work is flagged, and
+    # the instructor decides whether it costs anything.
+    late_penalty: float = 0.0
+    # Gradings per learner per UTC day. One grading costs minutes of CPU (training), so a course of
+    # a few hundred on one 2-core machine affords a handful per learner per day.
+    submissions_per_day: int = 5
+    # Seconds between two submissions of one learner: stops a learner from using the grader as a
+    # debugger (the public self-check is for that) and from double-clicking an upload.
+    cooldown_seconds: int = 300
+    # A course notebook is a few hundred KB; 10 MB leaves room for embedded output images while
+    # keeping a single upload from filling the disk or the memory of a request thread.
+    max_upload_mb: float = 10.0
+    # immediate: the report shows as soon as the grading ends (most courses want quick feedback);
+    # manual: scores and reports stay hidden until the instructor releases them.
+    feedback_release: str = "immediate"
+    # Concurrent gradings on the local Dask cluster (-j). 1 by default: one grading already keeps
+    # 2 TensorFlow threads busy, and the web server needs the rest of a small machine.
+    jobs: int = 1
+    # Isolation of learner code, as `grader grade --sandbox`: auto refuses to grade without
+    # isolation (fail closed), so a server never silently runs learner code unconfined.
+    sandbox: str = "auto"
+    # Wall-clock seconds of one grading before it ends as `timeout` (then retried): the batch
+    # grader's own limit (grader.batch.common.DEFAULT_TIMEOUT), so both grade alike.
+    grading_timeout: float = DEFAULT_TIMEOUT
+    # Gradings of one job that end in a retried status (timeout, error, killed) before the last
+    # one is kept: a machine hiccup is retried, a grading that always fails is not retried forever.
+    max_attempts: int = 3
+    # A claimed job's lease; the dispatcher renews it every third of this while grading. A server
+    # killed with kill -9 stops renewing, and another (or the restarted one) takes the job over
+    # once it expires. 120 s keeps renewals rare and a crashed server's job waiting at most 2 min.
+    lease_seconds: float = 120.0
+    # Sign-in attempts per client address per minute (a per-process window in memory): enough for
+    # a class behind one NAT, far too few to guess a 256-bit token anyway.
+    signin_per_minute: int = 30
+    # Upload requests per learner per minute (per process, in memory), on top of the policy above:
+    # a cheap guard in front of the database transaction that enforces the policy.
+    uploads_per_minute: int = 6
+    # Where these settings came from, for error messages; not a setting.
+    _source: str = field(default="defaults", repr=False, compare=False)
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies are Secure when the course is served over TLS (an https base URL)."""
+        return self.base_url.lower().startswith("https://")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def is_late(self, when: dt.datetime) -> bool:
+        return self.deadline is not None and when > self.deadline
+
+
+def known_keys() -> list[str]:
+    return [f.name for f in dataclasses.fields(Settings) if not f.name.startswith("_")]
+
+
+def _deadline(value: Any) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        raise SettingsError("deadline needs a time and a time zone, e.g. 2027-01-31T23:59:00+00:00")
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise SettingsError(
+                f"deadline {value!r} is not an ISO 8601 date-time (2027-01-31T23:59:00+00:00)"
+            ) from None
+    if not isinstance(value, dt.datetime):
+        raise SettingsError(f"deadline {value!r} is not a date-time")
+    if value.tzinfo is None:
+        raise SettingsError("deadline needs a time zone, e.g. +00:00, so that it means one instant")
+    return value.astimezone(dt.UTC)
+
+
+def _check(settings: Settings) -> Settings:
+    problems = []
+    if settings.feedback_release not in FEEDBACK_MODES:
+        problems.append(f"feedback_release must be one of {', '.join(FEEDBACK_MODES)}")
+    if settings.sandbox not in SANDBOX_MODES:
+        problems.append(f"sandbox must be one of {', '.join(SANDBOX_MODES)}")
+    if not 0 <= settings.late_penalty <= 1:
+        problems.append("late_penalty is a fraction between 0 and 1")
+    for name in ("submissions_per_day", "jobs", "max_attempts", "signin_per_minute"):
+        if getattr(settings, name) < 1:
+            problems.append(f"{name} must be at least 1")
+    for name in ("cooldown_seconds", "uploads_per_minute"):
+        if getattr(settings, name) < 0:
+            problems.append(f"{name} must not be negative")
+    for name in ("max_upload_mb", "grading_timeout", "lease_seconds"):
+        if getattr(settings, name) <= 0:
+            problems.append(f"{name} must be positive")
+    if not settings.base_url.startswith(("http://", "https://")):
+        problems.append("base_url must start with http:// or https://")
+    if problems:
+        raise SettingsError(f"{settings._source}: " + "; ".join(problems))
+    return settings
+
+
+def from_mapping(values: dict[str, Any], source: str = "settings") -> Settings:
+    """Settings from a mapping (the parsed YAML): unknown keys and wrong types are refused."""
+    known = known_keys()
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise SettingsError(
+            f"{source}: unknown setting(s) {', '.join(unknown)}; the known ones are "
+            f"{', '.join(known)}"
+        )
+    defaults = Settings()
+    converted: dict[str, Any] = {}
+    for name, value in values.items():
+        default = getattr(defaults, name)
+        if name == "deadline":
+            converted[name] = _deadline(value)
+        elif isinstance(default, bool | str):
+            if not isinstance(value, type(default)):
+                raise SettingsError(f"{source}: {name} should be a {type(default).__name__}")
+            converted[name] = value
+        elif isinstance(default, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise SettingsError(f"{source}: {name} should be a number, not {value!r}")
+            if isinstance(default, int) and not isinstance(default, bool) and value != int(value):
+                raise SettingsError(f"{source}: {name} should be a whole number")
+            converted[name] = type(default)(value)
+        else:  # pragma: no cover - every field is one of the above
+            converted[name] = value
+    converted["base_url"] = str(converted.get("base_url", defaults.base_url)).rstrip("/")
+    return _check(dataclasses.replace(defaults, _source=source, **converted))
+
+
+def load_settings(data_dir: Path) -> Settings:
+    """``DIR/settings.yaml`` when present, else the defaults."""
+    path = Path(data_dir) / SETTINGS_FILE
+    if not path.is_file():
+        return Settings()
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(values, dict):
+        raise SettingsError(f"{path}: should be a mapping of setting: value")
+    return from_mapping(values, str(path))
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(name, default, why) for every setting, from the comments above: the README's table."""
+    import inspect
+
+    source = inspect.getsource(Settings).splitlines()
+    rows, why = [], []
+    for line in source:
+        text = line.strip()
+        if text.startswith("# "):
+            why.append(text[2:])
+            continue
+        name = text.split(":", 1)[0]
+        if name in known_keys():
+            rows.append((name, repr(getattr(Settings(), name)), " ".join(why)))
+        why = []
+    return rows

@@ -1,0 +1,169 @@
+"""Taking a submission: check the file, apply the resubmission policy, store it, queue its grading.
+
+Why all in one transaction: the policy (submissions per UTC day, cooldown between two) is a
+read-then-insert, and two uploads of one learner racing each other must not both read "under the
+limit". :meth:`Database.write` holds the write lock from the first read (SQLite ``BEGIN
+IMMEDIATE``; PostgreSQL locks the learner's row), so the second upload waits, then sees the first.
+The notebook is written (and synced) to ``DIR/submissions/<learner>/<n>.ipynb`` inside that
+transaction, before its row and its job commit: an acknowledged upload is on disk and queued, and a
+file without a row (the transaction failed) is removed or, at worst, ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from grader.files import write_atomically
+from grader.server.db import Database
+from grader.server.models import AuditEvent, Job, JobStatus, Learner, Submission, utcnow
+from grader.server.settings import Settings
+
+SUBMISSIONS_DIR = "submissions"
+
+
+class Refused(Exception):
+    """An upload refused, with the message to show the learner (and an HTTP status)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Accepted:
+    id: int
+    number: int
+    late: bool
+    path: Path
+
+
+def check_notebook(data: bytes, settings: Settings) -> None:
+    """Refuse what is too big or not a Jupyter notebook (nbformat must read it)."""
+    import nbformat
+
+    if len(data) > settings.max_upload_bytes:
+        raise Refused(
+            f"the file is {len(data) / 1e6:.1f} MB; the limit is {settings.max_upload_mb:g} MB",
+            413,
+        )
+    if not data.strip():
+        raise Refused("the file is empty: upload your .ipynb notebook")
+    try:
+        nbformat.reads(data.decode("utf-8"), as_version=4)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as error:
+        raise Refused(
+            "this is not a Jupyter notebook (.ipynb) that nbformat can read: "
+            f"{type(error).__name__}: {str(error)[:200]}"
+        ) from None
+    except Exception as error:  # nbformat raises its own kinds on odd JSON
+        raise Refused(f"this is not a readable Jupyter notebook: {str(error)[:200]}") from None
+
+
+def _fmt_wait(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def _policy(session, settings: Settings, learner_id: str, now: dt.datetime) -> int:
+    """Apply the resubmission policy inside the write transaction; the next number."""
+    session.execute(select(Learner.id).where(Learner.id == learner_id).with_for_update())
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = session.scalar(
+        select(func.count(Submission.id)).where(
+            Submission.learner_id == learner_id, Submission.created_at >= day_start
+        )
+    )
+    if today >= settings.submissions_per_day:
+        wait = (day_start + dt.timedelta(days=1) - now).total_seconds()
+        raise Refused(
+            f"you have used today's {settings.submissions_per_day} submission(s); the next one "
+            f"is possible in {_fmt_wait(wait)} (at 00:00 UTC)",
+            429,
+        )
+    last = session.scalar(
+        select(func.max(Submission.created_at)).where(Submission.learner_id == learner_id)
+    )
+    if last is not None and settings.cooldown_seconds:
+        left = settings.cooldown_seconds - (now - last).total_seconds()
+        if left > 0:
+            raise Refused(
+                f"please wait {_fmt_wait(left)} before submitting again (at most one submission "
+                f"every {_fmt_wait(settings.cooldown_seconds)})",
+                429,
+            )
+    number = session.scalar(
+        select(func.max(Submission.number)).where(Submission.learner_id == learner_id)
+    )
+    return (number or 0) + 1
+
+
+def create_submission(
+    db: Database,
+    data_dir: Path,
+    settings: Settings,
+    learner_id: str,
+    data: bytes,
+    *,
+    now: dt.datetime | None = None,
+) -> Accepted:
+    """Store an upload and queue its grading, or raise :class:`Refused` with the reason."""
+    check_notebook(data, settings)
+    now = (now or utcnow()).astimezone(dt.UTC)  # days are UTC days
+    late = settings.is_late(now)
+    written: Path | None = None
+    try:
+        with db.write() as session:
+            if session.get(Learner, learner_id) is None:
+                raise Refused("you are not on this course's roster", 403)
+            number = _policy(session, settings, learner_id, now)
+            relative = Path(SUBMISSIONS_DIR) / learner_id / f"{number}.ipynb"
+            written = Path(data_dir) / relative
+            written.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_atomically(written, data)
+            submission = Submission(
+                learner_id=learner_id,
+                number=number,
+                path=str(relative),
+                sha256=hashlib.sha256(data).hexdigest(),
+                created_at=now,
+                late=late,
+            )
+            session.add(submission)
+            session.flush()
+            session.add(Job(submission_id=submission.id, status=JobStatus.QUEUED))
+            session.add(
+                AuditEvent(
+                    actor=learner_id,
+                    action="submitted",
+                    subject=str(submission.id),
+                    detail={"number": number, "late": late, "bytes": len(data)},
+                )
+            )
+            accepted = Accepted(submission.id, number, late, written)
+    except BaseException:
+        if written is not None and not _has_row(db, written, data_dir):
+            with contextlib.suppress(OSError):
+                os.unlink(written)
+        raise
+    return accepted
+
+
+def _has_row(db: Database, path: Path, data_dir: Path) -> bool:
+    try:
+        relative = str(path.relative_to(data_dir))
+        with db.read() as session:
+            return (
+                session.scalar(select(Submission.id).where(Submission.path == relative)) is not None
+            )
+    except Exception:
+        return True  # cannot tell: keep the file

@@ -1,0 +1,216 @@
+"""What the pages and the API show, read from the database: a submission's state, a learner's
+list, the gradebook. Every query that returns a learner's rows takes the viewer and filters on
+it here, once, so that no route can forget the ownership check.
+
+Why a module apart from the routes: the web pages, the JSON API and (later) the instructor's
+exports show the same facts; computing them in one place keeps the late penalty, the feedback
+release rule and ownership identical everywhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from grader.server.db import Database
+from grader.server.models import AuditEvent, Job, JobStatus, Learner, Submission, utcnow
+from grader.server.roster import Identity
+from grader.server.settings import Settings
+
+PENDING = (JobStatus.QUEUED, JobStatus.GRADING)
+
+
+@dataclass(frozen=True)
+class SubmissionView:
+    id: int
+    learner_id: str
+    number: int
+    created_at: dt.datetime
+    late: bool
+    status: str
+    score: float | None  # after the late penalty; None while hidden or not graded
+    raw_score: float | None
+    max_score: float | None
+    message: str
+    report: Path | None  # report.html when the viewer may read it
+    released: bool
+
+    @property
+    def pending(self) -> bool:
+        return self.status in PENDING
+
+    def api(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "number": self.number,
+            "status": self.status,
+            "score": self.score,
+            "max_score": self.max_score if self.released else None,
+            "late": self.late,
+            "submitted_at": self.created_at.isoformat(),
+            "report": self.report is not None,
+        }
+
+
+def _view(
+    submission: Submission, data_dir: Path, settings: Settings, *, instructor: bool
+) -> SubmissionView:
+    job: Job | None = submission.jobs[-1] if submission.jobs else None
+    status = job.status if job else JobStatus.QUEUED
+    released = (
+        instructor or settings.feedback_release == "immediate" or bool(submission.released_at)
+    )
+    raw = job.score if job and job.status not in PENDING else None
+    score = raw
+    if raw is not None and submission.late and settings.late_penalty:
+        score = round(raw * (1 - settings.late_penalty), 4)
+    report = None
+    if job and job.result_dir and released:
+        candidate = data_dir / job.result_dir / "report.html"
+        report = candidate if candidate.is_file() else None
+    return SubmissionView(
+        id=submission.id,
+        learner_id=submission.learner_id,
+        number=submission.number,
+        created_at=submission.created_at,
+        late=submission.late,
+        status=str(status),
+        score=score if released else None,
+        raw_score=raw if released else None,
+        max_score=job.max_score if job else None,
+        message=(job.message if job else "") if released else "",
+        report=report,
+        released=released,
+    )
+
+
+def submission_for(
+    db: Database, data_dir: Path, settings: Settings, viewer: Identity, submission_id: int
+) -> SubmissionView | None:
+    """One submission, or None when it does not exist or the viewer is another learner (the
+    caller answers 404 either way: no way to tell someone else's ids from missing ones)."""
+    with db.read() as session:
+        query = (
+            select(Submission)
+            .options(selectinload(Submission.jobs))
+            .where(Submission.id == submission_id)
+        )
+        if not viewer.is_instructor:
+            query = query.where(Submission.learner_id == viewer.learner_id)
+        submission = session.scalar(query)
+        if submission is None:
+            return None
+        return _view(submission, data_dir, settings, instructor=viewer.is_instructor)
+
+
+def submissions_of(
+    db: Database, data_dir: Path, settings: Settings, learner_id: str
+) -> list[SubmissionView]:
+    """A learner's own submissions, newest first."""
+    with db.read() as session:
+        rows = session.scalars(
+            select(Submission)
+            .options(selectinload(Submission.jobs))
+            .where(Submission.learner_id == learner_id)
+            .order_by(Submission.id.desc())
+        ).all()
+        return [_view(s, data_dir, settings, instructor=False) for s in rows]
+
+
+def learner_name(db: Database, learner_id: str) -> str:
+    with db.read() as session:
+        learner = session.get(Learner, learner_id)
+        return learner.name or learner.id if learner else learner_id
+
+
+@dataclass(frozen=True)
+class GradebookRow:
+    learner: Learner
+    submissions: int
+    latest: SubmissionView | None
+
+
+def gradebook(db: Database, data_dir: Path, settings: Settings) -> list[GradebookRow]:
+    """One row per learner on the roster, with their latest submission (instructor only)."""
+    with db.read() as session:
+        learners = session.scalars(
+            select(Learner)
+            .options(selectinload(Learner.submissions).selectinload(Submission.jobs))
+            .order_by(Learner.id)
+        ).all()
+        rows = []
+        for learner in learners:
+            ordered = sorted(learner.submissions, key=lambda s: s.id)
+            latest = _view(ordered[-1], data_dir, settings, instructor=True) if ordered else None
+            rows.append(GradebookRow(learner, len(ordered), latest))
+        return rows
+
+
+GRADEBOOK_COLUMNS = (
+    "id",
+    "name",
+    "email",
+    "submissions",
+    "submission_id",
+    "submitted_at",
+    "status",
+    "score",
+    "max_score",
+    "late",
+    "raw_score",
+)
+
+
+def _cell(value: object) -> object:
+    """Neutralise spreadsheet formulas in learner-controlled text (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def gradebook_csv(rows: list[GradebookRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(GRADEBOOK_COLUMNS)
+    for row in rows:
+        latest = row.latest
+        writer.writerow(
+            [
+                _cell(row.learner.id),
+                _cell(row.learner.name),
+                _cell(row.learner.email),
+                row.submissions,
+                latest.id if latest else "",
+                latest.created_at.isoformat() if latest else "",
+                latest.status if latest else "not submitted",
+                "" if not latest or latest.score is None else latest.score,
+                "" if not latest or latest.max_score is None else latest.max_score,
+                "yes" if latest and latest.late else "",
+                "" if not latest or latest.raw_score is None else latest.raw_score,
+            ]
+        )
+    return buffer.getvalue()
+
+
+def release_feedback(db: Database, actor: str = "instructor") -> int:
+    """Release the report of every submission whose grading ended (``feedback_release: manual``); how many."""
+    now = utcnow()
+    with db.write() as session:
+        unreleased = session.scalars(
+            select(Submission)
+            .options(selectinload(Submission.jobs))
+            .where(Submission.released_at.is_(None))
+        ).all()
+        pending = [s for s in unreleased if s.jobs and s.jobs[-1].status not in PENDING]
+        for submission in pending:
+            submission.released_at = now
+        session.add(
+            AuditEvent(actor=actor, action="feedback_released", detail={"count": len(pending)})
+        )
+        return len(pending)

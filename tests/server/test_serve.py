@@ -1,0 +1,155 @@
+"""`grader serve` end to end in a subprocess: waitress answers, a learner signs in with the link
+`grader roster add` printed, submits through the API, and the real grading (sandbox none, a
+notebook that does not parse: fast) ends graded with a report; an idle connection is closed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from tests.server.conftest import _free_port, wait_for
+
+
+def _request(url: str, token: str | None = None, data: bytes | None = None, headers=None):
+    request = urllib.request.Request(url, data=data, headers=dict(headers or {}))
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def _multipart(field: str, name: str, content: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.fixture
+def server(tmp_path):
+    data = tmp_path / "course"
+    data.mkdir()
+    port = _free_port()
+    (data / "settings.yaml").write_text(
+        f"sandbox: none\ncooldown_seconds: 0\nbase_url: http://127.0.0.1:{port}\n"
+    )
+    (tmp_path / "roster.csv").write_text("id,name,email\nanna,Anna,a@x.org\nbob,Bob,b@x.org\n")
+    added = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "roster",
+            "add",
+            "--data",
+            str(data),
+            str(tmp_path / "roster.csv"),
+            "--format",
+            "csv",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    links = {row["id"]: row["link"] for row in csv.DictReader(io.StringIO(added.stdout))}
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grader", "serve", "--data", str(data), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        started = wait_for(lambda: _request(base + "/")[0] == 200, 60)
+        assert started, (tmp_path / "serve.log").read_text()
+        yield base, links, process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_serve_end_to_end(server):
+    base, links, _ = server
+    status, headers, _ = _request(base + "/")
+    assert status == 200 and headers["Server"] == "waitress"
+    anna = links["anna"].rsplit("/", 1)[1]
+    bob = links["bob"].rsplit("/", 1)[1]
+    assert links["anna"].startswith(base + "/signin/")
+    notebook = json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "metadata": {},
+                    "execution_count": None,
+                    "outputs": [],
+                    "source": "# GRADED: create_example\ndef create_example(:\n    pass",
+                }
+            ],
+            "metadata": {},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    ).encode()
+    body, kind = _multipart("notebook", "mine.ipynb", notebook)
+    status, _, answer = _request(base + "/api/v1/submissions", anna, body, {"Content-Type": kind})
+    assert status == 201, answer
+    ident = json.loads(answer)["id"]
+
+    def graded() -> bool:
+        state = json.loads(_request(f"{base}/api/v1/submissions/{ident}", anna)[2])
+        return state["status"] not in ("queued", "grading")
+
+    assert wait_for(graded, 120, 0.3)
+    state = json.loads(_request(f"{base}/api/v1/submissions/{ident}", anna)[2])
+    assert state["status"] == "graded" and state["score"] == 0 and state["max_score"] > 0
+    status, headers, report = _request(f"{base}/api/v1/submissions/{ident}/report", anna)
+    assert status == 200 and b"<html" in report.lower()
+    assert _request(f"{base}/api/v1/submissions/{ident}", bob)[0] == 404
+    assert _request(f"{base}/api/v1/submissions/{ident}/report", bob)[0] == 404
+
+
+def test_an_idle_connection_does_not_hold_a_thread(server):
+    """Half-open clients cost a socket each, not a thread: while more idle connections than
+    request threads are open, a real request is still answered."""
+    base, _, _ = server
+    port = int(base.rsplit(":", 1)[1])
+    idle = []
+    try:
+        for _ in range(20):  # > the 8 request threads
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
+            idle.append(sock)
+        started = time.monotonic()
+        assert _request(base + "/")[0] == 200
+        assert time.monotonic() - started < 10
+    finally:
+        for sock in idle:
+            sock.close()

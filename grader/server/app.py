@@ -44,14 +44,13 @@ from grader.server.roster import Identity, identify
 from grader.server.settings import Settings
 from grader.server.submissions import Accepted, Refused, create_submission
 
-BUNDLE_NAME = "object_localization"
 
-
-def build_bundle(out: Path) -> None:
-    """Write the learner bundle into ``out``: the one place the server calls ``grader release``."""
+def build_bundle(out: Path, assignment: str = "") -> None:
+    """Write the learner bundle of ``assignment`` (empty: the only one installed) into ``out``:
+    the one place the server calls ``grader release``."""
     from grader.authoring.release import build_release
 
-    build_release(out)
+    build_release(out, assignment or None)
 
 
 class UploadForm(FlaskForm):
@@ -69,7 +68,7 @@ class ServerState:
     db: Database
     dispatcher: Any = None  # grader.server.queue.Dispatcher, woken after an upload
     clock: Callable[[], dt.datetime] = utcnow
-    bundle: Callable[[Path], None] = build_bundle
+    bundle: Callable[..., None] = build_bundle
     signins: auth.RateLimiter = field(default_factory=lambda: auth.RateLimiter(30))
     uploads: auth.RateLimiter = field(default_factory=lambda: auth.RateLimiter(6))
     bundle_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,13 +88,14 @@ class ServerState:
 
     def bundle_zip(self) -> Path:
         """The bundle as a zip, built once per server process (in a temp folder, then zipped)."""
-        target = self.data_dir / "cache" / f"{BUNDLE_NAME}.zip"
+        name = self.settings.chosen_assignment().name
+        target = self.data_dir / "cache" / f"{name}.zip"
         with self.bundle_lock:
             if not target.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with tempfile.TemporaryDirectory(prefix="objloc-bundle-") as tmp:
-                    folder = Path(tmp) / BUNDLE_NAME
-                    self.bundle(folder)
+                    folder = Path(tmp) / name
+                    self.bundle(folder, self.settings.assignment)
                     partial = target.with_suffix(".zip.tmp")
                     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
                         for path in sorted(folder.rglob("*")):
@@ -118,7 +118,7 @@ def create_app(
     *,
     dispatcher: Any = None,
     clock: Callable[[], dt.datetime] = utcnow,
-    bundle: Callable[[Path], None] = build_bundle,
+    bundle: Callable[..., None] = build_bundle,
     secret_key: str | None = None,
 ) -> Flask:
     """The WSGI app of a course (``grader serve`` runs it under waitress)."""
@@ -153,7 +153,7 @@ def create_app(
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        return {"title": settings.course_title, "who": getattr(g, "identity", None)}
+        return {"title": settings.title, "who": getattr(g, "identity", None)}
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -286,9 +286,8 @@ def create_app(
     @app.get("/bundle.zip")
     def bundle_download() -> Any:
         signed_in()
-        return send_file(
-            server.bundle_zip(), as_attachment=True, download_name=f"{BUNDLE_NAME}.zip"
-        )
+        bundle = server.bundle_zip()
+        return send_file(bundle, as_attachment=True, download_name=bundle.name)
 
     @app.get("/instructor")
     def instructor_page() -> Any:

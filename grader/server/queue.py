@@ -197,6 +197,7 @@ class Dispatcher:
             sandbox_mode=self.settings.sandbox,
             hidden_seed=self.hidden_seed,
             timeout=self.settings.grading_timeout,
+            assignment=self.settings.assignment,
         )
         assert self.executor is not None
         future = self.executor.submit(run_task, task, self.grade)

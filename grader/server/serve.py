@@ -73,7 +73,7 @@ def serve(args: argparse.Namespace) -> int:
         )
         where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"-j {settings.jobs}"
         print(
-            f"{PROG}: {settings.course_title} on http://{args.host}:{server.effective_port} "
+            f"{PROG}: {settings.title} on http://{args.host}:{server.effective_port} "
             f"(data {args.data}, grading on {where}, sandbox {settings.sandbox})",
             flush=True,
         )

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from grader.assignment import Assignment, resolve
 from grader.batch.common import DEFAULT_TIMEOUT
 
 SETTINGS_FILE = "settings.yaml"
@@ -33,8 +35,11 @@ class SettingsError(ValueError):
 class Settings:
     """Everything an instructor may change about a course server (``DIR/settings.yaml``)."""
 
-    # Shown in every page's header and title; a neutral name until the course sets its own.
-    course_title: str = "Object Localization with TensorFlow"
+    # The assignment the server grades and hands out: a name among those installed, or a folder
+    # holding assignment.yaml (as `grader grade --assignment`). Empty: the only one installed.
+    assignment: str = ""
+    # Shown in every page's header and title. Empty: the assignment's own title.
+    course_title: str = ""
     # Links printed by `grader roster` are <base_url>/signin/<token>. localhost:8000 is where
     # `grader serve` listens by default, so links work out of the box on the instructor's machine;
     # an https:// URL (behind a TLS reverse proxy) also makes session cookies Secure.
@@ -82,6 +87,15 @@ class Settings:
     # Where these settings came from, for error messages; not a setting.
     _source: str = field(default="defaults", repr=False, compare=False)
 
+    def chosen_assignment(self) -> Assignment:
+        """The assignment of ``assignment`` (AssignmentError when there is no such one)."""
+        return _resolved(self.assignment)
+
+    @property
+    def title(self) -> str:
+        """The course's title on every page: ``course_title``, else the assignment's."""
+        return self.course_title or self.chosen_assignment().title
+
     @property
     def secure_cookies(self) -> bool:
         """Session cookies are Secure when the course is served over TLS (an https base URL)."""
@@ -93,6 +107,11 @@ class Settings:
 
     def is_late(self, when: dt.datetime) -> bool:
         return self.deadline is not None and when > self.deadline
+
+
+@functools.cache
+def _resolved(choice: str) -> Assignment:
+    return resolve(choice or None)
 
 
 def known_keys() -> list[str]:

@@ -29,19 +29,24 @@ from typing import Any, Protocol
 
 from grader.files import write_atomically
 
-#: grade(path, out_dir, *, sandbox_mode, hidden_seed) -> (status, score, max_score); writes
+#: grade(path, out_dir, *, sandbox_mode, hidden_seed, assignment) -> (status, score, max_score); writes
 #: results.json and report.html into out_dir. Module-level, so that it is sent by reference.
 GradeFn = Callable[..., tuple[str, float, float]]
 
 
 def grade_one(
-    path: Path, out_dir: Path, *, sandbox_mode: str, hidden_seed: int | None
+    path: Path, out_dir: Path, *, sandbox_mode: str, hidden_seed: int | None, assignment: str = ""
 ) -> tuple[str, float, float]:
     """Grade one notebook with the engine of ``grader grade``; results.json and report.html go
     into ``out_dir``. The only place the server calls the grading engine (its layout may move)."""
     from grader.grade import grade_notebook, write_outputs
 
-    result = grade_notebook(Path(path), sandbox_mode=sandbox_mode, hidden_seed=hidden_seed)
+    result = grade_notebook(
+        Path(path),
+        sandbox_mode=sandbox_mode,
+        hidden_seed=hidden_seed,
+        assignment=assignment or None,
+    )
     result.submission_id = Path(out_dir).name  # write_outputs writes into out_dir.parent/<id>
     write_outputs(result, Path(out_dir).parent)
     return str(result.status), float(result.score), float(result.max_score)
@@ -57,6 +62,7 @@ class Task:
     sandbox_mode: str
     hidden_seed: int | None
     timeout: float
+    assignment: str = ""  # the settings' choice: a name or a folder (empty: the only one)
 
 
 def _task_main(task_file: str, outcome_file: str) -> None:  # pragma: no cover - a child process
@@ -88,7 +94,11 @@ def _grade_here(task: Task, grade: GradeFn) -> dict[str, Any]:
         out.mkdir(parents=True)
         try:
             status, score, max_score = grade(
-                path, out, sandbox_mode=task.sandbox_mode, hidden_seed=task.hidden_seed
+                path,
+                out,
+                sandbox_mode=task.sandbox_mode,
+                hidden_seed=task.hidden_seed,
+                assignment=task.assignment,
             )
         except Exception as error:  # a grader bug: this job says so, the queue goes on
             return {"status": "error", "message": f"grader error: {type(error).__name__}: {error}"}

@@ -22,7 +22,7 @@ def _mark(kind: str) -> None:
         Path(folder, f"{kind}-{os.getpid()}-{time.time_ns()}").write_text(str(os.getppid()))
 
 
-def fake_grade(path, out_dir, *, sandbox_mode, hidden_seed):
+def fake_grade(path, out_dir, *, sandbox_mode, hidden_seed, assignment=""):
     """Full marks, at once; counts its runs in $OBJLOC_TEST_MARKERS."""
     assert Path(path).is_file() and sandbox_mode and hidden_seed is not None
     _mark("graded")
@@ -30,7 +30,7 @@ def fake_grade(path, out_dir, *, sandbox_mode, hidden_seed):
     return "graded", 10.0, 10.0
 
 
-def slow_grade(path, out_dir, *, sandbox_mode, hidden_seed):
+def slow_grade(path, out_dir, *, sandbox_mode, hidden_seed, assignment=""):
     """Marks that it started, then sleeps for a minute: the grading process must be ended with
     the server that started it (grader.server.tasks ends it when its parent dies)."""
     _mark("started")
@@ -38,7 +38,7 @@ def slow_grade(path, out_dir, *, sandbox_mode, hidden_seed):
     os._exit(3)
 
 
-def error_grade(path, out_dir, *, sandbox_mode, hidden_seed):
+def error_grade(path, out_dir, *, sandbox_mode, hidden_seed, assignment=""):
     """The grader fails (status error: retried)."""
     _mark("error")
     raise RuntimeError("the grader broke")

@@ -1,4 +1,4 @@
-"""Checking: the course's checks judge a learner's submission, in the trusted process.
+"""Checking: an assignment's checks judge a learner's submission, in the trusted process.
 
 An assignment's checks (pytest functions under its ``checks/``, written in the vocabulary of
 :mod:`~grader.checking.check_api`) talk to a :class:`Submission`: an interface whose probes either

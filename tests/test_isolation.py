@@ -254,3 +254,38 @@ def test_without_isolation_the_same_probe_leaks(seed_file: Path) -> None:
         str(seed_file) + "#read" in leaks
         and str(ROOT / COURSE_DIR / "reference.py") + "#read" in leaks
     )
+
+
+def test_an_installed_grader_finds_its_assignment_and_grades_with_it(
+    wheel_venv: Path, tmp_path: Path
+) -> None:
+    """`pip install .`: the assignment is found beside the installed grader (site-packages), is
+    not refused as shown to the sandbox (it is masked there), and grades a notebook."""
+    python = str(wheel_venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["OBJLOC_HIDDEN_SEED"] = "7"
+    site = next((wheel_venv / "lib").glob("python3*/site-packages"))
+    found = subprocess.run(
+        [python, "-c", "from grader.assignment import resolve; print(resolve().folder)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    assert found.stdout.strip() == str(site / COURSE_DIR), found.stderr
+    learner = site / "assignments" / "object_localization.ipynb"  # shipped as package data
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [python, "-m", "grader", "grade", str(learner), "--out", str(out), "-j", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    (results,) = out.glob("*/results.json")
+    document = json.loads(results.read_text())
+    assert document["extra_data"]["assignment"] == "object_localization"
+    assert document["extra_data"]["status"] == "graded" and document["score"] == 0
+    assert document["extra_data"]["isolation"] in ("bwrap", "landlock")

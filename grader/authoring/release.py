@@ -1,20 +1,34 @@
 """Build the learner bundle of an assignment: its learner notebook plus the self-check, and nothing
 hidden.
 
-Shipped: the learner notebook, the assignment's README and the files its manifest lists under
-``bundle`` (its given material and public checks), and the engine code that runs the public checks
-in-process. Left out: the solution notebook, the reference, the hidden checks, the sandbox, grading
+Shipped: the learner notebook, the assignment's README, ``requirements.txt``, the files its
+manifest lists under ``bundle`` (its given material and public checks), the engine code that runs
+the public checks in-process, and the submit client (``grader/submit.py``, standard library
+only). Left out: the solution notebook, the reference, the hidden checks, the sandbox, grading
 and results stages.
+
+``requirements.txt`` is derived from the project's own metadata, never restated: the
+``learner`` optional-dependency group of pyproject.toml names what a learner installs (Jupyter
+with its range; the grader's dependencies by name, taking their tested ranges from
+``dependencies``). A source checkout reads pyproject.toml; an installed grader (the course server
+after ``pip install .``) reads the same from its distribution's metadata.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 from grader.assignment import BUILT_IN, MANIFEST, Assignment, AssignmentError, resolve
 
 PACKAGE = Path(__file__).resolve().parents[1]
+PYPROJECT = PACKAGE.parent / "pyproject.toml"
+DISTRIBUTION = "objloc-course"
+LEARNER_EXTRA = "learner"
+REQUIREMENTS = "requirements.txt"
 
 #: Files of the grader package the self-check needs, relative to the package.
 SHIPPED = (
@@ -25,6 +39,7 @@ SHIPPED = (
     *(f"checking/{p.name}" for p in sorted((PACKAGE / "checking").glob("*.py"))),
     "checking/pytest.ini",
     "files.py",
+    "submit.py",
     *(f"ingest/{p.name}" for p in sorted((PACKAGE / "ingest").glob("*.py"))),
     "wire.py",
     *(f"worker/{p.name}" for p in sorted((PACKAGE / "worker").glob("*.py"))),
@@ -33,14 +48,107 @@ SHIPPED = (
 GENERIC_README = """\
 # {title}
 
-Open `{notebook}` in Jupyter and fill in each graded cell.
+Set up once, with Python 3.11 or newer, from a terminal in this folder (in a virtual environment
+if you like: `python -m venv .venv`, then `. .venv/bin/activate`):
+
+    python -m pip install -r requirements.txt
+
+Open the notebook and fill in each graded cell:
+
+    jupyter notebook {notebook}
 
 Check your work with the public checks, from a terminal in this folder:
 
     python -m grader.authoring.selfcheck {notebook}
 
 The grader runs more checks than these.
+
+Submit: save your sign-in link once, then submit the saved notebook and wait for the score:
+
+    python -m grader.submit --link <your sign-in link>
+    python -m grader.submit {notebook}
+
+or from a cell of the notebook, after saving it:
+
+    from grader.submit import submit
+    submit()
 """
+
+_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def learner_requirements_from(dependencies: list[str], learner: list[str]) -> list[str]:
+    """The requirement lines of ``learner`` entries: one with a range is kept; a bare name takes
+    its range from ``dependencies`` (an error when it has none there: fail closed)."""
+    declared = {}
+    for line in dependencies:
+        match = _NAME.match(line)
+        if match:
+            declared[_key(match.group(1))] = line.strip()
+    lines = []
+    for entry in learner:
+        match = _NAME.match(entry)
+        if match is None:
+            raise AssignmentError(f"the learner requirement {entry!r} is not a package name")
+        if entry[match.end() :].strip():
+            lines.append(entry.strip())
+        elif _key(match.group(1)) in declared:
+            lines.append(declared[_key(match.group(1))])
+        else:
+            raise AssignmentError(
+                f"the learner requirement {entry!r} has no range: give it one in the "
+                f"{LEARNER_EXTRA!r} group or add it to the project's dependencies"
+            )
+    return lines
+
+
+def _declared() -> tuple[list[str], list[str]]:
+    """(dependencies, the learner group) from pyproject.toml beside the package, else from the
+    installed distribution's metadata."""
+    if PYPROJECT.is_file():
+        project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8")).get("project", {})
+        if project.get("name") == DISTRIBUTION:
+            groups = project.get("optional-dependencies", {})
+            return list(project.get("dependencies", [])), list(groups.get(LEARNER_EXTRA, []))
+    try:
+        requires = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        raise AssignmentError(
+            f"cannot find {DISTRIBUTION}'s dependencies (no pyproject.toml beside the grader "
+            "package and no installed distribution) to write the bundle's requirements.txt"
+        ) from None
+    base, learner = [], []
+    for line in requires:
+        spec, _, marker = line.partition(";")
+        if not marker.strip():
+            base.append(spec.strip())
+        elif re.fullmatch(rf"\s*extra\s*==\s*[\"']{LEARNER_EXTRA}[\"']\s*", marker):
+            learner.append(spec.strip())
+    return base, learner
+
+
+def learner_requirements() -> list[str]:
+    """What a learner installs to work on and self-check the bundle, with the tested ranges."""
+    dependencies, learner = _declared()
+    if not learner:
+        raise AssignmentError(
+            f"{DISTRIBUTION} declares no {LEARNER_EXTRA!r} optional dependencies: the bundle's "
+            "requirements.txt cannot be written (reinstall the grader: pip install .)"
+        )
+    return learner_requirements_from(dependencies, learner)
+
+
+def requirements_text() -> str:
+    return (
+        "# What this assignment needs, with the ranges it was tested with. Install with:\n"
+        "#     python -m pip install -r requirements.txt\n"
+        + "\n".join(learner_requirements())
+        + "\n"
+    )
 
 
 def learner_readme(assignment: Assignment | str | None = None) -> str:
@@ -63,10 +171,12 @@ def build_release(out: Path, assignment: Assignment | str | None = None) -> list
             f"assignment {chosen.name!r} has no learner notebook ({chosen.learner}): run "
             "`grader generate` first"
         )
+    requirements = requirements_text()  # before writing anything: it may fail
     out.mkdir(parents=True, exist_ok=True)
-    written = [out / chosen.learner.name, out / "README.md"]
+    written = [out / chosen.learner.name, out / "README.md", out / REQUIREMENTS]
     shutil.copyfile(chosen.learner, written[0])
     written[1].write_text(learner_readme(chosen), encoding="utf-8")
+    written[2].write_text(requirements, encoding="utf-8")
     copies = [(PACKAGE / relative, out / "grader" / relative) for relative in SHIPPED]
     # The assignment goes where the self-check looks (grader.assignment.BUILT_IN, beside the
     # grader package), as assignments/<its folder's name>/: its modules import each other

@@ -139,6 +139,9 @@ def create_app(
     csrf = CSRFProtect(app)
     csrf.exempt(api)
     app.register_blueprint(api)
+    from grader.server.live import live
+
+    app.register_blueprint(live)
     server = ServerState(
         Path(data_dir),
         settings,

@@ -192,3 +192,13 @@ def add_commands(commands: Any) -> None:
     )
     _data(regrade)
     regrade.set_defaults(handler=_cmd_regrade)
+
+    from grader import submit as client  # the learner's side: standard library only
+
+    submit = commands.add_parser(
+        "submit",
+        help="submit a notebook to the course server and wait for its grade (a learner's command)",
+        description="Upload NOTEBOOK to the course server with your sign-in link (save it once "
+        "with --link) and follow it: queued -> grading -> graded, then the score.",
+    )
+    client.add_arguments(submit)

@@ -42,6 +42,10 @@ from quiz.scoring import score_quiz
 from quiz.variants import build_quiz
 
 GRACE = dt.timedelta(seconds=60)
+TIME_UP = (
+    "The time for this attempt ran out before your answers arrived, so they were not accepted; "
+    "the attempt was closed as it stood at the limit."
+)
 
 
 class QuizRefused(Exception):
@@ -208,11 +212,7 @@ class QuizService:
         now = self.clock()
         if attempt.deadline_at is not None and now > attempt.deadline_at + GRACE:
             self.close_expired(attempt.learner_id)
-            raise QuizRefused(
-                "The time for this attempt ran out before your answers arrived, so they were "
-                "not accepted; the attempt was closed as it stood at the limit.",
-                409,
-            )
+            raise QuizRefused(TIME_UP, 409)
         self._record(attempt.id, answers, now, expired=False)
         return attempt
 

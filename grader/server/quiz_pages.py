@@ -35,7 +35,7 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 
 from grader.server import auth
-from grader.server.quiz_attempts import QuizRefused, QuizService, course_quiz
+from grader.server.quiz_attempts import TIME_UP, QuizRefused, QuizService, course_quiz
 from grader.server.roster import Identity
 from quiz.model import TYPE_LABELS, Item
 from quiz.scoring import LETTERS
@@ -44,6 +44,7 @@ from quiz.web import fmt_wait, inline_code
 MAX_TEXT_ANSWER = 200
 CHOICE = re.compile(r"[0-9]{1,2}", re.ASCII)
 FORM_FIELDS = frozenset({"csrf_token", "submit"})
+
 
 quiz_pages = Blueprint("quiz", __name__, url_prefix="/quiz")
 
@@ -214,6 +215,8 @@ def submit(attempt_id: int) -> Any:
     quiz, identity, att = _owned(attempt_id)
     if identity.is_instructor:
         abort(404)
+    if att.expired:  # closed at its time limit (perhaps just now, by _owned): answers refused
+        return _message(TIME_UP, 409, "Time is up")
     if att.submitted_at is not None:
         return redirect(url_for("quiz.result", attempt_id=att.id), 303)
     try:

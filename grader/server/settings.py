@@ -84,10 +84,10 @@ class Settings:
     # Upload requests per learner per minute (per process, in memory), on top of the policy above:
     # a cheap guard in front of the database transaction that enforces the policy.
     uploads_per_minute: int = 6
-    # Minutes a learner has for one quiz attempt, enforced on the server (answers that arrive
-    # after the limit and a minute's grace are refused, and the attempt is scored as it stood at
-    # the limit). None: no limit, as the original course; the attempt limit, cooldown and pass
-    # mark come from the quiz's own quiz.yaml.
+    # Minutes a learner has for one quiz attempt, enforced on the server: answers arriving after
+    # the limit plus a minute's grace are refused and the attempt is closed at the limit with
+    # score 0 (the page sends all answers at once, so the server has none before). None: no
+    # limit, as in the original course. Attempts, cooldown and pass mark come from quiz.yaml.
     quiz_time_limit_minutes: float | None = None
     # Where these settings came from, for error messages; not a setting.
     _source: str = field(default="defaults", repr=False, compare=False)

@@ -339,7 +339,15 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from quiz.leaks import answer_leaks
+
     bank, definition = _load(args)
+    leaks = answer_leaks(bank, definition)
+    if leaks:
+        print("quiz: a question's code gives away another's answer:", file=sys.stderr)
+        for leak in leaks:
+            print(f"  {leak}", file=sys.stderr)
+        return 1
     by_type: dict[str, int] = {}
     for q in bank.questions:
         by_type[q.type] = by_type.get(q.type, 0) + 1

@@ -131,3 +131,13 @@ def test_serve_says_it_has_no_sign_in_and_records_its_token(tmp_path, capsys, mo
     out = capsys.readouterr().out
     assert "Practice mode: this stand-alone quiz has no sign-in" in out
     assert Store(db).instructor_token_ok("tok") and not Store(db).instructor_token_ok("nope")
+
+
+def test_check_refuses_a_question_whose_code_shows_another_answer(tmp_path, capsys):
+    (tmp_path / "mine.yaml").write_text(
+        "topic: callbacks\nquestions:\n  - id: x-leaky\n    type: code\n    prompt: What happens?\n"
+        "    code: 'if logs[\"val_box_out_iou\"] > 0.9: stop()'\n"
+        "    options: [{text: it stops, correct: true}, {text: it runs}]\n"
+    )
+    assert main(["check", "--bank", str(tmp_path)]) == 1
+    assert "x-leaky shows es-monitor-key: val_box_out_iou" in capsys.readouterr().err

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,8 +14,8 @@ from sqlalchemy import select
 
 from grader.server.models import QuizAttempt
 from quiz.bank import load_bank, load_definition
-from quiz.scoring import fmt_number
-from quiz.variants import build_quiz, instantiate
+from quiz.leaks import answer_leaks
+from quiz.variants import build_quiz
 from tests.server.helpers import csrf_token, make_course
 
 START = dt.datetime(2027, 1, 10, 9, 0, tzinfo=dt.UTC)
@@ -155,9 +153,7 @@ def test_limit_cooldown_and_pass_mark_come_from_quiz_yaml_and_answers_show_after
         result = client.get(submit(course, client, attempt_id, page, form).headers["Location"])
         assert b"Score: 7/10 (70%)" in result.data and b"Not passed" in result.data
         shown = result.data.decode()
-        explanations_seen.append(
-            any(it.question.explanation[:40] in shown for it in items if it.question.explanation)
-        )
+        explanations_seen.append("Why:" in shown and "Correct answer:" in shown)
         refused = start(client)
         if number < definition.attempt_limit:
             assert refused.status_code == 429 and b"waiting time" in refused.data
@@ -314,48 +310,9 @@ def test_an_open_attempt_past_its_limit_is_closed_when_the_learner_returns(
 # --------------------------------------------------------------------- the bank's questions
 
 
-def _answer_texts(q) -> list[str]:
-    """What would give a question away if another question showed it: accepted answers, the
-    right options' texts, distinctive numbers (short ones such as 1 or 144 occur everywhere)."""
-    if q.type == "fill":
-        return [a for a in q.accepted if len(a) >= 3]
-    if q.type == "numeric":
-        text = fmt_number(q.answer)
-        return [text] if len(text) >= 4 else []
-    return [o.text for o in q.options if o.correct and len(o.text) >= 6]
-
-
-# Answers a text search cannot find: the right option of iou-formula, written as code.
-PARAPHRASES = {"iou-formula": re.compile(r"area\(\w+\)\s*\+\s*area\(\w+\)\s*-", re.I)}
-
-
-def leaks(bank, definition, seeds=range(12)) -> list[str]:
-    """Pairs of questions that can be drawn into one quiz where one's code shows the other's
-    answer."""
-    pool = {t: i for i, p in enumerate(definition.pools) for t in p.topics}
-
-    def together(a, b) -> bool:
-        return pool[a.topic] != pool[b.topic] or definition.pools[pool[a.topic]].draw > 1
-
-    found = set()
-    for seed in seeds:
-        concrete = [instantiate(q, seed) for q in bank.questions]
-        for a, b in itertools.permutations(concrete, 2):
-            if not a.code or not together(a, b):
-                continue
-            code = " ".join(a.code.split()).casefold()
-            for answer in _answer_texts(b):
-                needle = re.escape(" ".join(answer.split()).casefold())
-                if re.search(rf"(?<![\w.]){needle}(?!\w)", code):
-                    found.add(f"{a.id} shows {b.id}: {answer}")
-            if b.id in PARAPHRASES and PARAPHRASES[b.id].search(a.code):
-                found.add(f"{a.id} shows {b.id}")
-    return sorted(found)
-
-
 def test_no_question_code_shows_another_questions_answer():
     bank = load_bank()
-    assert leaks(bank, load_definition(bank=bank)) == []
+    assert answer_leaks(bank, load_definition(bank=bank)) == []
 
 
 def test_the_leak_check_finds_a_leak(tmp_path):
@@ -381,5 +338,5 @@ def test_the_leak_check_finds_a_leak(tmp_path):
         encoding="utf-8",
     )
     bank = load_bank([bank_dir])
-    found = leaks(bank, load_definition(bank_dir / "quiz.yaml", bank=bank), seeds=[0])
+    found = answer_leaks(bank, load_definition(bank_dir / "quiz.yaml", bank=bank), seeds=[0])
     assert found == ["cb-code shows es-key: val_box_out_iou", "iou-code shows iou-formula"]

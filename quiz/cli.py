@@ -73,11 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
         "take", help="take the quiz in this terminal (keyboard only, works over ssh)"
     )
     p.add_argument(
-        "--seed", type=int, help="quiz variant (default: random, printed so it can be repeated)"
+        "--seed",
+        type=int,
+        help="practice variant (default: random, printed so it can be repeated); not with --db",
     )
     p.add_argument("--learner", help="learner id (needed with --db)")
     p.add_argument(
-        "--db", help="record the attempt in this SQLite store and enforce attempts/cooldown"
+        "--db",
+        help="graded delivery: record the attempt in this SQLite store and enforce attempts and "
+        "cooldown; the store draws the seed and it is never printed",
     )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
     _add_bank_args(p)
@@ -143,7 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, required=True)
     p.add_argument(
-        "--answers", action="store_true", help="mark right options and show explanations"
+        "--answers",
+        action="store_true",
+        help="mark right options and show explanations (instructor only: needs --db and the "
+        "instructor token recorded there by `quiz serve`)",
+    )
+    p.add_argument("--db", help="the quiz store whose instructor token --answers checks")
+    p.add_argument(
+        "--instructor-token",
+        default=os.environ.get("QUIZ_INSTRUCTOR_TOKEN"),
+        help="the instructor token (default: $QUIZ_INSTRUCTOR_TOKEN)",
     )
     _add_bank_args(p)
     return parser
@@ -154,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_take(args: argparse.Namespace) -> int:
     from quiz import terminal
+    from quiz.scoring import score_quiz
     from quiz.store import AttemptRefused, Store
     from quiz.variants import build_quiz
     from quiz.web import fmt_time
@@ -165,6 +179,13 @@ def cmd_take(args: argparse.Namespace) -> int:
         if not args.learner:
             print("quiz take: --db needs --learner", file=sys.stderr)
             return 2
+        if seed is not None:
+            print(
+                "quiz take: --seed is for practice; a graded attempt's (--db) seed is drawn by "
+                "the store",
+                file=sys.stderr,
+            )
+            return 2
         store = Store(args.db)
         try:
             attempt = store.start_attempt(
@@ -172,7 +193,6 @@ def cmd_take(args: argparse.Namespace) -> int:
                 definition.attempt_limit,
                 definition.cooldown_seconds,
                 bank.fingerprint,
-                seed=seed,
             )
         except AttemptRefused as exc:
             when = f" Next attempt from {fmt_time(exc.retry_at)}." if exc.retry_at else ""
@@ -182,10 +202,21 @@ def cmd_take(args: argparse.Namespace) -> int:
     if seed is None:
         seed = secrets.randbelow(2**31)
     items = build_quiz(bank, definition, seed)
+    graded = store is not None and token is not None
     try:
-        result = terminal.take(items, definition, seed)
-    except terminal.Aborted:
-        print("\nLeft without submitting; nothing was scored.")
+        result = terminal.take(items, definition, seed, show_seed=not graded)
+    except terminal.Aborted as left:
+        if not graded:
+            print("\nLeft without submitting; nothing was scored.")
+            return 1
+        # A graded attempt left open could be resumed after looking its answers up: close it.
+        result = score_quiz(items, left.answers, seed, definition.pass_mark)
+        assert store is not None and token is not None
+        store.submit(token, result)
+        print(
+            f"\nYou left the graded attempt: it is closed and scored with the answers given so "
+            f"far, {terminal.fmt_points(result.score)}/{terminal.fmt_points(result.max_score)}."
+        )
         return 1
     if store is not None and token is not None:
         store.submit(token, result)
@@ -195,7 +226,8 @@ def cmd_take(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from quiz.web import WebConfig, create_app, make_server_for
+    from quiz.store import Store
+    from quiz.web import NO_SIGN_IN, WebConfig, create_app, make_server_for
 
     bank, definition = _load(args)
     token = args.instructor_token or secrets.token_urlsafe(16)
@@ -208,8 +240,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cooldown_seconds=parse_duration(args.cooldown) if args.cooldown else None,
     )
     app = create_app(cfg)
+    Store(args.db).set_instructor_token(token)  # what `quiz show --answers --db` checks
     server = make_server_for(app, args.host, args.port)
     print(f"Serving the quiz on http://{args.host}:{server.server_port}/", flush=True)
+    print(NO_SIGN_IN, flush=True)
     if not args.instructor_token:
         print(f"Instructor token (for /instructor): {token}", flush=True)
     try:
@@ -305,7 +339,15 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from quiz.leaks import answer_leaks
+
     bank, definition = _load(args)
+    leaks = answer_leaks(bank, definition)
+    if leaks:
+        print("quiz: a question's code gives away another's answer:", file=sys.stderr)
+        for leak in leaks:
+            print(f"  {leak}", file=sys.stderr)
+        return 1
     by_type: dict[str, int] = {}
     for q in bank.questions:
         by_type[q.type] = by_type.get(q.type, 0) + 1
@@ -328,6 +370,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     from quiz.variants import build_quiz
 
     bank, definition = _load(args)
+    if args.answers:
+        from quiz.store import Store
+
+        if not args.db or not Store(args.db).instructor_token_ok(args.instructor_token):
+            print(
+                "quiz show: --answers is for the instructor: give --db STORE and the instructor "
+                "token recorded there by `quiz serve --db STORE` (--instructor-token or "
+                "$QUIZ_INSTRUCTOR_TOKEN)",
+                file=sys.stderr,
+            )
+            return 2
     items = build_quiz(bank, definition, args.seed)
     print(f"{definition.title} (seed {args.seed})")
     for it in items:

@@ -9,6 +9,8 @@ failing. Timestamps are UNIX seconds from an injectable clock, so tests need not
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import sqlite3
@@ -46,6 +48,10 @@ CREATE TABLE IF NOT EXISTS item_results (
     PRIMARY KEY (attempt_id, position)
 );
 CREATE INDEX IF NOT EXISTS item_results_question ON item_results(question);
+CREATE TABLE IF NOT EXISTS meta (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
 """
 
 
@@ -236,6 +242,25 @@ class Store:
         return max(done) + cooldown_seconds if done else self.clock()
 
     # ------------------------------------------------------------------------ instructor views
+
+    def set_instructor_token(self, token: str) -> None:
+        """Record the instructor's token (its SHA-256 only): `quiz show --answers` checks it."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO meta (key, value) VALUES ('instructor_token', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (digest,),
+            )
+
+    def instructor_token_ok(self, token: str | None) -> bool:
+        """Whether `token` is the instructor token recorded in this store (False if none is)."""
+        with self._connect() as con:
+            row = con.execute("SELECT value FROM meta WHERE key = 'instructor_token'").fetchone()
+        if row is None or not token:
+            return False
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        return hmac.compare_digest(digest, row["value"])
 
     def attempts(self) -> list[Attempt]:
         with self._connect() as con:

@@ -26,7 +26,11 @@ from quiz.scoring import (
 
 
 class Aborted(Exception):
-    """The learner left before submitting."""
+    """The learner left before submitting; `answers` holds those given so far (by question id)."""
+
+    def __init__(self, answers: dict[str, Any] | None = None) -> None:
+        super().__init__("left before submitting")
+        self.answers = dict(answers or {})
 
 
 def _width() -> int:
@@ -110,7 +114,7 @@ def describe(item: Item, answer: Any) -> str:
     return str(answer)
 
 
-def render_result(items: Sequence[Item], result: QuizResult) -> str:
+def render_result(items: Sequence[Item], result: QuizResult, show_seed: bool = True) -> str:
     """Per-question feedback followed by the total and the verdict."""
     out = ["", "=" * 30 + " Results " + "=" * 30]
     for item, r in zip(items, result.items, strict=True):
@@ -130,8 +134,9 @@ def render_result(items: Sequence[Item], result: QuizResult) -> str:
         "",
         f"Score: {fmt_points(result.score)}/{fmt_points(result.max_score)} ({result.percent:.0f}%) - "
         f"{verdict} (pass mark {result.pass_mark * 100:.0f}%)",
-        f"Quiz seed: {result.seed}",
     ]
+    if show_seed:
+        out.append(f"Quiz seed: {result.seed}")
     return "\n".join(out)
 
 
@@ -141,10 +146,13 @@ def take(
     seed: int,
     read: Callable[[str], str] = input,
     out: TextIO = sys.stdout,
+    show_seed: bool = True,
 ) -> QuizResult:
     """Ask every question, let the learner review, score and print the feedback.
 
-    `read` is `input` by default; it raises EOFError at end of input, which becomes Aborted.
+    `read` is `input` by default; it raises EOFError at end of input, which becomes Aborted
+    (as do "q" and Ctrl-C), carrying the answers given so far. `show_seed=False` (graded delivery)
+    never prints the seed: with it and `quiz show`, the variant could be looked up.
     """
 
     def say(text: str = "") -> None:
@@ -154,10 +162,10 @@ def take(
         while True:
             try:
                 line = read(_prompt_for(item))
-            except EOFError:
-                raise Aborted from None
+            except (EOFError, KeyboardInterrupt):
+                raise Aborted(answers) from None
             if line.strip().lower() in ("q", "quit"):
-                raise Aborted
+                raise Aborted(answers)
             try:
                 return read_answer(item, line)
             except ValueError as exc:
@@ -165,12 +173,19 @@ def take(
 
     total = len(items)
     say(definition.title)
-    say(
-        f"{total} questions, pass mark {definition.pass_mark * 100:.0f}%. Seed {seed} "
-        "(the same seed gives the same quiz)."
-    )
-    say("Type your answer and press Enter. 'q' or Ctrl-D leaves without submitting.")
     answers: dict[str, Any] = {}
+    if show_seed:
+        say(
+            f"{total} questions, pass mark {definition.pass_mark * 100:.0f}%. Seed {seed} "
+            "(the same seed gives the same quiz)."
+        )
+        say("Type your answer and press Enter. 'q' or Ctrl-D leaves without submitting.")
+    else:
+        say(f"{total} questions, pass mark {definition.pass_mark * 100:.0f}%. A graded attempt.")
+        say(
+            "Type your answer and press Enter. 'q' or Ctrl-D ends the attempt: it is scored "
+            "with the answers given so far and counts as one of your attempts."
+        )
     for item in items:
         say()
         say(render_item(item, total))
@@ -186,12 +201,12 @@ def take(
                 .strip()
                 .lower()
             )
-        except EOFError:
-            raise Aborted from None
+        except (EOFError, KeyboardInterrupt):
+            raise Aborted(answers) from None
         if line in ("y", "yes"):
             break
         if line in ("q", "quit"):
-            raise Aborted
+            raise Aborted(answers)
         if line.isdigit() and 1 <= int(line) <= total:
             item = items[int(line) - 1]
             say()
@@ -200,5 +215,5 @@ def take(
         else:
             say("  Please type y, q or a question number.")
     result = score_quiz(items, answers, seed, definition.pass_mark)
-    say(render_result(items, result))
+    say(render_result(items, result, show_seed=show_seed))
     return result

@@ -1,5 +1,9 @@
 """The quiz in a browser: a small Flask app with server-rendered forms that work without JavaScript.
 
+This stand-alone app is for practice: it has no sign-in (a learner types an id, and anyone can
+type anyone's), and every page says so. The graded quiz runs signed in inside the course server
+(``grader/server/quiz_pages.py``), which reuses this package's bank, variants and scoring.
+
 Trust lives on the server: the learner's variant is rebuilt from the seed stored in SQLite, the
 page only ever carries prompts and option texts (never which option is right, never feedback or
 explanations) until the attempt is submitted, and attempt limits and cooldown are checked in the
@@ -39,6 +43,10 @@ from quiz.store import AttemptRefused, Store
 from quiz.variants import build_quiz
 
 MAX_TEXT_ANSWER = 200
+NO_SIGN_IN = (
+    "Practice mode: this stand-alone quiz has no sign-in, so anyone can type any learner id. "
+    "The graded quiz runs signed in inside the course server (grader serve, at /quiz/)."
+)
 LEARNER_ID = r"^[\w.@+-]{1,64}$"
 
 
@@ -155,7 +163,7 @@ def create_app(config: WebConfig | None = None) -> Flask:
 
     @app.context_processor
     def globals_() -> dict[str, Any]:
-        return {"title": definition.title}
+        return {"title": definition.title, "no_sign_in": NO_SIGN_IN}
 
     @app.after_request
     def headers(resp: Response) -> Response:

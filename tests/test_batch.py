@@ -397,11 +397,22 @@ def test_cli_grades_folders_and_zips_then_resumes(
     assert Counter(_journal_ids(out))["alice"] == 2 and Counter(_journal_ids(out))["broken"] == 3
 
 
-def _cheap_folder(root: Path, count: int) -> Path:
+def _cheap_folder(root: Path, count: int, slow_from: int | None = None) -> Path:
+    """``count`` copies of the learner notebook (quick to grade) and a broken file; from the
+    ``slow_from``-th copy on, ``create_example`` sleeps 15 s when the checks call it, so that the
+    batch is surely still running a while after its first journal line, however loaded the
+    machine."""
     folder = root / "many"
     folder.mkdir()
     for index in range(count):
-        shutil.copy(STUB, folder / f"learner{index:02d}.ipynb")
+        target = folder / f"learner{index:02d}.ipynb"
+        shutil.copy(STUB, target)
+        if slow_from is not None and index >= slow_from:
+            nb = json.loads(STUB.read_text(encoding="utf-8"))
+            (cell,) = [c for c in nb["cells"] if "GRADED: create_example" in "".join(c["source"])]
+            cell["source"] = "# GRADED: create_example\ndef create_example(rng=None):\n"
+            cell["source"] += "    import time\n    time.sleep(15)\n"
+            target.write_text(json.dumps(nb), encoding="utf-8")
     (folder / "zz_broken.ipynb").write_text("{")
     return folder
 
@@ -450,7 +461,7 @@ def test_kill_9_mid_batch_then_rerun_grades_each_submission_exactly_once(tmp_pat
 
 
 def test_ctrl_c_stops_cleanly_keeping_what_finished(tmp_path: Path) -> None:
-    folder = _cheap_folder(tmp_path, 4)
+    folder = _cheap_folder(tmp_path, 4, slow_from=1)
     out = tmp_path / "out"
     process = _start(folder, out, "-j", "1")
     _wait_for_journal(out, process)

@@ -153,6 +153,9 @@ def create_app(
         uploads=auth.RateLimiter(max(1, settings.uploads_per_minute)),
     )
     app.extensions["course_server"] = server
+    from grader.server.quiz_pages import register_quiz  # the graded quiz under /quiz
+
+    register_quiz(app)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

@@ -158,3 +158,39 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     subject: Mapped[str] = mapped_column(String(200), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class QuizAttempt(Base):
+    """One graded quiz attempt of a signed-in learner (``quiz_attempts.QuizService``).
+
+    The seed is drawn by the server and never shown; the quiz is rebuilt from it with the quiz
+    package. ``deadline_at`` is set when the course has a time limit; ``expired`` marks an attempt
+    closed by the server at that limit (its late answers were refused)."""
+
+    __tablename__ = "quiz_attempts"
+    __table_args__ = (UniqueConstraint("learner_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per learner
+    seed: Mapped[int] = mapped_column(Integer)
+    bank: Mapped[str] = mapped_column(String(64))  # the bank's fingerprint
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    expired: Mapped[bool] = mapped_column(Boolean, default=False)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    max_score: Mapped[float | None] = mapped_column(Float, default=None)
+    passed: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class QuizRelease(Base):
+    """The instructor released the quiz's correct answers and explanations to every learner (the
+    flag is that a row exists; the rows keep who released and when)."""
+
+    __tablename__ = "quiz_releases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))

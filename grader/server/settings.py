@@ -84,6 +84,11 @@ class Settings:
     # Upload requests per learner per minute (per process, in memory), on top of the policy above:
     # a cheap guard in front of the database transaction that enforces the policy.
     uploads_per_minute: int = 6
+    # Minutes a learner has for one quiz attempt, enforced on the server: answers arriving after
+    # the limit plus a minute's grace are refused and the attempt is closed at the limit with
+    # score 0 (the page sends all answers at once, so the server has none before). None: no
+    # limit, as in the original course. Attempts, cooldown and pass mark come from quiz.yaml.
+    quiz_time_limit_minutes: float | None = None
     # Where these settings came from, for error messages; not a setting.
     _source: str = field(default="defaults", repr=False, compare=False)
 
@@ -137,6 +142,14 @@ def _deadline(value: Any) -> dt.datetime | None:
     return value.astimezone(dt.UTC)
 
 
+def _minutes(value: Any, source: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise SettingsError(f"{source}: quiz_time_limit_minutes should be a positive number")
+    return float(value)
+
+
 def _check(settings: Settings) -> Settings:
     problems = []
     if settings.feedback_release not in FEEDBACK_MODES:
@@ -176,6 +189,8 @@ def from_mapping(values: dict[str, Any], source: str = "settings") -> Settings:
         default = getattr(defaults, name)
         if name == "deadline":
             converted[name] = _deadline(value)
+        elif name == "quiz_time_limit_minutes":
+            converted[name] = _minutes(value, source)
         elif isinstance(default, bool | str):
             if not isinstance(value, type(default)):
                 raise SettingsError(f"{source}: {name} should be a {type(default).__name__}")

@@ -92,3 +92,52 @@ def test_show_prints_the_same_quiz_as_take(bank, definition, capsys):
     for it in build_quiz(bank, definition, 5):
         assert f"Question {it.number}/10" in out
         assert it.question.prompt.split()[0] in out
+
+
+def test_show_answers_is_for_the_instructor_only(tmp_path, bank, definition, capsys, monkeypatch):
+    from quiz.store import Store
+
+    monkeypatch.delenv("QUIZ_INSTRUCTOR_TOKEN", raising=False)
+    right = next(o.text for o in build_quiz(bank, definition, 5)[0].question.options if o.correct)
+    db = str(tmp_path / "q.db")
+    assert main(["show", "--seed", "5", "--answers"]) == 2
+    assert main(["show", "--seed", "5", "--answers", "--db", db, "--instructor-token", "t"]) == 2
+    Store(db).set_instructor_token("the-token")
+    assert main(["show", "--seed", "5", "--answers", "--db", db, "--instructor-token", "t"]) == 2
+    captured = capsys.readouterr()
+    assert "--answers is for the instructor" in captured.err and "Answer:" not in captured.out
+    monkeypatch.setenv("QUIZ_INSTRUCTOR_TOKEN", "the-token")
+    assert main(["show", "--seed", "5", "--answers", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "Answer:" in out and right in out
+
+
+def test_serve_says_it_has_no_sign_in_and_records_its_token(tmp_path, capsys, monkeypatch):
+    import quiz.web
+    from quiz.store import Store
+
+    class Server:
+        server_port = 8123
+
+        def serve_forever(self):
+            raise KeyboardInterrupt
+
+        def server_close(self):
+            pass
+
+    monkeypatch.setattr(quiz.web, "make_server_for", lambda *a, **k: Server())
+    db = str(tmp_path / "q.db")
+    assert main(["serve", "--db", db, "--instructor-token", "tok"]) == 0
+    out = capsys.readouterr().out
+    assert "Practice mode: this stand-alone quiz has no sign-in" in out
+    assert Store(db).instructor_token_ok("tok") and not Store(db).instructor_token_ok("nope")
+
+
+def test_check_refuses_a_question_whose_code_shows_another_answer(tmp_path, capsys):
+    (tmp_path / "mine.yaml").write_text(
+        "topic: callbacks\nquestions:\n  - id: x-leaky\n    type: code\n    prompt: What happens?\n"
+        "    code: 'if logs[\"val_box_out_iou\"] > 0.9: stop()'\n"
+        "    options: [{text: it stops, correct: true}, {text: it runs}]\n"
+    )
+    assert main(["check", "--bank", str(tmp_path)]) == 1
+    assert "x-leaky shows es-monitor-key: val_box_out_iou" in capsys.readouterr().err

@@ -98,10 +98,6 @@ def test_ctrl_d_leaves_without_scoring():
 def test_recorded_attempt_respects_the_cooldown(tmp_path, bank, definition, learner):
     db = str(tmp_path / "t.db")
     child = spawn("--learner", learner, "--db", db)
-    child.expect(PROMPT)
-    child.sendline("q")
-    child.expect(pexpect.EOF)
-    child = spawn("--learner", learner, "--db", db)  # resumes the open attempt
     for _ in range(10):
         child.expect(PROMPT)
         child.sendline("")
@@ -114,3 +110,34 @@ def test_recorded_attempt_respects_the_cooldown(tmp_path, bank, definition, lear
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 3
+
+
+def test_graded_attempt_hides_its_seed_and_quitting_closes_it(tmp_path, bank, definition):
+    """`quiz take --db` never prints the seed; quitting scores the answers given so far and
+    closes the attempt, so nothing stays open to look up and resume."""
+    from quiz.store import Store
+
+    db = str(tmp_path / "t.db")
+    child = spawn("--learner", "tina", "--db", db)
+    child.expect("A graded attempt")
+    child.expect(PROMPT)
+    before = child.before
+    child.sendline("q")
+    child.expect("it is closed and scored with the answers given so far, 0/10")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1
+    (attempt,) = Store(db).attempts()
+    assert attempt.submitted and attempt.score == 0
+    assert str(attempt.seed) not in before and "Seed" not in before
+    child = spawn("--learner", "tina", "--db", db)  # no open attempt to resume
+    child.expect("Attempt refused: The waiting time")
+    child.expect(pexpect.EOF)
+
+
+def test_a_graded_attempt_seed_cannot_be_chosen(tmp_path):
+    child = spawn("--learner", "tina", "--db", str(tmp_path / "t.db"), "--seed", "7")
+    child.expect("--seed is for practice")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2

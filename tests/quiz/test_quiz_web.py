@@ -172,6 +172,12 @@ def test_bank_text_is_escaped(tmp_path, clock):
     assert att is not None and "<b>bold</b>" not in res and "&lt;b&gt;bold&lt;/b&gt;" in res
 
 
+def test_every_page_says_it_is_practice_without_sign_in(app):
+    client = app.test_client()
+    for page in (client.get("/"), client.get("/instructor"), client.get("/nope")):
+        assert "Practice mode: this stand-alone quiz has no sign-in" in page.text
+
+
 def test_security_headers(app):
     resp = app.test_client().get("/")
     assert "default-src 'none'" in resp.headers["Content-Security-Policy"]

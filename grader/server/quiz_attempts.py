@@ -1,0 +1,269 @@
+"""The graded quiz's rules on the server's database: start, submit, close at the time limit,
+and who may see the correct answers.
+
+Why this module: the quiz package (``quiz/``) already loads the bank, draws a seeded variant and
+scores it, and ``quiz.yaml`` already says the attempt limit, cooldown and pass mark; what the
+course server adds is *who* (the signed-in learner, never a typed id), *where* (the server's
+database, SQLite or PostgreSQL) and *when* (an optional time limit). The limit and the cooldown are
+decided inside one write transaction that first locks the learner's row, so two "start" requests
+cannot both slip under the limit, and a submission is recorded once (``submitted_at IS NULL``).
+
+Decisions, documented in the README:
+
+- The seed of an attempt is ``secrets.randbelow(2**31)``, drawn here; no page or API shows it.
+- Time limit (``quiz_time_limit_minutes``): ``deadline_at = started_at + limit``. Answers that
+  arrive by the deadline plus ``GRACE`` (the network, the click) are scored; later ones are
+  refused, and the attempt is closed as it stood at the limit: the web form keeps nothing on the
+  server before it is sent, so that is with no answers (score 0), ``submitted_at`` = the deadline
+  (the cooldown counts from there), ``expired`` set. An open attempt past its deadline is closed
+  the same way as soon as the learner comes back to the quiz.
+- Correct answers, option feedback and explanations are shown to a learner only once all their
+  allowed attempts are used, or after the instructor released them (a ``QuizRelease`` row).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from grader.server.db import Database
+from grader.server.models import AuditEvent, Learner, QuizAttempt, QuizRelease
+from grader.server.roster import Identity
+from quiz.bank import Bank, QuizDefinition, load_bank, load_definition
+from quiz.model import Item
+from quiz.scoring import score_quiz
+from quiz.variants import build_quiz
+
+GRACE = dt.timedelta(seconds=60)
+TIME_UP = (
+    "The time for this attempt ran out before your answers arrived, so they were not accepted; "
+    "the attempt was closed as it stood at the limit."
+)
+
+
+class QuizRefused(Exception):
+    """The learner may not do this now; ``status`` is the HTTP status, ``retry_at`` when waiting
+    helps."""
+
+    def __init__(self, message: str, status: int, retry_at: dt.datetime | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retry_at = retry_at
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The rules an attempt meets: quiz.yaml's, plus the server's optional time limit."""
+
+    attempt_limit: int
+    cooldown: dt.timedelta
+    pass_mark: float
+    time_limit: dt.timedelta | None
+
+
+def course_quiz(folder: Path | None) -> tuple[Bank, QuizDefinition] | None:
+    """The bank and quiz.yaml of an assignment folder's ``quiz/`` (None: the course has no quiz)."""
+    if folder is None or not (folder / "quiz" / "quiz.yaml").is_file():
+        return None
+    bank = load_bank([folder / "quiz"])
+    return bank, load_definition(folder / "quiz" / "quiz.yaml", bank=bank)
+
+
+class QuizService:
+    """The graded quiz of one course, over the server's database."""
+
+    def __init__(
+        self,
+        db: Database,
+        bank: Bank,
+        definition: QuizDefinition,
+        time_limit_minutes: float | None,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.db = db
+        self.bank = bank
+        self.definition = definition
+        self.clock = clock
+        self.policy = Policy(
+            attempt_limit=definition.attempt_limit,
+            cooldown=dt.timedelta(seconds=definition.cooldown_seconds),
+            pass_mark=definition.pass_mark,
+            time_limit=dt.timedelta(minutes=time_limit_minutes) if time_limit_minutes else None,
+        )
+        self.items = lru_cache(maxsize=1024)(self._items)
+
+    def _items(self, seed: int) -> tuple[Item, ...]:
+        return tuple(build_quiz(self.bank, self.definition, seed))
+
+    # ------------------------------------------------------------------------------- reading
+
+    def attempts_of(self, learner_id: str) -> list[QuizAttempt]:
+        self.close_expired(learner_id)
+        with self.db.read() as session:
+            return list(
+                session.scalars(
+                    select(QuizAttempt)
+                    .where(QuizAttempt.learner_id == learner_id)
+                    .order_by(QuizAttempt.number)
+                )
+            )
+
+    def attempt_for(self, viewer: Identity, attempt_id: int) -> QuizAttempt | None:
+        """One attempt, or None when it does not exist or belongs to another learner (the
+        caller answers 404 either way)."""
+        if viewer.learner_id is not None:
+            self.close_expired(viewer.learner_id)
+        with self.db.read() as session:
+            query = select(QuizAttempt).where(QuizAttempt.id == attempt_id)
+            if not viewer.is_instructor:
+                query = query.where(QuizAttempt.learner_id == viewer.learner_id)
+            return session.scalar(query)
+
+    def all_attempts(self) -> list[QuizAttempt]:
+        with self.db.read() as session:
+            return list(
+                session.scalars(
+                    select(QuizAttempt).order_by(QuizAttempt.learner_id, QuizAttempt.number)
+                )
+            )
+
+    def released_at(self) -> dt.datetime | None:
+        with self.db.read() as session:
+            return session.scalar(select(func.min(QuizRelease.released_at)))
+
+    def answers_visible(self, viewer: Identity, learner_id: str) -> bool:
+        """Correct answers show to the instructor, to a learner whose attempts are all used, and
+        to everyone once the instructor released them."""
+        if viewer.is_instructor or self.released_at() is not None:
+            return True
+        with self.db.read() as session:
+            done = session.scalar(
+                select(func.count())
+                .select_from(QuizAttempt)
+                .where(QuizAttempt.learner_id == learner_id, QuizAttempt.submitted_at.is_not(None))
+            )
+        return (done or 0) >= self.policy.attempt_limit
+
+    def next_start(self, attempts: list[QuizAttempt]) -> dt.datetime | None:
+        """When the learner may start a new attempt (None: never, all used)."""
+        if len(attempts) >= self.policy.attempt_limit:
+            return None
+        done = [a.submitted_at for a in attempts if a.submitted_at is not None]
+        return max(done) + self.policy.cooldown if done else self.clock()
+
+    # ------------------------------------------------------------------------------- writing
+
+    def start(self, learner_id: str) -> QuizAttempt:
+        """The learner's open attempt, or a new one if the limit and the cooldown allow it."""
+        self.close_expired(learner_id)
+        now = self.clock()
+        with self.db.write() as session:
+            # lock the learner's row: on PostgreSQL this serialises starts of one learner
+            session.scalar(select(Learner).where(Learner.id == learner_id).with_for_update())
+            attempts = list(
+                session.scalars(
+                    select(QuizAttempt)
+                    .where(QuizAttempt.learner_id == learner_id)
+                    .order_by(QuizAttempt.number)
+                )
+            )
+            open_ = [a for a in attempts if a.submitted_at is None]
+            if open_:
+                return open_[-1]
+            limit = self.policy.attempt_limit
+            if len(attempts) >= limit:
+                raise QuizRefused(f"All {limit} attempts have been used.", 403)
+            if attempts:
+                retry_at = max(a.submitted_at for a in attempts if a.submitted_at)
+                retry_at += self.policy.cooldown
+                if now < retry_at:
+                    raise QuizRefused(
+                        "The waiting time after your last attempt has not passed yet.",
+                        429,
+                        retry_at,
+                    )
+            limit_delta = self.policy.time_limit
+            attempt = QuizAttempt(
+                learner_id=learner_id,
+                number=len(attempts) + 1,
+                seed=secrets.randbelow(2**31),
+                bank=self.bank.fingerprint,
+                started_at=now,
+                deadline_at=now + limit_delta if limit_delta else None,
+            )
+            session.add(attempt)
+            session.add(
+                AuditEvent(actor=learner_id, action="quiz_started", subject=str(attempt.number))
+            )
+            session.flush()
+            return attempt
+
+    def submit(self, attempt: QuizAttempt, answers: Mapping[str, Any]) -> QuizAttempt:
+        """Score and record ``answers`` once. After the deadline (and its grace) the answers
+        are refused: the attempt is closed as it stood at the limit and QuizRefused raised."""
+        now = self.clock()
+        if attempt.deadline_at is not None and now > attempt.deadline_at + GRACE:
+            self.close_expired(attempt.learner_id)
+            raise QuizRefused(TIME_UP, 409)
+        self._record(attempt.id, answers, now, expired=False)
+        return attempt
+
+    def close_expired(self, learner_id: str) -> int:
+        """Close the learner's open attempts whose deadline (plus grace) has passed."""
+        now = self.clock()
+        with self.db.read() as session:
+            stale = session.scalars(
+                select(QuizAttempt).where(
+                    QuizAttempt.learner_id == learner_id,
+                    QuizAttempt.submitted_at.is_(None),
+                    QuizAttempt.deadline_at.is_not(None),
+                )
+            ).all()
+        closed = 0
+        for attempt in stale:
+            assert attempt.deadline_at is not None
+            if now > attempt.deadline_at + GRACE:
+                closed += self._record(attempt.id, {}, attempt.deadline_at, expired=True)
+        return closed
+
+    def _record(
+        self, attempt_id: int, answers: Mapping[str, Any], when: dt.datetime, *, expired: bool
+    ) -> bool:
+        with self.db.write() as session:
+            attempt = session.scalar(
+                select(QuizAttempt).where(QuizAttempt.id == attempt_id).with_for_update()
+            )
+            if attempt is None or attempt.submitted_at is not None:
+                return False  # a parallel submit won: its result stands
+            result = score_quiz(
+                self.items(attempt.seed), answers, attempt.seed, self.policy.pass_mark
+            )
+            attempt.submitted_at = when
+            attempt.expired = expired
+            attempt.score = result.score
+            attempt.max_score = result.max_score
+            attempt.passed = result.passed
+            attempt.result = result.to_dict()
+            session.add(
+                AuditEvent(
+                    actor=attempt.learner_id if not expired else "server",
+                    action="quiz_expired" if expired else "quiz_submitted",
+                    subject=attempt.learner_id,
+                    detail={"attempt": attempt.number, "score": result.score},
+                )
+            )
+            return True
+
+    def release(self, actor: str = "instructor") -> None:
+        """Show the correct answers and explanations to every learner from now on."""
+        with self.db.write() as session:
+            session.add(QuizRelease(actor=actor, released_at=self.clock()))
+            session.add(AuditEvent(actor=actor, action="quiz_answers_released"))

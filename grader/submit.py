@@ -329,7 +329,7 @@ def find_notebook(folder: Path | None = None) -> Path:
         return found[0]
     names = ", ".join(p.name for p in found) or "none"
     raise SubmitError(
-        f"which notebook? give its name, e.g. submit('object_localization.ipynb') (.ipynb files "
+        f"which notebook? give its name, e.g. submit('project.ipynb') (.ipynb files "
         f"in {here}: {names})",
         2,
     )

@@ -74,6 +74,12 @@ def live(tmp_path, monkeypatch):
     state = Live(base, course, links)
     state._dispatchers = []
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    # The grading child unpickles the fake grader from tests/: importable whatever the cwd
+    # (a test changes to the notebook's folder, as a learner does).
+    root = str(Path(__file__).resolve().parents[2])
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    )
     monkeypatch.delenv(client.LINK_ENV, raising=False)
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     monkeypatch.setattr(client, "POLL_FIRST", 0.05)

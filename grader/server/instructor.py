@@ -6,7 +6,9 @@ each of them and answers 404 to anyone else (a learner, or nobody), exactly as f
 does not exist, so a learner cannot even tell these pages are there. The export downloads also
 take ``Authorization: Bearer <instructor token>`` so that a course can be automated (GET only:
 a Bearer request carries no cookie, so it needs no CSRF token). Every form posts a CSRF token
-(the app's ``CSRFProtect`` refuses a POST without one).
+(checked in :func:`_gate` once the visitor is known to be the instructor: the app exempts
+this Blueprint from its own check, which would otherwise answer a visitor's POST with a 400
+before the gate's 404).
 
 The class summary is ``grader grade``'s own ``index.html`` (``grader.batch.gradebook``'s
 ``summary_context`` and template), fed with the server's latest grading of each learner; its
@@ -24,6 +26,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -65,6 +68,8 @@ def _gate() -> None:
     if identity is None or not identity.is_instructor:
         abort(404)
     g.identity = identity
+    if request.method == "POST":  # after the gate, so that nobody else learns the route exists
+        current_app.extensions["csrf"].protect()
 
 
 def _view(submission: Submission) -> views.SubmissionView:

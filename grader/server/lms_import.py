@@ -21,7 +21,8 @@ notebooks for one learner are not imported (which one is final is not for the se
 Each match enters the normal path (``submissions.create_submission``: stored, then queued, with
 an ``imported`` audit event). The resubmission policy (per day, cooldown) does NOT apply: the
 LMS already took these submissions under its own rules, and refusing one would lose work a
-learner handed in. An import is idempotent: a notebook identical (SHA-256) to one of the
+learner handed in. Once stored, an imported submission counts like any other for the learner's
+own later uploads (it is a grading of theirs). An import is idempotent: a notebook identical (SHA-256) to one of the
 learner's stored submissions is skipped. The late flag is the export's (Canvas marks late
 files; Moodle's file names say nothing, so Moodle imports are not late). The uploaded archive is
 kept in ``DIR/imports/`` (mode 0600) as the submissions' provenance.

@@ -36,6 +36,7 @@ from flask import (
 )
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from grader.server import auth, exports, lms_import, overrides, views
 from grader.server.models import AuditEvent, Job, Learner, Submission, utcnow
@@ -57,7 +58,7 @@ def _state() -> Any:
 
 
 @instructor.before_request
-def _gate() -> None:
+def _gate() -> Any:
     """The instructor only; anyone else gets the same 404 as a missing page."""
     server = _state()
     identity = auth.session_identity(server.db)
@@ -68,8 +69,23 @@ def _gate() -> None:
     if identity is None or not identity.is_instructor:
         abort(404)
     g.identity = identity
+    if request.endpoint == "instructor.import_zip":  # an LMS export is bigger than a notebook
+        request.max_content_length = int(lms_import.IMPORT_MAX_MB * 1024 * 1024)
     if request.method == "POST":  # after the gate, so that nobody else learns the route exists
-        current_app.extensions["csrf"].protect()
+        try:
+            current_app.extensions["csrf"].protect()
+        except RequestEntityTooLarge:
+            return _import_refused(
+                f"the archive is larger than {lms_import.IMPORT_MAX_MB:g} MB", 413
+            )
+    return None
+
+
+def _import_refused(text: str, status: int = 400) -> Any:
+    page = render_template(
+        "instructor_import.html", report=None, error=text, limit=lms_import.IMPORT_MAX_MB
+    )
+    return page, status
 
 
 def _view(submission: Submission) -> views.SubmissionView:
@@ -328,22 +344,17 @@ def import_form() -> Any:
 def import_zip() -> Any:
     """Queue the notebooks of an LMS zip export (``lms_import`` says how they are matched)."""
     server = _state()
-    request.max_content_length = lms_import.IMPORT_MAX_MB * 1024 * 1024
-    upload = request.files.get("archive")
-
-    def refuse(text: str) -> Any:
-        page = render_template(
-            "instructor_import.html", report=None, error=text, limit=lms_import.IMPORT_MAX_MB
-        )
-        return page, 400
+    upload = request.files.get("archive")  # parsed under the gate's size cap
 
     if upload is None or not upload.filename:
-        return refuse("choose the LMS's zip export first")
+        return _import_refused("choose the LMS's zip export first")
     now = utcnow()
     path = lms_import.keep_archive(server.data_dir, upload.stream, now)
     if not zipfile.is_zipfile(path):
         path.unlink()
-        return refuse("this is not a zip archive: upload the LMS's submissions export (.zip)")
+        return _import_refused(
+            "this is not a zip archive: upload the LMS's submissions export (.zip)"
+        )
     report = lms_import.import_archive(server.db, server.data_dir, server.settings, path, now=now)
     with server.db.write() as session:
         session.add(

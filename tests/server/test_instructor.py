@@ -369,3 +369,28 @@ def test_an_import_refuses_what_is_not_a_zip_and_lists_non_notebooks(course):
     assert "not a Jupyter notebook" in page and "2 notebooks for bob" in page
     with course.db.read() as session:
         assert session.scalars(select(Submission)).all() == []
+
+
+def test_an_import_over_its_size_cap_is_a_413_with_a_message(course, monkeypatch):
+    monkeypatch.setattr("grader.server.lms_import.IMPORT_MAX_MB", 0.01)  # ~10 KB
+    export = moodle_and_canvas_zip({"alice/nb.ipynb": notebook_bytes("x = 1\n# " + "a" * 40_000)})
+    response = import_zip(course.client("instructor"), export)
+    assert response.status_code == 413 and b"larger than 0.01 MB" in response.data
+    assert not (course.data_dir / "imports").exists() or not any(
+        (course.data_dir / "imports").iterdir()
+    )
+
+
+def test_an_import_may_be_bigger_than_one_upload(data_dir, db, settings):
+    small = dataclasses.replace(settings, max_upload_mb=0.05)  # ~52 KB per notebook
+    course = make_course(data_dir, db, small)
+    padding = "# " + "a" * 30_000
+    export = moodle_and_canvas_zip(
+        {
+            f"{who}/nb.ipynb": notebook_bytes(f"{who} = 1\n{padding}")
+            for who in ["alice", "bob", "c", "d", "e"]
+        }
+    )
+    assert len(export) > course.app.config["MAX_CONTENT_LENGTH"]
+    page = import_zip(course.client("instructor"), export)
+    assert page.status_code == 200 and b"Imported (2)" in page.data

@@ -69,7 +69,7 @@ def report(submission_id: int) -> Any:
     row = views.submission_for(server.db, server.data_dir, server.settings, identity, submission_id)
     if row is None or row.report is None:
         abort(404)
-    return report_response(row.report)
+    return report_response(row.report, row.overrides)
 
 
 @api.get("/gradebook.csv")

@@ -1,5 +1,5 @@
 """The course server's web app: sign-in links, the learner's pages (submissions, upload, report,
-bundle) and a first instructor page; the JSON API lives in ``api.py``.
+bundle); the instructor's pages live in ``instructor.py``, the JSON API in ``api.py``.
 
 Why server-rendered forms: the pages must work without JavaScript and on a phone; a page with a
 grading in progress refreshes itself (``<meta http-equiv="refresh">``). Every form carries a CSRF
@@ -11,6 +11,7 @@ learner in ``views.py``, and anything else is a 404, whether it exists or not.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import tempfile
 import threading
@@ -123,6 +124,7 @@ def create_app(
 ) -> Flask:
     """The WSGI app of a course (``grader serve`` runs it under waitress)."""
     from grader.server.api import api
+    from grader.server.instructor import instructor
 
     app = Flask(__name__)
     app.config.update(
@@ -138,10 +140,12 @@ def create_app(
     )
     csrf = CSRFProtect(app)
     csrf.exempt(api)
+    csrf.exempt(instructor)  # checks the token itself, after its 404 gate (instructor.py)
     app.register_blueprint(api)
     from grader.server.live import live
 
     app.register_blueprint(live)
+    app.register_blueprint(instructor)  # the instructor's pages (instructor.py)
     server = ServerState(
         Path(data_dir),
         settings,
@@ -205,12 +209,6 @@ def create_app(
             abort(404)
         return identity
 
-    def instructor() -> Identity:
-        identity = signed_in()
-        if not identity.is_instructor:
-            abort(404)
-        return identity
-
     @app.get("/")
     def index() -> Any:
         identity = auth.session_identity(db)
@@ -218,7 +216,7 @@ def create_app(
         if identity is None:
             return render_template("welcome.html")
         if identity.is_instructor:
-            return redirect(url_for("instructor_page"))
+            return redirect(url_for("instructor.gradebook"))
         return home(identity)
 
     def home(identity: Identity, refused: Refused | None = None) -> Any:
@@ -287,7 +285,7 @@ def create_app(
         row = views.submission_for(db, server.data_dir, settings, identity, submission_id)
         if row is None or row.report is None:
             abort(404)
-        return report_response(row.report)
+        return report_response(row.report, row.overrides)
 
     @app.get("/bundle.zip")
     def bundle_download() -> Any:
@@ -295,40 +293,22 @@ def create_app(
         bundle = server.bundle_zip()
         return send_file(bundle, as_attachment=True, download_name=bundle.name)
 
-    @app.get("/instructor")
-    def instructor_page() -> Any:
-        instructor()
-        return render_template(
-            "instructor.html",
-            rows=views.gradebook(db, server.data_dir, settings),
-            settings=settings,
-            action=ActionForm(),
-        )
-
-    @app.post("/instructor/regrade")
-    def regrade() -> Any:
-        instructor()
-        from grader.server.leases import regrade_all
-
-        count = regrade_all(db, actor="instructor")
-        if server.dispatcher is not None:
-            server.dispatcher.wake()
-        flash(f"Queued {count} grading(s): every learner's latest submission.")
-        return redirect(url_for("instructor_page"))
-
-    @app.post("/instructor/release")
-    def release() -> Any:
-        instructor()
-        count = views.release_feedback(db)
-        flash(f"Released the feedback of {count} submission(s).")
-        return redirect(url_for("instructor_page"))
-
     return app
 
 
-def report_response(path: Path) -> Response:
-    """A report.html, self-contained (pictures inline): no script, nothing fetched elsewhere."""
-    response = send_file(path, mimetype="text/html")
+def report_response(path: Path, applied: tuple[Any, ...] = ()) -> Response:
+    """A report.html, self-contained (pictures inline): no script, nothing fetched elsewhere.
+    With overrides in force (``overrides.Applied``), they are shown above the report, which
+    stays as graded on disk."""
+    if applied:
+        from grader.server.overrides import banner_html
+
+        text = path.read_text(encoding="utf-8", errors="replace")
+        match = re.search(r"<body[^>]*>", text, re.IGNORECASE)
+        at = match.end() if match else 0
+        response = Response(text[:at] + banner_html(applied) + text[at:], mimetype="text/html")
+    else:
+        response = send_file(path, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
     )

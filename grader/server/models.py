@@ -28,7 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
@@ -194,3 +194,25 @@ class QuizRelease(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
+
+
+class Override(Base):
+    """An instructor's manual score for one check of a submission, or for its total
+    (``check_name`` empty), with the comment the learner reads. Rows are never updated: a new
+    override of the same check supersedes the older one (the latest wins), and a row whose
+    ``score`` is None clears it, so the table is the override's whole history.
+    ``grader.server.overrides`` applies them; the report on disk is never touched."""
+
+    __tablename__ = "overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    check_name: Mapped[str] = mapped_column(String(200), default="")  # "": the total
+    score: Mapped[float | None] = mapped_column(Float, default=None)  # None: cleared
+    comment: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(200), default="instructor")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    submission: Mapped[Submission] = relationship(
+        backref=backref("overrides", order_by="Override.id")
+    )

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from grader.server import overrides
 from grader.server.db import Database
 from grader.server.models import AuditEvent, Job, JobStatus, Learner, Submission, utcnow
 from grader.server.roster import Identity
@@ -40,6 +41,7 @@ class SubmissionView:
     message: str
     report: Path | None  # report.html when the viewer may read it
     released: bool
+    overrides: tuple[overrides.Applied, ...] = ()  # in force, shown when released
 
     @property
     def pending(self) -> bool:
@@ -66,10 +68,13 @@ def _view(
     released = (
         instructor or settings.feedback_release == "immediate" or bool(submission.released_at)
     )
-    raw = job.score if job and job.status not in PENDING else None
+    adjusted = overrides.adjust(submission, job, data_dir)  # the instructor's overrides
+    raw = adjusted.raw
     score = raw
     if raw is not None and submission.late and settings.late_penalty:
         score = round(raw * (1 - settings.late_penalty), 4)
+    if adjusted.total is not None:  # a total override is final: no late penalty on top
+        raw = score = adjusted.total
     report = None
     if job and job.result_dir and released:
         candidate = data_dir / job.result_dir / "report.html"
@@ -87,6 +92,7 @@ def _view(
         message=(job.message if job else "") if released else "",
         report=report,
         released=released,
+        overrides=adjusted.applied if released else (),
     )
 
 
@@ -141,7 +147,10 @@ def gradebook(db: Database, data_dir: Path, settings: Settings) -> list[Gradeboo
     with db.read() as session:
         learners = session.scalars(
             select(Learner)
-            .options(selectinload(Learner.submissions).selectinload(Submission.jobs))
+            .options(
+                selectinload(Learner.submissions).selectinload(Submission.jobs),
+                selectinload(Learner.submissions).selectinload(Submission.overrides),
+            )
             .order_by(Learner.id)
         ).all()
         rows = []

@@ -1,0 +1,175 @@
+"""The instructor's gradebook as data, and its exports to the two LMSs a course most often uses.
+
+Why here and not in the page: the gradebook page, ``gradebook.csv`` (``/api/v1/gradebook.csv``,
+kept in ``views``), the Canvas and the Moodle CSV all show one score per learner, computed once
+in :func:`gradebook_lines` from ``views.gradebook`` (latest submission, late penalty, feedback
+release and the instructor's overrides applied there). Learner-controlled text (names, ids,
+emails, roster columns) is made spreadsheet-safe by the batch grader's own ``_cell``: a cell that
+starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'``.
+
+Roster columns used by the exports (``grader roster add`` keeps extra columns):
+``canvas_id`` (Canvas's numeric user ID), ``sis_user_id`` (default: the roster id),
+``sis_login_id``, ``section``, ``sortable_name`` ("Last, First"), ``first_name``, ``last_name``,
+``idnumber`` (Moodle's ID number; default: the roster id).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.batch.gradebook import _cell
+from grader.server import views
+from grader.server.db import Database
+from grader.server.models import Learner
+from grader.server.settings import Settings
+
+
+@dataclass(frozen=True)
+class QuizScore:
+    score: float
+    max_score: float
+
+
+def quiz_score(db: Database, learner_id: str) -> QuizScore | None:
+    """The learner's graded quiz score, None when there is no quiz data (yet).
+
+    The signed-in quiz is another part of the server (issue 12, deliverable 5); this is the one
+    place the gradebook reads it, so that plugging it in changes this function only."""
+    return None
+
+
+@dataclass(frozen=True)
+class GradebookLine:
+    learner: Learner
+    submissions: int
+    latest: views.SubmissionView | None
+    quiz: QuizScore | None
+
+    @property
+    def notebook(self) -> float | None:
+        return self.latest.score if self.latest else None
+
+    @property
+    def total(self) -> float | None:
+        """Notebook score plus quiz score (each counted when there is one); None when neither."""
+        parts = [
+            p for p in (self.notebook, self.quiz.score if self.quiz else None) if p is not None
+        ]
+        return round(sum(parts), 4) if parts else None
+
+    @property
+    def total_max(self) -> float | None:
+        parts = [
+            p
+            for p in (
+                self.latest.max_score if self.latest else None,
+                self.quiz.max_score if self.quiz else None,
+            )
+            if p is not None
+        ]
+        return sum(parts) if parts else None
+
+    @property
+    def status(self) -> str:
+        return self.latest.status if self.latest else "not submitted"
+
+    @property
+    def overridden(self) -> bool:
+        return bool(self.latest and self.latest.overrides)
+
+
+def gradebook_lines(db: Database, data_dir: Path, settings: Settings) -> list[GradebookLine]:
+    """One line per roster learner, ordered by id."""
+    return [
+        GradebookLine(row.learner, row.submissions, row.latest, quiz_score(db, row.learner.id))
+        for row in views.gradebook(db, data_dir, settings)
+    ]
+
+
+def _number(value: float | None) -> object:
+    return "" if value is None else f"{value:g}"
+
+
+def _extra(learner: Learner, key: str, default: str = "") -> str:
+    value = (learner.extra or {}).get(key)
+    return str(value) if value not in (None, "") else default
+
+
+def _name_parts(learner: Learner) -> tuple[str, str]:
+    """(first, last): the roster's first_name/last_name, else the name split at its last space."""
+    first, last = _extra(learner, "first_name"), _extra(learner, "last_name")
+    if first or last:
+        return first, last
+    words = (learner.name or "").split()
+    if len(words) < 2:
+        return learner.name or "", ""
+    return " ".join(words[:-1]), words[-1]
+
+
+def _write(header: list[str], rows: list[list[object]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+    return buffer.getvalue()
+
+
+def canvas_csv(lines: list[GradebookLine], column: str) -> str:
+    """A Canvas Gradebook import file: ``Student, ID, SIS User ID, SIS Login ID, Section`` then
+    one assignment column holding each learner's total (empty when there is none: Canvas leaves
+    that grade alone).
+
+    Format, as Canvas documents it (Gradebook > Import; the file an export gives): the first five
+    columns identify the student (the name as "Last, First", or Canvas's user ID, or the SIS user
+    ID; Canvas matches on them), then one column per assignment; a header matching no assignment
+    creates a new one, and to update an existing one use its header as Canvas exports it,
+    "Name (assignment id)" (the ``column`` argument).
+    Sources: https://teaching.resources.osu.edu/toolsets/carmencanvas/guides/calculating-final-grades/import-csv-file-carmen-grades
+    and https://ts.vcu.edu/askit/teaching-and-learning/canvas/faculty/grading-faculty/gradebook-action-menu-faculty/
+    """
+    rows = []
+    for line in lines:
+        learner = line.learner
+        first, last = _name_parts(learner)
+        sortable = _extra(learner, "sortable_name") or (f"{last}, {first}" if last else first)
+        rows.append(
+            [
+                sortable,
+                _extra(learner, "canvas_id"),
+                _extra(learner, "sis_user_id", learner.id),
+                _extra(learner, "sis_login_id"),
+                _extra(learner, "section"),
+                _number(line.total),
+            ]
+        )
+    return _write(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column], rows)
+
+
+def moodle_csv(lines: list[GradebookLine], column: str) -> str:
+    """A Moodle grade import file (Grades > Import > CSV file): ``First name, Last name,
+    ID number, Email address`` then one grade column holding each learner's total.
+
+    Format, as Moodle documents it: the import reads the columns of a grade export; on the
+    mapping page choose "Map from: Email address" to "Map to: useremail" (or "ID number" to
+    "useridnumber") and map the grade column to the grade item. Email addresses are matched
+    case-sensitively, so they are written as the roster holds them. An empty cell imports no
+    grade. Source: https://docs.moodle.org/311/en/Grade_import (and /27/en/Grade_import)
+    """
+    rows = []
+    for line in lines:
+        learner = line.learner
+        first, last = _name_parts(learner)
+        rows.append(
+            [
+                first,
+                last,
+                _extra(learner, "idnumber", learner.id),
+                learner.email,
+                _number(line.total),
+            ]
+        )
+    return _write(["First name", "Last name", "ID number", "Email address", column], rows)

@@ -1,0 +1,375 @@
+"""The instructor's pages (issue 12, deliverable 6): the gradebook, a learner's history, manual
+overrides, feedback release, regrading, the class summary, the exports and the LMS zip import.
+
+Why a Blueprint with one gate: every route here is the instructor's, so :func:`_gate` runs before
+each of them and answers 404 to anyone else (a learner, or nobody), exactly as for a page that
+does not exist, so a learner cannot even tell these pages are there. The export downloads also
+take ``Authorization: Bearer <instructor token>`` so that a course can be automated (GET only:
+a Bearer request carries no cookie, so it needs no CSRF token). Every form posts a CSRF token
+(checked in :func:`_gate` once the visitor is known to be the instructor: the app exempts
+this Blueprint from its own check, which would otherwise answer a visitor's POST with a 400
+before the gate's 404).
+
+The class summary is ``grader grade``'s own ``index.html`` (``grader.batch.gradebook``'s
+``summary_context`` and template), fed with the server's latest grading of each learner; its
+relative links ``<id>/report.html`` resolve to :func:`summary_report` below.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from grader.server import auth, exports, lms_import, overrides, views
+from grader.server.models import AuditEvent, Job, Learner, Submission, utcnow
+
+instructor = Blueprint("instructor", __name__, url_prefix="/instructor")
+
+ROSTER_ACTIONS = ("learner_added", "link_reissued", "links_revoked")
+EXPORTS = {
+    "gradebook": "gradebook.csv",
+    "canvas": "canvas-import.csv",
+    "moodle": "moodle-import.csv",
+}
+
+
+def _state() -> Any:
+    from grader.server.app import state
+
+    return state()
+
+
+@instructor.before_request
+def _gate() -> Any:
+    """The instructor only; anyone else gets the same 404 as a missing page."""
+    server = _state()
+    identity = auth.session_identity(server.db)
+    if identity is None and request.method == "GET" and request.endpoint == "instructor.export":
+        header = request.headers.get("Authorization", "")
+        if header:
+            identity = auth.bearer_identity(server.db)
+    if identity is None or not identity.is_instructor:
+        abort(404)
+    g.identity = identity
+    if request.endpoint == "instructor.import_zip":  # an LMS export is bigger than a notebook
+        request.max_content_length = int(lms_import.IMPORT_MAX_MB * 1024 * 1024)
+    if request.method == "POST":  # after the gate, so that nobody else learns the route exists
+        try:
+            current_app.extensions["csrf"].protect()
+        except RequestEntityTooLarge:
+            return _import_refused(
+                f"the archive is larger than {lms_import.IMPORT_MAX_MB:g} MB", 413
+            )
+    return None
+
+
+def _import_refused(text: str, status: int = 400) -> Any:
+    page = render_template(
+        "instructor_import.html", report=None, error=text, limit=lms_import.IMPORT_MAX_MB
+    )
+    return page, status
+
+
+def _view(submission: Submission) -> views.SubmissionView:
+    server = _state()
+    return views._view(submission, server.data_dir, server.settings, instructor=True)
+
+
+@instructor.get("")
+def gradebook() -> Any:
+    server = _state()
+    lines = exports.gradebook_lines(server.db, server.data_dir, server.settings)
+    return render_template(
+        "instructor_gradebook.html",
+        lines=lines,
+        settings=server.settings,
+        pending=sum(1 for line in lines if line.latest and line.latest.pending),
+    )
+
+
+@instructor.post("/regrade")
+def regrade() -> Any:
+    from grader.server.leases import regrade_all
+
+    server = _state()
+    count = regrade_all(server.db, actor="instructor")
+    if server.dispatcher is not None:
+        server.dispatcher.wake()
+    flash(f"Queued {count} grading(s): every learner's latest submission.")
+    return redirect(url_for("instructor.gradebook"))
+
+
+@instructor.post("/release")
+def release() -> Any:
+    count = views.release_feedback(_state().db)
+    flash(f"Released the feedback of {count} submission(s).")
+    return redirect(url_for("instructor.gradebook"))
+
+
+@instructor.get("/learners/<learner_id>")
+def learner(learner_id: str) -> Any:
+    """A learner's history: every submission with every grading, overrides and audit events."""
+    server = _state()
+    with server.db.read() as session:
+        person = session.scalar(
+            select(Learner)
+            .options(
+                selectinload(Learner.submissions).selectinload(Submission.jobs),
+                selectinload(Learner.submissions).selectinload(Submission.overrides),
+            )
+            .where(Learner.id == learner_id)
+        )
+        if person is None:
+            abort(404)
+        ordered = sorted(person.submissions, key=lambda s: s.id, reverse=True)
+        history = [(_view(s), list(s.jobs), list(s.overrides)) for s in ordered]
+        ids = [str(s.id) for s in ordered]
+        events = session.scalars(
+            select(AuditEvent)
+            .where(
+                or_(
+                    AuditEvent.actor == learner_id,
+                    and_(AuditEvent.subject == learner_id, AuditEvent.action.in_(ROSTER_ACTIONS)),
+                    and_(AuditEvent.subject.in_(ids), AuditEvent.action.not_in(ROSTER_ACTIONS)),
+                )
+            )
+            .order_by(AuditEvent.id.desc())
+            .limit(500)
+        ).all()
+    return render_template(
+        "instructor_learner.html", learner=person, history=history, events=events
+    )
+
+
+def _override_page(submission_id: int, error: str = "", status: int = 200) -> Any:
+    server = _state()
+    with server.db.read() as session:
+        submission = session.scalar(
+            select(Submission)
+            .options(selectinload(Submission.jobs), selectinload(Submission.overrides))
+            .where(Submission.id == submission_id)
+        )
+        if submission is None:
+            abort(404)
+        row = _view(submission)
+        job = submission.jobs[-1] if submission.jobs else None
+        history = list(submission.overrides)
+    checks = overrides.checks_of(server.data_dir, job)
+    return render_template(
+        "instructor_override.html",
+        row=row,
+        job=job,
+        checks=sorted(checks.values(), key=lambda c: (c.number, c.name)),
+        in_force={item.check: item for item in row.overrides},
+        history=history,
+        error=error,
+        form=request.form if error else {},
+    ), status
+
+
+@instructor.get("/submissions/<int:submission_id>/override")
+def override_form(submission_id: int) -> Any:
+    return _override_page(submission_id)
+
+
+@instructor.post("/submissions/<int:submission_id>/override")
+def override(submission_id: int) -> Any:
+    server = _state()
+    check = request.form.get("check", "")
+    try:
+        score = overrides.parse_score(request.form.get("score", ""))
+        overrides.record(
+            server.db,
+            server.data_dir,
+            submission_id,
+            check,
+            score,
+            request.form.get("comment", ""),
+        )
+    except overrides.OverrideError as error:
+        return _override_page(submission_id, str(error), 400)
+    what = "the total" if check == overrides.TOTAL else f"check {check}"
+    flash(f"Cleared the override of {what}." if score is None else f"Overrode {what}.")
+    return redirect(url_for("instructor.override_form", submission_id=submission_id))
+
+
+def _report(path: Path | None, applied: tuple[overrides.Applied, ...] = ()) -> Any:
+    from grader.server.app import report_response
+
+    if path is None or not path.is_file():
+        abort(404)
+    return report_response(path, applied)
+
+
+@instructor.get("/jobs/<int:job_id>/report")
+def job_report(job_id: int) -> Any:
+    """The report of one grading (a learner sees only their latest grading's)."""
+    server = _state()
+    with server.db.read() as session:
+        job = session.get(Job, job_id)
+        folder = job.result_dir if job else None
+    return _report(server.data_dir / folder / "report.html" if folder else None)
+
+
+def summary_entries(lines: list[exports.GradebookLine]) -> list[Any]:
+    """Journal entries (``grader grade``'s rows) of each learner's latest finished grading."""
+    from grader.batch.journal import JournalCheck, JournalEntry
+
+    server = _state()
+    entries = []
+    with server.db.read() as session:
+        for line in lines:
+            if line.latest is None or line.latest.pending:
+                continue
+            submission = session.get(Submission, line.latest.id)
+            job = submission.jobs[-1] if submission and submission.jobs else None
+            if job is None:
+                continue
+            document: dict[str, Any] = {}
+            folder = server.data_dir / job.result_dir if job.result_dir else None
+            if folder is not None:
+                try:
+                    document = json.loads((folder / "results.json").read_text())
+                except (OSError, ValueError):
+                    document = {}
+            tests = [t for t in document.get("tests") or [] if isinstance(t, dict)]
+            entries.append(
+                JournalEntry(
+                    id=line.learner.id,
+                    source=f"submission {line.latest.number}",
+                    status=str(job.status),
+                    error=job.message,
+                    score=job.score,
+                    max_score=job.max_score,
+                    checks=[
+                        JournalCheck(
+                            number=str(t.get("number", "")),
+                            name=str(t.get("name", "")),
+                            score=float(t.get("score") or 0.0),
+                            max_score=float(t.get("max_score") or 0.0),
+                            message=str(t.get("output", "")),
+                        )
+                        for t in tests
+                    ],
+                    execution_time=float(document.get("execution_time") or 0.0),
+                    report=bool(folder and (folder / "report.html").is_file()),
+                )
+            )
+    return entries
+
+
+@instructor.get("/summary")
+def summary_redirect() -> Any:
+    return redirect(url_for("instructor.summary"))
+
+
+@instructor.get("/summary/")
+def summary() -> Any:
+    """``grader grade``'s class summary page, from the server's latest results."""
+    from grader.batch.gradebook import summary_context
+    from grader.results.report import _ENV
+
+    server = _state()
+    lines = exports.gradebook_lines(server.db, server.data_dir, server.settings)
+    context = summary_context(summary_entries(lines), Path("summary"))
+    context["title"] = f"Class summary: {server.settings.title}"
+    response = Response(_ENV.get_template("index.html.j2").render(**context), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    )
+    return response
+
+
+@instructor.get("/summary/<learner_id>/report.html")
+def summary_report(learner_id: str) -> Any:
+    """The summary's link to a learner's report: their latest submission's."""
+    server = _state()
+    with server.db.read() as session:
+        submission = session.scalar(
+            select(Submission)
+            .options(selectinload(Submission.jobs), selectinload(Submission.overrides))
+            .where(Submission.learner_id == learner_id)
+            .order_by(Submission.id.desc())
+            .limit(1)
+        )
+        row = _view(submission) if submission else None
+    return _report(row.report if row else None, row.overrides if row else ())
+
+
+@instructor.get("/export/<kind>.csv")
+def export(kind: str) -> Any:
+    """``gradebook.csv`` (as ``/api/v1/gradebook.csv``), ``canvas.csv`` or ``moodle.csv``;
+    ``?column=`` names the LMS grade column (default: the course title)."""
+    if kind not in EXPORTS:
+        abort(404)
+    server = _state()
+    if kind == "gradebook":
+        text = views.gradebook_csv(views.gradebook(server.db, server.data_dir, server.settings))
+    else:
+        column = (request.args.get("column") or server.settings.title).strip()[:200]
+        lines = exports.gradebook_lines(server.db, server.data_dir, server.settings)
+        make = exports.canvas_csv if kind == "canvas" else exports.moodle_csv
+        text = make(lines, column or "Notebook")
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={EXPORTS[kind]}"},
+    )
+
+
+@instructor.get("/import")
+def import_form() -> Any:
+    return render_template("instructor_import.html", report=None, limit=lms_import.IMPORT_MAX_MB)
+
+
+@instructor.post("/import")
+def import_zip() -> Any:
+    """Queue the notebooks of an LMS zip export (``lms_import`` says how they are matched)."""
+    server = _state()
+    upload = request.files.get("archive")  # parsed under the gate's size cap
+
+    if upload is None or not upload.filename:
+        return _import_refused("choose the LMS's zip export first")
+    now = utcnow()
+    path = lms_import.keep_archive(server.data_dir, upload.stream, now)
+    if not zipfile.is_zipfile(path):
+        path.unlink()
+        return _import_refused(
+            "this is not a zip archive: upload the LMS's submissions export (.zip)"
+        )
+    report = lms_import.import_archive(server.db, server.data_dir, server.settings, path, now=now)
+    with server.db.write() as session:
+        session.add(
+            AuditEvent(
+                actor="instructor",
+                action="lms_import",
+                subject=path.name,
+                detail={
+                    "imported": len(report.imported),
+                    "unmatched": len(report.unmatched),
+                    "refused": len(report.refused),
+                    "skipped": len(report.skipped),
+                },
+            )
+        )
+    if report.imported and server.dispatcher is not None:
+        server.dispatcher.wake()
+    return render_template("instructor_import.html", report=report, limit=lms_import.IMPORT_MAX_MB)

@@ -1,0 +1,240 @@
+"""Manual overrides: the instructor's word on one check's score or on a submission's total.
+
+Why a module of its own, apart from the pages: the learner's pages, the JSON API, the gradebook
+and the exports must all show the same overridden score, so :func:`adjust` is the one place that
+computes it (``views._view`` calls it), and :func:`record` the one place that stores one (with its
+audit event, in the same transaction).
+
+The rules, so that a score never changes without a trace:
+
+- An override is kept per submission, not per grading: a regrade (a new job) keeps it. A check
+  override replaces that check's graded score in the total (``total + new - graded``); when a
+  regrade no longer has the check, the override is shown as not applying and changes nothing.
+- A total override replaces the total outright. It is final: the late penalty, which applies to
+  the graded total (check overrides included), does not apply on top of it.
+- Scores stay within ``0..max_score`` of the check or of the submission.
+- The report on disk is never rewritten; the server shows the overrides above it
+  (:func:`banner_html`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.server.db import Database
+from grader.server.models import AuditEvent, Job, JobStatus, Override, Submission, utcnow
+
+TOTAL = ""  # the check name that means "the submission's total"
+PENDING = (JobStatus.QUEUED, JobStatus.GRADING)
+
+
+class OverrideError(ValueError):
+    """An override that cannot be stored; the message says why (shown as a 400)."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    number: str
+    score: float
+    max_score: float
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One override in force, as the pages show it."""
+
+    check: str  # TOTAL for the total
+    score: float
+    original: float | None  # the graded value it replaces
+    max_score: float | None
+    comment: str
+    at: dt.datetime
+    applies: bool  # False: the check is not in the latest grading
+
+    @property
+    def label(self) -> str:
+        return "Total" if self.check == TOTAL else self.check
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    raw: float | None  # the graded total with check overrides (before any late penalty)
+    total: float | None  # a total override, final
+    applied: tuple[Applied, ...]
+
+
+def checks_of(data_dir: Path, job: Job | None) -> dict[str, Check]:
+    """The checks of a grading, from its results.json (empty when there is none)."""
+    if job is None or not job.result_dir:
+        return {}
+    try:
+        document = json.loads((Path(data_dir) / job.result_dir / "results.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    checks: dict[str, Check] = {}
+    for test in document.get("tests") or []:
+        if not isinstance(test, dict) or not test.get("name"):
+            continue
+        try:
+            checks[str(test["name"])] = Check(
+                str(test["name"]),
+                str(test.get("number", "")),
+                float(test.get("score") or 0.0),
+                float(test.get("max_score") or 0.0),
+            )
+        except (TypeError, ValueError):
+            continue
+    return checks
+
+
+def in_force(rows: list[Override]) -> dict[str, Override]:
+    """The latest override per check, without the cleared ones."""
+    latest: dict[str, Override] = {}
+    for row in sorted(rows, key=lambda r: r.id):
+        latest[row.check_name] = row
+    return {name: row for name, row in latest.items() if row.score is not None}
+
+
+def adjust(submission: Submission, job: Job | None, data_dir: Path) -> Adjusted:
+    """The graded score of ``job`` with the submission's overrides applied."""
+    if job is None or job.status in PENDING:
+        return Adjusted(None, None, ())
+    raw = job.score
+    rows = in_force(list(getattr(submission, "overrides", None) or []))
+    if not rows:
+        return Adjusted(raw, None, ())
+    checks = checks_of(data_dir, job) if set(rows) - {TOTAL} else {}
+    applied: list[Applied] = []
+    for name, row in sorted(rows.items(), key=lambda item: (item[0] == TOTAL, item[0])):
+        assert row.score is not None
+        if name == TOTAL:
+            applied.append(
+                Applied(name, row.score, raw, job.max_score, row.comment, row.created_at, True)
+            )
+            continue
+        check = checks.get(name)
+        if check is not None and raw is not None:
+            raw += row.score - check.score
+        applied.append(
+            Applied(
+                name,
+                row.score,
+                check.score if check else None,
+                check.max_score if check else None,
+                row.comment,
+                row.created_at,
+                check is not None and job.score is not None,
+            )
+        )
+    if raw is not None:
+        raw = round(min(max(raw, 0.0), job.max_score or raw), 4)
+    total = rows[TOTAL].score if TOTAL in rows else None
+    return Adjusted(raw, total, tuple(applied))
+
+
+def parse_score(text: str) -> float | None:
+    """A score typed in the form: a plain decimal number, or empty (clears the override)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not all(c in "0123456789.+-eE" for c in text) or not text.isascii():
+        raise OverrideError(f"the score {text[:40]!r} is not a number (use digits and a dot)")
+    try:
+        value = float(text)
+    except ValueError:
+        raise OverrideError(f"the score {text[:40]!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise OverrideError("the score must be a finite number")
+    return value
+
+
+def record(
+    db: Database,
+    data_dir: Path,
+    submission_id: int,
+    check: str,
+    score: float | None,
+    comment: str,
+    actor: str = "instructor",
+) -> Override:
+    """Store an override (``score`` None clears it) and its audit event in one transaction, after
+    checking that the check exists in the latest grading and the score is within its range."""
+    comment = (comment or "").strip()
+    if len(comment) > 2000:
+        raise OverrideError("the comment is longer than 2000 characters")
+    if score is not None and not comment:
+        raise OverrideError("say why in the comment: the learner reads it beside the score")
+    with db.write() as session:
+        submission = session.get(Submission, submission_id)
+        if submission is None:
+            raise OverrideError("there is no such submission")
+        job = submission.jobs[-1] if submission.jobs else None
+        if job is None or job.status in PENDING:
+            raise OverrideError("this submission is still being graded: override it afterwards")
+        if check == TOTAL:
+            limit = job.max_score
+            if limit is None:
+                raise OverrideError("this grading has no maximum score: regrade it first")
+            original: float | None = job.score
+        else:
+            found = checks_of(data_dir, job).get(check)
+            if found is None:
+                raise OverrideError(f"the latest grading has no check named {check[:80]!r}")
+            limit, original = found.max_score, found.score
+        if score is not None and not 0 <= score <= limit:
+            raise OverrideError(f"the score must be between 0 and {limit:g}")
+        row = Override(
+            submission_id=submission_id,
+            check_name=check,
+            score=score,
+            comment=comment,
+            actor=actor,
+            created_at=utcnow(),
+        )
+        session.add(row)
+        detail: dict[str, Any] = {
+            "check": check or "total",
+            "score": score,
+            "original": original,
+            "comment": comment,
+            "learner": submission.learner_id,
+        }
+        session.add(
+            AuditEvent(
+                actor=actor,
+                action="override_cleared" if score is None else "score_overridden",
+                subject=str(submission_id),
+                detail=detail,
+            )
+        )
+        session.flush()
+        return row
+
+
+def banner_html(applied: tuple[Applied, ...]) -> str:
+    """The block shown above a report when overrides are in force (escaped; inline style only,
+    as the report's Content-Security-Policy allows)."""
+    if not applied:
+        return ""
+    items = []
+    for item in applied:
+        was = "" if item.original is None else f" (graded: {item.original:g})"
+        of = "" if item.max_score is None else f" / {item.max_score:g}"
+        note = "" if item.applies else " — not in the latest grading, not applied"
+        items.append(
+            f"<li><strong>{html.escape(item.label)}</strong>: {item.score:g}{of}{was}{note}"
+            f"<br>{html.escape(item.comment)}</li>"
+        )
+    return (
+        '<aside role="note" style="font:15px/1.45 system-ui,sans-serif;margin:0 0 1rem;'
+        'padding:.6rem 1rem;background:#fff8e1;border-left:4px solid #8d6e00;color:#1a1a1a">'
+        '<p style="margin:0 0 .3rem"><strong>Your instructor changed this report\'s score'
+        "</strong> (the report below shows the grading as it was):</p>"
+        f'<ul style="margin:0">{"".join(items)}</ul></aside>'
+    )

@@ -20,10 +20,12 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
 from grader.batch.gradebook import _cell
 from grader.server import views
 from grader.server.db import Database
-from grader.server.models import Learner
+from grader.server.models import Learner, QuizAttempt
 from grader.server.settings import Settings
 
 
@@ -34,11 +36,19 @@ class QuizScore:
 
 
 def quiz_score(db: Database, learner_id: str) -> QuizScore | None:
-    """The learner's graded quiz score, None when there is no quiz data (yet).
-
-    The signed-in quiz is another part of the server (issue 12, deliverable 5); this is the one
-    place the gradebook reads it, so that plugging it in changes this function only."""
-    return None
+    """The learner's graded quiz score: their best submitted attempt (the quiz's pass rule reads
+    the best one too), None before their first submitted attempt. The one place the gradebook
+    reads the signed-in quiz (``quiz_attempts``)."""
+    with db.read() as session:
+        best = session.scalars(
+            select(QuizAttempt)
+            .where(QuizAttempt.learner_id == learner_id, QuizAttempt.score.is_not(None))
+            .order_by(QuizAttempt.score.desc(), QuizAttempt.number)
+            .limit(1)
+        ).first()
+        if best is None or best.max_score is None:
+            return None
+        return QuizScore(float(best.score), float(best.max_score))
 
 
 @dataclass(frozen=True)

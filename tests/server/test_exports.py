@@ -140,3 +140,26 @@ def test_the_total_adds_the_quiz_score_when_there_is_one(course, monkeypatch):
     assert by_first_cell(moodle, 3)["a@x.org"][-1] == "14"
     page = course.client("instructor").get("/instructor").data.decode()
     assert "8 / 10" in page and "14 / 20" in page
+
+
+def test_the_gradebook_reads_each_learners_best_submitted_quiz_attempt(course):
+    """The signed-in quiz's attempts feed the gradebook: the best submitted one, not an open one."""
+    from grader.server.exports import quiz_score
+    from grader.server.models import QuizAttempt
+
+    with course.db.write() as session:
+        session.add_all(
+            [
+                QuizAttempt(
+                    learner_id="bob", number=1, seed=1, bank="b", score=6.0, max_score=10.0
+                ),
+                QuizAttempt(
+                    learner_id="bob", number=2, seed=2, bank="b", score=9.0, max_score=10.0
+                ),
+                QuizAttempt(learner_id="bob", number=3, seed=3, bank="b"),  # open: no score yet
+            ]
+        )
+    assert quiz_score(course.db, "bob") == QuizScore(9.0, 10.0)
+    assert quiz_score(course.db, "alice") is None
+    lines = gradebook_lines(course.db, course.data_dir, course.settings)
+    assert next(line for line in lines if line.learner.id == "bob").quiz == QuizScore(9.0, 10.0)

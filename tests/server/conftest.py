@@ -4,6 +4,7 @@ PostgreSQL when a throwaway cluster can be started here), settings, notebooks.""
 from __future__ import annotations
 
 import contextlib
+import glob
 import itertools
 import os
 import shutil
@@ -37,7 +38,10 @@ def _as_postgres_user() -> list[str]:
 @pytest.fixture(scope="session")
 def postgres_url():
     """A base URL of a throwaway PostgreSQL cluster (skips with the reason when none starts)."""
-    pg_ctl, initdb = shutil.which("pg_ctl"), shutil.which("initdb")
+    # On PATH, else where Debian's `postgresql` package puts them (/usr/lib/postgresql/NN/bin).
+    debian = ":".join(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True))
+    pg_ctl = shutil.which("pg_ctl") or shutil.which("pg_ctl", path=debian)
+    initdb = shutil.which("initdb") or shutil.which("initdb", path=debian)
     if not pg_ctl or not initdb:
         pytest.skip("PostgreSQL tests: pg_ctl/initdb not found (apt-get install postgresql)")
     # not under pytest's temp folder: that one is private to root, and the cluster runs as nobody

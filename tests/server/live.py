@@ -136,13 +136,27 @@ class Server:
             raise RuntimeError(f"grader serve did not start:\n{self.log.read_text()[-3000:]}")
         return self
 
-    def kill9(self) -> None:
-        """``kill -9`` of the server and everything in its process group (its Dask cluster)."""
+    def kill9(self, timeout: float = 30) -> bool:
+        """``kill -9 PID`` of the server process alone. True when everything it started (its
+        process group: the Dask cluster) ended by itself within ``timeout`` s; what remains is
+        then killed, so that no test leaves processes behind."""
         assert self.process is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        group = self.process.pid
+        self.process.kill()
         self.process.wait()
         self.process = None
+
+        def group_gone() -> bool:
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        ended = wait_for(group_gone, timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        return ended
 
     def stop(self) -> None:
         if self.process is None:
@@ -152,7 +166,9 @@ class Server:
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
-            self.kill9()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         self.process = None
 
 

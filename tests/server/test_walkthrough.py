@@ -2,10 +2,11 @@
 
 - the walkthrough script (tests/server/course_walkthrough.py) passes as a learner and an instructor
   run it, as a script, against a server it did not start;
-- ``kill -9`` of the whole server during a grading, then a restart on the same data folder: the
-  grading is picked up again and finishes exactly once (one graded job, one result, one report).
-  The grading is made slow by the learner's own code (a learner's code may sleep): a tiny-course
-  solution whose graded function marks that it runs, then sleeps.
+- ``kill -9`` of the server process during a grading (its Dask cluster and the grading end with
+  it), then a restart on the same data folder: the grading is picked up again and finishes exactly
+  once (one graded job, one result, one report). The grading is made slow by the learner's own
+  code (a learner's code may sleep): a tiny-course solution whose graded function marks that it
+  runs, then sleeps.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def test_kill_9_during_grading_then_restart_grades_exactly_once(tmp_path):
         [first] = list(markers.iterdir())
         assert anna.json(f"/api/v1/submissions/{ident}")["status"] == "grading"
 
-        server.kill9()
+        assert server.kill9(), "the server's Dask cluster outlived it"
         pid = int(first.name.split("-")[1])
         assert live.wait_for(lambda: not _alive(pid), 30), "the grading outlived its server"
         assert not list(server.data.rglob("results.json")), "a result of the killed grading"

@@ -74,6 +74,15 @@ def check_settings(walk: Walk) -> None:
         f"submissions_per_day: 2 or more); it has {settings.cooldown_seconds} and "
         f"{settings.submissions_per_day}",
     )
+    if walk.notebook == live.SOLUTION:
+        graded = settings.chosen_assignment().name
+        expect(
+            graded == "tiny_course",
+            f"the server grades {graded}, and {walk.notebook} is the tiny course's solution: set "
+            f"assignment: {live.TINY_COURSE} in {walk.data}/settings.yaml, or give --notebook "
+            f"with the full-marks solution of {graded}",
+        )
+    ok(f"the course in {walk.data} takes two submissions in a row")
 
 
 def add_roster(walk: Walk) -> None:

@@ -2,7 +2,8 @@
 bundle); the instructor's pages live in ``instructor.py``, the JSON API in ``api.py``.
 
 Why server-rendered forms: the pages must work without JavaScript and on a phone; a page with a
-grading in progress refreshes itself (``<meta http-equiv="refresh">``). Every form carries a CSRF
+grading in progress updates itself (base.html: a script fetches the page again; without JavaScript
+a ``<noscript>`` refresh reloads it). Every form carries a CSRF
 token (Flask-WTF, as ``quiz/web.py``); the API, which authenticates with a Bearer header and no
 cookie, is exempt. A learner reaches only their own rows: each lookup filters on the signed-in
 learner in ``views.py``, and anything else is a 404, whether it exists or not.

@@ -7,9 +7,9 @@ thread until it ends, so eight open pages would stall every other request. A pol
 read (a few milliseconds), answered and released; the script polls every 2 s, backing off to
 15 s, only while a grading is pending and the tab is visible, so 200 learners watching cost about
 as much as 200 page views a minute. Progressive enhancement: without JavaScript the page keeps
-refreshing itself (``<noscript><meta http-equiv="refresh">``); with it, the status cell changes
-in place (announced to screen readers, ``aria-live``) and the page reloads once, when the grading
-ends, to show the score and the report link.
+refreshing itself (``<noscript><meta http-equiv="refresh">``); with it, when a status changes the
+script fetches the page once and swaps its live regions in place (no reload: focus and a
+half-filled form stay; ``aria-live`` announces the change).
 """
 
 from __future__ import annotations

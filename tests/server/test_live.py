@@ -50,17 +50,19 @@ def test_status_json_follows_the_grading_for_its_owner_only(course, notebook):
 def test_pending_pages_poll_with_a_script_and_refresh_without_one(course, notebook):
     alice = course.client("alice")
     ident = _submit(course, alice, notebook)
-    poll = f'data-live="/submissions/{ident}/status.json"'.encode()
+    poll = f'data-status="/submissions/{ident}/status.json"'.encode()
     for path in ("/", f"/submissions/{ident}"):
         page = alice.get(path).data
         assert poll in page and b'aria-live="polite"' in page
         assert b"/static/live.js" in page
-        # the refresh only for browsers without JavaScript: the script reloads once at the end
+        # the refresh only for browsers without JavaScript: the script updates the page in place
         assert b'<noscript><meta http-equiv="refresh"' in page
     script = alice.get("/static/live.js")
-    assert script.status_code == 200 and b"data-live" in script.data
+    assert (
+        script.status_code == 200 and b"data-status" in script.data and b"data-live" in script.data
+    )
     course.grade_all()
     for path in ("/", f"/submissions/{ident}"):
         page = alice.get(path).data
-        assert b"data-live" not in page and b"live.js" not in page
+        assert b"data-status" not in page and b"live.js" not in page
         assert b'http-equiv="refresh"' not in page

@@ -1,0 +1,191 @@
+"""The course server in a real browser (issue 12, deliverable 7): headless Debian Chromium driven
+by Playwright against a live ``grader serve`` that grades the tiny course for real.
+
+The learner path (sign-in link -> bundle -> upload -> queued -> graded -> report) and the
+instructor path (instructor link -> gradebook -> report) run on a phone-sized screen; on every page
+they visit, axe-core (shipped offline in axe-playwright-python) must report no violation of impact
+serious or critical, and the page must not scroll sideways. The learner path also runs with
+JavaScript off: the pages are forms and links, and a grading in progress reloads itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server import live
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(live.chromium_missing() is not None, reason=str(live.chromium_missing())),
+]
+
+
+@dataclass
+class LiveCourse:
+    server: live.Server
+    links: dict[str, str]  # anna, bob (never submits), cleo (without JavaScript), instructor
+
+    @property
+    def base(self) -> str:
+        return self.server.base
+
+    def api(self, who: str) -> live.Client:
+        return live.Client(self.base, live.token_of(self.links[who]))
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> LiveCourse:
+    with live.running(tmp_path_factory.mktemp("browser")) as server:
+        links = live.add_roster(
+            server.data,
+            server.base,
+            [("anna", "Anna", "a@x.org"), ("bob", "Bob", "b@x.org"), ("cleo", "Cleo", "c@x.org")],
+        )
+        links["instructor"] = live.instructor_link(server.data, server.base)
+        yield LiveCourse(server, links)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with live.browser() as browser:
+        yield browser
+
+
+@pytest.fixture
+def problems() -> list[str]:
+    """Accessibility and phone-layout findings of the pages a test visits (none allowed: each
+    test asserts so at its end)."""
+    return []
+
+
+def _status(page: Any) -> str:
+    return page.locator("dd[class^=status-]").inner_text().strip()
+
+
+def test_learner_path(course, chromium, problems):
+    page = live.phone_page(chromium)
+    page.goto(course.base + "/")
+    assert "Sign in with the personal link" in page.inner_text("main")
+    live.check_page(page, problems)
+
+    page.goto(course.links["anna"])
+    assert page.url == course.base + "/"  # the token is not left in the address bar
+    assert page.locator("h1").inner_text() == "Hello Anna"
+    live.check_page(page, problems)
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the assignment bundle").click()
+    bundle = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+    names = {Path(name).name for name in bundle.namelist()}
+    assert {"learner.ipynb", "README.md"} <= names
+    assert not names & {"solution.ipynb", "reference.py", "test_hidden.py"}, names
+
+    page.set_input_files(
+        "input[type=file]",
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a notebook"},
+    )
+    page.get_by_role("button", name="Submit for grading").click()
+    assert "Not accepted" in page.get_by_role("alert").inner_text()
+    live.check_page(page, problems)
+
+    page.get_by_label("Your notebook (.ipynb)").set_input_files(str(live.SOLUTION))
+    page.get_by_role("button", name="Submit for grading").click()
+    page.wait_for_url("**/submissions/*")
+    assert "received and queued" in page.get_by_role("status").inner_text()
+    assert _status(page) in ("queued", "grading")
+    live.check_page(page, problems)
+
+    page.evaluate("window.sameDocument = true")  # gone if the page were reloaded
+    page.wait_for_selector("dd.status-graded", timeout=90_000)
+    assert page.evaluate("window.sameDocument === true"), "the status was not updated in place"
+    assert "5 / 5" in page.inner_text("main")
+    live.check_page(page, problems)
+
+    page.get_by_role("link", name="Read the report").click()
+    assert "5.0/5.0" in page.title()
+    live.check_page(page, problems)
+
+    page.goto(course.base + "/")
+    row = page.locator("tbody tr").first
+    assert "graded" in row.inner_text() and "5 / 5" in row.inner_text()
+    assert row.get_by_role("link", name="report").count() == 1
+    live.check_page(page, problems)
+
+    # another learner, signed in, reaches none of it: the same "not found" as a missing page
+    submission = page.locator("tbody tr a").first.get_attribute("href")
+    other = live.phone_page(chromium)
+    other.goto(course.links["bob"])
+    for path in (submission, submission + "/report"):
+        response = other.goto(course.base + path)
+        assert response.status == 404 and "5 / 5" not in other.content()
+    assert other.locator("h1").inner_text() == "Not found"
+    live.check_page(other, problems)
+    assert not problems, "\n".join(problems)
+
+
+def test_learner_path_without_javascript(course, chromium):
+    """Forms and links only: the upload works, and the submission's page reloads itself (a
+    <noscript> refresh) until the grading ends."""
+    page = live.phone_page(chromium, javascript=False)
+    page.goto(course.links["cleo"])
+    assert page.locator("h1").inner_text() == "Hello Cleo"
+    page.get_by_label("Your notebook (.ipynb)").set_input_files(str(live.SOLUTION))
+    page.get_by_role("button", name="Submit for grading").click()
+    page.wait_for_url("**/submissions/*")
+    page.wait_for_selector("dd.status-graded", timeout=90_000)
+    page.get_by_role("link", name="Read the report").click()
+    assert "5.0/5.0" in page.title()
+
+
+# The instructor path: each step takes the page and the course and leaves the page where the next
+# step starts. The override and export steps (issue 12, deliverable 6) go in INSTRUCTOR_PATH when
+# the instructor page has them.
+
+
+def _gradebook(page: Any, course: LiveCourse, problems: list[str]) -> None:
+    page.goto(course.links["instructor"])
+    assert page.url == course.base + "/instructor"
+    assert page.locator("h1").inner_text() == "Gradebook"
+    rows = {r.locator("td").first.inner_text(): r for r in page.locator("tbody tr").all()}
+    assert {"anna", "bob", "cleo"} <= set(rows)
+    assert "not submitted" in rows["bob"].inner_text()
+    assert "graded" in rows["anna"].inner_text() and "5 / 5" in rows["anna"].inner_text()
+    live.check_page(page, problems)
+
+
+def _open_report(page: Any, course: LiveCourse, problems: list[str]) -> None:
+    row = page.locator("tbody tr", has_text="anna")
+    row.get_by_role("link", name="report").click()
+    assert page.url.endswith("/report") and "5.0/5.0" in page.title()
+    live.check_page(page, problems)
+    page.go_back()
+
+
+INSTRUCTOR_PATH: list[Callable[[Any, LiveCourse, list[str]], None]] = [_gradebook, _open_report]
+
+
+@pytest.fixture(scope="module")
+def anna_graded(course) -> int:
+    """One graded submission of anna's, sent through the API (the instructor path needs one)."""
+    client = course.api("anna")
+    status, answer = client.submit(live.SOLUTION.read_bytes())
+    assert status == 201, answer
+    assert client.follow(answer["id"])[-1] == "graded"
+    return answer["id"]
+
+
+def test_instructor_path(course, chromium, anna_graded, problems):
+    status, _, answer = course.api("bob").get("/api/v1/gradebook.csv")
+    assert status == 403 and "instructor" in json.loads(answer)["error"]
+    page = live.phone_page(chromium)
+    for step in INSTRUCTOR_PATH:
+        step(page, course, problems)
+    assert not problems, "\n".join(problems)

@@ -4,7 +4,10 @@ Why waitress: a production WSGI server in pure Python (no compiler, installs fro
 everywhere the grader does) whose I/O is asynchronous and whose request threads are a fixed
 pool, so slow or half-open clients cost a socket, not a thread. Its limits are set here, once:
 at most ``CONNECTION_LIMIT`` open connections (more wait in the listen backlog), an idle
-connection closed after ``CHANNEL_TIMEOUT`` seconds, request bodies capped at the upload limit.
+connection closed after ``CHANNEL_TIMEOUT`` seconds, request bodies capped by :func:`body_cap`: the
+larger of a learner's upload limit and the instructor's LMS import limit (an LMS export of a whole
+class is bigger than one notebook, and waitress would cut it off with a bare 413). Flask still
+refuses a learner's upload over its own, smaller cap, with its own message.
 Werkzeug's development server is never used.
 """
 
@@ -68,7 +71,7 @@ def serve(args: argparse.Namespace) -> int:
             args.host,
             args.port,
             args.threads,
-            settings.max_upload_bytes,
+            body_cap(settings),
             getattr(args, "trusted_proxy", None),
         )
         where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"-j {settings.jobs}"
@@ -89,6 +92,14 @@ def serve(args: argparse.Namespace) -> int:
 
 def _interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def body_cap(settings: Any) -> int:
+    """The request body waitress accepts: the larger of the learner upload cap and the LMS
+    import cap (each route's own cap is Flask's ``max_content_length``, with its message)."""
+    from grader.server import lms_import
+
+    return max(settings.max_upload_bytes, int(lms_import.IMPORT_MAX_MB * 1024 * 1024))
 
 
 def make_server(

@@ -153,3 +153,88 @@ def test_an_idle_connection_does_not_hold_a_thread(server):
     finally:
         for sock in idle:
             sock.close()
+
+
+@pytest.fixture
+def small_caps(tmp_path, monkeypatch):
+    """A course under waitress whose learner upload cap (~50 KB) is below its LMS import cap
+    (~500 KB), served with the body cap ``grader serve`` gives waitress."""
+    import dataclasses
+    import threading
+
+    from waitress import wasyncore
+
+    from grader.server.db import open_database
+    from grader.server.serve import body_cap, make_server
+    from grader.server.settings import Settings
+    from tests.server.helpers import make_course
+
+    monkeypatch.setattr("grader.server.lms_import.IMPORT_MAX_MB", 0.5)
+    data = tmp_path / "course"
+    data.mkdir()
+    db = open_database(data)
+    settings = dataclasses.replace(
+        Settings(cooldown_seconds=0, submissions_per_day=50, sandbox="none"), max_upload_mb=0.05
+    )
+    course = make_course(data, db, settings)
+    server = make_server(course.app, "127.0.0.1", 0, 2, body_cap(settings))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}", course
+    finally:
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(server._map)
+        thread.join(10)
+        course.executor.shutdown(wait=False)
+        db.dispose()
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_learner_upload_over_its_cap_gets_flasks_message_through_waitress(small_caps):
+    from tests.server.conftest import notebook_bytes
+
+    base, course = small_caps
+    big = notebook_bytes("x = 1\n# " + "a" * 200_000)  # over 0.05 MB, under the import cap
+    body, kind = _multipart("notebook", "nb.ipynb", big)
+    status, _, answer = _request(
+        base + "/api/v1/submissions", course.tokens["alice"], body, {"Content-Type": kind}
+    )
+    assert status == 413, answer
+    assert "larger than the limit of 0.05 MB" in json.loads(answer)["error"]
+
+
+def test_an_lms_import_between_the_two_caps_passes_through_waitress(small_caps):
+    from tests.server import live
+    from tests.server.conftest import notebook_bytes
+    from tests.server.helpers import csrf_token
+
+    base, course = small_caps
+    padding = "# " + "a" * 40_000
+    export = _zip(
+        {f"{who}/nb.ipynb": notebook_bytes(f"{who} = 1\n{padding}") for who in ["alice", "bob"]}
+        | {f"other{i}/nb.ipynb": notebook_bytes(f"o = {i}\n{padding}") for i in range(3)}
+    )
+    upload_cap = course.settings.max_upload_bytes + 64 * 1024
+    assert upload_cap < len(export) < 0.5 * 1024 * 1024
+    instructor = live.Client(base).sign_in(f"{base}/signin/{course.tokens['instructor']}")
+    status, _, page = instructor.get("/instructor/import")
+    assert status == 200
+    body, kind = _multipart("archive", "export.zip", export)
+    token = csrf_token(page)
+    body = (
+        f'--{kind.rsplit("=", 1)[1]}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+        f"{token}\r\n"
+    ).encode() + body
+    status, _, page = instructor.request("/instructor/import", body, {"Content-Type": kind})
+    assert status == 200, page[:500]
+    assert b"Imported (2)" in page

@@ -232,6 +232,7 @@ def create_app(
             refused=refused,
             refresh=any(row.pending for row in rows),
             settings=settings,
+            has_quiz="course_quiz" in app.extensions,  # set by register_quiz when there is one
         )
         return (page, refused.status) if refused else page
 

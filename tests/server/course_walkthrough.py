@@ -6,26 +6,32 @@
 It adds a roster of two learners with ``grader roster add``; learner A submits the reference
 solution through the API and through the browser (Playwright and Debian's Chromium; skipped with a
 message when they are missing) and sees queued -> graded with full marks and the report; learner B
-is refused every one of A's resources, pages and API; the instructor downloads gradebook.csv and
-finds A's marks there. The quiz, the override and the LMS exports are other parts of issue 12:
-their steps are named placeholders below that say SKIPPED until those parts exist.
+is refused every one of A's resources, pages and API; the quiz refuses a visitor who is not signed
+in, and scores and records an attempt of A's (taken through the pages, with the CSRF token), which
+B cannot open; the instructor downloads gradebook.csv and finds A's marks there, overrides a check
+of A's latest submission with a comment (A's score and report then show it), and downloads the
+Canvas and Moodle grade import CSVs (their header rows, A's total: notebook plus quiz).
 
-The server must grade the tiny course (``assignment: tests/fixtures/tiny_course`` in
-``DIR/settings.yaml``: real grading in seconds) or ``--notebook`` must be the full-marks solution
-of the course's own assignment, and must accept two submissions in a row (``cooldown_seconds: 0``).
-``tests/server/test_walkthrough.py`` runs this script against a server it starts. Exit status 0
-when every step passed, 1 with the failed step's message otherwise.
+The server must grade the tiny course (``assignment:`` in ``DIR/settings.yaml``: real grading in
+seconds; ``tests.server.live.tiny_course_with_quiz`` makes a copy with a graded quiz, which the
+tiny course itself lacks) or ``--notebook`` must be the full-marks solution of the course's own
+assignment; the assignment must have a quiz, and the course must accept two submissions in a row
+(``cooldown_seconds: 0``). ``tests/server/test_walkthrough.py`` runs this script against a server
+it starts. Exit status 0 when every step passed, 1 with the failed step's message otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import html
 import io
+import re
 import sys
 import tempfile
 import uuid
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 
 from tests.server import live
@@ -56,6 +62,8 @@ class Walk:
     links: dict[str, str] = field(default_factory=dict)  # a, b, instructor
     ids: dict[str, str] = field(default_factory=dict)  # a, b: learner ids on the roster
     submissions: list[int] = field(default_factory=list)  # A's
+    quiz: tuple[float, float] = (0.0, 0.0)  # A's scored attempt: score, max
+    notebook_score: float = 0.0  # A's latest submission's score, overridden
 
     def api(self, who: str) -> live.Client:
         return live.Client(self.base, live.token_of(self.links[who]))
@@ -82,7 +90,13 @@ def check_settings(walk: Walk) -> None:
             f"assignment: {live.TINY_COURSE} in {walk.data}/settings.yaml, or give --notebook "
             f"with the full-marks solution of {graded}",
         )
-    ok(f"the course in {walk.data} takes two submissions in a row")
+    folder = settings.chosen_assignment().folder
+    expect(
+        folder is not None and (folder / "quiz" / "quiz.yaml").is_file(),
+        f"the course's assignment ({folder}) has no graded quiz (quiz/quiz.yaml): the walkthrough "
+        f"takes one; for the tiny course, use a copy made by tests.server.live.tiny_course_with_quiz",
+    )
+    ok(f"the course in {walk.data} has a quiz and takes two submissions in a row")
 
 
 def add_roster(walk: Walk) -> None:
@@ -188,19 +202,143 @@ def instructor_gradebook(walk: Walk) -> None:
     ok(f"the instructor's gradebook.csv: A {a['score']}/{a['max_score']}, B not submitted")
 
 
-# Placeholders: the other parts of issue 12 add their steps here when they exist.
+def csrf_of(page: bytes, where: str) -> str:
+    match = re.search(rb'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page)
+    expect(match, f"{where} has no form with a CSRF token")
+    assert match is not None
+    return match.group(1).decode()
 
 
-def quiz_placeholder(walk: Walk) -> None:
-    skipped("the quiz refuses an unsigned visitor and scores a signed-in learner (deliverable 5)")
+class Fields(HTMLParser):
+    """The quiz questions' answer fields of an attempt page: name -> (input type, first value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, tuple[str, str]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        name = found.get("name") or ""
+        if tag == "input" and re.fullmatch(r"q[0-9]+", name) and name not in self.fields:
+            self.fields[name] = (found.get("type") or "text", found.get("value") or "")
 
 
-def override_placeholder(walk: Walk) -> None:
-    skipped("the instructor overrides a check, shown in A's report (deliverable 6)")
+def take_quiz(walk: Walk) -> None:
+    """A visitor is sent to sign in; A starts an attempt, answers every question (the first
+    option, or "0": right or wrong, it is scored) and sees the score, recorded on A's quiz page;
+    neither B nor a visitor opens A's attempt."""
+    visitor = live.Client(walk.base)
+    status, _, body = visitor.get("/quiz/")
+    expect(status == 401 and b"Sign in to take the quiz" in body, f"visitor at /quiz/: {status}")
+    a = walk.pages("a")
+    status, _, home = a.get("/quiz/")
+    expect(status == 200, f"A at /quiz/: {status} (does the course's assignment have a quiz/?)")
+    status, page = a.post("/quiz/start", {"csrf_token": csrf_of(home, "/quiz/")})
+    found = re.search(r"/quiz/attempts/([0-9]+)$", a.url)
+    expect(status == 200 and found, f"starting an attempt ended at {a.url} with {status}")
+    assert found is not None
+    attempt = int(found.group(1))
+    parser = Fields()
+    parser.feed(page.decode())
+    expect(parser.fields, f"attempt {attempt}'s page has no questions")
+    answers = {
+        name: ("0" if kind == "text" else value) for name, (kind, value) in parser.fields.items()
+    }
+    status, result = a.post(
+        f"/quiz/attempts/{attempt}",
+        answers | {"csrf_token": csrf_of(page, "the attempt page"), "submit": "1"},
+    )
+    scored = re.search(rb"Score: ([0-9.]+)/([0-9.]+)", result)
+    expect(status == 200 and a.url.endswith(f"/quiz/attempts/{attempt}/result"), f"{a.url}")
+    expect(scored, f"attempt {attempt}'s result shows no score")
+    assert scored is not None
+    walk.quiz = (float(scored.group(1)), float(scored.group(2)))
+    expect(0 <= walk.quiz[0] <= walk.quiz[1] > 0, f"score {walk.quiz}")
+    listed = a.get("/quiz/")[2].decode()
+    expect(
+        f"{scored.group(1).decode()} / {scored.group(2).decode()}" in listed,
+        "A's quiz page does not list the scored attempt",
+    )
+    b = walk.pages("b")
+    b_token = csrf_of(b.get("/quiz/")[2], "B's /quiz/")
+    for path in (f"/quiz/attempts/{attempt}", f"/quiz/attempts/{attempt}/result"):
+        for client, who in ((b, "B"), (visitor, "a visitor")):
+            status, _, body = client.get(path)
+            expect(status == 404 and b"Score:" not in body, f"{who} got {status} for A's {path}")
+    status, _ = b.post(f"/quiz/attempts/{attempt}", answers | {"csrf_token": b_token})
+    expect(status == 404, f"B answering A's attempt got {status}")
+    expect(visitor.post("/quiz/start", {})[0] in (400, 404), "a visitor started an attempt")
+    ok(
+        f"the quiz: a visitor is sent to sign in; A's attempt {attempt} scored "
+        f"{walk.quiz[0]:g}/{walk.quiz[1]:g} and recorded; B and a visitor get 404 for it"
+    )
 
 
-def lms_exports_placeholder(walk: Walk) -> None:
-    skipped("the instructor exports the Canvas and Moodle gradebook CSVs (deliverable 6)")
+def override_a_check(walk: Walk) -> None:
+    """The instructor sets one check of A's latest submission to 0 with a comment; A's score and
+    report page show it."""
+    ident = max(walk.submissions)
+    instructor = walk.pages("instructor")
+    path = f"/instructor/submissions/{ident}/override"
+    status, _, form = instructor.get(path)
+    expect(status == 200, f"the override form of {ident}: {status}")
+    rows = re.findall(rb"<td>([^<]+)</td><td>([0-9.]+) / ([0-9.]+)</td>", form)
+    expect(rows, f"the override form of {ident} lists no checks")
+    name, graded, _ = (value.decode() for value in rows[0])
+    name = html.unescape(name)
+    expect(float(graded) > 0, f"check {name} of a full-marks solution scored {graded}")
+    before = walk.api("a").json(f"/api/v1/submissions/{ident}")["score"]
+    comment = f"Walkthrough {uuid.uuid4().hex[:8]}: {name} set to 0 by the instructor"
+    status, page = instructor.post(
+        path,
+        {"csrf_token": csrf_of(form, path), "check": name, "score": "0", "comment": comment},
+    )
+    expect(status == 200 and f"Overrode check {name}.".encode() in page, f"override: {status}")
+    after = walk.api("a").json(f"/api/v1/submissions/{ident}")["score"]
+    expect(abs(after - (before - float(graded))) < 1e-9, f"A's score {before} -> {after}")
+    report = walk.pages("a").get(f"/submissions/{ident}/report")[2].decode()
+    expect(comment in report and "Your instructor changed" in report, "A's report lacks it")
+    walk.notebook_score = after
+    ok(
+        f"the instructor overrode check {name} of A's submission: {before:g} -> {after:g}, A sees why"
+    )
+
+
+def lms_exports(walk: Walk) -> None:
+    """Canvas's and Moodle's grade import files: their documented header rows, and A's row with
+    A's total (notebook as overridden, plus the quiz)."""
+    from grader.server.settings import load_settings
+
+    column = load_settings(walk.data).title
+    total = walk.notebook_score + walk.quiz[0]
+    a, b = walk.ids["a"], walk.ids["b"]
+    expected = {
+        "canvas": (
+            ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column],
+            lambda row: row[2] == a and row[0] == "A, Learner" and row[1] == row[3] == "",
+            lambda row: row[2] == b,
+        ),
+        "moodle": (
+            ["First name", "Last name", "ID number", "Email address", column],
+            lambda row: row[:4] == ["Learner", "A", a, "a@example.org"],
+            lambda row: row[2] == b,
+        ),
+    }
+    for kind, (header, is_a, is_b) in expected.items():
+        path = f"/instructor/export/{kind}.csv"
+        status, headers, body = walk.api("instructor").get(path)
+        expect(status == 200 and "text/csv" in headers.get("Content-Type", ""), f"{path} {status}")
+        rows = list(csv.reader(io.StringIO(body.decode())))
+        expect(rows and rows[0] == header, f"{path}: header {rows[:1]}, not {header}")
+        [row_a] = [row for row in rows[1:] if is_a(row)] or [None]
+        expect(row_a is not None, f"{path} has no row for A as {header[:-1]}")
+        assert row_a is not None
+        close = row_a[-1] and abs(float(row_a[-1]) - total) <= 0.005  # the quiz page: 2 decimals
+        expect(close, f"A's total in {path}: {row_a}, not {total:g}")
+        row_b = [row for row in rows[1:] if is_b(row)]
+        expect(row_b and row_b[0][-1] == "", f"{path}: B has no grade yet, got {row_b}")
+        expect(walk.api("a").get(path)[0] == 404, f"A's token reaches {path}")
+    ok(f"the Canvas and Moodle import CSVs: their headers, A's total {total:g}, B's empty")
 
 
 STEPS = [
@@ -209,10 +347,10 @@ STEPS = [
     submit_through_api,
     submit_through_browser,
     b_is_refused,
-    quiz_placeholder,
+    take_quiz,
     instructor_gradebook,
-    override_placeholder,
-    lms_exports_placeholder,
+    override_a_check,
+    lms_exports,
 ]
 
 
@@ -239,7 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.start:
             with (
                 tempfile.TemporaryDirectory(prefix="objloc-walk-") as tmp,
-                live.running(Path(tmp)) as server,
+                live.running(
+                    Path(tmp), assignment=str(live.tiny_course_with_quiz(Path(tmp)))
+                ) as server,
             ):
                 print(f"started grader serve on {server.base} (data {server.data})")
                 walkthrough(server.base, server.data, args.notebook)

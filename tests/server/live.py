@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 TINY_COURSE = ROOT / "tests" / "fixtures" / "tiny_course"
 SOLUTION = TINY_COURSE / "solution.ipynb"  # full marks on the tiny course
+QUIZ = ROOT / "assignments" / "object_localization" / "quiz"  # a real graded quiz
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -52,6 +54,17 @@ TEST_SETTINGS = {
     "submissions_per_day": 50,
     "jobs": 1,
 }
+
+
+def tiny_course_with_quiz(folder: Path) -> Path:
+    """A copy of the tiny course in ``folder`` with a graded quiz: the installed assignment's
+    ``quiz/`` (the tiny course itself has none). Grading stays the tiny course's (its name too)."""
+    import shutil
+
+    copy = Path(folder) / "tiny_course"
+    shutil.copytree(TINY_COURSE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(QUIZ, copy / "quiz")
+    return copy
 
 
 def free_port() -> int:
@@ -203,6 +216,7 @@ class Client:
     def __init__(self, base: str, token: str | None = None) -> None:
         self.base = base.rstrip("/")
         self.token = token
+        self.url = ""
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
         )
@@ -215,9 +229,20 @@ class Client:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with self.opener.open(request, timeout=30) as response:
+                self.url = response.geturl()  # after redirects
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
+            self.url = error.geturl()
             return error.code, dict(error.headers), error.read()
+
+    def post(self, path: str, fields: dict[str, str | list[str]]) -> tuple[int, bytes]:
+        """POST a form (url-encoded; a list is a repeated field), redirects followed: (status,
+        body); ``self.url`` is where it ended."""
+        data = urllib.parse.urlencode(fields, doseq=True).encode()
+        status, _, body = self.request(
+            path, data, {"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        return status, body
 
     def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
         return self.request(path)

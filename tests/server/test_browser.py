@@ -2,7 +2,9 @@
 by Playwright against a live ``grader serve`` that grades the tiny course for real.
 
 The learner path (sign-in link -> bundle -> upload -> queued -> graded -> report) and the
-instructor path (instructor link -> gradebook -> report) run on a phone-sized screen; on every page
+instructor path (instructor link -> gradebook -> report -> override form -> an override with a
+comment -> the learner's history -> the gradebook's new score -> the Canvas and Moodle CSV
+downloads) run on a phone-sized screen; on every page
 they visit, axe-core (shipped offline in axe-playwright-python) must report no violation of impact
 serious or critical, and the page must not scroll sideways. The learner path also runs with
 JavaScript off: the pages are forms and links, and a grading in progress reloads itself.
@@ -10,6 +12,7 @@ JavaScript off: the pages are forms and links, and a grading in progress reloads
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import zipfile
@@ -32,6 +35,7 @@ pytestmark = [
 class LiveCourse:
     server: live.Server
     links: dict[str, str]  # anna, bob (never submits), cleo (without JavaScript), instructor
+    overridden: float = 0.0  # the graded score of the check the instructor path sets to 0
 
     @property
     def base(self) -> str:
@@ -146,8 +150,8 @@ def test_learner_path_without_javascript(course, chromium):
 
 
 # The instructor path: each step takes the page and the course and leaves the page where the next
-# step starts. The override and export steps (issue 12, deliverable 6) go in INSTRUCTOR_PATH when
-# the instructor page has them.
+# step starts: gradebook -> a report -> the override form -> an override of one of anna's checks
+# with a comment -> the gradebook with the new score -> the Canvas and Moodle CSV downloads.
 
 
 def _gradebook(page: Any, course: LiveCourse, problems: list[str]) -> None:
@@ -169,7 +173,70 @@ def _open_report(page: Any, course: LiveCourse, problems: list[str]) -> None:
     page.go_back()
 
 
-INSTRUCTOR_PATH: list[Callable[[Any, LiveCourse, list[str]], None]] = [_gradebook, _open_report]
+OVERRIDE_COMMENT = "Checked by hand: the first check counts 0 (browser test)."
+
+
+def _override(page: Any, course: LiveCourse, problems: list[str]) -> None:
+    """The override form of anna's latest submission; the first check set to 0 with a comment."""
+    row = page.locator("tbody tr", has_text="anna")
+    row.get_by_role("link", name="override").click()
+    assert "/override" in page.url and page.locator("h1").inner_text().startswith("Override: anna")
+    live.check_page(page, problems)
+    first = page.locator("tbody tr").first.locator("td")
+    name, graded = first.nth(1).inner_text(), first.nth(2).inner_text()
+    assert graded.split(" / ")[0] == graded.split(" / ")[1] != "0", graded  # full marks
+    page.get_by_label("Check", exact=True).select_option(name)
+    page.get_by_label("New score").fill("0")
+    page.get_by_label("Comment").fill(OVERRIDE_COMMENT)
+    page.get_by_role("button", name="Save").click()
+    assert f"Overrode check {name}." in page.inner_text("main")
+    assert OVERRIDE_COMMENT in page.locator("tbody tr").first.inner_text()
+    live.check_page(page, problems)
+    course.overridden = float(graded.split(" / ")[0])
+
+
+def _gradebook_shows_the_override(page: Any, course: LiveCourse, problems: list[str]) -> None:
+    page.get_by_role("link", name="history").click()
+    assert page.url.endswith("/instructor/learners/anna") and OVERRIDE_COMMENT in page.content()
+    live.check_page(page, problems)
+    page.goto(course.base + "/instructor")
+    cells = page.locator("tbody tr", has_text="anna").locator("td")
+    new = 5 - course.overridden
+    assert cells.nth(4).inner_text() == f"{new:g} / 5 (o)"  # notebook, overridden
+    assert cells.nth(6).inner_text() == f"{new:g} / 5"  # total (no quiz in the tiny course)
+    live.check_page(page, problems)
+
+
+def _download(page: Any, link: str) -> list[list[str]]:
+    with page.expect_download() as download:
+        page.get_by_role("link", name=link).click()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    return list(csv.reader(io.StringIO(text)))
+
+
+def _lms_exports(page: Any, course: LiveCourse, problems: list[str]) -> None:
+    """Both LMS files: the documented header row, and anna's row with her overridden total."""
+    title = page.title()  # the course's title: the LMS grade column's default name
+    new = f"{5 - course.overridden:g}"
+    canvas = _download(page, "Canvas import CSV")
+    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert len(canvas[0]) == 6 and canvas[0][5] == title
+    assert ["Anna", "", "anna", "", "", new] in canvas[1:], canvas
+    moodle = _download(page, "Moodle import CSV")
+    assert moodle[0][:4] == ["First name", "Last name", "ID number", "Email address"]
+    assert len(moodle[0]) == 5 and moodle[0][4] == canvas[0][5]
+    assert ["Anna", "", "anna", "a@x.org", new] in moodle[1:], moodle
+    assert page.url == course.base + "/instructor"  # a download leaves the page as it was
+    live.check_page(page, problems)
+
+
+INSTRUCTOR_PATH: list[Callable[[Any, LiveCourse, list[str]], None]] = [
+    _gradebook,
+    _open_report,
+    _override,
+    _gradebook_shows_the_override,
+    _lms_exports,
+]
 
 
 @pytest.fixture(scope="module")

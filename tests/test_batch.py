@@ -417,6 +417,12 @@ def _cheap_folder(root: Path, count: int, slow_from: int | None = None) -> Path:
     return folder
 
 
+def _interruptible() -> None:
+    """Ctrl-C as a terminal delivers it: a test run started in the background (`cmd &` in a
+    script) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(folder: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [PYTHON, "-m", "grader", "grade", str(folder), "--out", str(out), *extra],
@@ -425,6 +431,7 @@ def _start(folder: Path, out: Path, *extra: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group: the whole batch can be killed at once
+        preexec_fn=_interruptible,
     )
 
 

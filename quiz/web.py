@@ -107,8 +107,9 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def _public_view(item: Item) -> dict[str, Any]:
-    """What the attempt page may show: no correctness, no feedback, no explanation."""
+def public_view(item: Item) -> dict[str, Any]:
+    """What an attempt page may show (here and in the course server's quiz): no correctness, no
+    feedback, no explanation."""
     q = item.question
     return {
         "number": item.number,
@@ -237,7 +238,7 @@ def create_app(config: WebConfig | None = None) -> Flask:
         return render_template(
             "attempt.html",
             attempt=att,
-            items=[_public_view(it) for it in items],
+            items=[public_view(it) for it in items],
             definition=definition,
         )
 

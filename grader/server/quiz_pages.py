@@ -37,9 +37,8 @@ from werkzeug.datastructures import MultiDict
 from grader.server import auth
 from grader.server.quiz_attempts import TIME_UP, QuizRefused, QuizService, course_quiz
 from grader.server.roster import Identity
-from quiz.model import TYPE_LABELS, Item
-from quiz.scoring import LETTERS
-from quiz.web import fmt_wait, inline_code
+from quiz.model import Item
+from quiz.web import fmt_wait, inline_code, public_view
 
 MAX_TEXT_ANSWER = 200
 CHOICE = re.compile(r"[0-9]{1,2}", re.ASCII)
@@ -90,20 +89,6 @@ def read_answers(items: tuple[Item, ...], form: MultiDict[str, str]) -> dict[str
                 raise BadAnswer(f"question {item.number}: at most {MAX_TEXT_ANSWER} characters")
             answers[item.qid] = values[0]
     return answers
-
-
-def public_view(item: Item) -> dict[str, Any]:
-    """What the attempt page shows: never which option is right, feedback or explanations."""
-    q = item.question
-    return {
-        "number": item.number,
-        "type": q.type,
-        "label": TYPE_LABELS[q.type],
-        "prompt": q.prompt,
-        "code": q.code,
-        "points": q.points,
-        "options": [(i, LETTERS[i], o.text) for i, o in enumerate(q.options)],
-    }
 
 
 @quiz_pages.after_request

@@ -148,7 +148,7 @@ def create_app(
     app.register_blueprint(live)
     app.register_blueprint(instructor)  # the instructor's pages (instructor.py)
     server = ServerState(
-        Path(data_dir),
+        Path(data_dir).resolve(),  # Flask's send_file reads a relative path from its package
         settings,
         db,
         dispatcher=dispatcher,

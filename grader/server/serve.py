@@ -42,6 +42,7 @@ def serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("grader.server").setLevel(logging.INFO)
+    args.data = args.data.resolve()  # stored results are found from here, whatever the cwd
     settings, db = open_course(args)
     if args.jobs is not None:
         if args.jobs < 1:

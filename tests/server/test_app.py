@@ -4,7 +4,9 @@ only their own rows (every page and API route tried with the other learner's ids
 from __future__ import annotations
 
 import io
+import os
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -240,3 +242,22 @@ def test_the_real_bundle_is_built_once_through_grader_release(data_dir, db, sett
     } <= set(names)
     assert not any("hidden" in name or "solution" in name for name in names)
     assert server.bundle_zip() == archive  # cached
+
+
+def test_a_course_folder_given_relative_to_the_cwd_serves_its_reports(
+    tmp_path, db, settings, notebook, monkeypatch
+):
+    """`./dev serve` passes `course-data`: a stored report is found whatever Flask's own folder
+    is (send_file reads a relative path from the app's package; this was a 500)."""
+    root = str(Path(__file__).resolve().parents[2])  # the grading child imports the fake grader
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.getenv("PYTHONPATH")])))
+    monkeypatch.chdir(tmp_path)
+    course = make_course(Path("course"), db, settings)
+    try:
+        client = course.client("alice")
+        assert upload(client, notebook).status_code == 302
+        course.grade_all()
+        report = client.get("/submissions/1/report")
+        assert report.status_code == 200 and b"fake report" in report.data
+    finally:
+        course.executor.shutdown()

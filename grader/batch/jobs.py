@@ -11,13 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import os
-import pickle
 import resource
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +25,7 @@ from typing import Any
 from grader import __version__
 from grader.batch.common import _first_line
 from grader.batch.discovery import safe_id
-from grader.files import write_atomically
+from grader.bounded import call_bounded
 from grader.status import Status
 
 # --------------------------------------------------------------------------------------------
@@ -230,39 +225,18 @@ def _cut_short(timeout: float | None, code: int | None, started: float) -> dict[
     return outcome | {"host": socket.gethostname(), "wall_seconds": elapsed}
 
 
-def _job_main(job_file: str, outcome_file: str) -> None:  # pragma: no cover - a child process
-    """Run by :func:`grade_job_bounded` in a process of its own."""
-    job = pickle.loads(Path(job_file).read_bytes())  # written by our own parent process
-    write_atomically(Path(outcome_file), pickle.dumps(grade_job(job)))
-
-
 def grade_job_bounded(job: Job, timeout: float) -> dict[str, Any]:
     """:func:`grade_job` in a child process, stopped after ``timeout`` s with status timeout:
-    what a Dask worker runs, so that the wall-clock limit holds there too. A plain subprocess,
-    because Dask's worker processes are daemons, which multiprocessing forbids to have children."""
+    what a Dask worker runs, so that the wall-clock limit holds there too
+    (``grader.bounded.call_bounded``)."""
     job = dataclasses.replace(job, slots=_host_slots(job.slots))  # the Dask worker knows its host
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="objloc-job-") as tmp:
-        job_file, outcome_file = Path(tmp) / "job.pickle", Path(tmp) / "outcome.pickle"
-        job_file.write_bytes(pickle.dumps(job))
-        code = "import sys; from grader.batch.jobs import _job_main; _job_main(*sys.argv[1:])"
-        process = subprocess.Popen(
-            [sys.executable, "-c", code, str(job_file), str(outcome_file)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,  # its own group: the sandboxes it started go with it
-        )
-        try:
-            returncode = process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return _cut_short(timeout, None, started)
-        finally:  # also when the task is cancelled: nothing of the grading outlives it
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        if returncode == 0 and outcome_file.is_file():
-            return pickle.loads(outcome_file.read_bytes())
-        return _cut_short(None, returncode, started)
+    ended = call_bounded(grade_job, (job,), timeout)
+    if ended.returncode is None:
+        return _cut_short(timeout, None, started)
+    if ended.value is not None:
+        return ended.value
+    return _cut_short(None, ended.returncode, started)
 
 
 Outcome = dict[str, Any]

@@ -4,30 +4,23 @@ child process under the wall-clock limit, and the executors the dispatcher submi
 
 Why by value: a task carries the notebook's bytes and returns the result files' bytes, so a remote
 Dask worker (``--scheduler``) needs no disk shared with the server; only the server writes ``DIR``.
-Why a child process per grading, as ``grader.batch.jobs.grade_job_bounded`` does: a grading that
-hangs or eats memory ends with its process group, the Dask worker lives on, and TensorFlow's
-memory is given back after each grading. The functions stay module-level: Dask and pickle send
-them by reference.
+Why a child process per grading (``grader.bounded``, as batch grading does): a grading that hangs
+or eats memory ends with its process group and the Dask worker lives on. The functions stay
+module-level: Dask and pickle send them by reference.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import pickle
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from grader.files import write_atomically
+from grader.bounded import call_bounded
 
 #: grade(path, out_dir, *, sandbox_mode, hidden_seed, assignment) -> (status, score, max_score); writes
 #: results.json and report.html into out_dir. Module-level, so that it is sent by reference.
@@ -65,26 +58,6 @@ class Task:
     assignment: str = ""  # the settings' choice: a name or a folder (empty: the only one)
 
 
-def _task_main(task_file: str, outcome_file: str) -> None:  # pragma: no cover - a child process
-    """Run by :func:`run_task` in a process of its own."""
-    _exit_with_parent()
-    task, grade = pickle.loads(Path(task_file).read_bytes())  # written by our own parent
-    write_atomically(Path(outcome_file), pickle.dumps(_grade_here(task, grade)))
-
-
-def _exit_with_parent() -> None:  # pragma: no cover - a child process
-    """End this grading (its whole process group) when the Dask worker that started it dies:
-    a server stopped or killed leaves no grading running behind it (its job is graded again)."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os.killpg(0, signal.SIGKILL)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
 def _grade_here(task: Task, grade: GradeFn) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="objloc-serve-") as tmp:
         path = Path(tmp) / "in" / task.name
@@ -107,45 +80,27 @@ def _grade_here(task: Task, grade: GradeFn) -> dict[str, Any]:
 
 
 def run_task(task: Task, grade: GradeFn) -> dict[str, Any]:
-    """Grade ``task`` in a child process stopped after ``task.timeout`` s (status ``timeout``).
-
-    A child process, as in ``grader.batch.jobs.grade_job_bounded``: a grading that hangs or eats
-    memory ends with its process group, the Dask worker lives on, and TensorFlow's memory is given
-    back after each grading. Never raises for a failed grading: its outcome says what happened.
+    """Grade ``task`` in a child process stopped after ``task.timeout`` s (status ``timeout``), and
+    when the Dask worker that started it dies (``grader.bounded.call_bounded``): a server stopped
+    or killed leaves no grading running behind it (its job is graded again). Never raises for a
+    failed grading: its outcome says what happened.
     """
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="objloc-task-") as tmp:
-        task_file, outcome_file = Path(tmp) / "task.pickle", Path(tmp) / "outcome.pickle"
-        task_file.write_bytes(pickle.dumps((task, grade)))
-        code = "import sys; from grader.server.tasks import _task_main; _task_main(*sys.argv[1:])"
-        process = subprocess.Popen(
-            [sys.executable, "-c", code, str(task_file), str(outcome_file)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,  # its own group: the sandboxes it started go with it
-        )
-        try:
-            returncode = process.wait(task.timeout)
-        except subprocess.TimeoutExpired:
-            returncode = None
-        finally:  # also when the task is cancelled: nothing of the grading outlives it
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        if returncode is None:
-            return {
-                "status": "timeout",
-                "message": f"grading took longer than {task.timeout:g} s and was stopped "
-                "(not a verdict: it is graded again)",
-            }
-        if returncode == 0 and outcome_file.is_file():
-            return pickle.loads(outcome_file.read_bytes())
-        elapsed = time.monotonic() - started
+    ended = call_bounded(_grade_here, (task, grade), task.timeout, exit_with_parent=True)
+    if ended.returncode is None:
         return {
-            "status": "killed",
-            "message": f"the grading process died (exit code {returncode}) after {elapsed:.0f} s: "
-            "out of memory?",
+            "status": "timeout",
+            "message": f"grading took longer than {task.timeout:g} s and was stopped "
+            "(not a verdict: it is graded again)",
         }
+    if ended.value is not None:
+        return ended.value
+    elapsed = time.monotonic() - started
+    return {
+        "status": "killed",
+        "message": f"the grading process died (exit code {ended.returncode}) after {elapsed:.0f} s: "
+        "out of memory?",
+    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""A call in a child process of its own, under a wall-clock limit: how a grading runs on a Dask
+worker, for batch grading (``grader.batch.jobs``) and for the course server (``grader.server``).
+
+Why a child process: a grading that hangs or eats memory ends with its whole process group (the
+sandboxes it started included) and the worker lives on; TensorFlow's memory is given back after
+each grading. A plain subprocess, because Dask's worker processes are daemons, which
+multiprocessing forbids to have children. The function and its arguments go by pickle (a file our
+own process writes), so they must be module-level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.files import write_atomically
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How the child ended: its return value (None when it produced none) and its exit code
+    (None: stopped at the wall-clock limit)."""
+
+    value: Any
+    returncode: int | None
+
+
+def call_bounded(
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    timeout: float,
+    *,
+    exit_with_parent: bool = False,
+) -> Ended:
+    """``function(*args)`` in a child process (a session of its own), killed with its process
+    group after ``timeout`` s, or when this call is cancelled. ``exit_with_parent``: the child also
+    ends when the process that started it dies (a server killed leaves no grading behind)."""
+    with tempfile.TemporaryDirectory(prefix="objloc-bounded-") as tmp:
+        call_file, result_file = Path(tmp) / "call.pickle", Path(tmp) / "result.pickle"
+        call_file.write_bytes(pickle.dumps((function, args, exit_with_parent)))
+        code = "import sys; from grader.bounded import _child; _child(*sys.argv[1:])"
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, str(call_file), str(result_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # its own group: the sandboxes it started go with it
+        )
+        try:
+            returncode: int | None = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        finally:  # also when the call is cancelled: nothing of the child outlives it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        value = None
+        if returncode == 0 and result_file.is_file():
+            value = pickle.loads(result_file.read_bytes())
+        return Ended(value, returncode)
+
+
+def _child(call_file: str, result_file: str) -> None:  # pragma: no cover - a child process
+    """Run by :func:`call_bounded` in a process of its own."""
+    function, args, exit_with_parent = pickle.loads(Path(call_file).read_bytes())  # our own file
+    if exit_with_parent:
+        _exit_with_parent()
+    write_atomically(Path(result_file), pickle.dumps(function(*args)))
+
+
+def _exit_with_parent() -> None:  # pragma: no cover - a child process
+    """End this process group when the process that started it dies."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -141,10 +141,14 @@ def summary_context(entries: list[JournalEntry], out_dir: Path) -> dict[str, Any
     }
 
 
-def render_index(entries: list[JournalEntry], out_dir: Path) -> str:
+def render_index(entries: list[JournalEntry], out_dir: Path, title: str | None = None) -> str:
+    """The class summary page; ``title`` replaces the default naming ``out_dir``."""
     from grader.results.report import _ENV
 
-    return _ENV.get_template("index.html.j2").render(**summary_context(entries, out_dir))
+    context = summary_context(entries, out_dir)
+    if title is not None:
+        context["title"] = title
+    return _ENV.get_template("index.html.j2").render(**context)
 
 
 def write_class_files(out_dir: Path, entries: list[JournalEntry]) -> None:

@@ -298,6 +298,11 @@ def create_app(
     return app
 
 
+#: The grader's self-contained pages (reports, the class summary): inline styles and data: images
+#: only, no script, no request anywhere.
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
 def report_response(path: Path, applied: tuple[Any, ...] = ()) -> Response:
     """A report.html, self-contained (pictures inline): no script, nothing fetched elsewhere.
     With overrides in force (``overrides.Applied``), they are shown above the report, which
@@ -311,9 +316,7 @@ def report_response(path: Path, applied: tuple[Any, ...] = ()) -> Response:
         response = Response(text[:at] + banner_html(applied) + text[at:], mimetype="text/html")
     else:
         response = send_file(path, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-    )
+    response.headers["Content-Security-Policy"] = REPORT_CSP
     return response
 
 

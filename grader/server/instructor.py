@@ -284,17 +284,15 @@ def summary_redirect() -> Any:
 @instructor.get("/summary/")
 def summary() -> Any:
     """``grader grade``'s class summary page, from the server's latest results."""
-    from grader.batch.gradebook import summary_context
-    from grader.results.report import _ENV
+    from grader.batch.gradebook import render_index
+    from grader.server.app import REPORT_CSP
 
     server = _state()
     lines = exports.gradebook_lines(server.db, server.data_dir, server.settings)
-    context = summary_context(summary_entries(lines), Path("summary"))
-    context["title"] = f"Class summary: {server.settings.title}"
-    response = Response(_ENV.get_template("index.html.j2").render(**context), mimetype="text/html")
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-    )
+    title = f"Class summary: {server.settings.title}"
+    page = render_index(summary_entries(lines), Path("summary"), title)
+    response = Response(page, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = REPORT_CSP
     return response
 
 

@@ -25,10 +25,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.server.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_COURSE = ROOT / "tests" / "fixtures" / "tiny_course"
@@ -71,16 +73,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if predicate():
-                return True
-        time.sleep(interval)
-    return False
 
 
 def grader(*args: str, timeout: float = 120) -> str:

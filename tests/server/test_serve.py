@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from tests.server.conftest import _free_port, wait_for
+from tests.server.conftest import _free_port, notebook_bytes, wait_for
 
 
 def _request(url: str, token: str | None = None, data: bytes | None = None, headers=None):
@@ -102,22 +102,7 @@ def test_serve_end_to_end(server):
     anna = links["anna"].rsplit("/", 1)[1]
     bob = links["bob"].rsplit("/", 1)[1]
     assert links["anna"].startswith(base + "/signin/")
-    notebook = json.dumps(
-        {
-            "cells": [
-                {
-                    "cell_type": "code",
-                    "metadata": {},
-                    "execution_count": None,
-                    "outputs": [],
-                    "source": "# GRADED: create_example\ndef create_example(:\n    pass",
-                }
-            ],
-            "metadata": {},
-            "nbformat": 4,
-            "nbformat_minor": 5,
-        }
-    ).encode()
+    notebook = notebook_bytes("# GRADED: create_example\ndef create_example(:\n    pass")
     body, kind = _multipart("notebook", "mine.ipynb", notebook)
     status, _, answer = _request(base + "/api/v1/submissions", anna, body, {"Content-Type": kind})
     assert status == 201, answer

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
+import importlib.util
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
@@ -251,8 +252,9 @@ def discover() -> dict[str, Assignment]:
     return found
 
 
-def resolve(choice: str | Path | None = None) -> Assignment:
-    """The assignment a user named: a folder path, a discovered name, or (None) the only one."""
+def resolve(choice: Assignment | str | Path | None = None) -> Assignment:
+    """The assignment a user named: a folder path, a discovered name, or (None) the only one; an
+    Assignment is returned as it is."""
     if isinstance(choice, Assignment):
         return choice
     if choice is not None and (Path(choice) / MANIFEST).is_file():

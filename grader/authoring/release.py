@@ -16,11 +16,13 @@ after ``pip install .``) reads the same from its distribution's metadata.
 
 from __future__ import annotations
 
-import re
 import shutil
 import tomllib
 from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from grader.assignment import BUILT_IN, MANIFEST, Assignment, AssignmentError, resolve
 
@@ -74,30 +76,25 @@ or from a cell of the notebook, after saving it:
     submit()
 """
 
-_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
-
-def _key(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def _requirement(line: str) -> Requirement:
+    try:
+        return Requirement(line)
+    except InvalidRequirement:
+        raise AssignmentError(f"the requirement {line!r} is not a package name") from None
 
 
 def learner_requirements_from(dependencies: list[str], learner: list[str]) -> list[str]:
     """The requirement lines of ``learner`` entries: one with a range is kept; a bare name takes
     its range from ``dependencies`` (an error when it has none there: fail closed)."""
-    declared = {}
-    for line in dependencies:
-        match = _NAME.match(line)
-        if match:
-            declared[_key(match.group(1))] = line.strip()
+    declared = {canonicalize_name(_requirement(line).name): line.strip() for line in dependencies}
     lines = []
     for entry in learner:
-        match = _NAME.match(entry)
-        if match is None:
-            raise AssignmentError(f"the learner requirement {entry!r} is not a package name")
-        if entry[match.end() :].strip():
+        name = _requirement(entry).name
+        if entry.strip() != name:  # a range (or extras, a marker) of its own: kept as written
             lines.append(entry.strip())
-        elif _key(match.group(1)) in declared:
-            lines.append(declared[_key(match.group(1))])
+        elif canonicalize_name(name) in declared:
+            lines.append(declared[canonicalize_name(name)])
         else:
             raise AssignmentError(
                 f"the learner requirement {entry!r} has no range: give it one in the "
@@ -123,11 +120,11 @@ def _declared() -> tuple[list[str], list[str]]:
         ) from None
     base, learner = [], []
     for line in requires:
-        spec, _, marker = line.partition(";")
-        if not marker.strip():
-            base.append(spec.strip())
-        elif re.fullmatch(rf"\s*extra\s*==\s*[\"']{LEARNER_EXTRA}[\"']\s*", marker):
-            learner.append(spec.strip())
+        spec, marker = line.partition(";")[0].strip(), _requirement(line).marker
+        if marker is None:
+            base.append(spec)
+        elif marker.evaluate({"extra": LEARNER_EXTRA}) and not marker.evaluate({"extra": ""}):
+            learner.append(spec)  # in the learner group only
     return base, learner
 
 

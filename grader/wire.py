@@ -132,10 +132,18 @@ class Opaque:
 class Sampled(list):
     """The first items drawn from a learner generator/iterator (``type`` is its type name)."""
 
-    def __init__(self, items: Iterable[Any], type: str, error: str | None = None) -> None:
+    def __init__(
+        self,
+        items: Iterable[Any],
+        type: str,
+        error: str | None = None,
+        changed: Iterable[int] = (),
+    ) -> None:
         super().__init__(items)
         self.type = type
         self.error = error
+        #: indices of items whose arrays the generator changed while later items were drawn
+        self.changed = tuple(changed)
 
 
 def check_dtype(dtype: np.dtype) -> None:
@@ -415,8 +423,14 @@ def resolve(tree: Any, arrays: Mapping[str, np.ndarray]) -> Any:
         items = tree["$iter"]
         if not isinstance(items, list):
             raise WireError("bad $iter")
+        changed = tree.get("changed") or []
+        if not isinstance(changed, list) or not all(isinstance(i, int) for i in changed):
+            raise WireError("bad $iter changed")
         return Sampled(
-            [resolve(x, arrays) for x in items], str(tree.get("type", "")), tree.get("error")
+            [resolve(x, arrays) for x in items],
+            str(tree.get("type", "")),
+            tree.get("error"),
+            changed,
         )
     if "$dict" in tree:
         pairs = tree["$dict"]

@@ -14,6 +14,16 @@ KNOWN_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE | re.DOTALL), hint)
     for pattern, hint in (
         (
+            r"Cannot convert a symbolic|symbolic tf\.Tensor.*numpy|NumPy call",
+            "inside model.fit, update_state runs in a compiled graph where tensors have no "
+            "values yet: use keras.ops (ops.maximum, ops.minimum, ops.sum) on them, not numpy.",
+        ),
+        (
+            r"with the metric: TypeError: .*NoneType",
+            "inside fit the batch size is unknown (None) when Keras compiles update_state: "
+            "count with ops.shape(iou)[0], not iou.shape[0] or len().",
+        ),
+        (
             r"SymbolicTensor|is out of scope and cannot be used here|"
             r"tf\.function.*(create|capture)|Tensor\.op is undefined|EagerTensor",
             "your metric returns (or keeps) a tensor computed in update_state(). Keep the running "

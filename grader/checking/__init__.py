@@ -25,6 +25,7 @@ from grader.checking.check_api import (
     short,
 )
 from grader.checking.contract import PartContract
+from grader.checking.diagnosis import Diagnoser, KnownMistake, Model, agree, load_catalogue
 from grader.checking.in_process import InProcessSubmission
 from grader.checking.keras_probes import KerasProbes, probe_images
 from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config, trusted_keras
@@ -48,11 +49,14 @@ __all__ = [
     "Artifacts",
     "CheckOutcome",
     "CheckResult",
+    "Diagnoser",
     "HabitsFound",
     "InProcessSubmission",
     "Incorrect",
     "KerasProbes",
+    "KnownMistake",
     "LearnerError",
+    "Model",
     "ModelAudit",
     "ModelAuditError",
     "NotAttempted",
@@ -62,10 +66,12 @@ __all__ = [
     "ProbeFailure",
     "Submission",
     "TrainingRun",
+    "agree",
     "audit_config",
     "check",
     "describe_failure",
     "known_cause",
+    "load_catalogue",
     "probe_images",
     "probe_timeout",
     "run_checks",

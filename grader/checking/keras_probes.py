@@ -38,13 +38,73 @@ class KerasProbes:
         return probe_images(tuple(self.assignment.hook("model_input")))
 
     def metric(
-        self, steps: list[tuple], *, graph: bool = False, cls: str | None = None
+        self,
+        steps: list[tuple],
+        *,
+        graph: bool = False,
+        cls: str | None = None,
+        kwargs: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Drive the metric class ``cls`` (default: the assignment's metric part) through steps:
         ("update", y_true, y_pred), ("result",), ("reset",)."""
+        reply = self.metric_scripts([steps], graph=graph, cls=cls, kwargs=kwargs)
+        return {**reply, "results": reply["scripts"][0]}
+
+    def metric_scripts(
+        self,
+        scripts: list[list[tuple]],
+        *,
+        graph: bool = False,
+        cls: str | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Each script of steps on a fresh instance of the metric class ``cls(**kwargs)``, in
+        one request: ``{"is_metric", "name" (the first instance's), "scripts": [[results]]}``.
+        Fresh instances keep properties apart: one script's state cannot leak into another's."""
         cls = self._named(cls, PartKind.METRIC)
         self.require(cls)
         arrays: dict[str, np.ndarray] = {}
+        encoded = [self._metric_steps(steps, arrays) for steps in scripts]
+        return self.probe(
+            "metric",
+            {"class": cls, "scripts": encoded, "graph": graph, "kwargs": dict(kwargs or {})},
+            arrays,
+            doing=f"using your {cls} metric",
+        )
+
+    def metric_fit(
+        self,
+        epochs: list[list[tuple[np.ndarray, np.ndarray]]],
+        *,
+        output: str,
+        cls: str | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The metric inside ``model.fit``: compiled on ``output`` of a weightless model whose
+        predictions are the ``y_pred`` sent, fitted on ``epochs`` of (y_true, y_pred) batches.
+        Returns ``{"history": {key: [per-epoch values]}, "notes", "name"}``."""
+        cls = self._named(cls, PartKind.METRIC)
+        self.require(cls)
+        arrays: dict[str, np.ndarray] = {}
+        names = []
+        for epoch in epochs:
+            names.append([])
+            for y_true, y_pred in epoch:
+                t, p = f"s{len(arrays)}", f"s{len(arrays) + 1}"
+                arrays[t], arrays[p] = (
+                    np.asarray(y_true, np.float32),
+                    np.asarray(y_pred, np.float32),
+                )
+                names[-1].append([t, p])
+        return self.probe(
+            "metric_fit",
+            {"class": cls, "epochs": names, "output": output, "kwargs": dict(kwargs or {})},
+            arrays,
+            doing=f"fitting a model with your {cls} metric",
+        )
+
+    @staticmethod
+    def _metric_steps(steps: list[tuple], arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         script = []
         for step in steps:
             if step[0] == "update":
@@ -54,12 +114,7 @@ class KerasProbes:
                 script.append({"op": "update", "y_true": names[0], "y_pred": names[1]})
             else:
                 script.append({"op": step[0]})
-        return self.probe(
-            "metric",
-            {"class": cls, "steps": script, "graph": graph},
-            arrays,
-            doing=f"using your {cls} metric",
-        )
+        return script
 
     def model(
         self, images: np.ndarray | None = None, seed: int = 0, *, factory: str | None = None
@@ -108,11 +163,14 @@ class KerasProbes:
         kwargs: dict | None = None,
         cls: str | None = None,
         factory: str | None = None,
+        epoch_images: np.ndarray | None = None,
     ) -> dict[str, Any]:
         """Fit with the learner's callback class ``cls``: on their model when ``factory()``
         works, else on the assignment's stand-in model (its ``stand_in`` hook: the callback is
         graded on its own). Keyword arguments the class does not take are left out and listed
-        under ``dropped_kwargs``. By default, the assignment's callback and model parts."""
+        under ``dropped_kwargs``. By default, the assignment's callback and model parts. With
+        ``epoch_images``, the reply's ``epoch_predictions`` holds what the model predicted on
+        them after each epoch (after the learner's callback ran)."""
         cls = self._named(cls, PartKind.CALLBACK)
         factory = self._named(factory, PartKind.MODEL)
         self.require(cls)
@@ -121,6 +179,8 @@ class KerasProbes:
         given = self._bind(cls, (), wanted, optional=tuple(wanted))
         tree, arrays = wire.pack(given)
         arrays.update({"x": x, **targets})
+        if epoch_images is not None:
+            arrays["epoch_images"] = epoch_images
         args = {
             "class": cls,
             "factory": factory,
@@ -131,6 +191,8 @@ class KerasProbes:
             "kwargs": tree,
             "seed": 0,
         }
+        if epoch_images is not None:
+            args["epoch_images"] = "epoch_images"
         report = self.probe("callback", args, arrays, doing=f"training with your {cls} callback")
         dropped = sorted(set(wanted) - set(given))
         if dropped and isinstance(report, dict):

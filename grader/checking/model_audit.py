@@ -132,6 +132,7 @@ class ModelAudit:
     flops_per_example: int
     layers: tuple[LayerCost, ...] = field(repr=False, default=())
     estimated: tuple[str, ...] = ()  # layer classes costed by the generic rule
+    input_names: tuple[str, ...] = ()  # what inputs fed as a dict are matched by
 
     def describe(self) -> str:
         return (
@@ -374,4 +375,5 @@ def audit_config(config_json: str) -> ModelAudit:
         flops_per_example=int(sum(cost.flops for cost in costs)),
         layers=tuple(costs),
         estimated=tuple(sorted(estimated)),
+        input_names=tuple(str(getattr(tensor, "name", "")) for tensor in inputs),
     )

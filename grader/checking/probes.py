@@ -29,7 +29,14 @@ TRAIN_TIMEOUT_ENV = "OBJLOC_TRAIN_TIMEOUT"
 TRAIN_TIMEOUT = 3600.0
 
 # How long each probe may take, in seconds (the worker is restarted after a timeout).
-TIMEOUTS = {"call": 30.0, "metric": 60.0, "model": 90.0, "callback": 120.0, "train": TRAIN_TIMEOUT}
+TIMEOUTS = {
+    "call": 30.0,
+    "metric": 60.0,
+    "metric_fit": 120.0,
+    "model": 90.0,
+    "callback": 120.0,
+    "train": TRAIN_TIMEOUT,
+}
 
 
 def probe_timeout(op: str) -> float:

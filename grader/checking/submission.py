@@ -16,7 +16,7 @@ comes from the assignment's ``stand_in`` hook.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -26,9 +26,13 @@ from grader.assignment import Assignment, resolve
 from grader.checking.artifacts import Artifacts
 from grader.checking.check_api import LearnerError, NotAttempted
 from grader.checking.contract import PartContract
+from grader.checking.diagnosis import Diagnoser, Model, agree, first_model
 from grader.checking.keras_probes import KerasProbes
 from grader.checking.probes import Causes, ProbeFailure, describe_failure
 from grader.ingest import IngestedNotebook
+
+#: Calls per request of :meth:`Submission.call_each` (the worker's ``MAX_CALLS`` is the limit).
+CALLS_PER_REQUEST = 100
 
 
 class Submission(KerasProbes):
@@ -47,6 +51,9 @@ class Submission(KerasProbes):
         self._load: dict[str, Any] | None = None
         self._load_failure: ProbeFailure | None = None
         self._seeded_calls = 0
+        #: runs the known mistakes of the reference for a failed check (lazy: the solution is
+        #: read on first use, and only where it is available: grading, not the self-check)
+        self.diagnoser = Diagnoser(self.assignment)
 
     # -- implemented by subclasses
 
@@ -86,6 +93,26 @@ class Submission(KerasProbes):
                 f"`{part}` is not defined after loading your code. The grader expected "
                 f"`{self.assignment.stub(part)}`."
             )
+
+    def diagnose(
+        self,
+        part: str,
+        measure: Callable[[Submission], Any],
+        got: Any,
+        *,
+        models: Iterable[Model] = (),
+        same: Callable[[Any, Any], bool] = agree,
+        mutants: bool = True,
+    ) -> str:
+        """The hint of the known mistake whose values match the learner's ``got`` on a failed
+        check's inputs, else "": the check's own ``models`` first, then the reference run with
+        each known mistake of ``part`` (``grader.checking.diagnosis``), measured by ``measure``
+        exactly as the learner's code was (``mutants=False``: the catalogue's mistakes only, for
+        a measure that costs seconds)."""
+        hint = first_model(models, got, same)
+        if hint or self.diagnoser is None:
+            return hint
+        return self.diagnoser.explain(part, measure, got, same=same, mutants=mutants)
 
     def signature_problem(self, part: str, *, keyword: str | None = None) -> str | None:
         """A message when ``part`` does not take the stub's ``keyword`` argument (e.g. ``rng``)."""
@@ -137,22 +164,65 @@ class Submission(KerasProbes):
         return value
 
     def call(
-        self, name: str, *args: Any, seed: int | None = None, sample: int = 0, **kwargs: Any
+        self,
+        name: str,
+        *args: Any,
+        seed: int | None = None,
+        sample: int = 0,
+        typed: bool = False,
+        **kwargs: Any,
     ) -> Any:
         """Call a graded function; ``seed`` is passed as its ``rng`` argument (a new Generator).
 
         A function without the stub's ``rng`` parameter is called without it (checks that need
         it ask :meth:`signature_problem`); any other argument it cannot take is an Incorrect
-        that quotes the stub's signature.
+        that quotes the stub's signature. ``typed``: the reply is ``{"value": ..., "type":
+        "module.qualname"}`` (the wire makes numpy scalars, tensors and arrays all arrays).
         """
+        request, arrays = self._call_request(name, args, kwargs, seed, sample, typed)
+        return self.probe("call", request, arrays, doing=f"running {name}()")
+
+    def call_each(
+        self, name: str, seeds: list[int], *args: Any, typed: bool = False, **kwargs: Any
+    ) -> list[Any]:
+        """One call per seed, each with a new Generator of that seed as its ``rng``; the
+        results in order (a few requests, not one per seed)."""
+        results: list[Any] = []
+        for start in range(0, len(seeds), CALLS_PER_REQUEST):
+            chunk = [int(s) for s in seeds[start : start + CALLS_PER_REQUEST]]
+            request, arrays = self._call_request(name, args, kwargs, chunk[0], 0, typed)
+            request["seeds"] = chunk
+            results.extend(self.probe("call", request, arrays, doing=f"running {name}()"))
+        return results
+
+    def call_shared(
+        self, name: str, count: int, seed: int, *args: Any, typed: bool = False, **kwargs: Any
+    ) -> list[Any]:
+        """``count`` calls sharing one Generator of ``seed`` as their ``rng``, as a loop in the
+        learner's own code would call the function; the results in order."""
+        request, arrays = self._call_request(name, args, kwargs, seed, 0, typed)
+        request["repeat"] = int(count)
+        return self.probe("call", request, arrays, doing=f"running {name}()")
+
+    def _call_request(
+        self,
+        name: str,
+        args: tuple | list,
+        kwargs: dict[str, Any],
+        seed: int | None,
+        sample: int,
+        typed: bool,
+    ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self.require(name)
         probe_kwargs = dict(kwargs)
         if seed is not None:
             probe_kwargs["rng"] = None  # a placeholder: the worker makes the Generator
         probe_kwargs = self._bind(name, args, probe_kwargs, optional=("rng",))
-        with_rng = probe_kwargs.pop("rng", "absent") is None
+        with_rng = seed is not None and probe_kwargs.pop("rng", "absent") is None
         tree, arrays = wire.pack({"args": list(args), "kwargs": probe_kwargs})
         request = {"name": name, "args": tree["args"], "kwargs": tree["kwargs"], "sample": sample}
+        if typed:
+            request["typed"] = True
         if seed is not None:
             request["seed"] = seed
             if with_rng:
@@ -161,7 +231,7 @@ class Submission(KerasProbes):
             # even for code that ignores its rng (the determinism checks compare such calls).
             self._seeded_calls += 1
             request["call"] = self._seeded_calls
-        return self.probe("call", request, arrays, doing=f"running {name}()")
+        return request, arrays
 
     def call_returning_args(self, name: str, *args: Any, **kwargs: Any) -> list[Any]:
         """Call a graded function and return its positional arguments as they are afterwards."""

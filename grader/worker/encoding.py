@@ -78,10 +78,12 @@ class Encoder:
         self.arrays[name] = arr
         return {"$array": name, **extra}
 
-    def _sample(self, iterator: Any, depth: int) -> list[Any]:
-        """The first ``sample`` items; an exception raised by the learner's generator is raised
-        as itself (at its line), never turned into a short or empty sample."""
-        items = []
+    def _sample(self, iterator: Any, depth: int) -> tuple[list[Any], list[int]]:
+        """The first ``sample`` items, and the indices of items whose arrays changed while later
+        items were drawn (a generator that refills one buffer: whoever keeps a batch sees it
+        change). An exception raised by the learner's generator is raised as itself (at its
+        line), never turned into a short or empty sample."""
+        items, kept = [], []
         for index in range(self.sample):
             try:
                 item = next(iterator)
@@ -94,7 +96,16 @@ class Encoder:
                     _learner_trace(exc),
                 ) from None
             items.append(self.encode(item, depth + 1))
-        return items
+            kept.append([(a, np.array(a, copy=True)) for a in _arrays_in(item)])
+        changed = [
+            index
+            for index, arrays in enumerate(kept[:-1])
+            if any(
+                a.shape != copy.shape or not np.array_equal(a, copy, equal_nan=a.dtype.kind == "f")
+                for a, copy in arrays
+            )
+        ]
+        return items, changed
 
     def encode(self, obj: Any, depth: int = 0) -> Any:
         self.nodes += 1
@@ -132,7 +143,8 @@ class Encoder:
             extra = {"kind": _qualname(obj)} if arr.dtype.kind in "biuf" else {}
             return self._array(arr, **extra)
         if self.sample and (inspect.isgenerator(obj) or _is_iterator(obj)):
-            return {"$iter": self._sample(obj, depth), "type": _qualname(obj)}
+            items, changed = self._sample(obj, depth)
+            return {"$iter": items, "type": _qualname(obj), "changed": changed}
         return {"$type": _qualname(obj), "repr": _short_repr(obj)}
 
 
@@ -150,6 +162,19 @@ def history_floats(history: Any, notes: list[str]) -> dict[str, list[float]]:
                 f"not a number ({_exc_message(exc)}): check your metric's result()"
             )
     return out
+
+
+def _arrays_in(obj: Any, depth: int = 0) -> list[np.ndarray]:
+    """The numpy arrays inside a yielded item (tuples, lists and dicts of them, a few levels)."""
+    if _type(obj) is np.ndarray:
+        return [obj]
+    if depth > 3:
+        return []
+    if _type(obj) in (list, tuple):
+        return [a for x in list(obj)[:16] for a in _arrays_in(x, depth + 1)]
+    if _type(obj) is dict:
+        return [a for x in list(dict.values(obj))[:16] for a in _arrays_in(x, depth + 1)]
+    return []
 
 
 def _is_iterator(obj: Any) -> bool:

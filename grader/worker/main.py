@@ -17,7 +17,7 @@ from grader import wire
 from .channel import Channel
 from .probes_call import op_call, op_import, op_load, op_ping
 from .probes_fit import op_callback, op_train
-from .probes_keras import op_metric, op_model
+from .probes_keras import op_metric, op_metric_fit, op_model
 from .state import MAX_TRACEBACK, BadRequest, LearnerFailure, _isinstance, _restore
 from .tracebacks import _exc_message
 
@@ -27,6 +27,7 @@ OPS: dict[str, Callable[[dict, dict, Channel], tuple[dict, dict]]] = {
     "load": op_load,
     "call": op_call,
     "metric": op_metric,
+    "metric_fit": op_metric_fit,
     "model": op_model,
     "callback": op_callback,
     "train": op_train,

@@ -141,23 +141,66 @@ def op_load(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
     return {"result": {"names": found, "seconds": time.perf_counter() - t0}}, {}
 
 
-def op_call(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
-    """Call a learner function with data arguments; return its encoded result."""
-    fn = _graded(args.get("name"))
-    call_args = wire.resolve(args.get("args", []), arrays)
-    call_kwargs = wire.resolve(args.get("kwargs", {}), arrays)
+#: At most this many calls in one ``call`` request (``seeds`` or ``repeat``): each result's arrays
+#: count against the wire's array cap, and a request must stay one short round trip.
+MAX_CALLS = 200
+
+
+def _one_call(fn: Any, args: dict, arrays: dict, rng: Any, seed: Any) -> Any:
+    """One call of ``fn`` on fresh copies of the request's arguments (a learner function that
+    changes its arguments must not change the next call's)."""
+    copies = {name: np.array(array, copy=True) for name, array in arrays.items()}
+    call_args = wire.resolve(args.get("args", []), copies)
+    call_kwargs = wire.resolve(args.get("kwargs", {}), copies)
     if not _isinstance(call_args, list) or not _isinstance(call_kwargs, dict):
         raise BadRequest("args must be a list and kwargs an object")
-    seed = args.get("seed")
     if args.get("rng_arg"):
-        call_kwargs[args["rng_arg"]] = np.random.default_rng(seed)
+        call_kwargs[args["rng_arg"]] = rng
     _seed_everything(seed)
+    value = fn(*call_args, **call_kwargs)
+    _restore()
+    if args.get("return_args"):  # the arguments afterwards: did the call mutate them?
+        value = {"result": value, "args": call_args}
+    return value
+
+
+def _typed(value: Any, encoder: Encoder, typed: bool) -> Any:
+    """The encoded value; with ``typed``, also its type's name (the wire turns numpy scalars,
+    tensors and arrays alike into arrays, but some APIs accept only some of them)."""
+    tree = encoder.encode(value)
+    return {"value": tree, "type": _qualname(value)} if typed else tree
+
+
+def op_call(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
+    """Call a learner function with data arguments; return its encoded result.
+
+    ``seed`` seeds the call (its ``rng_arg`` gets a new Generator of that seed). ``seeds`` makes
+    one call per seed, each with its own Generator; ``repeat`` makes that many calls sharing one
+    Generator of ``seed`` (as a loop over the function would). Both return a list.
+    """
+    name = args.get("name")
+    fn = _graded(name)
+    seeds, repeat = args.get("seeds"), args.get("repeat")
+    typed = bool(args.get("typed"))
+    if seeds is not None and (
+        not _isinstance(seeds, list) or not all(_isinstance(s, int) for s in seeds)
+    ):
+        raise BadRequest("'seeds' must be a list of integers")
+    if repeat is not None and (not _isinstance(repeat, int) or repeat < 1):
+        raise BadRequest("'repeat' must be a positive integer")
+    count = _len(seeds) if seeds is not None else (repeat or 1)
+    if count > MAX_CALLS:
+        raise BadRequest(f"at most {MAX_CALLS} calls per request")
     encoder = Encoder(sample=int(args.get("sample", 0) or 0))
     t0 = time.perf_counter()
-    with learner_code(f"calling {args.get('name')}()"):
-        value = fn(*call_args, **call_kwargs)
-        _restore()
-        if args.get("return_args"):  # the arguments afterwards: did the call mutate them?
-            value = {"result": value, "args": call_args}
-        tree = encoder.encode(value)
+    seed = args.get("seed")
+    shared = np.random.default_rng(seed) if args.get("rng_arg") else None
+    results = []
+    with learner_code(f"calling {name}()"):
+        for index in range(count):
+            this_seed = seeds[index] if seeds is not None else seed
+            rng = np.random.default_rng(this_seed) if seeds is not None else shared
+            value = _one_call(fn, args, arrays, rng, this_seed)
+            results.append(_typed(value, encoder, typed))
+    tree = results if seeds is not None or repeat is not None else results[0]
     return {"result": tree, "seconds": time.perf_counter() - t0}, encoder.arrays

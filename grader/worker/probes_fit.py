@@ -21,6 +21,7 @@ from .channel import Channel
 from .encoding import Encoder, history_floats
 from .probes_keras import _as_float_images, _build_model, _predict
 from .state import (
+    LEARNER_MODULE,
     STATE,
     BadRequest,
     LearnerFailure,
@@ -30,6 +31,7 @@ from .state import (
     _len,
     _named,
     _seed_everything,
+    _type,
 )
 from .tracebacks import _exc_message, learner_code
 
@@ -39,17 +41,57 @@ def _batches(x: np.ndarray, targets: dict[str, np.ndarray]):
         yield x, targets
 
 
-def _figure_summary(fig: Any) -> dict[str, Any]:
+def _rgb(colour: Any) -> list[float] | None:
+    from matplotlib.colors import to_rgb
+
+    try:
+        return [float(c) for c in to_rgb(colour)]
+    except (ValueError, TypeError):
+        return None
+
+
+#: At most this many panels per figure, and figures, are described (the wire caps arrays).
+MAX_PANELS, MAX_FIGURES = 16, 8
+
+
+def _panel(ax: Any, encoder: Encoder) -> dict[str, Any]:
+    """One axes as data: the image it shows (as drawn by imshow), its title and the title's
+    colour, and the rectangles drawn over it (data coordinates, edge colour)."""
+    from matplotlib.patches import Rectangle
+
+    panel: dict[str, Any] = {"title": str(ax.get_title())[:100], "title_colour": None}
+    panel["title_colour"] = _rgb(ax.title.get_color())
+    if ax.images:
+        image = np.asarray(ax.images[0].get_array())
+        if image.dtype.kind in "biuf" and image.ndim in (2, 3) and image.size <= 512 * 512 * 4:
+            panel["image"] = encoder.encode(
+                image.astype(np.float32) if image.dtype == np.float64 else image
+            )
+    panel["rectangles"] = [
+        [
+            *(float(v) for v in (p.get_x(), p.get_y(), p.get_width(), p.get_height())),
+            _rgb(p.get_edgecolor()),
+        ]
+        for p in ax.patches[:32]
+        if _isinstance(p, Rectangle)
+    ]
+    return panel
+
+
+def _figure_summary(fig: Any, encoder: Encoder | None = None) -> dict[str, Any]:
     from matplotlib.patches import Rectangle
 
     axes = list(fig.axes)
-    return {
+    summary = {
         "axes": _len(axes),
         "rectangles": sum(1 for ax in axes for p in ax.patches if _isinstance(p, Rectangle)),
         "lines": sum(_len(ax.lines) for ax in axes),
         "images": sum(_len(ax.images) for ax in axes),
         "titles": [ax.get_title()[:100] for ax in axes][:32],
     }
+    if encoder is not None:
+        summary["panels"] = [_panel(ax, encoder) for ax in axes[:MAX_PANELS]]
+    return summary
 
 
 def _render(fig: Any, max_width: int = 320) -> np.ndarray:
@@ -93,7 +135,13 @@ def _targets(args: dict, arrays: dict) -> list[str]:
 
 
 def _fit_with_callback(
-    keras: Any, model: Any, args: dict, arrays: dict, plt: Any, figure_cls: Any
+    keras: Any,
+    model: Any,
+    args: dict,
+    arrays: dict,
+    plt: Any,
+    figure_cls: Any,
+    encoder: Encoder,
 ) -> dict[str, Any]:
     """One short fit of ``model`` with a fresh instance of the learner's callback class."""
     name = _named(args, "class")
@@ -110,6 +158,18 @@ def _fit_with_callback(
         original_init(self, *a, **kw)
         created.append(self)
 
+    predictions: list[Any] = []
+    watched = args.get("epoch_images")  # what the model predicts after each epoch, for the checks
+    callbacks = [cb] if is_callback else []
+    if watched is not None:
+        if not _isinstance(watched, str) or watched not in arrays:
+            raise BadRequest("'epoch_images' must name an array sent with the request")
+
+        class Predictions(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                predictions.append(_predict(self.model, arrays[watched], encoder))
+
+        callbacks.append(Predictions())
     before = set(plt.get_fignums())
     figure_cls.__init__ = tracking_init
     try:
@@ -118,7 +178,7 @@ def _fit_with_callback(
                 _batches(x, targets),
                 epochs=int(args.get("epochs", 1)),
                 steps_per_epoch=int(args.get("steps", 1)),
-                callbacks=[cb] if is_callback else [],
+                callbacks=callbacks,
                 verbose=0,
             )
     finally:
@@ -131,12 +191,18 @@ def _fit_with_callback(
             created.extend(v for v in value if _isinstance(v, figure_cls) and v not in created)
     notes: list[str] = []
     floats = history_floats(history, notes)
+    with learner_code("describing the figures"):
+        figures = [
+            _figure_summary(f, encoder if i < MAX_FIGURES else None)
+            for i, f in enumerate(created[:64])
+        ]
     return {
         "is_callback": is_callback,
         "figures_created": _len(created),
         "figures_open": _len(open_new),
         "figure_list_attributes": listed,
-        "figures": [_figure_summary(f) for f in created[:64]],
+        "figures": figures,
+        "epoch_predictions": predictions,
         "history": floats,
         "history_notes": notes,
         "_created": created,
@@ -166,25 +232,30 @@ def op_callback(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
     seed = args.get("seed")
     result: dict[str, Any] | None = None
     model_problem = ""
+    encoder = Encoder(prefix="f")
     try:
         model = _build_model(seed, factory)
     except LearnerFailure as failure:
         model_problem, problem = failure.message, failure
     else:
         try:
-            result = _fit_with_callback(keras, model, args, arrays, plt, matplotlib.figure.Figure)
+            result = _fit_with_callback(
+                keras, model, args, arrays, plt, matplotlib.figure.Figure, encoder
+            )
         except LearnerFailure as failure:
             model_problem, problem = f"with your model: {failure.message}", failure
         plt.close("all")
     if result is None:
         if args.get("stand_in") is None:
             raise problem
+        encoder = Encoder(prefix="f")  # nothing of the failed fit's arrays is sent
         model = _stand_in_model(keras, args["stand_in"], seed)
-        result = _fit_with_callback(keras, model, args, arrays, plt, matplotlib.figure.Figure)
+        result = _fit_with_callback(
+            keras, model, args, arrays, plt, matplotlib.figure.Figure, encoder
+        )
     result["model"] = "stand-in" if model_problem else "yours"
     result["model_problem"] = model_problem
     created = result.pop("_created")
-    encoder = Encoder(prefix="f")
     if created:
         try:
             result["last_figure"] = encoder.encode(_render(created[-1]))
@@ -196,23 +267,59 @@ def op_callback(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
     return {"result": result}, encoder.arrays
 
 
-def op_train(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
-    """Exactly ``epochs x steps_per_epoch`` steps on batches pulled from the trusted side (no time
-    cut-off: the trusted side's wall-clock limit ends the grading instead), then unlabelled
-    predictions. Seeded, with deterministic ops, so the same submission trains the same way. The
-    model comes from the learner's ``args["factory"]``, with their ``args["schedule"]`` (a
-    function name, optional) as a learning-rate scheduler when they define it."""
-    keras = _keras()
-    import tensorflow as tf
+def _learner_metric(metric: Any) -> bool:
+    """A metric object (or class) defined by the learner's code."""
+    kind = metric if _isinstance(metric, type) else _type(metric)
+    return getattr(kind, "__module__", None) == LEARNER_MODULE
 
-    seed = int(args.get("seed", 0))
-    _seed_everything(seed)
-    with contextlib.suppress(Exception):  # unavailable in very old TF: seeds alone then
-        tf.config.experimental.enable_op_determinism()
-    model = _build_model(seed, _named(args, "factory"))
-    epochs = int(args.get("epochs", 1))
-    steps = int(args.get("steps_per_epoch", 1))
-    counter = {"steps": 0, "asked": 0}
+
+def _without_learner_metrics(spec: Any) -> Any:
+    """A compile ``metrics`` argument without the learner's own metric objects."""
+    if _isinstance(spec, dict):
+        return {k: _without_learner_metrics(v) for k, v in spec.items()}
+    if _isinstance(spec, list | tuple):
+        return [m for m in spec if not _learner_metric(m)]
+    return None if _learner_metric(spec) else spec
+
+
+def _recompiled_without_learner_metrics(model: Any) -> bool:
+    """Compile ``model`` again with its own settings but none of the learner's metric objects;
+    False when it had none (or its settings cannot be read back)."""
+    settings = getattr(getattr(model, "_compile_config", None), "config", None)
+    if not _isinstance(settings, dict):
+        return False
+    metrics = settings.get("metrics")
+    weighted = settings.get("weighted_metrics")
+    kept, kept_weighted = _without_learner_metrics(metrics), _without_learner_metrics(weighted)
+    if repr(kept) == repr(metrics) and repr(kept_weighted) == repr(weighted):
+        return False
+    model.compile(**{**settings, "metrics": kept, "weighted_metrics": kept_weighted})
+    return True
+
+
+def _guarded(schedule: Any, failed: list[str]) -> Any:
+    """The learner's schedule as the training uses it: its value as a float (the schedule's own
+    checks judge its type), and, once it raises, the rate kept as it is (``failed`` says why), so
+    a broken schedule costs the schedule's checks, not the training."""
+
+    def scheduled(epoch: int, lr: float) -> float:
+        if failed:
+            return float(lr)
+        try:
+            with learner_code(f"calling the schedule for epoch {epoch}"):
+                return float(schedule(epoch, lr))
+        except LearnerFailure as failure:
+            failed.append(failure.message)
+            return float(lr)
+
+    return scheduled
+
+
+def _fit_counted(
+    keras: Any, model: Any, chan: Channel, args: dict, counter: dict, callbacks: list
+) -> Any:
+    """``model.fit`` on batches pulled from the trusted side, counting the steps run."""
+    counter.update(steps=0, asked=0)
 
     def batches():
         while True:
@@ -226,18 +333,60 @@ def op_train(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
         def on_train_batch_end(self, batch, logs=None):
             counter["steps"] += 1
 
-    callbacks: list[Any] = [StepCounter()]
+    return model.fit(
+        batches(),
+        epochs=int(args.get("epochs", 1)),
+        steps_per_epoch=int(args.get("steps_per_epoch", 1)),
+        callbacks=[StepCounter(), *callbacks],
+        verbose=0,
+    )
+
+
+def op_train(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
+    """Exactly ``epochs x steps_per_epoch`` steps on batches pulled from the trusted side (no time
+    cut-off: the trusted side's wall-clock limit ends the grading instead), then unlabelled
+    predictions. Seeded, with deterministic ops, so the same submission trains the same way. The
+    model comes from the learner's ``args["factory"]``, with their ``args["schedule"]`` (a
+    function name, optional) as a learning-rate scheduler when they define it.
+
+    Metrics do not change what a model learns: when the fit fails inside one of the learner's own
+    metric objects, the model is built again and trained without them (``metric_dropped`` says
+    why), so a broken metric costs the metric's checks, not the training's.
+    """
+    keras = _keras()
+    import tensorflow as tf
+
+    seed = int(args.get("seed", 0))
+    factory = _named(args, "factory")
+    with contextlib.suppress(Exception):  # unavailable in very old TF: seeds alone then
+        tf.config.experimental.enable_op_determinism()
+    counter: dict[str, int] = {}
+    callbacks: list[Any] = []
     schedule_name = args.get("schedule")  # the learner's learning-rate schedule, if any
     if schedule_name is not None and not _isinstance(schedule_name, str):
         raise BadRequest("'schedule' must be the name of a function")
     schedule = STATE.module.__dict__.get(schedule_name) if STATE.module and schedule_name else None
+    schedule_failed: list[str] = []
     if callable(schedule):
-        callbacks.append(keras.callbacks.LearningRateScheduler(schedule))
+        callbacks.append(keras.callbacks.LearningRateScheduler(_guarded(schedule, schedule_failed)))
+    _seed_everything(seed)
+    model = _build_model(seed, factory)
+    dropped = ""
     t0 = time.perf_counter()
-    with learner_code("training the model"):
-        history = model.fit(
-            batches(), epochs=epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0
-        )
+    try:
+        with learner_code("training the model"):
+            history = _fit_counted(keras, model, chan, args, counter, callbacks)
+    except LearnerFailure as failure:
+        _seed_everything(seed)
+        model = _build_model(seed, factory)
+        with learner_code("compiling the model without your metric"):
+            recompiled = _recompiled_without_learner_metrics(model)
+        if not recompiled:
+            raise
+        dropped = failure.message
+        t0 = time.perf_counter()
+        with learner_code("training the model"):
+            history = _fit_counted(keras, model, chan, args, counter, callbacks)
     seconds = time.perf_counter() - t0
     encoder = Encoder(prefix="t")
     result: dict[str, Any] = {
@@ -246,6 +395,8 @@ def op_train(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
         "steps": counter["steps"],
         "epochs": _len(next(iter(history.history.values()), [])),
         "train_seconds": seconds,  # for the benchmark and the timings only, never for a score
+        "metric_dropped": dropped,
+        "schedule_failed": schedule_failed[0] if schedule_failed else "",
     }
     if "test_images" in arrays:
         with learner_code("predicting on the test images"):

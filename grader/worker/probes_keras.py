@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .channel import Channel
-from .encoding import Encoder, _qualname, _short_repr
+from .encoding import Encoder, _qualname, _short_repr, history_floats
 from .state import (
     BadRequest,
     LearnerFailure,
@@ -31,27 +31,24 @@ from .state import (
 from .tracebacks import _exc_message, learner_code
 
 
-def op_metric(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
-    """Drive the learner's Metric class (``args["class"]``) through a script of
-    update/result/reset steps."""
-    name = _named(args, "class")
-    keras = _keras()
+def _metric_name(metric: Any) -> Any:
+    name = getattr(metric, "name", None)
+    return str.__str__(name) if _isinstance(name, str) else None
+
+
+def _run_script(metric: Any, steps: list, arrays: dict, graph: bool, encoder: Encoder) -> list:
+    """One update/result/reset script on ``metric``; the results in order. In graph mode the
+    update is one ``tf.function`` whose batch dimension is unknown, as inside ``model.fit``."""
     import tensorflow as tf
 
-    cls = _graded(name)
-    encoder = Encoder()
-    with learner_code(f"creating {name}()"):
-        metric = cls(**dict(args.get("kwargs", {})))
-    is_metric = _isinstance(metric, keras.metrics.Metric)
-    graph = bool(args.get("graph"))
     update: Callable = metric.update_state
     result: Callable = metric.result
     if graph:
-        update = tf.function(lambda a, b: metric.update_state(a, b))
+        update = tf.function(lambda a, b: metric.update_state(a, b), reduce_retracing=True)
         result = tf.function(lambda: metric.result())
     results = []
-    for i, step in enumerate(args.get("steps", [])):
-        kind = step.get("op")
+    for i, step in enumerate(steps):
+        kind = step.get("op") if _isinstance(step, dict) else None
         with learner_code(f"step {i} ({kind})"):
             if kind == "update":
                 try:
@@ -66,7 +63,93 @@ def op_metric(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
                 metric.reset_state()
             else:
                 raise BadRequest(f"step {i}: unknown op {kind!r}")
-    return {"result": {"is_metric": is_metric, "results": results}}, encoder.arrays
+    return results
+
+
+def op_metric(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
+    """Drive the learner's Metric class (``args["class"]``) through scripts of
+    update/result/reset steps: ``steps`` (one script) or ``scripts`` (each on a fresh instance,
+    so one script's state cannot leak into another's), made with ``kwargs``."""
+    name = _named(args, "class")
+    keras = _keras()
+    cls = _graded(name)
+    scripts = args.get("scripts")
+    if scripts is None:
+        scripts = [args.get("steps", [])]
+    if not _isinstance(scripts, list) or not all(_isinstance(x, list) for x in scripts):
+        raise BadRequest("'scripts' must be a list of step lists")
+    kwargs = args.get("kwargs") or {}
+    if not _isinstance(kwargs, dict):
+        raise BadRequest("'kwargs' must be an object")
+    encoder = Encoder()
+    graph = bool(args.get("graph"))
+    all_results, is_metric, given_name = [], True, None
+    for index, steps in enumerate(scripts):
+        with learner_code(f"creating {name}()"):
+            metric = cls(**dict(kwargs))
+        is_metric = is_metric and _isinstance(metric, keras.metrics.Metric)
+        if index == 0:
+            given_name = _metric_name(metric)
+        all_results.append(_run_script(metric, steps, arrays, graph, encoder))
+    result: dict[str, Any] = {"is_metric": is_metric, "name": given_name}
+    if args.get("scripts") is None:
+        result["results"] = all_results[0]
+    else:
+        result["scripts"] = all_results
+    return {"result": result}, encoder.arrays
+
+
+def op_metric_fit(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
+    """The learner's Metric inside ``model.fit``, as Keras runs it: compiled into a model (a
+    weightless identity of the predictions, so the predictions are the ones sent), updated in a
+    compiled train step with an unknown batch size, reset by Keras at each epoch's start.
+
+    ``epochs``: per epoch, a list of [y_true, y_pred] array names (each epoch as many batches);
+    ``output``: the output name the metric is compiled on. Returns the history Keras logged.
+    """
+    import warnings
+
+    name = _named(args, "class")
+    keras = _keras()
+    cls = _graded(name)
+    epochs = args.get("epochs")
+    output = args.get("output")
+    if not _isinstance(output, str) or not output:
+        raise BadRequest("metric_fit needs 'output': the name to compile the metric on")
+    if (
+        not _isinstance(epochs, list)
+        or not epochs
+        or not all(_isinstance(e, list) and e for e in epochs)
+        or _len({_len(e) for e in epochs}) != 1
+    ):
+        raise BadRequest("'epochs' must be a non-empty list of equally long batch lists")
+    try:
+        batches = [
+            [(arrays[t].astype(np.float32), arrays[p].astype(np.float32)) for t, p in epoch]
+            for epoch in epochs
+        ]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise BadRequest(f"metric_fit: bad batch {exc}") from None
+    width = batches[0][0][1].shape[-1]
+    with learner_code(f"creating {name}()"):
+        metric = cls(**dict(args.get("kwargs") or {}))
+    inputs = keras.Input(shape=(width,), name="predictions")
+    model = keras.Model(inputs, {output: keras.layers.Identity(name=output)(inputs)})
+    model.compile(optimizer="sgd", loss={output: "mse"}, metrics={output: [metric]})
+
+    def feed():
+        for epoch in batches:
+            for y_true, y_pred in epoch:
+                yield y_pred, {output: y_true}
+
+    with learner_code("fitting a model with the metric"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no trainable weights": the model is an identity
+        history = model.fit(
+            feed(), epochs=_len(batches), steps_per_epoch=_len(batches[0]), verbose=0
+        )
+    notes: list[str] = []
+    logged = history_floats(history, notes)
+    return {"result": {"history": logged, "notes": notes, "name": _metric_name(metric)}}, {}
 
 
 def _name_of(obj: Any) -> Any:

@@ -1,7 +1,8 @@
 """Hidden inputs for the hidden checks: seeded, never shown to learners.
 
-The seed is the course's secret (``grader.secret.hidden_seed()``), read when a check runs, never a
-constant here: reading the installed grader tells nothing about the hidden test set.
+The seed is the grading's hidden seed (``grader.secret.hidden_seed()``: derived from the course's
+secret and the submission's code), read when a check runs, never a constant here: reading the
+installed grader tells nothing about the hidden inputs, and no submission can learn another's.
 """
 
 from __future__ import annotations
@@ -13,25 +14,31 @@ from grader.secret import hidden_seed
 from ... import reference as ref
 
 
+def hidden_rng(offset: int) -> np.random.Generator:
+    return np.random.default_rng([hidden_seed(), offset])
+
+
+def hidden_seeds(n: int, offset: int) -> list[int]:
+    """``n`` distinct rng seeds for the learner's functions."""
+    return [int(s) for s in hidden_rng(offset).choice(2**31, size=n, replace=False)]
+
+
 def hidden_batch(n: int, offset: int = 0) -> ref.Batch:
-    return ref.make_batch(n, np.random.default_rng([hidden_seed(), offset]))
+    return ref.make_batch(n, hidden_rng(offset))
 
 
 def random_boxes(n: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of (row, col) boxes: three in four near each other, the rest drawn independently
-    (often disjoint, which an unclamped intersection gets wrong)."""
-    rng = np.random.default_rng([hidden_seed(), 1000 + offset])
+    """Pairs of (row, col) boxes: most near each other (partial overlaps), some drawn
+    independently (often disjoint), some identical, some touching at an edge or a corner."""
+    rng = hidden_rng(1000 + offset)
+    side = ref.measure_box_geometry().side / ref.IMAGE_SIZE
     a = rng.uniform(0.05, 0.55, (n, 2))
     b = np.clip(a + rng.normal(0, 0.08, (n, 2)), 0, 0.65)
-    far = rng.random(n) < 0.25
+    kind = rng.integers(0, 8, n)
+    far = kind == 0
     b[far] = rng.uniform(0.0, 0.65, (int(far.sum()), 2))
-    return a, b
-
-
-def unclamped_iou(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """The original course's IoU: abs() instead of clamping, to recognise that mistake."""
-    side = ref.measure_box_geometry().side
-    gap_h = np.abs(side - np.abs(y_true[:, 0] - y_pred[:, 0]) * 144)
-    gap_w = np.abs(side - np.abs(y_true[:, 1] - y_pred[:, 1]) * 144)
-    inter = gap_h * gap_w
-    return inter / (2 * side * side - inter)
+    b[kind == 1] = a[kind == 1]
+    touching = kind == 2
+    b[touching] = a[touching] + side * rng.integers(0, 2, (int(touching.sum()), 2)).clip(0, 1)
+    b[touching & (b == a).all(axis=1)] += [side, 0]
+    return a.astype(np.float32), b.astype(np.float32)

@@ -1,21 +1,25 @@
-"""Helpers for the checks, public and hidden: reading learner values, probing, diagnosing mistakes.
+"""Helpers for the checks, public and hidden: reading learner values and what their pixels show.
 
 Public code: it ships in the learner bundle, so it uses only the course's given material
-(``course``), never the reference solutions.
+(``course``), never the reference solutions. Every reader is lenient about containers (a tuple
+comes back as a list) and strict about meaning: what breaks the contract is said once, by the
+check of that property. NaN and infinity never satisfy a property.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-import pytest
 
 from grader.checking import Incorrect, short
 
 from ... import course
 
 CALLBACK_EPOCHS = 2
+SIDE = course.measure_box_geometry().side
+MARGIN = course.measure_box_geometry().margin
 
 
 def as_array(value, what: str, *, ndim: int | None = None) -> np.ndarray:
@@ -30,6 +34,8 @@ def as_array(value, what: str, *, ndim: int | None = None) -> np.ndarray:
 
 
 def as_float(value, what: str) -> float:
+    """A learner number as a float (NaN and infinity are returned as such: a property that
+    compares them fails)."""
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.reshape(()).item()
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -37,12 +43,35 @@ def as_float(value, what: str) -> float:
     return float(value)
 
 
-# -- create_example and data_generator
+def close(a, b, tol: float) -> bool:
+    """|a - b| <= tol, element-wise all; False for NaN or infinity anywhere."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return bool(np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and np.all(np.abs(a - b) <= tol))
 
 
-def example(submission, seed: int):
-    """(image, class_id, row, col) from the learner's create_example with a seeded rng."""
-    value = submission.call("create_example", seed=seed)
+def as_uint8_image(image: np.ndarray) -> np.ndarray:
+    """An image as 0..255 uint8, whatever its scale ([0, 1] floats are scaled up)."""
+    array = np.nan_to_num(np.asarray(image, np.float64)[..., :3], nan=0.0)
+    if array.size and array.max() <= 1.0 + 1e-6:
+        array = array * 255.0
+    return np.clip(np.round(array), 0, 255).astype(np.uint8)
+
+
+# -- create_example
+
+
+@dataclass
+class Example:
+    """One example as the learner's create_example returned it, read leniently."""
+
+    image: np.ndarray
+    class_id: object  # what came back: an int when it is one
+    row: float
+    col: float
+
+
+def read_example(value) -> Example:
+    """(image, class_id, row, col), or an Incorrect naming what came back instead."""
     if not isinstance(value, list) or len(value) != 4:
         raise Incorrect(
             "create_example(rng) should return a tuple (image, class_id, row, col)",
@@ -54,9 +83,145 @@ def example(submission, seed: int):
         class_id = class_id.reshape(()).item()
     if isinstance(class_id, float) and class_id.is_integer():
         class_id = int(class_id)
-    if not isinstance(class_id, int) or isinstance(class_id, bool):
-        raise Incorrect("class_id should be an integer", got=short(value[1]))
-    return image, class_id, as_float(value[2], "row"), as_float(value[3], "col")
+    return Example(image, class_id, as_float(value[2], "row"), as_float(value[3], "col"))
+
+
+def examples(submission, seeds: list[int]) -> list[Example]:
+    """The learner's create_example for each seed (a fresh Generator each)."""
+    return [read_example(v) for v in submission.call_each("create_example", list(seeds))]
+
+
+# -- what the pixels show: the emoji tile and its position
+
+
+@dataclass
+class Located:
+    """Where each image's emoji tile is, found from the pixels: class -1 when none fits."""
+
+    classes: np.ndarray  # (n,) int
+    rows: np.ndarray  # (n,) int: the tile's top-left row
+    cols: np.ndarray
+    distances: np.ndarray  # (n,) mean |difference| of the tile there, in [0, 1]
+
+    def found(self, tolerance: float = 0.02) -> np.ndarray:
+        return (self.classes >= 0) & (self.distances < tolerance)
+
+
+#: What counts as ink: a pixel darker than this in any channel (the canvas is 255).
+INK_BELOW = 250
+
+
+@functools.lru_cache(maxsize=1)
+def _ink_offsets() -> np.ndarray:
+    """Each tile's first inked row and column, as the images are read: on white, with the same
+    threshold (anti-aliased edges lighter than it do not count)."""
+    ink = (course.emoji_tiles() < INK_BELOW).any(axis=-1)
+    return np.array(
+        [(np.argmax(tile.any(axis=1)), np.argmax(tile.any(axis=0))) for tile in ink], dtype=int
+    )
+
+
+def locate_tiles(images: np.ndarray) -> Located:
+    """Each image's emoji tile: the first inked row and column, less each glyph's own offset
+    (glyphs differ: laughing's tears start further left), then the glyph whose tile fits best
+    there. Thousands of images in well under a second."""
+    images = np.stack([as_uint8_image(i) for i in images]) if len(images) else np.zeros((0,))
+    n = len(images)
+    classes = np.full(n, -1)
+    rows, cols = np.zeros(n, int), np.zeros(n, int)
+    distances = np.full(n, np.inf)
+    if n == 0 or images.shape[1:] != (course.IMAGE_SIZE, course.IMAGE_SIZE, 3):
+        return Located(classes, rows, cols, distances)
+    ink = (images < INK_BELOW).any(axis=-1)
+    inked = np.flatnonzero(ink.any(axis=(1, 2)))
+    first_row = np.argmax(ink.any(axis=2), axis=1)
+    first_col = np.argmax(ink.any(axis=1), axis=1)
+    tiles = course.emoji_tiles().astype(np.float32) / 255.0
+    size = course.TILE_SIZE
+    offsets = _ink_offsets()
+    for index in inked:
+        for glyph, (top, left) in enumerate(offsets):
+            r, c = first_row[index] - top, first_col[index] - left
+            if not (0 <= r <= course.MAX_OFFSET and 0 <= c <= course.MAX_OFFSET):
+                continue
+            patch = images[index, r : r + size, c : c + size]
+            fit = np.abs(patch[::3, ::3] / 255.0 - tiles[glyph][::3, ::3]).mean()
+            if fit < distances[index]:
+                distances[index], classes[index] = fit, glyph
+                rows[index], cols[index] = r, c
+    for index in np.flatnonzero(classes >= 0):
+        patch = images[index, rows[index] : rows[index] + size, cols[index] : cols[index] + size]
+        distances[index] = np.abs(patch / 255.0 - tiles[classes[index]]).mean()
+    return Located(classes, rows, cols, distances)
+
+
+# -- plot_bounding_box and figures: which pixels a box drew
+
+
+def colour_mask(image: np.ndarray, colour: str) -> np.ndarray:
+    r, g, b = (image[..., i].astype(int) for i in range(3))
+    if colour == "green":
+        return (g > 90) & (r < 90) & (b < 90)
+    return (r > 150) & (g < 90) & (b < 90)
+
+
+@dataclass
+class DrawnBox:
+    """The extent of the pixels drawn in one colour: rows top..bottom, cols left..right
+    (inclusive) and the outline's thickness."""
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+    thickness: int
+
+    def describe(self) -> str:
+        return (
+            f"rows {self.top}..{self.bottom}, cols {self.left}..{self.right} "
+            f"({self.bottom - self.top} x {self.right - self.left} pixels)"
+        )
+
+
+def drawn_box(image: np.ndarray, colour: str, before: np.ndarray | None = None) -> DrawnBox | None:
+    """The box drawn in ``colour`` (only pixels that changed from ``before``, when given)."""
+    image = as_uint8_image(image)
+    mask = colour_mask(image, colour)
+    if before is not None and before.shape[:2] == image.shape[:2]:
+        mask &= (np.abs(image.astype(int) - as_uint8_image(before).astype(int)) > 8).any(-1)
+    if mask.sum() < 8:
+        return None
+    rows, cols = np.nonzero(mask)
+    top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+    middle = (top + bottom) // 2
+    thickness = int(mask[middle, left : (left + right) // 2 + 1].sum())
+    return DrawnBox(int(top), int(left), int(bottom), int(right), thickness)
+
+
+def expected_box(coords) -> DrawnBox:
+    """Where a box of the course's side at normalised (row, col) is drawn, as plot_bounding_box's
+    task says: from (row, col) * 144 to that + BOX_SIDE, inclusive, clipped to the image."""
+    top, left = (float(v) * course.IMAGE_SIZE for v in np.asarray(coords, float)[:2])
+    last = course.IMAGE_SIZE - 1
+    return DrawnBox(
+        round(max(top, 0)),
+        round(max(left, 0)),
+        round(min(top + SIDE, last)),
+        round(min(left + SIDE, last)),
+        3,
+    )
+
+
+def box_matches(found: DrawnBox | None, want: DrawnBox, tolerance: float = 1.5) -> bool:
+    if found is None:
+        return False
+    return all(
+        abs(getattr(found, edge) - getattr(want, edge)) <= tolerance
+        for edge in ("top", "left", "bottom", "right")
+    )
+
+
+# -- data_generator
 
 
 TUPLE_TARGETS_HINT = (
@@ -155,177 +320,55 @@ def read_batch(item) -> GeneratorBatch:
     return GeneratorBatch(x, class_out, box_out, container, encoding)
 
 
-def generated(submission, batch_size: int, seed: int = 5, count: int = 1) -> list[GeneratorBatch]:
-    """``count`` batches from the learner's data_generator, read by :func:`read_batch`."""
-    value = submission.call("data_generator", batch_size=batch_size, seed=seed, sample=count)
+@dataclass
+class Generated:
+    """The first batches of one generator, and which of them it changed while drawing the next."""
+
+    batches: list[GeneratorBatch]
+    changed: tuple[int, ...]
+
+
+def generate(
+    submission, batch_size: int, seed: int = 5, count: int = 1, *, as_int: bool = False
+) -> Generated:
+    """``count`` batches from the learner's data_generator, read by :func:`read_batch`; its
+    ``rng`` is a Generator of ``seed``, or with ``as_int`` the seed itself (as the notebook
+    calls it)."""
+    if as_int:
+        value = submission.call("data_generator", batch_size=batch_size, rng=seed, sample=count)
+    else:
+        value = submission.call("data_generator", batch_size=batch_size, seed=seed, sample=count)
     if not isinstance(value, list) or len(value) < count:
         raise Incorrect(
             "data_generator should be a generator that yields batches forever", got=short(value)
         )
-    return [read_batch(item) for item in value[:count]]
+    changed = tuple(getattr(value, "changed", ()))
+    return Generated([read_batch(item) for item in value[:count]], changed)
 
 
-def batches(submission, batch_size: int, seed: int = 5, count: int = 1):
-    """``count`` batches as (x, class_out, box_out) arrays, whatever their container."""
-    return [(b.x, b.class_out, b.box_out) for b in generated(submission, batch_size, seed, count)]
+def generated(submission, batch_size: int, seed: int = 5, count: int = 1) -> list[GeneratorBatch]:
+    return generate(submission, batch_size, seed, count).batches
 
 
-def tile_at(image: np.ndarray, row: int, col: int) -> np.ndarray | None:
-    if not (0 <= row <= course.MAX_OFFSET and 0 <= col <= course.MAX_OFFSET):
-        return None
-    return image[row : row + course.TILE_SIZE, col : col + course.TILE_SIZE].astype(np.float32)
+# -- IoU
 
 
-def best_class(tile: np.ndarray | None) -> tuple[int, float]:
-    """Which emoji the pixels show, and how far they are from it (mean abs difference in [0, 1])."""
-    if tile is None or tile.shape[:2] != (course.TILE_SIZE, course.TILE_SIZE):
-        return -1, float("inf")
-    scale = 255.0 if tile.max() > 1.5 else 1.0
-    diffs = np.abs(
-        course.emoji_tiles().astype(np.float32) / 255.0 - tile[None, ..., :3] / scale
-    ).mean(axis=(1, 2, 3))
-    return int(diffs.argmin()), float(diffs.min())
-
-
-def find_tile(image: np.ndarray) -> tuple[int, int] | None:
-    """Where the emoji tile really is: the first non-white pixels, less the ink offset of the glyph
-    that fits best there (glyphs differ: laughing's tears start further left)."""
-    scale = 255.0 if image.max() > 1.5 else 1.0
-    ink = (image.astype(np.float32) / scale < 0.98).any(axis=-1)
-    if not ink.any():
-        return None
-    first_row, first_col = np.flatnonzero(ink.any(1))[0], np.flatnonzero(ink.any(0))[0]
-    candidates = {
-        (int(first_row - top), int(first_col - left)) for top, left, _, _ in course.ink_boxes()
-    }
-    return min(candidates, key=lambda rc: best_class(tile_at(image, *rc))[1])
-
-
-def diagnose_label(image: np.ndarray, class_id: int, row: float, col: float) -> str | None:
-    """None when the labels match the pixels; otherwise a message naming the likely mistake."""
-    margin = course.measure_box_geometry().margin
-    label_row, label_col = row * course.IMAGE_SIZE - margin, col * course.IMAGE_SIZE - margin
-    r, c = round(label_row), round(label_col)
-    drawn, distance = best_class(tile_at(image, r, c))
-    if distance < 0.02 and abs(label_row - r) < 0.51 and abs(label_col - c) < 0.51:
-        if drawn != class_id:
-            return f"the image shows class {drawn} ({course.CLASS_NAMES[drawn]}) but class_id is {class_id}"
-        return None
-    found = find_tile(image)
-    truth = (
-        f"the emoji's tile is at row {found[0]}, col {found[1]}" if found else "no emoji is visible"
-    )
-    got = f"your labels put it at row {label_row:.1f}, col {label_col:.1f} (pixels, after removing the margin)"
-    hint = ""
-    if found:
-        fr, fc = found
-        if row > 1.5 or col > 1.5:
-            hint = "row and col must be normalised: divide by 144"
-        elif abs(label_row - fc) < 1 and abs(label_col - fr) < 1 and fr != fc:
-            hint = "rows and columns are swapped: an image is indexed image[row, col], i.e. [y, x]"
-        elif abs(row * 144 - fr) < 1 and abs(col * 144 - fc) < 1:
-            hint = f"the margin is missing: the box starts MARGIN = {margin} pixels inside the tile"
-        elif abs(label_row - fr) < 3 and abs(label_col - fc) < 3:
-            hint = "the position is off by a few pixels; use (row + MARGIN) / 144 with the tile's integer row"
-    return f"{truth}; {got}." + (f" Hint: {hint}." if hint else "")
-
-
-# -- plot_bounding_box and figures
-
-
-def colour_mask(image: np.ndarray, colour: str) -> np.ndarray:
-    r, g, b = (image[..., i].astype(int) for i in range(3))
-    if colour == "green":
-        return (g > 90) & (r < 90) & (b < 90)
-    return (r > 150) & (g < 90) & (b < 90)
-
-
-def _band(box) -> np.ndarray:
-    top, left, bottom, right = np.round(course.boxes_to_corners(np.asarray(box))).astype(int)
-    inner = np.zeros((144, 144), bool)
-    inner[top + 4 : bottom - 3, left + 4 : right - 3] = True
-    outer = np.zeros_like(inner)
-    outer[max(top - 3, 0) : bottom + 4, max(left - 3, 0) : right + 4] = True
-    return outer & ~inner
-
-
-def box_drawn(image: np.ndarray, box, colour: str) -> str | None:
-    """None when a ``colour`` box outline lies where the normalised (row, col) says."""
-    drawn = colour_mask(image, colour)
-    if not drawn.any():
-        return f"no {colour} box was drawn"
-    if (drawn & ~_band(box)).sum() / drawn.sum() <= 0.1:
-        return None
-    top, left, _, _ = course.boxes_to_corners(np.asarray(box))
-    hint = ""
-    if (drawn & ~_band(np.asarray(box)[::-1])).sum() / drawn.sum() <= 0.1:
-        hint = " Hint: rows and columns are swapped; draw.rectangle takes (x0, y0, x1, y1) = (col, row, ...)."
-    rows, cols = np.nonzero(drawn)
-    return (
-        f"the {colour} box is not where the coordinates say: expected its top-left corner at row {top:.0f}, "
-        f"col {left:.0f}, got ink from row {rows.min()}, col {cols.min()}.{hint}"
-    )
-
-
-# -- IoU, model, callback
-
-
-def metric_value(submission, y_true, y_pred) -> float:
-    reply = submission.metric([("update", y_true, y_pred), ("result",)])
+def metric_values(submission, pairs, **kwargs) -> list[float]:
+    """The learner's metric on each (y_true, y_pred) batch, each on a fresh instance: one value
+    per batch, however its state or reset behaves."""
+    reply = submission.metric_scripts([[("update", a, b), ("result",)] for a, b in pairs], **kwargs)
     if not reply.get("is_metric"):
         raise Incorrect("IoU should subclass keras.metrics.Metric")
-    return as_float(reply["results"][0], "IoU().result()")
+    return [as_float(results[0], "IoU().result()") for results in reply["scripts"]]
 
 
-def course_iou(y_true, y_pred, *, side: float | None = None, clamp: bool = True) -> np.ndarray:
-    """Per-example IoU of (row, col) boxes of the course's side; ``clamp=False`` is the original
-    course's ``abs()`` intersection, ``side`` another side (e.g. BOX_SIDE + 1), to name mistakes."""
-    side = course.measure_box_geometry().side if side is None else side
-    gaps = side - np.abs(np.asarray(y_true, float) - np.asarray(y_pred, float)) * course.IMAGE_SIZE
-    overlap = np.clip(gaps, 0, None) if clamp else np.abs(gaps)
-    inter = overlap[:, 0] * overlap[:, 1]
-    return inter / (2 * side * side - inter)
+def one_pair_each(y_true, y_pred) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Batches of one example each: the metric's value per example."""
+    y_true, y_pred = np.asarray(y_true, np.float32), np.asarray(y_pred, np.float32)
+    return [(y_true[i : i + 1], y_pred[i : i + 1]) for i in range(len(y_true))]
 
 
-UNCLAMPED_HINT = (
-    "IoU not clamped: abs(x2 - x1) turns the gap between disjoint boxes into a positive "
-    "'overlap'; use max(0, min(...) - max(...)) for each side of the intersection"
-)
-
-
-def zero_iou_hint(got: float, y_true, y_pred) -> str:
-    """Why boxes that share no area got a non-zero IoU, when a known mistake explains it."""
-    side = course.measure_box_geometry().side
-    if got == pytest.approx(float(course_iou(y_true, y_pred, clamp=False).mean()), abs=2e-3):
-        return UNCLAMPED_HINT
-    if got == pytest.approx(float(course_iou(y_true, y_pred, side=side + 1).mean()), abs=2e-3):
-        return (
-            "the box is one pixel too large (inclusive pixel counting, side + 1): the box "
-            "spans BOX_SIDE pixels, from top to top + BOX_SIDE"
-        )
-    return iou_value_hint(got, 0.0, len(y_true))
-
-
-def iou_value_hint(got: float, expected: float, examples: int) -> str:
-    """The likely cause of an IoU far from what it should be (an IoU lies in [0, 1])."""
-    if expected > 0 and got == pytest.approx(expected * examples, rel=1e-3) and examples > 1:
-        return (
-            f"result() returned the sum over the {examples} examples: divide the summed IoU by "
-            "the number of examples seen (a second state variable, counted in update_state)"
-        )
-    if got > 1:
-        return (
-            "an IoU can never exceed 1: result() must divide the summed IoU by the number of "
-            "examples, and the union is area1 + area2 - intersection"
-        )
-    if got < 0:
-        return "an IoU can never be negative: clamp each side of the intersection at 0"
-    if got == 0 and expected > 0:
-        return (
-            "result() is 0: update_state should add into the state variables with assign_add, "
-            "and result() read them"
-        )
-    return ""
+# -- the model and the callback
 
 
 def model_summary(submission) -> dict:
@@ -365,28 +408,35 @@ def working_model(submission):
     return audit
 
 
-def fixed_examples(n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """n images, one emoji each at a fixed place, with their targets: callback test data."""
-    geometry = course.measure_box_geometry()
+def fixed_examples(n: int, offset: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """n images, one emoji each at a fixed place, with their targets: callback data."""
     images = np.full((n, 144, 144, 3), 255, np.uint8)
-    positions = [(8 + 9 * i % 60, 60 - 7 * i % 55) for i in range(n)]
-    classes = np.arange(n) % course.NUM_CLASSES
+    positions = [(8 + 9 * (i + offset) % 60, 60 - 7 * (i + offset) % 55) for i in range(n)]
+    classes = (np.arange(n) + offset) % course.NUM_CLASSES
     for image, (row, col), class_id in zip(images, positions, classes, strict=True):
         image[row : row + 72, col : col + 72] = course.emoji_tiles()[class_id]
-    boxes = (np.array(positions, np.float32) + geometry.margin) / 144
+    boxes = (np.array(positions, np.float32) + MARGIN) / 144
     return images, {"class_out": np.eye(9, dtype=np.float32)[classes], "box_out": boxes}
 
 
+#: The test batch given to the callback: 4 images it must show, the same every epoch.
+CALLBACK_TEST_IMAGES = 4
+
+
 def callback_report(submission) -> dict:
-    """Fit the learner's model for two short epochs with their ShowTestImages; what it drew."""
+    """Fit the learner's model for two short epochs with their ShowTestImages; what it drew, and
+    what the model predicted on the test images after each epoch."""
     images, targets = fixed_examples(8)
-    test_images, test_targets = fixed_examples(4)
+    test_images, test_targets = fixed_examples(CALLBACK_TEST_IMAGES, offset=3)
+    floats = test_images.astype(np.float32) / 255
     kwargs = {
-        "test_data": [{"image": test_images.astype(np.float32) / 255}, test_targets],
-        "num_images": 4,
+        "test_data": [{"image": floats}, test_targets],
+        "num_images": CALLBACK_TEST_IMAGES,
         "show": False,
     }
-    report = submission.callback(images, targets, epochs=CALLBACK_EPOCHS, steps=2, kwargs=kwargs)
+    report = submission.callback(
+        images, targets, epochs=CALLBACK_EPOCHS, steps=2, kwargs=kwargs, epoch_images=floats
+    )
     if not report.get("is_callback"):
         raise Incorrect("ShowTestImages should subclass keras.callbacks.Callback")
-    return report
+    return {**report, "test_images": test_images, "test_targets": test_targets}

@@ -1,0 +1,146 @@
+"""Hidden checks of the IoU metric: its value, how it accumulates, its reset, and inside fit.
+
+Each property is isolated: the value is read one example at a time on fresh metrics; the
+accumulation, the reset and the run inside ``model.fit`` are compared with the learner's own
+per-example values and their own eager run, so a wrong formula costs the value checks only.
+"""
+
+import itertools
+
+import numpy as np
+
+from grader.checking import Incorrect, Model, check
+
+from ... import reference as ref
+from ..public.helpers import as_float, close, metric_values, one_pair_each
+from ..public.mistakes import accumulation_models
+from ..public.problems import iou_problem
+from .helpers import random_boxes
+
+
+@check("IoU", 4)
+def test_iou_matches_the_reference_on_random_boxes(submission):
+    """partial overlaps, disjoint, touching and identical boxes: each example's IoU equals the reference"""
+    y_true, y_pred = random_boxes(48, 1)
+
+    def measure(other):
+        return metric_values(other, one_pair_each(y_true, y_pred))
+
+    got = measure(submission)
+    want = ref.iou(y_true, y_pred)
+    if close(got, want, 2e-3):
+        return
+    raise Incorrect(iou_problem(submission, "on hidden boxes", y_true, y_pred, got, want, measure))
+
+
+def _own_values(submission, batches) -> list[np.ndarray]:
+    """The learner's IoU of each example of each batch, each on a fresh metric."""
+    values = metric_values(submission, [p for a, b in batches for p in one_pair_each(a, b)])
+    sizes = np.cumsum([0, *(len(a) for a, _ in batches)])
+    return [np.asarray(values[s:e]) for s, e in itertools.pairwise(sizes)]
+
+
+def _result(submission, steps) -> float:
+    reply = submission.metric(steps)
+    if not reply.get("is_metric"):
+        raise Incorrect("IoU should subclass keras.metrics.Metric")
+    return as_float(reply["results"][-1], "result()")
+
+
+@check("IoU", 3)
+def test_iou_accumulates_over_batches(submission):
+    """after several batches, result() is the mean over every example since the last reset"""
+    batches = [random_boxes(n, 2 + i) for i, n in enumerate((5, 12, 3))]
+    own = _own_values(submission, batches)
+    got = _result(submission, [*(("update", a, b) for a, b in batches), ("result",)])
+    want = float(np.concatenate(own).mean())
+    if close(got, want, 2e-3):
+        return
+    hint = next(
+        (m.hint for m in accumulation_models(own) if close(m.returns, got, 2e-3)),
+        "",
+    )
+    raise Incorrect(
+        "after batches of 5, 12 and 3 examples, result() should be the mean IoU of all 20 "
+        "(your metric's own values, example by example)",
+        expected=round(want, 4),
+        got=round(got, 4),
+        hint=hint,
+    )
+
+
+@check("IoU", 3)
+def test_iou_reset_state_really_resets(submission):
+    """after reset_state(), only the batches since count (compared with a fresh metric)"""
+    (a, b), (c, d) = random_boxes(16, 4), random_boxes(16, 5)
+    fresh = _result(submission, [("update", c, d), ("result",)])
+    for steps, what in (
+        ([("update", a, a), ("reset",), ("update", c, d), ("result",)], "after one batch"),
+        (
+            [("update", a, b), ("update", b, a), ("reset",), ("update", c, d), ("result",)],
+            "after two batches",
+        ),
+        ([("reset",), ("update", c, d), ("result",)], "on a new metric"),
+    ):
+        got = _result(submission, steps)
+        if close(got, fresh, 2e-3):
+            continue
+        carried = _result(submission, [s for s in steps if s[0] != "reset"])
+        not_reset = Model(
+            carried,
+            "state not reset: the earlier batches still count after reset_state(); assign 0 "
+            "to every state variable in reset_state (do not create new variables)",
+        )
+        hint = submission.diagnose(
+            "IoU",
+            lambda other, steps=steps: _result(other, steps),
+            got,
+            models=[not_reset],
+            same=lambda x, y: close(x, y, 2e-3),
+        )
+        raise Incorrect(
+            f"reset_state() {what}, then one batch: result() should equal a fresh metric's on "
+            "that batch",
+            expected=round(fresh, 4),
+            got=round(got, 4),
+            hint=hint,
+        )
+
+
+@check("IoU", 3)
+def test_iou_works_inside_model_fit(submission):
+    """compiled into a model and fitted, it logs what it computes eagerly, every epoch"""
+    epochs = [[random_boxes(8, 10 + 2 * e + b) for b in range(2)] for e in range(2)]
+    reply = submission.metric_fit(epochs, output="box_out", kwargs={"name": "iou"})
+    history = reply.get("history") or {}
+    logged = [values for key, values in history.items() if key != "loss"]
+    if not logged:
+        notes = reply.get("notes") or []
+        raise Incorrect(
+            "inside model.fit your metric logged no number",
+            got="; ".join(notes)[:300] or "nothing",
+            hint="result() must return a number computed from the state variables",
+        )
+    steps = []
+    for batches in epochs:
+        steps += [("reset",), *(("update", a, b) for a, b in batches), ("result",)]
+    eager = submission.metric(steps)
+    want = [as_float(v, "result()") for v in eager["results"]]
+    got = logged[0]
+    if close(got, want, 2e-3):
+        return
+    first_batch = [_result(submission, [("update", *e[0]), ("result",)]) for e in epochs]
+    hint = (
+        "inside fit only the first batch of each epoch counted: Keras traces update_state "
+        "once, so state kept in Python attributes (self.n += 1) is updated only then; keep it "
+        "in variables (self.add_variable, then assign_add)"
+        if close(got, first_batch, 2e-3)
+        else ""
+    )
+    raise Incorrect(
+        "inside model.fit the logged value differs from what your metric computes eagerly on "
+        "the same batches",
+        expected=[round(w, 4) for w in want],
+        got=[round(float(g), 4) for g in got],
+        hint=hint,
+    )

@@ -51,6 +51,8 @@ def close(a, b, tol: float) -> bool:
 
 def as_uint8_image(image: np.ndarray) -> np.ndarray:
     """An image as 0..255 uint8, whatever its scale ([0, 1] floats are scaled up)."""
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8:
+        return image[..., :3]
     array = np.nan_to_num(np.asarray(image, np.float64)[..., :3], nan=0.0)
     if array.size and array.max() <= 1.0 + 1e-6:
         array = array * 255.0
@@ -125,33 +127,42 @@ def locate_tiles(images: np.ndarray) -> Located:
     """Each image's emoji tile: the first inked row and column, less each glyph's own offset
     (glyphs differ: laughing's tears start further left), then the glyph whose tile fits best
     there. Thousands of images in well under a second."""
-    images = np.stack([as_uint8_image(i) for i in images]) if len(images) else np.zeros((0,))
+    if len(images) and not (isinstance(images, np.ndarray) and images.dtype == np.uint8):
+        images = np.stack([as_uint8_image(i) for i in images])
+    images = np.asarray(images) if len(images) else np.zeros((0,))
     n = len(images)
     classes = np.full(n, -1)
     rows, cols = np.zeros(n, int), np.zeros(n, int)
     distances = np.full(n, np.inf)
     if n == 0 or images.shape[1:] != (course.IMAGE_SIZE, course.IMAGE_SIZE, 3):
         return Located(classes, rows, cols, distances)
-    ink = (images < INK_BELOW).any(axis=-1)
-    inked = np.flatnonzero(ink.any(axis=(1, 2)))
-    first_row = np.argmax(ink.any(axis=2), axis=1)
-    first_col = np.argmax(ink.any(axis=1), axis=1)
-    tiles = course.emoji_tiles().astype(np.float32) / 255.0
-    size = course.TILE_SIZE
-    offsets = _ink_offsets()
-    for index in inked:
-        for glyph, (top, left) in enumerate(offsets):
-            r, c = first_row[index] - top, first_col[index] - left
-            if not (0 <= r <= course.MAX_OFFSET and 0 <= c <= course.MAX_OFFSET):
-                continue
-            patch = images[index, r : r + size, c : c + size]
-            fit = np.abs(patch[::3, ::3] / 255.0 - tiles[glyph][::3, ::3]).mean()
-            if fit < distances[index]:
-                distances[index], classes[index] = fit, glyph
-                rows[index], cols[index] = r, c
+    # the darkest channel, element-wise (a reduction over a 3-wide axis is ~10x slower)
+    darkest = np.minimum(np.minimum(images[..., 0], images[..., 1]), images[..., 2])
+    inked_rows = darkest.min(axis=2) < INK_BELOW
+    inked_cols = darkest.min(axis=1) < INK_BELOW
+    first_row, first_col = np.argmax(inked_rows, axis=1), np.argmax(inked_cols, axis=1)
+    tiles = course.emoji_tiles().astype(np.int16)
+    size, step = course.TILE_SIZE, 3
+    grid = np.arange(0, size, step)
+    inked = np.flatnonzero(inked_rows.any(axis=1))
+    best = np.full(n, np.inf)
+    for glyph, (top, left) in enumerate(_ink_offsets()):
+        r, c = first_row[inked] - top, first_col[inked] - left
+        fits = (r >= 0) & (r <= course.MAX_OFFSET) & (c >= 0) & (c <= course.MAX_OFFSET)
+        which, r, c = inked[fits], r[fits], c[fits]
+        patches = images[
+            which[:, None, None],
+            r[:, None, None] + grid[None, :, None],
+            c[:, None, None] + grid[None, None, :],
+        ]
+        fit = np.abs(patches.astype(np.int16) - tiles[glyph][::step, ::step]).mean(axis=(1, 2, 3))
+        better = fit < best[which]
+        chosen = which[better]
+        best[chosen], classes[chosen] = fit[better], glyph
+        rows[chosen], cols[chosen] = r[better], c[better]
     for index in np.flatnonzero(classes >= 0):
         patch = images[index, rows[index] : rows[index] + size, cols[index] : cols[index] + size]
-        distances[index] = np.abs(patch / 255.0 - tiles[classes[index]]).mean()
+        distances[index] = np.abs(patch.astype(np.int16) - tiles[classes[index]]).mean() / 255.0
     return Located(classes, rows, cols, distances)
 
 

@@ -26,7 +26,6 @@ from ..public.helpers import (
     model_summary,
     working_model,
 )
-from .cost import COST_HINT, over_budget
 
 # -- create_model
 
@@ -94,14 +93,6 @@ def test_box_head_can_reach_every_box(submission):
             f"labels span {BOX_RANGE[0]:.3f}..{BOX_RANGE[1]:.3f}",
             hint="use a linear (or sigmoid) output for the box",
         )
-
-
-@check("create_model", 2)
-def test_model_cost_fits_the_training_budget(submission):
-    """at most the notebook's cost limit per example, so the grader can train it"""
-    problem = over_budget(working_model(submission))
-    if problem:
-        raise Incorrect(problem, hint=COST_HINT)
 
 
 def _names(spec) -> list[str]:

@@ -20,10 +20,10 @@ from grader.secret import hidden_seed
 
 from ... import reference as ref
 from ...pictures import Predictions
-from .cost import MAX_MFLOPS_PER_EXAMPLE, over_budget
+from ..public.cost import MAX_MFLOPS_PER_EXAMPLE, over_budget
 from .helpers import hidden_batch
 
-__all__ = ["MAX_MFLOPS_PER_EXAMPLE"]  # the limit, declared once in .cost
+__all__ = ["MAX_MFLOPS_PER_EXAMPLE"]  # the limit, declared once in ..public.cost
 
 EPOCHS = 5
 STEPS_PER_EPOCH = 200
@@ -62,7 +62,7 @@ def run_training(submission, data_seed: int, train_seed: int) -> tuple[ref.Batch
 
 def affordable(submission) -> None:
     """Refuse, before training, a model the step budget cannot afford: the same measure and
-    limit as the model's cost check (``.cost``), which is where its points are lost."""
+    limit as the model's cost check (``..public.cost``), which is where its points are lost."""
     problem = over_budget(submission.model_audit())
     if problem:
         raise Incorrect(

@@ -9,9 +9,12 @@ check of that property. NaN and infinity never satisfy a property.
 from __future__ import annotations
 
 import functools
+import random
 from dataclasses import dataclass, field
 
+import hypothesis
 import numpy as np
+from hypothesis import HealthCheck, Phase, settings
 
 from grader.checking import Incorrect, short
 
@@ -41,6 +44,28 @@ def as_float(value, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Incorrect(f"{what} should be a number", got=short(value))
     return float(value)
+
+
+#: Hypothesis, as the checks use it: a fixed number of examples, no example database, no
+#: deadline (the learner's code may be slow under load), deterministic for a given seed.
+SEARCH = settings(
+    max_examples=60,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.generate, Phase.shrink],
+)
+
+
+def counterexample(strategy, broken, seed: int = 0):
+    """The simplest value of ``strategy`` for which ``broken`` is true (Hypothesis's search and
+    shrinking), or None. The same learner code gets the same answer: the search is seeded."""
+    try:
+        return hypothesis.find(strategy, broken, settings=SEARCH, random=random.Random(seed))
+    except hypothesis.errors.NoSuchExample:
+        return None
+    except hypothesis.errors.HypothesisException:  # e.g. flaky: the code answers differently
+        return None
 
 
 def close(a, b, tol: float) -> bool:

@@ -7,16 +7,19 @@ learner's values match what that mistake gives (``Submission.diagnose``).
 """
 
 import numpy as np
+from hypothesis import strategies as st
 
-from grader.checking import Incorrect, check, short
+from grader.checking import CheckOutcome, Incorrect, check, short
 
 from ... import course
+from .cost import COST_HINT, over_budget
 from .helpers import (
     CALLBACK_EPOCHS,
     MARGIN,
     SIDE,
     callback_report,
     close,
+    counterexample,
     drawn_box,
     examples,
     generated,
@@ -25,7 +28,7 @@ from .helpers import (
     one_pair_each,
     working_model,
 )
-from .mistakes import FLOOR, HOLD
+from .mistakes import HOLD, rule
 from .problems import (
     box_problem,
     iou_problem,
@@ -296,6 +299,14 @@ def test_model_has_named_outputs_of_the_right_shapes(submission):
             )
 
 
+@check("create_model", 2, public=True)
+def test_model_cost_fits_the_training_budget(submission):
+    """at most the notebook's cost limit per example, so the grader can train it"""
+    problem = over_budget(working_model(submission))
+    if problem:
+        raise Incorrect(problem, hint=COST_HINT)
+
+
 # -- ShowTestImages
 
 
@@ -337,22 +348,42 @@ SCHEDULE_CALLS = (
 )
 
 
+def schedule_property(submission, epochs, holds) -> None:
+    """The schedule's rule on the table's calls of ``epochs``, then on any (epoch, rate) of that
+    range: Hypothesis searches for the simplest call that breaks it."""
+    calls = [(e, lr) for e, lr in SCHEDULE_CALLS if e in epochs]
+    got = schedule_values(submission, calls)
+    if not all(holds(e, lr, g) for (e, lr), g in zip(calls, got, strict=True)):
+        raise Incorrect(schedule_problem(submission, calls, got))
+
+    def broken(call) -> bool:
+        epoch, lr = call
+        try:
+            return not holds(epoch, lr, schedule_values(submission, [call])[0])
+        except CheckOutcome:
+            return True
+
+    found = counterexample(st.tuples(st.integers(epochs.start, epochs.stop - 1), RATES), broken)
+    if found is not None:
+        raise Incorrect(schedule_problem(submission, [found], schedule_values(submission, [found])))
+
+
+#: The rates a schedule is given: from far below the floor to far above any sensible rate.
+RATES = st.floats(1e-7, 1.0, allow_nan=False)
+
+
+def _right(epoch: int, lr: float, got: float) -> bool:
+    want = rule(epoch, lr)
+    return abs(got - want) <= 1e-4 * want
+
+
 @check("lr_schedule", 2, public=True)
 def test_lr_schedule_keeps_the_rate_for_three_epochs(submission):
     """epochs 0, 1 and 2 return the incoming rate unchanged"""
-    calls = [(e, lr) for e, lr in SCHEDULE_CALLS if e < HOLD]
-    got = schedule_values(submission, calls)
-    if close(got, [lr for _, lr in calls], 1e-12):
-        return
-    raise Incorrect(schedule_problem(submission, calls, got))
+    schedule_property(submission, range(0, HOLD), _right)
 
 
 @check("lr_schedule", 2, public=True)
 def test_lr_schedule_halves_the_rate_down_to_the_floor(submission):
     """from epoch 3, each epoch halves the incoming rate, never below MIN_LR = 1e-5"""
-    calls = [(e, lr) for e, lr in SCHEDULE_CALLS if e >= HOLD]
-    got = schedule_values(submission, calls)
-    want = [max(lr * 0.5, FLOOR) for _, lr in calls]
-    if all(abs(g - w) <= 1e-4 * w for g, w in zip(got, want, strict=True)):
-        return
-    raise Incorrect(schedule_problem(submission, calls, got))
+    schedule_property(submission, range(HOLD, 1000), _right)

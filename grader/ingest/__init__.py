@@ -12,7 +12,7 @@ and must give every file a verdict, however broken (DESIGN.md, invariants 1 and 
 * the assignment's graded parts (`IngestRules.parts`) are found by cell tag, ``# GRADED: <name>`` header or plain
   definition name (`locating`), and only what they need is kept: imports, definitions and
   constants (`keeping`, which states the keep rule);
-* near names of missing parts (``IOU`` for ``IoU``) are looked for in every cell, among
+* near names of missing parts (``SCORE`` for ``Score``) are looked for in every cell, among
   definitions of the part's kind, and misspelt methods of graded classes named (`names`);
 * another course's idioms are looked for by the assignment's adviser and presented as the rows of
   its table of differences that apply (`habits`).

@@ -1,7 +1,7 @@
 """Names found, not guessed: near names of graded parts, and misspelt methods of graded classes.
 
 Why this module exists: a part the grader cannot find by its exact name is often there under a
-near name (``IOU``, ``showTestImages``, ``create_Model``), and a graded class often misspells a
+near name (``SCORE``, ``showSamples``, ``build_Net``), and a graded class often misspells a
 method its framework calls (``_init_``, ``update_states``, ``on_epoch_ends``), which later fails
 far from its cause ("object has no attribute ..."). Both are looked for here, in every code cell
 of the notebook before the keep rule drops anything, and reported with the part's kind in mind:
@@ -9,7 +9,7 @@ of the notebook before the keep rule drops anything, and reported with the part'
 * a near name is offered only for a definition of the part's kind (`PartKind`): a class for a
   class part, whose written bases mention ``Metric`` / ``Callback`` for a metric / callback part;
   a function for a function part, whose required parameters fit the stub's call. A plotting
-  helper ``test_model(model, data)`` is never ``create_model()``;
+  helper ``plot_net(net, data)`` is never a ``build_net()`` stub;
 * names are compared case-folded with underscores removed (`normalise`), by the number of edited
   characters (`edits`, from difflib's opcodes); the limits (`MAX_EDITS`, `PREFIX_SHARE`) were
   measured on a table of real near names and unrelated names (tests/test_names.py);
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 MAX_EDITS = 2
 SHORT = 5
 #: A normalised name that starts the part's name is near when it covers at least this share of it
-#: (``data_gen`` for ``data_generator``); one the part's name starts (``IoUMetric``) always is.
+#: (``load_gen`` for ``load_generator``); one the part's name starts (``ScoreMetric``) always is.
 PREFIX_SHARE = 0.5
 MIN_PREFIX = 3
 
@@ -119,9 +119,9 @@ def name_distance(part: str, name: str) -> int | None:
     if found <= (1 if len(p) <= SHORT else MAX_EDITS):
         return found
     if len(p) >= MIN_PREFIX and n.startswith(p):
-        return found  # the part's name, extended: ``IoUMetric``, ``ShowTestImagesCallback``
+        return found  # the part's name, extended: ``ScoreMetric``, ``ShowSamplesCallback``
     if len(n) > MIN_PREFIX and p.startswith(n) and len(n) >= PREFIX_SHARE * len(p):
-        return found  # shortened: ``data_gen``, ``lr_sched``
+        return found  # shortened: ``load_gen``, ``lr_sched``
     return None
 
 
@@ -190,7 +190,7 @@ def _definition(node: ast.stmt, cell: Cell, line: int) -> Definition:
 
 
 def stub_arguments(part: Part) -> ast.arguments | None:
-    """The parameters of a function part's stub (``create_example(rng=None)``)."""
+    """The parameters of a function part's stub (``make_sample(rng=None)``)."""
     if part.kind in _CLASS_KINDS:
         return None
     try:

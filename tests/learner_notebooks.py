@@ -237,7 +237,8 @@ class Adapter(ast.NodeTransformer):
         if stub is None:
             return
         if init is None:
-            node.body.insert(_after_docstring(node), copy.deepcopy(stub))
+            if not any(isinstance(n, ast.Raise) for n in ast.walk(stub)):  # given code only
+                node.body.insert(_after_docstring(node), copy.deepcopy(stub))
             return
         have = {a.arg for a in init.args.args + init.args.kwonlyargs}
         if init.args.kwarg is not None:
@@ -288,11 +289,11 @@ def _weights(node: ast.ClassDef) -> set[str]:
 # --------------------------------------------------------------------------- the model factory
 
 
-def model_factory(trees: list[ast.Module | None], name: str) -> ast.FunctionDef | None:
-    """``def <name>():`` from the model a notebook builds and compiles at top level: the cell
-    that assigns the compiled name from a ``Model(...)``/``Sequential(...)`` call, its last
-    ``.compile(...)``, and ``return``."""
-    compiled = None
+def model_factory(trees: list[ast.Module | None], name: str, metric: str) -> ast.FunctionDef | None:
+    """``def <name>():`` from the model a notebook builds and compiles at top level: the last
+    ``X.compile(...)`` (of those using the graded ``metric``, if any), the cell that assigns
+    ``X`` from a ``Model(...)``/``Sequential(...)`` call, and ``return X``."""
+    compiles = []
     for tree in trees:
         for stmt in tree.body if tree else ():
             call = stmt.value if isinstance(stmt, ast.Expr) else None
@@ -302,22 +303,32 @@ def model_factory(trees: list[ast.Module | None], name: str) -> ast.FunctionDef 
                 and call.func.attr == "compile"
                 and isinstance(call.func.value, ast.Name)
             ):
-                compiled = (call.func.value.id, stmt)
-    if compiled is None:
+                compiles.append((call.func.value.id, stmt))
+    with_metric = [
+        c for c in compiles if metric in {n.id for n in ast.walk(c[1]) if isinstance(n, ast.Name)}
+    ]
+    if not compiles:
         return None
-    variable, compile_stmt = compiled
+    variable, compile_stmt = (with_metric or compiles)[-1]
     build = None
     for tree in trees:
-        for stmt in tree.body if tree else ():
+        for index, stmt in enumerate(tree.body if tree else ()):
             if (
                 isinstance(stmt, ast.Assign)
                 and any(_name_of(t) == variable for t in stmt.targets)
                 and any(w in _name_of(stmt.value) for w in ("Model(", "Sequential("))
             ):
-                build = tree
+                build = (tree, index)
     if build is None:
         return None
-    body = [copy.deepcopy(s) for s in build.body if not _noisy(s)]
+    tree, index = build
+    after = [  # what the cell does to the model after making it (``model.add(...)``)
+        stmt
+        for stmt in tree.body[index + 1 :]
+        if variable in {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+        and ".compile(" not in ast.unparse(stmt)
+    ]
+    body = [copy.deepcopy(s) for s in [*tree.body[: index + 1], *after] if not _noisy(s)]
     body += [copy.deepcopy(compile_stmt), _stmt(f"return {variable}")]
     return ast.FunctionDef(name, ast.arguments([], [], None, [], [], None, []), body, [], None)
 
@@ -359,7 +370,8 @@ def adapt(nb: nbformat.NotebookNode, assignment: Assignment) -> nbformat.Noteboo
         for n in (tree.body if tree else ())
         if isinstance(n, ast.FunctionDef)
     }
-    factory = None if model in defined else model_factory(trees, model)
+    metric = assignment.part_of_kind(PartKind.METRIC)
+    factory = None if model in defined else model_factory(trees, model, metric)
     if factory is not None:
         last = max(
             i for i, t in enumerate(trees) if t and ast.unparse(factory.body[-2]) in ast.unparse(t)

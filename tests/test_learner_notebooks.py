@@ -135,3 +135,24 @@ def test_keras_3_renames_only_what_keras_3_requires() -> None:
     assert "self.num_ex.assign(0.0)" in metric  # add_weight again fails in Keras 3
     assert "self.iou.assign(tf.math.divide(self.total_iou, self.num_ex))" in metric
     assert "self.num_ex.assign_add(1)" in metric  # what already works is untouched
+
+
+def test_a_misspelt_init_stays_the_learners_and_no_unfinished_stub_is_pasted() -> None:
+    nb = adapted({"def __init__(self, **kwargs):": "def _init_(self, **kwargs):"})
+    metric = ast.unparse(definitions(nb)["IoU"])
+    assert "def _init_(self, **kwargs):" in metric  # their bug, theirs to fix
+    assert "NotImplementedError" not in metric and "def __init__" not in metric
+
+
+def test_the_graded_model_is_the_one_compiled_with_the_graded_metric() -> None:
+    nb = nbformat.read(ORIGINAL, as_version=4)
+    nb.cells = [c for c in nb.cells if "def create_model" not in c.source]
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "model = tf.keras.models.Model(input_, [class_out, box_out])\n"
+            "model.compile(loss='mse', metrics={'box_out': IoU(name='iou')})\n"
+            "probe = tf.keras.Sequential([Dense(2)])\nprobe.compile(loss='mse')\n"
+        )
+    )
+    factory = ast.unparse(definitions(adapt(nb, COURSE))["create_model"])
+    assert factory.rstrip().endswith("return model") and "probe" not in factory

@@ -135,6 +135,7 @@ class Assignment:
 
         return IngestRules(
             parts=self.part_names,
+            specs=self.parts,
             dropped_advice=self.hook("dropped_advice"),
             habits=self.hook("habits"),
         )

@@ -202,7 +202,7 @@ def test_header_naming_a_missing_definition_says_so() -> None:
     result = ingest_notebook(nb)
     assert "create_model" in result.missing
     (problem,) = [p for p in problems_of(result, "missing_part") if p.part == "create_model"]
-    assert "marked `# GRADED: create_model`" in problem.message
+    assert "the cell `# GRADED: create_model` defines no function" in problem.message
     assert "build_model" not in result.source  # not needed by any graded part
 
 

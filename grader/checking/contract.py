@@ -8,8 +8,6 @@ and every probe of the submission proxy (``submission``, ``keras_probes``) uses 
 
 from __future__ import annotations
 
-import ast
-import difflib
 import inspect
 from collections.abc import Mapping
 from typing import Any
@@ -51,22 +49,6 @@ def accepts_keyword(signature: inspect.Signature, name: str) -> bool:
     return inspect.Parameter.VAR_KEYWORD in kinds.values()
 
 
-def close_names(source: str, part: str, graded: tuple[str, ...]) -> list[str]:
-    """Top-level definitions in the kept source whose names look like ``part`` (renamed parts)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return []
-    defined = {
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-    }
-    lowered = {name.lower(): name for name in defined if name not in graded}
-    matches = difflib.get_close_matches(part.lower(), list(lowered), n=3, cutoff=0.6)
-    return [lowered[m] for m in matches]
-
-
 class PartContract:
     """The stubs' promises for one assignment and one submission (``ingested`` may be None: a
     self-check over a namespace)."""
@@ -76,21 +58,37 @@ class PartContract:
         self.ingested = ingested
 
     def missing_message(self, part: str) -> str:
-        """What the grader expected, what it found instead, and what to write."""
+        """What the grader expected, what it found instead (definitions of the part's kind under
+        a near name, anywhere in the notebook), and what to write."""
         found = next(
             (p.message for p in self.ingested.problems if p.part == part and p.message), ""
         )
         text = found or f"`{part}` was not found in your notebook."
         text += f" The grader expected `{self.assignment.stub(part)}`"
-        close = close_names(self.ingested.source, part, self.assignment.part_names)
-        if close:
-            text += f"; your notebook defines {', '.join(f'`{n}`' for n in close)}: rename it to `{part}`"
+        near = self.ingested.near_names.get(part, ())
+        if len(near) == 1:
+            text += f"; {near[0].message}: rename it to `{part}`"
+        elif near:
+            listed = "; ".join(n.message for n in near)
+            text += f"; {listed}: rename the one that is your `{part}` to `{part}`"
         text += "."
         advice = self.assignment.part(part)
         text += " " + (
             advice.missing if advice and advice.missing else "Keep the graded cell's name."
         )
         return text
+
+    def misspelt_message(self, part: str) -> str | None:
+        """The misspelt methods of a graded class (``_init_`` for ``__init__``), named as such:
+        the cause to show instead of its symptom (an attribute ``__init__`` should have set)."""
+        if self.ingested is None:
+            return None
+        found = [
+            p.message
+            for p in self.ingested.problems
+            if p.kind == "misspelt_method" and p.part == part
+        ]
+        return " ".join(found) or None
 
     def signature_problem(
         self, part: str, described: Mapping[str, Any] | None, keyword: str | None

@@ -12,6 +12,8 @@ and must give every file a verdict, however broken (DESIGN.md, invariants 1 and 
 * the assignment's graded parts (`IngestRules.parts`) are found by cell tag, ``# GRADED: <name>`` header or plain
   definition name (`locating`), and only what they need is kept: imports, definitions and
   constants (`keeping`, which states the keep rule);
+* near names of missing parts (``SCORE`` for ``Score``) are looked for in every cell, among
+  definitions of the part's kind, and misspelt methods of graded classes named (`names`);
 * another course's idioms are looked for by the assignment's adviser and presented as the rows of
   its table of differences that apply (`habits`).
 
@@ -31,15 +33,18 @@ from grader.ingest.model import (
     Problem,
     Stmt,
 )
+from grader.ingest.names import Definition, NearName
 from grader.ingest.pipeline import IngestedNotebook, ingest, ingest_notebook
 from grader.ingest.reading import submission_hash
 from grader.ingest.resolving import Resolver
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "Definition",
     "Habit",
     "IngestRules",
     "IngestedNotebook",
+    "NearName",
     "NotebookError",
     "Parsed",
     "PartInfo",

@@ -22,6 +22,7 @@ from grader.ingest.model import (
     Problem,
     Stmt,
 )
+from grader.ingest.names import describe_cell
 from grader.ingest.resolving import Resolver
 
 
@@ -118,8 +119,8 @@ def missing_problem(name: str, cells: list[Cell]) -> Problem:
             return Problem(
                 kind="missing_part",
                 message=(
-                    f"`{name}` is missing: cell {cell.index + 1} is marked `# GRADED: {name}` but "
-                    f"defines no function or class called `{name}` (was it renamed?)."
+                    f"`{name}` is missing: {describe_cell(cell)} defines no function or class "
+                    f"called `{name}` (was it renamed?)."
                 ),
                 part=name,
                 cell_index=cell.index,

@@ -12,7 +12,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from grader.assignment import Part
 
 GRADED_TAG = "graded"
 #: Cells the assignment provides (its given material): their assignments are kept even when they
@@ -30,6 +33,7 @@ ProblemKind = Literal[
     "not_attempted",
     "dropped_dependency",
     "dropped_statement",
+    "misspelt_method",
 ]
 
 
@@ -126,10 +130,12 @@ class Habit:
 
 @dataclass(frozen=True)
 class IngestRules:
-    """What ingestion needs of an assignment: its graded parts (notebook order) and two optional
+    """What ingestion needs of an assignment: its graded parts (notebook order), their kinds and
+    stubs (``specs``: near names and misspelt methods are judged by kind), and two optional
     advisers (``grader.assignment``'s hooks ``dropped_advice`` and ``habits``)."""
 
     parts: tuple[str, ...]
+    specs: tuple[Part, ...] = ()
     #: (global name, statement text) -> what to write instead of top-level code not run, or None.
     dropped_advice: Callable[[str, str], str | None] | None = None
     #: (Parsed, Resolver) -> the other course's idioms found.

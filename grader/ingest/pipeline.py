@@ -2,7 +2,8 @@
 
 Why this module exists: it is the one place that runs the stages in order (read and validate,
 parse the cells, resolve names, locate the graded parts, keep what they need, look for another
-course's idioms with the assignment's ``habits`` adviser) and assembles their result: the learner source that, exec'd in a fresh namespace,
+course's idioms with the assignment's ``habits`` adviser, look for near names of missing parts
+and misspelt methods in every cell) and assembles their result: the learner source that, exec'd in a fresh namespace,
 defines the parts, plus every problem found, in the order the learner reads them.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from grader.ingest.model import (
     PartInfo,
     Problem,
 )
+from grader.ingest.names import NearName, collect_definitions, misspelt_methods, near_names
 from grader.ingest.parsing import cell_tags, parse_cells
 from grader.ingest.reading import parse_json_bytes, read_submission, to_v4
 from grader.ingest.resolving import Resolver
@@ -44,6 +46,8 @@ class IngestedNotebook:
     graded: tuple[str, ...] = ()  # the assignment's graded parts, in notebook order
     #: Signs that the notebook was written for another course (the assignment's ``habits``).
     habits: tuple[Habit, ...] = ()
+    #: Missing part -> definitions of its kind under a near name, in every cell (`names`).
+    near_names: Mapping[str, tuple[NearName, ...]] = field(default_factory=dict)
 
     @property
     def shows_habits(self) -> bool:
@@ -85,6 +89,16 @@ def _ingest_dict(nbdict: Any, rules: IngestRules) -> IngestedNotebook:
     resolver = Resolver(parsed.stmts, parsed.imports, setup_cells, rules.parts)
     parts, winners, located = locate_parts(parsed, resolver, rules.parts)
     problems += located
+    specs = {spec.name: spec for spec in rules.specs}
+    for winner, name in winners:
+        if name in specs:
+            problems += misspelt_methods(specs[name], winner)
+    definitions = collect_definitions(parsed)
+    near = {
+        name: near_names(specs[name], definitions, rules.parts)
+        for name in rules.parts
+        if name not in parts and name in specs
+    }
     keep, used, kept_problems = keep_needed(resolver, winners, rules.parts, rules.dropped_advice)
     problems += kept_problems
     problems += dropped_statements(parsed, resolver, keep, used, rules.dropped_advice)
@@ -99,4 +113,5 @@ def _ingest_dict(nbdict: Any, rules: IngestRules) -> IngestedNotebook:
         ).hexdigest(),
         graded=rules.parts,
         habits=rules.habits(parsed, resolver) if rules.habits else (),
+        near_names={name: found for name, found in near.items() if found},
     )

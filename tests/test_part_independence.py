@@ -120,9 +120,7 @@ def test_create_example_without_rng_costs_only_the_determinism_check():
         "create_example",
     )
     lost = failed(results)
-    assert list(lost) == [
-        "create_example: the same rng seed gives the same example; different seeds differ"
-    ]
+    assert len(lost) == 1 and "the same rng seed gives the same example" in next(iter(lost))
     message = next(iter(lost.values()))
     assert "`create_example(rng=None)`" in message and "`create_example()`" in message
 
@@ -132,8 +130,10 @@ def test_a_function_of_another_signature_is_told_the_stubs():
     results = graded(
         notebook_with({"lr_schedule": "# GRADED: lr_schedule\n" + source}), "lr_schedule"
     )
-    (message,) = failed(results).values()
-    assert "`lr_schedule(epoch, lr)`" in message and "`lr_schedule(epoch)`" in message
+    messages = failed(results).values()
+    assert messages  # a schedule that cannot take the rate cannot halve it
+    for message in messages:
+        assert "`lr_schedule(epoch, lr)`" in message and "`lr_schedule(epoch)`" in message
 
 
 ORIGINAL_CALLBACK = '''# GRADED: ShowTestImages
@@ -157,10 +157,12 @@ class ShowTestImages(keras.callbacks.Callback):
 def test_a_callback_without_the_stubs_init_keeps_what_still_holds():
     results = graded(notebook_with({"ShowTestImages": ORIGINAL_CALLBACK}), "ShowTestImages")
     lost = failed(results)
-    assert list(lost) == [
-        "ShowTestImages: the figure shows the images with green (truth) and red (prediction) boxes"
-    ]
-    message = next(iter(lost.values()))
+    # its own images each epoch: not the test batch it is given; and the task's titles missing
+    assert sorted(lost) == [
+        "ShowTestImages: each figure shows the num_images test images it was given, the same every epoch",
+        "ShowTestImages: each image is titled with the predicted class, green when right and red when wrong",
+    ], lost
+    message = lost[sorted(lost)[0]]
     assert "__init__(self, test_data=None, num_images=6, show=True)" in message
     assert "test_data" in message and "ShowTestImages()" in message
 
@@ -220,13 +222,7 @@ MISTAKES = [
         IOU.replace(
             "return self.total_iou / ops.maximum(self.num_examples, 1.0)", "return self.total_iou"
         ),
-        [
-            "identical boxes",
-            "mean over every example",
-            "partial overlaps",
-            "tf.function",
-            "after reset_state()",
-        ],
+        ["mean over every example"],
         "sum",
         id="iou-sum-not-divided",
     ),
@@ -236,13 +232,7 @@ MISTAKES = [
             'self.num_examples.assign_add(ops.cast(ops.shape(iou)[0], "float32"))',
             "self.num_examples.assign_add(1.0)",
         ),
-        [
-            "identical boxes",
-            "mean over every example",
-            "partial overlaps",
-            "tf.function",
-            "after reset_state()",
-        ],
+        ["mean over every example"],
         "number of batches",
         id="iou-divides-by-batches",
     ),
@@ -261,7 +251,7 @@ MISTAKES = [
         MODEL.replace(
             '        name="box_out",', '        name="box_out",\n        activation="softmax",'
         ),
-        ["class_out is a softmax"],
+        ["box_out's activation can produce every box label"],
         "box_out uses 'softmax'",
         id="box-head-softmax",
     ),
@@ -270,7 +260,7 @@ MISTAKES = [
         MODEL.replace(
             'activation="softmax", name="class_out"', 'activation="sigmoid", name="class_out"'
         ),
-        ["class_out is a softmax"],
+        ["class_out gives a probability distribution"],
         "softmax missing: class_out uses 'sigmoid'",
         id="class-head-sigmoid",
     ),
@@ -441,4 +431,4 @@ def test_a_model_with_nan_weights_gets_no_output_points():
 
 def test_the_reference_model_gets_full_marks_on_every_structure_check():
     results = graded(notebook_with({}), "create_model")
-    assert len(results) == 5 and failed(results) == {}
+    assert len(results) == 7 and failed(results) == {}

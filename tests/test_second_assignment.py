@@ -245,9 +245,19 @@ PEEK = """
 import os
 import numpy as np
 
+
+def readable(path):
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+        return True
+    except OSError:
+        return False
+
+
 # GRADED: normalise_box
 def normalise_box(box, size):
-    seen = [os.path.exists(p) for p in {paths!r}]
+    seen = [readable(p) for p in [os.__file__, *{paths!r}]]
     return np.array(seen, dtype=float)
 """
 
@@ -258,11 +268,12 @@ def test_a_folder_of_two_is_batch_graded_and_the_sandbox_sees_nothing_private(
     folder = tmp_path / "class"
     folder.mkdir()
     shutil.copyfile(SOLUTION, folder / "ada.ipynb")
-    # a submission that looks for the course's private files from inside the sandbox ("/usr" is
-    # the control: it is there)
+    # a submission that tries to read the course's private files from inside the sandbox (the
+    # standard library's os.py is the control: it is readable). Under Landlock a path may still
+    # be seen to exist (stat is not confined); its content may not be read.
     private = [TINY / "reference.py", TINY / "checks" / "hidden" / "test_hidden.py", SOLUTION]
     peek = nbformat.v4.new_notebook()
-    peek.cells = [nbformat.v4.new_code_cell(PEEK.format(paths=["/usr", *map(str, private)]))]
+    peek.cells = [nbformat.v4.new_code_cell(PEEK.format(paths=list(map(str, private))))]
     nbformat.write(peek, folder / "peek.ipynb")
     out = tmp_path / "out"
     run = grader_cli("grade", "--assignment", str(TINY), str(folder), "-j", "2", "--out", str(out))

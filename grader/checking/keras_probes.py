@@ -70,6 +70,7 @@ class KerasProbes:
             {"class": cls, "scripts": encoded, "graph": graph, "kwargs": dict(kwargs or {})},
             arrays,
             doing=f"using your {cls} metric",
+            part=cls,
         )
 
     def metric_fit(
@@ -101,6 +102,7 @@ class KerasProbes:
             {"class": cls, "epochs": names, "output": output, "kwargs": dict(kwargs or {})},
             arrays,
             doing=f"fitting a model with your {cls} metric",
+            part=cls,
         )
 
     @staticmethod
@@ -131,6 +133,7 @@ class KerasProbes:
             {"factory": factory, "seed": seed},
             arrays,
             doing=f"building your model with {factory}()",
+            part=factory,
         )
 
     def model_audit(self) -> ModelAudit:
@@ -193,7 +196,9 @@ class KerasProbes:
         }
         if epoch_images is not None:
             args["epoch_images"] = "epoch_images"
-        report = self.probe("callback", args, arrays, doing=f"training with your {cls} callback")
+        report = self.probe(
+            "callback", args, arrays, doing=f"training with your {cls} callback", part=cls
+        )
         dropped = sorted(set(wanted) - set(given))
         if dropped and isinstance(report, dict):
             report = {
@@ -245,6 +250,7 @@ class KerasProbes:
             args,
             {"test_images": test_images},
             doing="training your model",
+            part=factory,
             cache_key=f"train:{factory}:{schedule}:{epochs}:{steps_per_epoch}:{seed}",
             on_message=answer,
         )

@@ -195,6 +195,26 @@ def _check_config(node: Any, found: list[str], depth: int = 0) -> None:
         _check_config(value, found, depth + 1)
 
 
+def _tensorflow_activations_as_keras(node: Any, keras: Any, depth: int = 0) -> Any:
+    """TensorFlow's own activation functions (``activation=tf.nn.softmax`` serialises as the
+    function ``softmax_v2``) replaced by the Keras activation of the same name: valid code that
+    Keras runs, rebuilt as Keras would."""
+    if depth > 200:
+        return node
+    if isinstance(node, list):
+        return [_tensorflow_activations_as_keras(v, keras, depth + 1) for v in node]
+    if not isinstance(node, dict):
+        return node
+    name = node.get("config")
+    if node.get("class_name") == "function" and isinstance(name, str):
+        plain = name.removesuffix("_v2")
+        if not callable(getattr(keras.activations, name, None)) and callable(
+            getattr(keras.activations, plain, None)
+        ):
+            return plain
+    return {k: _tensorflow_activations_as_keras(v, keras, depth + 1) for k, v in node.items()}
+
+
 def _shape(tensor: Any) -> Shape:
     return tuple(None if d is None else int(d) for d in tuple(tensor.shape)[1:])
 
@@ -319,11 +339,12 @@ def audit_config(config_json: str) -> ModelAudit:
     if not isinstance(config, dict):
         raise ModelAuditError("your model's Keras configuration is not an object")
     config.pop("compile_config", None)  # losses and metrics are checked elsewhere, not rebuilt
+    keras = trusted_keras()
+    config = _tensorflow_activations_as_keras(config, keras)
     classes: list[str] = []
     _check_config(config, classes)
     if len(classes) > MAX_LAYERS:
         raise ModelAuditError(f"your model has more than {MAX_LAYERS} layers")
-    keras = trusted_keras()
     for entry in classes:
         name = entry.removeprefix("function:")
         if entry.startswith("function:") and not callable(getattr(keras.activations, name, None)):

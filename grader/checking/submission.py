@@ -134,6 +134,7 @@ class Submission(KerasProbes):
         doing: str,
         cache_key: str | None = None,
         on_message: Callable | None = None,
+        part: str | None = None,
     ) -> Any:
         """One request; a failure becomes a LearnerError that tells the learner what happened.
 
@@ -155,7 +156,11 @@ class Submission(KerasProbes):
         try:
             value = self._request(op, args, dict(arrays or {}), on_message)
         except ProbeFailure as failure:
-            error = LearnerError(describe_failure(failure, doing, self.causes))
+            message = describe_failure(failure, doing, self.causes)
+            misspelt = self.contract.misspelt_message(part) if part else None
+            if misspelt:  # the cause, not its symptom (an attribute it should have set)
+                message = f"{misspelt}\n(What it caused: {message.splitlines()[0]})"
+            error = LearnerError(message)
             if key is not None:
                 self._cache[key] = error
             raise error from None
@@ -180,7 +185,7 @@ class Submission(KerasProbes):
         "module.qualname"}`` (the wire makes numpy scalars, tensors and arrays all arrays).
         """
         request, arrays = self._call_request(name, args, kwargs, seed, sample, typed)
-        return self.probe("call", request, arrays, doing=f"running {name}()")
+        return self.probe("call", request, arrays, doing=f"running {name}()", part=name)
 
     def call_each(
         self, name: str, seeds: list[int], *args: Any, typed: bool = False, **kwargs: Any
@@ -192,7 +197,9 @@ class Submission(KerasProbes):
             chunk = [int(s) for s in seeds[start : start + CALLS_PER_REQUEST]]
             request, arrays = self._call_request(name, args, kwargs, chunk[0], 0, typed)
             request["seeds"] = chunk
-            results.extend(self.probe("call", request, arrays, doing=f"running {name}()"))
+            results.extend(
+                self.probe("call", request, arrays, doing=f"running {name}()", part=name)
+            )
         return results
 
     def call_shared(
@@ -202,7 +209,7 @@ class Submission(KerasProbes):
         learner's own code would call the function; the results in order."""
         request, arrays = self._call_request(name, args, kwargs, seed, 0, typed)
         request["repeat"] = int(count)
-        return self.probe("call", request, arrays, doing=f"running {name}()")
+        return self.probe("call", request, arrays, doing=f"running {name}()", part=name)
 
     def _call_request(
         self,
@@ -244,5 +251,5 @@ class Submission(KerasProbes):
             "kwargs": tree["kwargs"],
             "return_args": True,
         }
-        value = self.probe("call", request, arrays, doing=f"running {name}()")
+        value = self.probe("call", request, arrays, doing=f"running {name}()", part=name)
         return value["args"] if isinstance(value, dict) and "args" in value else []

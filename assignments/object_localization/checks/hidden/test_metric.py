@@ -50,7 +50,7 @@ def _result(submission, steps) -> float:
 @check("IoU", 3)
 def test_iou_accumulates_over_batches(submission):
     """after several batches, result() is the mean over every example since the last reset"""
-    batches = [random_boxes(n, 2 + i) for i, n in enumerate((5, 12, 3))]
+    batches = [random_boxes(n, 2 + i) for i, n in enumerate((5, 12, 7))]
     own = _own_values(submission, batches)
     got = _result(submission, [*(("update", a, b) for a, b in batches), ("result",)])
     want = float(np.concatenate(own).mean())
@@ -61,7 +61,7 @@ def test_iou_accumulates_over_batches(submission):
         "",
     )
     raise Incorrect(
-        "after batches of 5, 12 and 3 examples, result() should be the mean IoU of all 20 "
+        "after batches of 5, 12 and 7 examples, result() should be the mean IoU of all 24 "
         "(your metric's own values, example by example)",
         expected=round(want, 4),
         got=round(got, 4),

@@ -28,7 +28,7 @@ from .helpers import (
     one_pair_each,
     working_model,
 )
-from .mistakes import HOLD, rule
+from .mistakes import FLOOR, HOLD, rule
 from .problems import (
     box_problem,
     iou_problem,
@@ -315,6 +315,9 @@ def test_callback_draws_one_figure_per_epoch(submission):
     """inside model.fit, one figure per epoch"""
     report = callback_report(submission)
     created = report.get("figures_created")
+    figure = report.get("last_figure")
+    if isinstance(figure, np.ndarray) and figure.ndim == 3:
+        submission.artifacts.callback_figure = figure  # the report shows what was drawn
     if created == CALLBACK_EPOCHS:
         return
     raise Incorrect(
@@ -348,9 +351,9 @@ SCHEDULE_CALLS = (
 )
 
 
-def schedule_property(submission, epochs, holds) -> None:
-    """The schedule's rule on the table's calls of ``epochs``, then on any (epoch, rate) of that
-    range: Hypothesis searches for the simplest call that breaks it."""
+def schedule_property(submission, epochs, rates, holds) -> None:
+    """The schedule's rule on the table's calls of ``epochs``, then on any (epoch, rate) of those
+    ranges: Hypothesis searches for the simplest call that breaks it."""
     calls = [(e, lr) for e, lr in SCHEDULE_CALLS if e in epochs]
     got = schedule_values(submission, calls)
     if not all(holds(e, lr, g) for (e, lr), g in zip(calls, got, strict=True)):
@@ -363,12 +366,14 @@ def schedule_property(submission, epochs, holds) -> None:
         except CheckOutcome:
             return True
 
-    found = counterexample(st.tuples(st.integers(epochs.start, epochs.stop - 1), RATES), broken)
+    found = counterexample(st.tuples(st.integers(epochs.start, epochs.stop - 1), rates), broken)
     if found is not None:
         raise Incorrect(schedule_problem(submission, [found], schedule_values(submission, [found])))
 
 
-#: The rates a schedule is given: from far below the floor to far above any sensible rate.
+#: The rates a schedule is given: while it holds, what training starts with (never below the
+#: floor); after, from far below the floor to far above any sensible rate.
+STARTING_RATES = st.floats(FLOOR, 1.0, allow_nan=False)
 RATES = st.floats(1e-7, 1.0, allow_nan=False)
 
 
@@ -380,10 +385,10 @@ def _right(epoch: int, lr: float, got: float) -> bool:
 @check("lr_schedule", 2, public=True)
 def test_lr_schedule_keeps_the_rate_for_three_epochs(submission):
     """epochs 0, 1 and 2 return the incoming rate unchanged"""
-    schedule_property(submission, range(0, HOLD), _right)
+    schedule_property(submission, range(0, HOLD), STARTING_RATES, _right)
 
 
 @check("lr_schedule", 2, public=True)
 def test_lr_schedule_halves_the_rate_down_to_the_floor(submission):
     """from epoch 3, each epoch halves the incoming rate, never below MIN_LR = 1e-5"""
-    schedule_property(submission, range(HOLD, 1000), _right)
+    schedule_property(submission, range(HOLD, 1000), RATES, _right)

@@ -80,8 +80,6 @@ def test_no_other_mistakes_hint_is_shown(ident):
     shown = [
         other.ident
         for other in CATALOGUE
-        if other.hint != mistake.hint
-        and other.hint not in mistake.hint
-        and other.hint in messages
+        if other.hint != mistake.hint and other.hint not in mistake.hint and other.hint in messages
     ]
     assert shown == [], messages

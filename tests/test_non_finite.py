@@ -1,8 +1,9 @@
 """NaN and infinity never satisfy a property: a notebook whose every part returns NaN, +inf or
 -inf where numbers belong (in the right shapes and types) earns nothing from any check of a value.
 
-Only properties that are not about values may pass: the metric's name, the callback's figure count
-and list, and the schedule's return type (NaN is a float). Graded in process, every part."""
+Only properties that are not about values may pass: the metric's name, that the caller's image is
+left unchanged, the callback's figure count and list, and the schedule's return type (NaN is a
+float). Graded in process, every part."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.test_mistakes import graded
 #: Checks whose property is not a value: (part, words of the check's name).
 NOT_ABOUT_VALUES = {
     ("IoU", "keeps the name it is given"),
+    ("plot_bounding_box", "the caller's image is not changed"),
     ("ShowTestImages", "one figure per epoch"),
     ("ShowTestImages", "kept in self.figures"),
     ("lr_schedule", "returns a float"),

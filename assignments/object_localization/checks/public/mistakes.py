@@ -25,8 +25,8 @@ SIZE = course.IMAGE_SIZE
 
 SWAPPED = "rows and columns are swapped: an image is indexed image[row, col], i.e. [y, x]"
 NO_MARGIN = (
-    f"the margin is missing: the box starts MARGIN = {MARGIN} pixels inside the tile, so the "
-    "label is (row + MARGIN) / 144"
+    "the margin is missing: the box starts MARGIN pixels inside the tile, so the label is "
+    "(row + MARGIN) / 144"
 )
 
 

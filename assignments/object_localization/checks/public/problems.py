@@ -56,6 +56,8 @@ def pixels_of(value, what: str) -> np.ndarray:
     picture = as_array(value, what)
     if picture.ndim != 3 or picture.shape[:2] != (144, 144) or picture.shape[2] < 3:
         raise Incorrect(f"{what} should be a 144x144 RGB picture", got=picture.shape)
+    if picture.dtype.kind == "f" and not np.isfinite(picture).all():
+        raise Incorrect(f"{what} holds NaN or infinity: a picture is numbers 0..255 (or 0..1)")
     return as_uint8_image(picture)
 
 

@@ -48,14 +48,16 @@ if TYPE_CHECKING:
 
 
 # Probe failures that decide the grading's status (first match wins, in this order of precedence).
-# A wall-clock limit hit while loading or training is the machine's, not the learner's: `timeout`.
-# Other probes' limits are hundreds of times what their work needs; hitting one is the learner's
-# verdict (an endless loop), reported by the check itself.
+# The grader's own failures (set-up, the worker's start and own steps, a reply that cannot be read,
+# a request it cannot send) are `error`: retried, never a score. A wall-clock limit hit while
+# loading or training is the machine's, not the learner's: `timeout`. Other probes' limits are
+# hundreds of times what their work needs; hitting one is the learner's verdict (an endless
+# loop), reported by the check itself.
 _PRECEDENCE = (Status.ERROR, Status.TIMEOUT, Status.LOAD_ERROR, Status.CRASHED)
 
 
 def _status_of_failure(op: str, kind: FailureKind) -> Status | None:
-    if kind == FailureKind.GRADER_ERROR:
+    if kind in (FailureKind.GRADER_ERROR, FailureKind.PROTOCOL):
         return Status.ERROR
     if kind == FailureKind.TIMEOUT and op in ("load", "train"):
         return Status.TIMEOUT

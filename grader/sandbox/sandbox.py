@@ -43,18 +43,20 @@ def _new_tenant(lim: Limits, scratch_parent: Path | None) -> tenancy.Tenant:
         raise ProbeError(FailureKind.GRADER_ERROR, f"cannot set up the sandbox: {exc}") from None
 
 
-def _load_failure(exc: ProbeError) -> ProbeError | None:
-    """The lasting failure of a load that raised ``exc`` (the code does not load), or None when
-    the grader itself failed (retried on the next request)."""
+def _load_failure(exc: ProbeError) -> ProbeError:
+    """The lasting failure of a load that raised ``exc``: every later request fails the same way
+    (the code does not load, or the grader could not load it: retrying within one grading,
+    whose status that failure already decides, would only start more workers)."""
     kind = FailureKind.LOAD_ERROR if exc.kind == FailureKind.LEARNER_ERROR else exc.kind
-    if kind not in (
-        FailureKind.LOAD_ERROR,
-        FailureKind.TIMEOUT,
-        FailureKind.CRASHED,
-        FailureKind.PROTOCOL,
-    ):
-        return None
     return ProbeError(kind, f"loading the code: {exc.message}", exc.traceback)
+
+
+def _start_failure(exc: ProbeError) -> ProbeError:
+    """A worker that did not answer its first request (before any learner code was sent to it):
+    it could not start, import its own modules or speak the protocol: the grader's failure."""
+    return ProbeError(
+        FailureKind.GRADER_ERROR, f"the worker did not start: {exc.message}", exc.traceback
+    )
 
 
 class Sandbox:
@@ -148,10 +150,15 @@ class Sandbox:
         choice = self._decide()
         tenant = self._ensure_tenant()
         if self._tmp is None:
-            self._tmp = rundir.make(
-                tenant, self.scratch_parent, self.limits.scratch_mb << 20,
-                drops_uid=bool(self._inner), bwrap=choice.name == "bwrap",
-            )  # fmt: skip
+            try:
+                self._tmp = rundir.make(
+                    tenant, self.scratch_parent, self.limits.scratch_mb << 20,
+                    drops_uid=bool(self._inner), bwrap=choice.name == "bwrap",
+                )  # fmt: skip
+            except (OSError, uids.GraderFault) as exc:
+                raise ProbeError(
+                    FailureKind.GRADER_ERROR, f"cannot prepare the sandbox's folder: {exc}"
+                ) from None
         # the privilege drop, with this sandbox's own slot uid instead of 65534
         inner = uids.with_uid(self._inner, tenant.uid) if os.geteuid() == 0 else self._inner
         self._worker = process.start(
@@ -195,20 +202,29 @@ class Sandbox:
             raise ProbeError(f.kind, f.message, f.traceback)
         if self._worker is not None and self.load_reply is not None:
             return self.load_reply
-        self._spawn()
-        source = np.frombuffer(self.source.encode("utf-8"), dtype=np.uint8)
         try:
-            args = {"names": list(self.graded_names)}
-            reply = self._exchange("load", args, {"source": source}, timeout, None)
+            self._spawn()
+            # The worker's first answer comes before it holds any learner code: whatever goes
+            # wrong up to here is the grader's (set-up, start, the worker's own imports, the wire).
+            self._exchange("ping", {}, None, timeout, None)
         except ProbeError as exc:
-            failure = _load_failure(exc)
-            if failure is None:
-                raise
-            self._load_failure = failure
-            self._stop()
-            raise failure from None
-        self.load_reply = reply
-        return reply
+            failure = _start_failure(exc)
+        else:
+            # lone surrogates travel as they are; the worker refuses them as the learner's text
+            text = self.source.encode("utf-8", "surrogatepass")
+            try:
+                args = {"names": list(self.graded_names)}
+                reply = self._exchange(
+                    "load", args, {"source": np.frombuffer(text, dtype=np.uint8)}, timeout, None
+                )
+            except ProbeError as exc:
+                failure = _load_failure(exc)
+            else:
+                self.load_reply = reply
+                return reply
+        self._load_failure = failure
+        self._stop()
+        raise failure from None
 
     def start(self, timeout: float | None = None) -> Reply:
         """Start the worker and load the learner source now; returns the load reply."""

@@ -51,11 +51,16 @@ def _load_failure(exc: ProbeError) -> ProbeError:
     return ProbeError(kind, f"loading the code: {exc.message}", exc.traceback)
 
 
-def _start_failure(exc: ProbeError) -> ProbeError:
+def _start_failure(exc: ProbeError, output: str) -> ProbeError:
     """A worker that did not answer its first request (before any learner code was sent to it):
-    it could not start, import its own modules or speak the protocol: the grader's failure."""
+    it could not start, import its own modules or speak the protocol: the grader's failure. The
+    last line it printed (its own, no learner code ran) says why, for the instructor."""
+    own = [
+        line for line in output.splitlines() if line.strip() and not line.startswith("[sandbox]")
+    ]
+    why = f" ({own[-1].strip()[:300]})" if own else ""
     return ProbeError(
-        FailureKind.GRADER_ERROR, f"the worker did not start: {exc.message}", exc.traceback
+        FailureKind.GRADER_ERROR, f"the worker did not start: {exc.message}{why}", exc.traceback
     )
 
 
@@ -208,7 +213,7 @@ class Sandbox:
             # wrong up to here is the grader's (set-up, start, the worker's own imports, the wire).
             self._exchange("ping", {}, None, timeout, None)
         except ProbeError as exc:
-            failure = _start_failure(exc)
+            failure = _start_failure(exc, self.output)
         else:
             # lone surrogates travel as they are; the worker refuses them as the learner's text
             text = self.source.encode("utf-8", "surrogatepass")

@@ -64,6 +64,24 @@ def _start_failure(exc: ProbeError, output: str) -> ProbeError:
     )
 
 
+def _start_and_load(sandbox: Sandbox, timeout: float) -> Reply:
+    """Start ``sandbox``'s worker and load its learner source; raise the lasting failure."""
+    try:
+        sandbox._spawn()
+        # The worker's first answer comes before it holds any learner code: whatever goes wrong
+        # up to here is the grader's (set-up, start, the worker's own imports, the wire).
+        sandbox._exchange("ping", {}, None, timeout, None)
+    except ProbeError as exc:
+        raise _start_failure(exc, sandbox.output) from None
+    # lone surrogates travel as they are; the worker refuses them as the learner's text
+    text = np.frombuffer(sandbox.source.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    args = {"names": list(sandbox.graded_names)}
+    try:
+        return sandbox._exchange("load", args, {"source": text}, timeout, None)
+    except ProbeError as exc:
+        raise _load_failure(exc) from None
+
+
 class Sandbox:
     """A lazily started, restartable worker holding one learner's source.
 
@@ -205,31 +223,14 @@ class Sandbox:
         if self._load_failure is not None:
             f = self._load_failure
             raise ProbeError(f.kind, f.message, f.traceback)
-        if self._worker is not None and self.load_reply is not None:
-            return self.load_reply
-        try:
-            self._spawn()
-            # The worker's first answer comes before it holds any learner code: whatever goes
-            # wrong up to here is the grader's (set-up, start, the worker's own imports, the wire).
-            self._exchange("ping", {}, None, timeout, None)
-        except ProbeError as exc:
-            failure = _start_failure(exc, self.output)
-        else:
-            # lone surrogates travel as they are; the worker refuses them as the learner's text
-            text = self.source.encode("utf-8", "surrogatepass")
+        if self._worker is None or self.load_reply is None:
             try:
-                args = {"names": list(self.graded_names)}
-                reply = self._exchange(
-                    "load", args, {"source": np.frombuffer(text, dtype=np.uint8)}, timeout, None
-                )
-            except ProbeError as exc:
-                failure = _load_failure(exc)
-            else:
-                self.load_reply = reply
-                return reply
-        self._load_failure = failure
-        self._stop()
-        raise failure from None
+                self.load_reply = _start_and_load(self, timeout)
+            except ProbeError as failure:
+                self._load_failure = failure
+                self._stop()
+                raise
+        return self.load_reply
 
     def start(self, timeout: float | None = None) -> Reply:
         """Start the worker and load the learner source now; returns the load reply."""

@@ -24,6 +24,7 @@ from grader.results.learner_output import learner_output
 from grader.results.locations import CellNames, GradedCell, locate
 from grader.worker.probes_fit import _render
 from tests.objloc import SOLUTION_NOTEBOOK, ingest_notebook
+from tests.server import live
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL_NUMBER = re.compile(r"\b[Cc]ell \d+\b")
@@ -260,3 +261,34 @@ def test_every_idiom_the_table_calls_gone_fails_and_every_one_it_says_works_work
     failed = json.loads(run.stdout.strip().splitlines()[-1])
     assert [i.shown for i in gone if not failed[i.code]] == []  # said gone, yet works
     assert {i.shown: failed[i.code] for i in works if failed[i.code]} == {}  # said to work
+
+
+# -- in a browser: pictures at their own size on a desktop, nothing wider than a phone -------------
+
+
+@pytest.mark.skipif(bool(live.chromium_missing()), reason=live.chromium_missing() or "")
+def test_in_a_browser_pictures_show_at_their_size_and_nothing_scrolls_sideways_on_a_phone(
+    tmp_path,
+):
+    png = array_png(np.full((300, 1200, 3), 200, np.uint8))
+    long_line = "bias_initializer=keras.initializers.Constant(" + "x" * 80 + "),"
+    check = CheckResult("1.1", "a: a check", "a", 1.0, 0.0, f"Traceback:\n    {long_line}")
+    located = locate(CellNames([GradedCell("a", 3)]), f"Cell 5, line 1: {long_line}", "a", 4)
+    result = GradingResult(
+        "s",
+        [check],
+        1.0,
+        "",
+        pictures={"callback": Picture("Your callback's last figure", "", "figure", png)},
+        problems=[located],
+    )
+    path = tmp_path / "report.html"
+    path.write_text(render_report(result), encoding="utf-8")
+    with live.browser() as chromium:
+        desk = chromium.new_page(viewport={"width": 1400, "height": 900})
+        desk.goto(path.as_uri())
+        assert desk.evaluate("document.querySelector('figure.picture img').clientWidth") == 1200
+        phone = live.phone_page(chromium)
+        phone.goto(path.as_uri())
+        assert live.horizontal_overflow(phone) <= 0
+        assert live.accessibility_problems(phone) == []

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +41,7 @@ from grader.ingest import (
     ingest,
     submission_hash,
 )
+from grader.results.locations import CellNames, GradedCell, locate
 from grader.results.scoring import GradingResult, Status, shown_isolation, write_results
 from grader.sandbox import ProbeError, Sandbox, refuse_shown
 from grader.wire import FailureKind
@@ -48,14 +51,16 @@ if TYPE_CHECKING:
 
 
 # Probe failures that decide the grading's status (first match wins, in this order of precedence).
-# A wall-clock limit hit while loading or training is the machine's, not the learner's: `timeout`.
-# Other probes' limits are hundreds of times what their work needs; hitting one is the learner's
-# verdict (an endless loop), reported by the check itself.
+# The grader's own failures (set-up, the worker's start and own steps, a reply that cannot be read,
+# a request it cannot send) are `error`: retried, never a score. A wall-clock limit hit while
+# loading or training is the machine's, not the learner's: `timeout`. Other probes' limits are
+# hundreds of times what their work needs; hitting one is the learner's verdict (an endless
+# loop), reported by the check itself.
 _PRECEDENCE = (Status.ERROR, Status.TIMEOUT, Status.LOAD_ERROR, Status.CRASHED)
 
 
 def _status_of_failure(op: str, kind: FailureKind) -> Status | None:
-    if kind == FailureKind.GRADER_ERROR:
+    if kind in (FailureKind.GRADER_ERROR, FailureKind.PROTOCOL):
         return Status.ERROR
     if kind == FailureKind.TIMEOUT and op in ("load", "train"):
         return Status.TIMEOUT
@@ -186,114 +191,184 @@ def grade_notebook(
     limits: Limits | None = None,
     hidden_seed: int | None = None,
     assignment: Assignment | str | None = None,
+    learner: str | None = None,
+    submission_file: str | None = None,
 ) -> GradingResult:
     """Grade one notebook file. Never raises for a bad submission: it gets a verdict.
 
     ``limits`` sizes the sandboxed worker (batch grading passes fewer threads per parallel job).
-    ``hidden_seed`` grades with that hidden-data seed (a Dask job carries the client's) instead of
-    the course's secret (``grader.secret``). ``assignment``: an Assignment, a name or a folder
-    (``grader.assignment.resolve``); by default the only one installed.
+    ``hidden_seed`` is the course's hidden-data seed (a Dask job carries the client's) instead of
+    the course's secret (``grader.secret``); either way the grading's hidden inputs come from the
+    seed derived from it and the submission's graded source (``secret.submission_seed``).
+    ``assignment``: an Assignment, a name or a folder (``grader.assignment.resolve``); by default
+    the only one installed. ``learner`` and ``submission_file`` (by default the file's name) are
+    shown in the report's header.
     """
     chosen = resolve(assignment)
-    seed = secret.hidden_seed() if hidden_seed is None else int(hidden_seed)
-    with secret.using_seed(seed):
-        return _grade(Path(path), sandbox_mode, limits, seed, chosen)
+    course_seed = secret.hidden_seed() if hidden_seed is None else int(hidden_seed)
+    result = _grade(Path(path), sandbox_mode, limits, course_seed, chosen)
+    result.learner = learner
+    result.submission_file = submission_file or Path(path).name
+    return result
+
+
+def _cell_heads(path: Path) -> list[str]:
+    """Each cell's first non-blank line, by index (for naming cells; [] when unreadable)."""
+    try:
+        cells = json.loads(path.read_bytes()).get("cells", [])
+        sources = ["".join(c.get("source", "")) if isinstance(c, dict) else "" for c in cells]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
+    return [next((line for line in s.splitlines() if line.strip()), "") for s in sources]
+
+
+def _cell_names(path: Path, ingested: IngestedNotebook) -> CellNames:
+    graded = [
+        GradedCell(name, info.cell_index, info.found_by != "name")
+        for name, info in ingested.parts.items()
+    ]
+    return CellNames(graded, _cell_heads(path))
+
+
+def _named_cells(checks: list[CheckResult], names: CellNames) -> list[CheckResult]:
+    """Check messages (a traceback names "cell N, line L") with their cells named."""
+    return [dataclasses.replace(c, message=names.in_text(c.message)) for c in checks]
 
 
 def _grade(
-    path: Path, sandbox_mode: str, limits: Limits | None, seed: int, assignment: Assignment
+    path: Path, sandbox_mode: str, limits: Limits | None, course_seed: int, assignment: Assignment
 ) -> GradingResult:
-    from grader.results import report_pictures
-    from grader.sandbox import Limits
-
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    ident = submission_id(path)
     try:
         digest = submission_hash(path)
     except OSError:
         digest = ""
     extra: dict[str, Any] = {
         "grader_version": __version__,
-        "seed_fingerprint": seed_fingerprint(seed),
+        "seed_fingerprint": seed_fingerprint(course_seed),
         "submission_sha256": digest,
         "isolation": shown_isolation(None),
         "assignment": assignment.name,
     }
-    isolation: str | None = None  # the sandbox's rung; None until one started
-    ingested: IngestedNotebook | None = None
-    captured = ""
+    graded_at = datetime.now(UTC).replace(microsecond=0).isoformat()
     try:
         ingested = ingest(path, assignment.ingest_rules())
     except NotebookError as error:
-        message = error.message
-    timings["ingest"] = time.perf_counter() - started
-    if ingested is None:
-        checks = run_checks(UnreadableSubmission(message, assignment))
-        summary = f"Your file could not be graded: {message}"
-        artifacts = Artifacts(problems=[message])
-        status, status_message = Status.UNREADABLE, message
+        timings["ingest"] = time.perf_counter() - started
+        with secret.using_seed(course_seed):  # no source to derive a seed from
+            checks = run_checks(UnreadableSubmission(error.message, assignment))
+        artifacts = Artifacts(problems=[error.message])
+        result = GradingResult(
+            submission_id(path),
+            checks,
+            0.0,
+            f"Your file could not be graded: {error.message}",
+            extra,
+            artifacts,
+            status=Status.UNREADABLE,
+            status_message=error.message,
+        )
     else:
-        limits = _within_budget(limits or Limits())
-        if sandbox_mode != "none":
-            refuse_shown(assignment.private_paths)
-        with Sandbox(
-            ingested.source, mode=sandbox_mode, limits=limits, graded_names=assignment.part_names
-        ) as sandbox:
-            isolation = sandbox.isolation
-            extra["isolation"] = shown_isolation(isolation)
-            extra["isolation_note"] = sandbox.isolation_note
-            submission = SandboxedSubmission(ingested, sandbox, assignment)
-            load_start = time.perf_counter()
-            with contextlib.suppress(LearnerError):
-                submission.loaded_names()
-            timings["sandbox_start_and_load"] = time.perf_counter() - load_start
-            checks_start = time.perf_counter()
-            checks = run_checks(submission)
-            timings["checks"] = time.perf_counter() - checks_start
-            captured = sandbox.output
-        status, status_message = submission.status()
-        artifacts = dataclasses.replace(submission.artifacts)
-        if artifacts.training is not None and artifacts.training.train_seconds:
-            timings["training"] = float(artifacts.training.train_seconds)
-        problems = [p.message for p in ingested.problems if p.kind != "not_attempted"]
-        artifacts.problems = problems
-        artifacts.code = {name: info.source for name, info in ingested.parts.items()}
-        notes = []
-        if isolation != "bwrap":
-            notes.append(
-                f"Note: graded without the bubblewrap sandbox ({extra.get('isolation_note', '')})."
-            )
-        if problems:
-            notes.append(f"{len(problems)} problem(s) found in your notebook: see the report.")
-        if not status.is_verdict:
-            checks, stopped = _not_a_verdict(checks, status, status_message)
-            notes.insert(0, stopped)
-            artifacts.predictions = None
-        if ingested.shows_habits:  # the way in for another course's learners, on top
-            intro = assignment.hook("habits_intro", "")
-            heading = assignment.hook("habits_heading", "Written for another course?")
-            artifacts.habits = HabitsFound(heading, intro, habit_rows(ingested.habits))
-            notes.insert(0, habits_text(intro, ingested.habits))
-        summary = "\n".join(notes)
+        timings["ingest"] = time.perf_counter() - started
+        seed = secret.submission_seed(course_seed, ingested.source)
+        extra["seed_fingerprint"] = seed_fingerprint(seed)
+        with secret.using_seed(seed):
+            result = _grade_source(path, ingested, sandbox_mode, limits, assignment, extra, timings)
+    return _finish(result, assignment, timings, started, graded_at)
+
+
+def _grade_source(
+    path: Path,
+    ingested: IngestedNotebook,
+    sandbox_mode: str,
+    limits: Limits | None,
+    assignment: Assignment,
+    extra: dict[str, Any],
+    timings: dict[str, float],
+) -> GradingResult:
+    """The checks on a readable notebook's source, in its sandbox; the summary and problems."""
+    from grader.sandbox import Limits
+
+    limits = _within_budget(limits or Limits())
+    if sandbox_mode != "none":
+        refuse_shown(assignment.private_paths)
+    with Sandbox(
+        ingested.source, mode=sandbox_mode, limits=limits, graded_names=assignment.part_names
+    ) as sandbox:
+        isolation = sandbox.isolation
+        extra["isolation"] = shown_isolation(isolation)
+        extra["isolation_note"] = sandbox.isolation_note
+        submission = SandboxedSubmission(ingested, sandbox, assignment)
+        load_start = time.perf_counter()
+        with contextlib.suppress(LearnerError):
+            submission.loaded_names()
+        timings["sandbox_start_and_load"] = time.perf_counter() - load_start
+        checks_start = time.perf_counter()
+        checks = run_checks(submission)
+        timings["checks"] = time.perf_counter() - checks_start
+        captured = sandbox.output
+    status, status_message = submission.status()
+    names = _cell_names(path, ingested)
+    artifacts = dataclasses.replace(submission.artifacts)
+    if artifacts.training is not None and artifacts.training.train_seconds:
+        timings["training"] = float(artifacts.training.train_seconds)
+    shown = [p for p in ingested.problems if p.kind != "not_attempted"]
+    problems = [locate(names, p.message, p.part, p.cell_index) for p in shown]
+    artifacts.problems = [p.message for p in problems]
+    artifacts.code = {name: info.source for name, info in ingested.parts.items()}
     artifacts.captured_output = captured
-    report_start = time.perf_counter()
-    pictures = report_pictures(artifacts, assignment.hook("pictures"))
-    timings["pictures"] = time.perf_counter() - report_start
-    extra["timings"] = {name: round(value, 2) for name, value in timings.items()}
+    notes = []
+    if isolation != "bwrap":
+        notes.append(
+            f"Note: graded without the bubblewrap sandbox ({extra.get('isolation_note', '')})."
+        )
+    if problems:
+        notes.append(
+            f"{len(problems)} problem(s) found in your notebook: see the top of the report."
+        )
+    if not status.is_verdict:
+        checks, stopped = _not_a_verdict(checks, status, status_message)
+        notes.insert(0, stopped)
+        artifacts.predictions = None
+    if ingested.shows_habits:  # the way in for another course's learners, on top
+        intro = assignment.hook("habits_intro", "")
+        heading = assignment.hook("habits_heading", "Written for another course?")
+        rows = [
+            {**row, "where": names.in_text(row["where"])} for row in habit_rows(ingested.habits)
+        ]
+        artifacts.habits = HabitsFound(heading, intro, rows)
+        notes.insert(0, names.in_text(habits_text(intro, ingested.habits)))
     return GradingResult(
-        submission_id=ident,
-        checks=checks,
-        execution_time=time.perf_counter() - started,
-        output=summary,
-        extra=extra,
-        artifacts=artifacts,
-        pictures=pictures,
+        submission_id(path),
+        _named_cells(checks, names),
+        0.0,
+        "\n".join(notes),
+        extra,
+        artifacts,
         status=status,
         status_message=status_message,
-        title=assignment.title,
-        credit=assignment.credit,
+        problems=problems,
     )
+
+
+def _finish(
+    result: GradingResult,
+    assignment: Assignment,
+    timings: dict[str, float],
+    started: float,
+    graded_at: str,
+) -> GradingResult:
+    """The report's pictures, the timings, the assignment's title and credit, when."""
+    from grader.results import report_pictures
+
+    report_start = time.perf_counter()
+    result.pictures = report_pictures(result.artifacts, assignment.hook("pictures"))
+    timings["pictures"] = time.perf_counter() - report_start
+    result.extra["timings"] = {name: round(value, 2) for name, value in timings.items()}
+    result.execution_time = time.perf_counter() - started
+    result.title, result.credit, result.graded_at = assignment.title, assignment.credit, graded_at
+    return result
 
 
 def write_outputs(result: GradingResult, out_dir: Path) -> Path:

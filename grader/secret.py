@@ -1,10 +1,19 @@
-"""The course's hidden-data seed: a per-course secret kept outside the source and the sandbox.
+"""The hidden-data seeds: a per-course secret kept outside the source and the sandbox, and the seed
+of each grading derived from it and the submission.
 
-Why: the hidden checks draw their test images from a seed. If that seed were in the package, anyone
-who can read the installed grader (a learner with the release bundle's neighbour, a sandbox that
-sees site-packages) could regenerate the hidden labels. So the seed is generated once per course,
-stored with the instructor's data (mode 0600), and only the trusted process reads it; Dask jobs
-carry it by value.
+Why a secret: the hidden checks draw their inputs from a seed. If that seed were in the package,
+anyone who can read the installed grader (a learner with the release bundle's neighbour, a sandbox
+that sees site-packages) could regenerate the hidden labels. So the course seed is generated once
+per course, stored with the instructor's data (mode 0600), and only the trusted process reads it;
+Dask jobs carry it by value.
+
+Why one seed per submission: a report shows what the checks expected on hidden inputs, so with one
+seed per course a first submission would reveal what a second could hard-code. The seed a grading
+uses (:func:`submission_seed`) is a keyed hash, HMAC-SHA256 with the course seed as the key, of the
+submission's graded source (the kept source the grader runs, ``IngestedNotebook.source``): the same
+submission always gets the same hidden inputs, so the same score and messages (regrading agrees),
+while any change to what is graded draws inputs nobody has seen; without the course seed nobody
+can compute them. An unreadable notebook (no source) is graded with the course seed itself.
 
 Where it lives, first match wins:
 
@@ -17,6 +26,8 @@ Where it lives, first match wins:
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import secrets
 import tempfile
@@ -85,6 +96,20 @@ def load_hidden_seed(path: Path | None = None) -> int:
         raise SecretError(f"cannot read the hidden-data seed {path}: {exc}") from None
 
 
+#: Separates this use of the course seed from any other keyed hash of it.
+_DERIVATION = b"objloc hidden inputs of a submission\0"
+
+
+def submission_seed(course_seed: int, source: str) -> int:
+    """The hidden seed of grading ``source`` (a submission's graded source) in a course whose
+    seed is ``course_seed``: HMAC-SHA256 keyed by the course seed, its first 62 bits (the size
+    of a course seed). The same source always gets the same seed; any change, another."""
+    key = str(int(course_seed)).encode("ascii")
+    message = _DERIVATION + source.encode("utf-8", "surrogatepass")
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") >> 2
+
+
 def hidden_seed() -> int:
     """The seed the hidden checks use now: the one set by :func:`using_seed`, else the course's."""
     value = _active.get()
@@ -93,7 +118,8 @@ def hidden_seed() -> int:
 
 @contextlib.contextmanager
 def using_seed(seed: int) -> Iterator[int]:
-    """Grade with this hidden seed (a Dask job carries the client's seed by value)."""
+    """Use this hidden seed inside (a Dask job carries the course seed by value; a grading then
+    uses its submission's seed, :func:`submission_seed`)."""
     token = _active.set(int(seed))
     try:
         yield int(seed)

@@ -327,16 +327,25 @@ def test_jobs_carry_the_clients_hidden_seed_to_the_grading(
     seen: list[int] = []
 
     def fake_grade(
-        path: Path, *, sandbox_mode: str, limits, hidden_seed=None, assignment=None
+        path: Path,
+        *,
+        sandbox_mode: str,
+        limits,
+        hidden_seed=None,
+        assignment=None,
+        submission_file=None,
     ) -> GradingResult:
         seen.append(hidden_seed if hidden_seed is not None else secret.hidden_seed())
         seen.append(secret.hidden_seed())
+        files.append(submission_file)
         return GradingResult("x", [], 0.0, "", extra={"status": "graded"})
 
+    files: list[str | None] = []
     monkeypatch.setattr(grade, "grade_notebook", fake_grade)
     outcome = batch.grade_job(shipped[0])
     assert outcome["status"] == "graded", outcome
     assert seen == [111, 111]
+    assert files == [shipped[0].name]  # the report names the file as it was submitted
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from grader.sandbox import (
     isolation_status,
     leftover_processes,
 )
-from grader.sandbox.paths import _python_binds
+from grader.sandbox.paths import SANDBOX_ROOT, _python_binds
 from tests.objloc import GRADED_PARTS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
@@ -203,7 +203,7 @@ def test_missing_name_and_unknown_op(simple: Sandbox) -> None:
     assert info.value.kind == "learner_error" and "not defined" in info.value.message
     with pytest.raises(ProbeError) as info:
         simple.request("frobnicate", {}, timeout=10)
-    assert info.value.kind == "protocol"
+    assert info.value.kind == "grader_error"  # a request the worker cannot serve: ours
 
 
 def test_ask_without_a_handler_is_refused(simple: Sandbox) -> None:
@@ -211,7 +211,9 @@ def test_ask_without_a_handler_is_refused(simple: Sandbox) -> None:
         simple.request(
             "train", {"factory": "create_model", "epochs": 1, "steps_per_epoch": 1}, timeout=10
         )
-    assert info.value.kind in ("protocol", "learner_error")  # create_model is missing
+    # create_model is missing (the learner's), or TensorFlow does not load within this fixture's
+    # small address space: a step of the worker's own, so the grader's
+    assert info.value.kind in ("protocol", "learner_error", "grader_error")
 
 
 def test_timeout_kills_and_restarts(simple: Sandbox) -> None:
@@ -258,11 +260,12 @@ def test_bwrap_view_of_the_file_system() -> None:
         slot_uid = (
             sb._tenant.uid
         )  # each concurrent sandbox has its own uid (grader.sandbox.tenancy)
-    assert uid == slot_uid and cwd == "/tmp"
+    own = Path(SANDBOX_ROOT).name  # the worker's own folder: its copy and its home
+    assert uid == slot_uid and cwd == f"{SANDBOX_ROOT}/home"
     # Only the system folders, the sandbox's own, and where the interpreter and venv live.
     interpreter_tops = {Path(p).parts[1] for p in _python_binds()}
-    allowed = {"bin", "dev", "etc", "lib", "lib64", "proc", "sandbox", "sbin", "tmp", "usr"}
-    assert "sandbox" in top and set(top) <= allowed | interpreter_tops, top
+    allowed = {"bin", "dev", "etc", "lib", "lib64", "proc", own, "sbin", "tmp", "usr"}
+    assert own in top and set(top) <= allowed | interpreter_tops, top
     assert not {"home", "srv", "mnt", "opt"} - interpreter_tops & set(top)
 
 

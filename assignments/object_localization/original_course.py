@@ -39,10 +39,23 @@ class Difference(Enum):
 
 
 @dataclass(frozen=True)
+class Idiom:
+    """A line the table says fails (``gone``) or works (``works``) with the TensorFlow and Keras
+    installed here: ``shown`` as the table shows it, ``code`` what tests/test_original_course.py
+    runs to verify it (with ``tf``, ``keras``, ``np``, a compiled ``model`` and ``batches()``, an
+    endless generator of its training batches, defined)."""
+
+    shown: str
+    code: str
+
+
+@dataclass(frozen=True)
 class DifferenceRow:
     original: str  # what the original course did
     here: str  # what this course asks
     line: str  # the line to write
+    gone: tuple[Idiom, ...] = ()  # what the row says no longer works here
+    works: tuple[Idiom, ...] = ()  # what the row says works here
 
 
 #: The table shown in the notebook's first cell, the bundle README and, for the rows that apply,
@@ -71,6 +84,26 @@ DIFFERENCES: dict[Difference, DifferenceRow] = {
         '`self.total = self.add_variable(shape=(), initializer="zeros", name="total")`; '
         "`self.total.assign_add(...)` in `update_state`; `self.total.assign(0.0)` in "
         "`reset_state`; the overlap's height and width clamped at 0",
+        works=(
+            Idiom(
+                "`add_variable`",
+                "class Total(keras.metrics.Metric):\n"
+                "    def __init__(self, **kw):\n"
+                "        super().__init__(**kw)\n"
+                '        self.total = self.add_variable(shape=(), initializer="zeros", name="total")\n'
+                "    def update_state(self, y_true, y_pred, sample_weight=None):\n"
+                "        self.total.assign_add(keras.ops.sum(y_pred))\n"
+                "    def result(self):\n"
+                "        return self.total\n"
+                "    def reset_state(self):\n"
+                "        self.total.assign(0.0)\n"
+                "m = Total()\n"
+                "m.update_state(np.ones(2), np.ones(2))\n"
+                "assert float(m.result()) == 2.0\n"
+                "m.reset_state()\n"
+                "assert float(m.result()) == 0.0\n",
+            ),
+        ),
     ),
     Difference.PLOT: DifferenceRow(
         "`plot_bounding_box(image, gt_coords, pred_coords=[], norm=False)`",
@@ -90,11 +123,39 @@ DIFFERENCES: dict[Difference, DifferenceRow] = {
         "(the notebook's constants)",
     ),
     Difference.KERAS3: DifferenceRow(
-        "Keras 2: `tf.keras`, `fit_generator`, `keras.backend.set_value`, "
+        "Keras 2 (through `tf.keras`): `fit_generator`, `keras.backend.set_value`, "
         "`fit(workers=, use_multiprocessing=)`, `Adam(lr=)`",
-        "Keras 3: `import keras`; those APIs are gone",
+        "Keras 3: those APIs are gone; `tf.keras` and `from tensorflow.keras import layers` still "
+        "work (they are Keras 3 now), `import keras` is the usual way",
         "`model.fit(generator, ...)`; `model.optimizer.learning_rate.assign(v)`; drop `workers=` "
         "and `use_multiprocessing=`; `Adam(learning_rate=...)`",
+        gone=(
+            Idiom("`fit_generator`", "model.fit_generator(batches(), steps_per_epoch=1)"),
+            Idiom(
+                "`keras.backend.set_value`",
+                "keras.backend.set_value(model.optimizer.learning_rate, 0.1)",
+            ),
+            Idiom("`workers=`", "model.fit(batches(), steps_per_epoch=1, workers=2)"),
+            Idiom(
+                "`use_multiprocessing=`",
+                "model.fit(batches(), steps_per_epoch=1, use_multiprocessing=True)",
+            ),
+            Idiom("`Adam(lr=)`", "keras.optimizers.Adam(lr=0.01)"),
+        ),
+        works=(
+            Idiom("`tf.keras`", "tf.keras.layers.Dense(2); tf.keras.callbacks.Callback()"),
+            Idiom(
+                "`from tensorflow.keras import layers`",
+                "from tensorflow.keras import layers\nlayers.Dense(2)",
+            ),
+            Idiom("`import keras`", "import keras"),
+            Idiom("`model.fit(generator, ...)`", "model.fit(batches(), steps_per_epoch=1)"),
+            Idiom(
+                "`model.optimizer.learning_rate.assign(v)`",
+                "model.optimizer.learning_rate.assign(0.1)",
+            ),
+            Idiom("`Adam(learning_rate=...)`", "keras.optimizers.Adam(learning_rate=0.01)"),
+        ),
     ),
 }
 

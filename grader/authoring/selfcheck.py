@@ -8,16 +8,54 @@ From a notebook, after running its cells::
 
 From a terminal: ``grader check NOTEBOOK`` (``--assignment NAME`` when several are installed). Only
 public checks run here; grading runs them all in a sandbox.
+
+What the learner reads is their own output and the summary: the lines TensorFlow's C++ runtime
+writes straight to the process's standard error while it starts (CUDA, oneDNN, absl notices) are
+held back while the checks run and the notebook loads (``grader.results.learner_output``); any
+other line written there is passed on when they end.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from grader.assignment import Assignment, AssignmentError, resolve
 from grader.checking import CheckResult
+from grader.results.learner_output import learner_output
+
+
+@contextlib.contextmanager
+def library_lines_held_back() -> Iterator[None]:
+    """Standard error (the file descriptor: C++ libraries write to it directly) goes to a
+    temporary file inside; what is not a library's own line is written back at the end."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error to hold back (a detached process)
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = learner_output(held.read().decode("utf-8", "replace"))
+            if kept:
+                with contextlib.suppress(OSError, ValueError):
+                    sys.stderr.write(kept)
+                    sys.stderr.flush()
 
 
 def format_summary(results: list[CheckResult]) -> str:
@@ -47,7 +85,8 @@ def check_namespace(
     from grader.checking import InProcessSubmission, run_checks
 
     submission = InProcessSubmission(namespace, ingested, resolve(assignment))
-    return run_checks(submission, public_only=True, parts=[part] if part else None)
+    with library_lines_held_back():
+        return run_checks(submission, public_only=True, parts=[part] if part else None)
 
 
 def check(part: str | None = None, assignment: str | None = None) -> list[CheckResult]:
@@ -67,7 +106,8 @@ def check_notebook(
     chosen = resolve(assignment)
     ingested = ingest(path, chosen.ingest_rules())
     namespace: dict[str, Any] = {"__name__": "submission"}
-    exec(compile(ingested.source, str(path), "exec"), namespace)
+    with library_lines_held_back():  # the notebook's imports start TensorFlow
+        exec(compile(ingested.source, str(path), "exec"), namespace)
     return check_namespace(namespace, part, ingested, chosen)
 
 

@@ -156,6 +156,7 @@ def grade_job(job: Job) -> dict[str, Any]:
                     limits=limits,
                     hidden_seed=job.hidden_seed,
                     assignment=job.assignment,
+                    submission_file=job.name or None,
                 )
         result.submission_id = job.id
         result.extra["submission_sha256"] = job.content_hash

@@ -27,11 +27,23 @@ class Picture:
     alt: str  # the image's text alternative
     png: bytes
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels, from the PNG header; (0, 0) when it is not a PNG."""
+        if self.png[:8] != b"\x89PNG\r\n\x1a\n" or len(self.png) < 24:
+            return 0, 0
+        return int.from_bytes(self.png[16:20], "big"), int.from_bytes(self.png[20:24], "big")
+
+
+#: The report's pictures are drawn at this resolution and shown at their own size (up to the
+#: page's width): 10-point text is then ~14 px high, legible without zooming.
+DPI = 100
+
 
 def figure_png(figure: Any) -> bytes:
-    """A matplotlib figure as PNG bytes (90 dpi, tight)."""
+    """A matplotlib figure as PNG bytes (:data:`DPI`, tight)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     return buffer.getvalue()
 
 
@@ -76,7 +88,7 @@ def curves_picture(
             ax.plot(range(1, len(values) + 1), values, marker="o", label=key)
         ax.set_title((titles or {}).get(metric, metric))
         ax.set_xlabel("epoch")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=9)
     figure.tight_layout()
     png = figure_png(figure)
     plt.close(figure)

@@ -1,9 +1,13 @@
 """GradingResult -> one self-contained ``report.html`` (Jinja; pictures inline, no external requests).
 
-The learner reads this page, so it shows what the checks said, their captured output as plain text
-(no terminal codes, no host paths) and the pictures drawn for them (``pictures``: the assignment's,
-the training curves, the callback's figure). The templates are in ``grader/results/templates``; :data:`_ENV` also renders the
-batch's ``index.html`` (``grader.batch.gradebook``).
+The learner reads this page top down, so it opens with who and what was graded (the learner, the
+file, when, its short hash) and the score, then what to fix first: the problems found in the
+notebook, each with its graded part and its cell named as the learner sees it (``locations``).
+Then what the checks said, the pictures drawn for them (``pictures``: the assignment's, the
+training curves, the callback's figure), each at its own size, and their code's output as plain
+text (no terminal codes, no host paths, no lines libraries print on their own: ``learner_output``).
+The templates are in ``grader/results/templates``; :data:`_ENV` also renders the batch's
+``index.html`` (``grader.batch.gradebook``).
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ import re
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from grader import __version__
 from grader.checking import scrub
 from grader.files import write_atomically
+from grader.results.learner_output import learner_output
+from grader.results.locations import LocatedProblem
 from grader.results.scoring import GradingResult
 
 _ENV = jinja2.Environment(
@@ -25,6 +32,17 @@ _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def code_spans(text: str) -> markupsafe.Markup:
+    """Plain text with its `backtick` spans as <code> (everything else escaped)."""
+    escaped = str(markupsafe.escape(text))
+    return markupsafe.Markup(_CODE_SPAN.sub(r"<code>\1</code>", escaped))
+
+
+_ENV.filters["code_spans"] = code_spans
 
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 
@@ -53,6 +71,13 @@ def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def _problems(result: GradingResult) -> list[LocatedProblem]:
+    """The problems to show first: located ones, else the plain messages (an unreadable file)."""
+    if result.problems:
+        return result.problems
+    return [LocatedProblem(message) for message in result.artifacts.problems]
+
+
 def render_report(result: GradingResult) -> str:
     pictures = [
         (picture, png_data_uri(picture.png)) for picture in result.pictures.values() if picture.png
@@ -64,10 +89,11 @@ def render_report(result: GradingResult) -> str:
         parts=result.part_scores(),
         pictures=pictures,
         code=result.artifacts.code,
-        captured_output=as_text(result.artifacts.captured_output),
+        captured_output=learner_output(as_text(result.artifacts.captured_output)).strip("\n"),
         habits=result.artifacts.habits,
         plain=as_text,
-        problems=result.artifacts.problems,
+        problems=_problems(result),
+        short_hash=str(result.extra.get("submission_sha256", ""))[:12],
         extra=result.extra,
         version=__version__,
         title=result.title,

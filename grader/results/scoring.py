@@ -14,6 +14,7 @@ from typing import Any
 
 from grader.checking import Artifacts, CheckResult
 from grader.files import write_atomically
+from grader.results.locations import LocatedProblem
 from grader.results.pictures import Picture
 from grader.status import Status
 
@@ -42,6 +43,14 @@ class GradingResult:
     credit: str = ""  # the assignment's credit line, in the report's footer
     status: Status = Status.GRADED
     status_message: str = ""  # one line: why the status is not "graded"
+    #: Who submitted, as the course knows them (the server's learner, the batch's id from the
+    #: LMS name); None where the grading does not know (a file graded on its own).
+    learner: str | None = None
+    submission_file: str | None = None  # the submitted file's name (grade.py: its path's name)
+    graded_at: str = ""  # when, ISO 8601 in UTC to the second
+    #: What ingestion found in the notebook, each with its graded part and its cell as the
+    #: learner sees it (the report opens with these).
+    problems: list[LocatedProblem] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -84,6 +93,9 @@ def to_gradescope(result: GradingResult) -> dict[str, Any]:
         ],
         "extra_data": {
             "submission_id": result.submission_id,
+            **({"learner": result.learner} if result.learner is not None else {}),
+            **({"submission_file": result.submission_file} if result.submission_file else {}),
+            **({"graded_at": result.graded_at} if result.graded_at else {}),
             **result.extra,
             "status": str(result.status),
             "status_message": result.status_message,

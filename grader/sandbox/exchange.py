@@ -103,8 +103,8 @@ def round_trip(
     deadline = time.monotonic() + timeout
     try:
         chunks = wire.encode_message({"op": op, "args": dict(args)}, arrays, caps)
-    except wire.WireError as exc:
-        raise ProbeError(FailureKind.PROTOCOL, f"{op}: request not sendable: {exc}") from None
+    except wire.WireError as exc:  # the trusted side's own request: the grader's failure
+        raise ProbeError(FailureKind.GRADER_ERROR, f"{op}: request not sendable: {exc}") from None
     expected = wire.expected_from_worker(op, talks_back=on_message is not None)
     write_all(req_w, chunks, deadline)
     read_exact = wire.Meter(reader(rep_r, deadline), caps.exchange_bytes, op)

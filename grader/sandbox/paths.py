@@ -21,10 +21,23 @@ from typing import Any
 
 from grader import secret
 from grader.assignment import ENTRY_POINT_GROUP
+from grader.worker.probes_call import LEARNER_FOLDER_PREFIX as LEARNER_PREFIX
 
 NOBODY = 65534
-SANDBOX_RT = "/sandbox/rt"
-SANDBOX_HOME = "/tmp"
+#: Where bwrap puts the worker's own files: ``<root>/rt`` (its private copy, read-only) and
+#: ``<root>/home`` (its size-capped tmpfs: HOME, TMPDIR, the working directory). The root is a
+#: folder bwrap creates itself; :func:`worker_root` takes the first of ``SANDBOX_ROOT``,
+#: ``SANDBOX_ROOT-1``, ... that no host path the sandbox shows lies at, under or above, so that
+#: a checkout or venv that happens to sit at one of these paths can never shadow the worker's
+#: files (nor they its files). ``/tmp`` is a link to the home when nothing is bound under it.
+SANDBOX_ROOT = "/objloc-sandbox"
+RT_NAME = "rt"
+HOME_NAME = "home"
+#: What the worker creates in its home: Keras's and matplotlib's folders and, made with
+#: mkdtemp's exclusivity by the worker itself, the folder of the learner's source
+#: (``LEARNER_PREFIX`` + random letters).
+KERAS_DIR = ".keras"
+MPL_DIR = ".matplotlib"
 MARKER_ENV = "OBJLOC_SANDBOX"
 ETC_FILES = (
     "ld.so.cache",
@@ -74,6 +87,26 @@ def _python_binds() -> list[str]:
 
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def worker_root(shown: list[str]) -> str:
+    """The first of ``SANDBOX_ROOT``, ``SANDBOX_ROOT-1``, ... that none of the sandbox's ``shown``
+    paths (every bind, link, mask and the folders bwrap creates for them) lies at, under or
+    above; the worker's own paths live below it and nowhere else."""
+    for n in range(1000):
+        root = SANDBOX_ROOT if n == 0 else f"{SANDBOX_ROOT}-{n}"
+        if not any(_under(p, root) or _under(root, p) for p in shown):
+            return root
+    raise RuntimeError(f"no free folder for the worker's files beside {SANDBOX_ROOT}")
+
+
+def worker_paths(root: str = SANDBOX_ROOT) -> list[str]:
+    """Every path the bwrap worker uses for its own files, given its root (the tests put a
+    checkout at each of them): the root, its copy, its home and what it creates there."""
+    home = f"{root}/{HOME_NAME}"
+    return [root, f"{root}/{RT_NAME}", home] + [
+        f"{home}/{name}" for name in (KERAS_DIR, MPL_DIR, LEARNER_PREFIX)
+    ]
 
 
 def _site_dirs() -> list[str]:

@@ -19,13 +19,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from grader.sandbox.bwrap import _bwrap_args
+from grader.sandbox.bwrap import bwrap_command
 from grader.sandbox.errors import ProbeError
 from grader.sandbox.isolation import _Isolation, confine_spec
 from grader.sandbox.launcher import _LAUNCHER_SRC
 from grader.sandbox.limits import Limits, rlimits
 from grader.sandbox.output import Output
-from grader.sandbox.paths import MARKER_ENV, SANDBOX_HOME, SANDBOX_RT, _python
+from grader.sandbox.paths import KERAS_DIR, MARKER_ENV, MPL_DIR, _python
 from grader.sandbox.tenancy import Tenant
 from grader.wire import FailureKind
 from grader.worker import command as worker_command
@@ -91,8 +91,8 @@ def worker_env(limits: Limits, home: str, marker: str) -> dict[str, str]:
         "MKL_NUM_THREADS": n,
         "OBJLOC_THREADS": n,
         "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": f"{home}/.matplotlib",
-        "KERAS_HOME": f"{home}/.keras",
+        "MPLCONFIGDIR": f"{home}/{MPL_DIR}",
+        "KERAS_HOME": f"{home}/{KERAS_DIR}",
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
@@ -125,13 +125,9 @@ def start(
     worker_args = [str(req_r), str(rep_w)]
     bwrap = choice.name == "bwrap"
     if bwrap:
-        home = SANDBOX_HOME
-        cmd = [
-            *_bwrap_args(str(tmp / "rt"), limits.scratch_mb << 20),
-            "--",
-            *inner,
-            *worker_command(_python(), SANDBOX_RT, worker_args),
-        ]
+        command = bwrap_command(str(tmp / "rt"), limits.scratch_mb << 20)
+        home = command.home
+        cmd = [*command.args, "--", *inner, *worker_command(_python(), command.rt, worker_args)]
     else:
         home = str(tmp / "scratch")
         cmd = [*inner, *worker_command(_python(), str(tmp / "rt"), worker_args)]

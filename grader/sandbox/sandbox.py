@@ -43,18 +43,43 @@ def _new_tenant(lim: Limits, scratch_parent: Path | None) -> tenancy.Tenant:
         raise ProbeError(FailureKind.GRADER_ERROR, f"cannot set up the sandbox: {exc}") from None
 
 
-def _load_failure(exc: ProbeError) -> ProbeError | None:
-    """The lasting failure of a load that raised ``exc`` (the code does not load), or None when
-    the grader itself failed (retried on the next request)."""
+def _load_failure(exc: ProbeError) -> ProbeError:
+    """The lasting failure of a load that raised ``exc``: every later request fails the same way
+    (the code does not load, or the grader could not load it: retrying within one grading,
+    whose status that failure already decides, would only start more workers)."""
     kind = FailureKind.LOAD_ERROR if exc.kind == FailureKind.LEARNER_ERROR else exc.kind
-    if kind not in (
-        FailureKind.LOAD_ERROR,
-        FailureKind.TIMEOUT,
-        FailureKind.CRASHED,
-        FailureKind.PROTOCOL,
-    ):
-        return None
     return ProbeError(kind, f"loading the code: {exc.message}", exc.traceback)
+
+
+def _start_failure(exc: ProbeError, output: str) -> ProbeError:
+    """A worker that did not answer its first request (before any learner code was sent to it):
+    it could not start, import its own modules or speak the protocol: the grader's failure. The
+    last line it printed (its own, no learner code ran) says why, for the instructor."""
+    own = [
+        line for line in output.splitlines() if line.strip() and not line.startswith("[sandbox]")
+    ]
+    why = f" ({own[-1].strip()[:300]})" if own else ""
+    return ProbeError(
+        FailureKind.GRADER_ERROR, f"the worker did not start: {exc.message}{why}", exc.traceback
+    )
+
+
+def _start_and_load(sandbox: Sandbox, timeout: float) -> Reply:
+    """Start ``sandbox``'s worker and load its learner source; raise the lasting failure."""
+    try:
+        sandbox._spawn()
+        # The worker's first answer comes before it holds any learner code: whatever goes wrong
+        # up to here is the grader's (set-up, start, the worker's own imports, the wire).
+        sandbox._exchange("ping", {}, None, timeout, None)
+    except ProbeError as exc:
+        raise _start_failure(exc, sandbox.output) from None
+    # lone surrogates travel as they are; the worker refuses them as the learner's text
+    text = np.frombuffer(sandbox.source.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    args = {"names": list(sandbox.graded_names)}
+    try:
+        return sandbox._exchange("load", args, {"source": text}, timeout, None)
+    except ProbeError as exc:
+        raise _load_failure(exc) from None
 
 
 class Sandbox:
@@ -148,10 +173,15 @@ class Sandbox:
         choice = self._decide()
         tenant = self._ensure_tenant()
         if self._tmp is None:
-            self._tmp = rundir.make(
-                tenant, self.scratch_parent, self.limits.scratch_mb << 20,
-                drops_uid=bool(self._inner), bwrap=choice.name == "bwrap",
-            )  # fmt: skip
+            try:
+                self._tmp = rundir.make(
+                    tenant, self.scratch_parent, self.limits.scratch_mb << 20,
+                    drops_uid=bool(self._inner), bwrap=choice.name == "bwrap",
+                )  # fmt: skip
+            except (OSError, uids.GraderFault) as exc:
+                raise ProbeError(
+                    FailureKind.GRADER_ERROR, f"cannot prepare the sandbox's folder: {exc}"
+                ) from None
         # the privilege drop, with this sandbox's own slot uid instead of 65534
         inner = uids.with_uid(self._inner, tenant.uid) if os.geteuid() == 0 else self._inner
         self._worker = process.start(
@@ -193,22 +223,14 @@ class Sandbox:
         if self._load_failure is not None:
             f = self._load_failure
             raise ProbeError(f.kind, f.message, f.traceback)
-        if self._worker is not None and self.load_reply is not None:
-            return self.load_reply
-        self._spawn()
-        source = np.frombuffer(self.source.encode("utf-8"), dtype=np.uint8)
-        try:
-            args = {"names": list(self.graded_names)}
-            reply = self._exchange("load", args, {"source": source}, timeout, None)
-        except ProbeError as exc:
-            failure = _load_failure(exc)
-            if failure is None:
+        if self._worker is None or self.load_reply is None:
+            try:
+                self.load_reply = _start_and_load(self, timeout)
+            except ProbeError as failure:
+                self._load_failure = failure
+                self._stop()
                 raise
-            self._load_failure = failure
-            self._stop()
-            raise failure from None
-        self.load_reply = reply
-        return reply
+        return self.load_reply
 
     def start(self, timeout: float | None = None) -> Reply:
         """Start the worker and load the learner source now; returns the load reply."""

@@ -3,7 +3,9 @@
 Why: a submission's disk writes must be capped in every mode (bwrap has its own tmpfs; else, as
 root, a size-capped tmpfs is mounted on the scratch folder) and a grader that dies must not leave
 its folders behind. ``objloc-sandbox-*`` folders hold an ``owner.lock`` flocked by their sandbox;
-a sweep at start removes the folders whose lock is free, never a live one.
+a sweep at start removes the folders whose lock is free, never a live one, and never a folder
+that only shares the name (a checkout called ``objloc-sandbox-...``): it removes only folders
+that hold nothing but what a sandbox puts there (``SANDBOX_ENTRIES``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from grader.sandbox.uids import GraderFault, _try_lock
 
 SCRATCH_PREFIX = "objloc-sandbox-"
 OWNER_FILE = "owner.lock"
+#: Everything a sandbox's folder may hold (``rundir``, the Landlock view ``site``, the lock).
+SANDBOX_ENTRIES = frozenset({"rt", "scratch", "etc", "site", OWNER_FILE})
 UNLOCKED_SECONDS = 24 * 3600.0
 """A scratch folder without an owner lock (being set up right now, or made by a grader version
 without locks that may still be running) is left alone this long."""
@@ -73,7 +77,8 @@ def own_scratch(folder: Path) -> int:
 def sweep_scratch(parent: Path | None = None) -> list[Path]:
     """Remove ``objloc-sandbox-*`` folders of dead graders under ``parent``; return them.
 
-    Stale = its owner lock is free, or it has none and is older than ``UNLOCKED_SECONDS``.
+    Stale = its owner lock is free, or it has none and is older than ``UNLOCKED_SECONDS``; a
+    folder holding anything a sandbox does not make is someone else's and stays.
     """
     base = Path(parent) if parent else Path(tempfile.gettempdir())
     removed: list[Path] = []
@@ -86,6 +91,8 @@ def sweep_scratch(parent: Path | None = None) -> list[Path]:
             continue
         owner = entry / OWNER_FILE
         try:
+            if not set(os.listdir(entry)) <= SANDBOX_ENTRIES:
+                continue  # not a sandbox's folder, whatever its name
             if owner.exists():
                 fd = _try_lock(owner)
                 if fd is None:

@@ -1,8 +1,13 @@
 """The worker's request loop: read a request, dispatch it to its probe, send the reply.
 
-A learner failure becomes an error reply that names it; any other exception (a malformed request
-or a bug of ours) becomes a ``protocol`` error reply, and the loop keeps serving until the trusted
-side closes the channel.
+What failed decides who failed, by where it happened, never by the text of an error: an exception
+raised inside :func:`~grader.worker.tracebacks.learner_code` is the learner's (a ``LearnerFailure``
+that names it); anything raised by the worker's own steps (writing the learner's source before any
+learner code ran, a malformed request, a bug of ours, a request that cannot be read) is the
+grader's: a ``grader_error`` reply, which ends the grading as ``error`` (retried, never a score).
+One exception: a reply too large for the wire after learner code ran in that request is what the
+learner's code returned, so it is theirs. The loop keeps serving until the trusted side closes the
+channel.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from .probes_call import op_call, op_import, op_load, op_ping
 from .probes_fit import op_callback, op_train
 from .probes_keras import op_metric, op_metric_fit, op_model
 from .state import MAX_TRACEBACK, BadRequest, LearnerFailure, _isinstance, _restore
-from .tracebacks import _exc_message
+from .tracebacks import _exc_message, learner_entries
 
 OPS: dict[str, Callable[[dict, dict, Channel], tuple[dict, dict]]] = {
     "ping": op_ping,
@@ -33,6 +38,29 @@ OPS: dict[str, Callable[[dict, dict, Channel], tuple[dict, dict]]] = {
     "train": op_train,
 }
 
+GRADER_ERROR = wire.FailureKind.GRADER_ERROR.value
+
+
+def _grader_fault(op: object, exc: BaseException, ran_before: int) -> dict:
+    """The error reply for a failure of the worker's own step (or of the request itself)."""
+    _restore()
+    try:
+        tb = traceback.format_exc()[-MAX_TRACEBACK:]
+    except BaseException:
+        tb = ""
+    if _isinstance(exc, BadRequest):
+        where = "the grader's request could not be served"
+    elif ran_before == 0 and learner_entries() == 0:
+        where = "before any learner code ran"
+    else:
+        where = "in the worker's own code, outside the learner's"
+    return {
+        "kind": "error",
+        "error": GRADER_ERROR,
+        "message": f"worker failed on {op!r} ({where}): {_exc_message(exc)}",
+        "traceback": tb,
+    }
+
 
 def serve(chan: Channel) -> int:
     """Answer requests until the trusted side closes the channel."""
@@ -41,8 +69,12 @@ def serve(chan: Channel) -> int:
             header, arrays = chan.receive()
         except wire.WireEOF:
             return 0
+        except wire.WireError as exc:  # the stream is lost: say so once, then stop
+            chan.send(_grader_fault("?", BadRequest(f"unreadable request: {exc}"), 0))
+            return 1
         op = header.get("op")
         handler = OPS.get(op) if _isinstance(op, str) else None
+        entered = learner_entries()
         try:
             if handler is None:
                 raise BadRequest(f"unknown op {op!r}")
@@ -59,25 +91,21 @@ def serve(chan: Channel) -> int:
                 "traceback": failure.tb,
             }
             reply_arrays = {}
-        except BaseException as exc:  # our bug or a bad request: say so, keep serving
-            _restore()
-            try:
-                tb = traceback.format_exc()[-MAX_TRACEBACK:]
-            except BaseException:
-                tb = ""
-            reply = {
-                "kind": "error",
-                "error": "protocol",
-                "message": f"worker failed on {op!r}: {_exc_message(exc)}",
-                "traceback": tb,
-            }
-            reply_arrays = {}
+        except BaseException as exc:  # the worker's own step failed: the grader's fault
+            reply, reply_arrays = _grader_fault(op, exc, entered), {}
         try:
             chan.send(reply, reply_arrays)
         except wire.WireError as exc:
-            chan.send(
-                {"kind": "error", "error": "protocol", "message": f"reply not sendable: {exc}"}
-            )
+            if learner_entries() > entered:  # it holds what the learner's code returned
+                chan.send(
+                    {
+                        "kind": "error",
+                        "error": "learner_error",
+                        "message": f"what your code returned is too large to send back: {exc}",
+                    }
+                )
+            else:
+                chan.send(_grader_fault(op, exc, entered))
         sys.stdout.flush()
         sys.stderr.flush()
 

@@ -13,6 +13,7 @@ import inspect
 import linecache
 import os
 import sys
+import tempfile
 import time
 import types
 from typing import Any
@@ -38,6 +39,10 @@ from .state import (
     _seed_everything,
 )
 from .tracebacks import _exc_message, _learner_trace, learner_code
+
+#: The folder of the learner's source in the worker's scratch folder is this prefix and random
+#: letters, made with mkdtemp's exclusivity: never a folder that was there before.
+LEARNER_FOLDER_PREFIX = "learner-"
 
 
 def _signature(obj: Any) -> dict[str, Any] | None:
@@ -79,7 +84,16 @@ def _describe(obj: Any) -> dict[str, Any]:
 
 
 def op_ping(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
-    return {"result": {"pid": os.getpid(), "uid": os.getuid()}}, {}
+    """The worker is up (the sandbox asks this before it sends the learner's code) and where it
+    keeps its own files (the tests check that no host path is among them)."""
+    paths = {
+        "home": os.environ.get("HOME", ""),
+        "scratch": _scratch(),
+        "cwd": os.getcwd(),
+        "copy": os.path.dirname(os.path.dirname(os.path.abspath(wire.__file__))),
+        "learner_file": STATE.filename if STATE.module is not None else "",
+    }
+    return {"result": {"pid": os.getpid(), "uid": os.getuid(), "paths": paths}}, {}
 
 
 def op_import(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
@@ -106,10 +120,11 @@ def op_load(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
         source = arrays["source"].tobytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise LearnerFailure("load_error", f"the source is not UTF-8: {exc}", "") from None
-    folder = os.path.join(_scratch(), "learner")
-    os.makedirs(folder, exist_ok=True)
+    # The worker's own step, before any learner code: a failure here (an OSError) is the
+    # grader's, and the request loop reports it as such (grader/worker/main.py).
+    folder = tempfile.mkdtemp(prefix=LEARNER_FOLDER_PREFIX, dir=_scratch())
     filename = os.path.join(folder, f"{LEARNER_MODULE}.py")
-    with open(filename, "w", encoding="utf-8") as fh:
+    with open(filename, "x", encoding="utf-8") as fh:
         fh.write(source)
     STATE.filename = filename
     linecache.cache[filename] = (

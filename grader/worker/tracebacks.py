@@ -4,6 +4,10 @@ A traceback or exception text must name the learner's notebook cells and lines, 
 the grader, a library or the host (the scratch copy of the learner module included), and must not
 be cut short by hostile code: :func:`learner_code` turns anything raised inside it (even
 ``SystemExit``) into a :class:`~grader.worker.state.LearnerFailure` carrying the scrubbed text.
+
+:func:`learner_code` is also where the worker knows what is whose: it counts the times learner
+code was entered (:func:`learner_entries`), so the request loop tells a failure of the worker's
+own steps (before any learner code ran, or outside it: the grader's) from the learner's.
 """
 
 from __future__ import annotations
@@ -96,9 +100,18 @@ def _exc_message(exc: BaseException) -> str:
     return text if _len(text) <= 1000 else text[:997] + "..."
 
 
+_entries = [0]  # how many times learner code was entered in this process
+
+
+def learner_entries() -> int:
+    """How many times learner code was entered in this process (0: none has run yet)."""
+    return _entries[0]
+
+
 @contextlib.contextmanager
 def learner_code(what: str) -> Iterator[None]:
     """Run learner code; any exception (even SystemExit) becomes a LearnerFailure."""
+    _entries[0] += 1
     try:
         yield
         _restore()

@@ -9,4 +9,4 @@ notebook, the bundle and the self-check; ``grade`` runs one grading; ``cli`` is 
 names nothing of any one assignment.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # 0.2: hidden inputs per submission, checks as properties

@@ -7,9 +7,11 @@ sandboxed worker (``grader.grade``). :mod:`~grader.checking.probes` limits each 
 failed one into the learner's message; :mod:`~grader.checking.model_audit` rebuilds the learner's
 model from its config to judge its structure and cost; :func:`run_checks` runs the checks and
 returns one :class:`CheckResult` per check, which the results stage scores; the checks also fill
-the submission's :class:`Artifacts` for the report. Imports flow
-``artifacts``/``check_api``/``model_audit``/``probes`` -> ``contract``, ``keras_probes`` ->
-``submission`` -> ``in_process``, ``runner``; the
+the submission's :class:`Artifacts` for the report; :mod:`~grader.checking.diagnosis` runs the
+known mistakes of the reference when a check fails, so that a hint names only an observed cause.
+Imports flow ``artifacts``/``check_api``/``model_audit``/``probes``/``diagnosis`` -> ``contract``,
+``call_probes``, ``metric_probes``, ``keras_probes`` -> ``submission`` -> ``in_process``,
+``runner``; the
 assignment (``grader.assignment``) says which parts there are and provides the hooks.
 """
 

@@ -109,6 +109,10 @@ def describe_failure(failure: ProbeFailure, doing: str, causes: Causes = ()) -> 
     if called and f"{called.group(1)}(" in doing:  # "while running f(): calling f(): ..."
         message = message[called.end() :]
     what = {
+        FailureKind.GRADER_ERROR: (
+            f"The grader failed while {doing} ({message}); this is not a finding about your "
+            "code: tell your instructor."
+        ),
         FailureKind.TIMEOUT: f"Your code took too long while {doing} and was stopped.",
         FailureKind.CRASHED: f"Your code crashed the grader's worker while {doing}: {message}",
         FailureKind.PROTOCOL: (

@@ -21,23 +21,22 @@ from typing import Any
 
 import numpy as np
 
-from grader import wire
 from grader.assignment import Assignment, resolve
 from grader.checking.artifacts import Artifacts
+from grader.checking.call_probes import CallProbes
 from grader.checking.check_api import LearnerError, NotAttempted
 from grader.checking.contract import PartContract
 from grader.checking.diagnosis import Diagnoser, Model, agree, first_model
 from grader.checking.keras_probes import KerasProbes
+from grader.checking.metric_probes import MetricProbes
 from grader.checking.probes import Causes, ProbeFailure, describe_failure
 from grader.ingest import IngestedNotebook
 
-#: Calls per request of :meth:`Submission.call_each` (the worker's ``MAX_CALLS`` is the limit).
-CALLS_PER_REQUEST = 100
 
-
-class Submission(KerasProbes):
-    """Probe API used by the checks (calls here, the Keras parts' probes in ``KerasProbes``).
-    Subclasses provide :meth:`_request`."""
+class Submission(CallProbes, MetricProbes, KerasProbes):
+    """Probe API used by the checks: the core here (loading, requiring a part, one probe with its
+    cache and its failure message, diagnosis), the probes by kind in the mixins. Subclasses
+    provide :meth:`_request`."""
 
     def __init__(
         self, ingested: IngestedNotebook | None, assignment: Assignment | None = None
@@ -167,89 +166,3 @@ class Submission(KerasProbes):
         if key is not None:
             self._cache[key] = value
         return value
-
-    def call(
-        self,
-        name: str,
-        *args: Any,
-        seed: int | None = None,
-        sample: int = 0,
-        typed: bool = False,
-        **kwargs: Any,
-    ) -> Any:
-        """Call a graded function; ``seed`` is passed as its ``rng`` argument (a new Generator).
-
-        A function without the stub's ``rng`` parameter is called without it (checks that need
-        it ask :meth:`signature_problem`); any other argument it cannot take is an Incorrect
-        that quotes the stub's signature. ``typed``: the reply is ``{"value": ..., "type":
-        "module.qualname"}`` (the wire makes numpy scalars, tensors and arrays all arrays).
-        """
-        request, arrays = self._call_request(name, args, kwargs, seed, sample, typed)
-        return self.probe("call", request, arrays, doing=f"running {name}()", part=name)
-
-    def call_each(
-        self, name: str, seeds: list[int], *args: Any, typed: bool = False, **kwargs: Any
-    ) -> list[Any]:
-        """One call per seed, each with a new Generator of that seed as its ``rng``; the
-        results in order (a few requests, not one per seed)."""
-        results: list[Any] = []
-        for start in range(0, len(seeds), CALLS_PER_REQUEST):
-            chunk = [int(s) for s in seeds[start : start + CALLS_PER_REQUEST]]
-            request, arrays = self._call_request(name, args, kwargs, chunk[0], 0, typed)
-            request["seeds"] = chunk
-            results.extend(
-                self.probe("call", request, arrays, doing=f"running {name}()", part=name)
-            )
-        return results
-
-    def call_shared(
-        self, name: str, count: int, seed: int, *args: Any, typed: bool = False, **kwargs: Any
-    ) -> list[Any]:
-        """``count`` calls sharing one Generator of ``seed`` as their ``rng``, as a loop in the
-        learner's own code would call the function; the results in order."""
-        request, arrays = self._call_request(name, args, kwargs, seed, 0, typed)
-        request["repeat"] = int(count)
-        return self.probe("call", request, arrays, doing=f"running {name}()", part=name)
-
-    def _call_request(
-        self,
-        name: str,
-        args: tuple | list,
-        kwargs: dict[str, Any],
-        seed: int | None,
-        sample: int,
-        typed: bool,
-    ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        self.require(name)
-        probe_kwargs = dict(kwargs)
-        if seed is not None:
-            probe_kwargs["rng"] = None  # a placeholder: the worker makes the Generator
-        probe_kwargs = self._bind(name, args, probe_kwargs, optional=("rng",))
-        with_rng = seed is not None and probe_kwargs.pop("rng", "absent") is None
-        tree, arrays = wire.pack({"args": list(args), "kwargs": probe_kwargs})
-        request = {"name": name, "args": tree["args"], "kwargs": tree["kwargs"], "sample": sample}
-        if typed:
-            request["typed"] = True
-        if seed is not None:
-            request["seed"] = seed
-            if with_rng:
-                request["rng_arg"] = "rng"
-            # Every seeded call runs: a cached reply would make two calls with one seed agree
-            # even for code that ignores its rng (the determinism checks compare such calls).
-            self._seeded_calls += 1
-            request["call"] = self._seeded_calls
-        return request, arrays
-
-    def call_returning_args(self, name: str, *args: Any, **kwargs: Any) -> list[Any]:
-        """Call a graded function and return its positional arguments as they are afterwards."""
-        self.require(name)
-        kwargs = self._bind(name, args, kwargs)
-        tree, arrays = wire.pack({"args": list(args), "kwargs": kwargs})
-        request = {
-            "name": name,
-            "args": tree["args"],
-            "kwargs": tree["kwargs"],
-            "return_args": True,
-        }
-        value = self.probe("call", request, arrays, doing=f"running {name}()", part=name)
-        return value["args"] if isinstance(value, dict) and "args" in value else []

@@ -187,6 +187,7 @@ def _fit_with_callback(
                 steps_per_epoch=int(args.get("steps", 1)),
                 callbacks=callbacks,
                 verbose=0,
+                shuffle=False,  # a generator is not shuffled: Keras would warn in the output
             )
     finally:
         figure_cls.__init__ = original_init

@@ -237,5 +237,7 @@ class Diagnoser:
 
 
 def first_model(models: Iterable[Model], got: Any, same: Callable[[Any, Any], bool]) -> str:
-    """The hint of the first of the check's own mistake models that returns ``got``."""
-    return next((model.hint for model in models if same(model.returns, got)), "")
+    """The hint of the check's own mistake models that return ``got``; "" when none does, or when
+    models with different hints do (on these inputs the cause was not told apart)."""
+    hints = {model.hint for model in models if same(model.returns, got)}
+    return hints.pop() if len(hints) == 1 else ""

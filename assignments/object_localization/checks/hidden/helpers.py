@@ -29,7 +29,8 @@ def hidden_batch(n: int, offset: int = 0) -> ref.Batch:
 
 def random_boxes(n: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of (row, col) boxes: most near each other (partial overlaps), some drawn
-    independently (often disjoint), some identical, some touching at an edge or a corner."""
+    independently (often disjoint), some identical, some touching at an edge or a corner, some
+    side by side (apart along one axis only)."""
     rng = hidden_rng(1000 + offset)
     side = ref.measure_box_geometry().side / ref.IMAGE_SIZE
     a = rng.uniform(0.05, 0.55, (n, 2))
@@ -41,4 +42,10 @@ def random_boxes(n: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
     touching = kind == 2
     b[touching] = a[touching] + side * rng.integers(0, 2, (int(touching.sum()), 2)).clip(0, 1)
     b[touching & (b == a).all(axis=1)] += [side, 0]
+    # side by side: apart along one axis only (an unclamped overlap is then negative, not 0)
+    apart = np.flatnonzero(kind == 3)
+    axis = rng.integers(0, 2, len(apart))
+    b[apart] = a[apart] + rng.uniform(-0.03, 0.03, (len(apart), 2))
+    b[apart, axis] = a[apart, axis] + side * rng.uniform(1.2, 1.8, len(apart))
+    b[: max(1, n // 12)] = a[: max(1, n // 12)] + [0.0, side * 1.5]  # always a few of them
     return a.astype(np.float32), b.astype(np.float32)

@@ -56,11 +56,7 @@ def label_models(rows: np.ndarray, cols: np.ndarray) -> list[Model]:
         ),
         Model(
             pair((r + MARGIN + SIDE / 2) / SIZE, (c + MARGIN + SIDE / 2) / SIZE),
-            "the labels are the box's centre: the course labels its top-left corner",
-        ),
-        Model(
-            pair((r + course.TILE_SIZE / 2) / SIZE, (c + course.TILE_SIZE / 2) / SIZE),
-            "the labels are the tile's centre: the course labels the box's top-left corner, "
+            "the labels are the box's centre: the course labels its top-left corner, "
             "(row + MARGIN) / 144",
         ),
         Model(

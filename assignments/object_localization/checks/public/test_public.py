@@ -134,7 +134,7 @@ def test_create_example_box_is_where_the_emoji_is(submission):
 #: image's edges, and each on the other's side.
 BOX_CASES = (
     ((20 / 144, 60 / 144), (70 / 144, 15 / 144)),
-    ((MARGIN / 144, MARGIN / 144), ((72 + MARGIN) / 144, (72 + MARGIN) / 144)),
+    ((MARGIN / 144, (72 + MARGIN) / 144), ((72 + MARGIN) / 144, MARGIN / 144)),
     ((81 / 144, 3 / 144), (4 / 144, 77 / 144)),
 )
 
@@ -213,6 +213,7 @@ IOU_CASES = (
     ("disjoint", (0.0, 0.0), (0.6, 0.6), 0.0),
     ("touching", (0.2, 0.2), (0.2, 0.2 + SIDE_N), 0.0),
     ("half overlap", (0.2, 0.2), (0.2, 0.2 + SIDE_N / 2), 1 / 3),
+    ("side by side", (0.2, 0.0), (0.2, 0.6), 0.0),
 )
 
 
@@ -233,7 +234,7 @@ def test_iou_is_a_keras_metric_named_as_asked(submission):
 
 @check("IoU", 4, public=True)
 def test_iou_of_the_notebooks_cases(submission):
-    """identical boxes 1, disjoint 0, touching 0, half overlap 1/3, each on a fresh metric"""
+    """identical boxes 1, disjoint 0, touching 0, half overlap 1/3, side by side 0, each on a fresh metric"""
     y_true = np.array([case[1] for case in IOU_CASES], np.float32)
     y_pred = np.array([case[2] for case in IOU_CASES], np.float32)
     want = [case[3] for case in IOU_CASES]

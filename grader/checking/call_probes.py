@@ -15,8 +15,10 @@ import numpy as np
 
 from grader import wire
 
-#: Calls per request of :meth:`CallProbes.call_each` (the worker's ``MAX_CALLS`` is the limit).
-CALLS_PER_REQUEST = 100
+#: Calls per request of :meth:`CallProbes.call_each` (the worker's ``MAX_CALLS`` is the limit):
+#: each result's numpy values are arrays on the wire (an image, and numpy scalars too), and a
+#: reply carries at most ``wire.MAX_ARRAYS``; 40 calls leave room for six arrays each.
+CALLS_PER_REQUEST = 40
 
 
 class CallProbes:

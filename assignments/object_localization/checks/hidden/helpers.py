@@ -47,5 +47,6 @@ def random_boxes(n: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
     axis = rng.integers(0, 2, len(apart))
     b[apart] = a[apart] + rng.uniform(-0.03, 0.03, (len(apart), 2))
     b[apart, axis] = a[apart, axis] + side * rng.uniform(1.2, 1.8, len(apart))
-    b[: max(1, n // 12)] = a[: max(1, n // 12)] + [0.0, side * 1.5]  # always a few of them
+    few = max(1, n // 12)  # always a few of them
+    b[:few] = a[:few] + np.array([0.0, side * 1.5])
     return a.astype(np.float32), b.astype(np.float32)

@@ -13,7 +13,7 @@ from grader.checking import Incorrect, Model, check
 
 from ... import reference as ref
 from ..public.helpers import as_float, close, metric_values, one_pair_each
-from ..public.mistakes import accumulation_models
+from ..public.mistakes import accumulation_models, iou_range_hint
 from ..public.problems import iou_problem
 from .helpers import random_boxes
 
@@ -40,6 +40,32 @@ def _own_values(submission, batches) -> list[np.ndarray]:
     return [np.asarray(values[s:e]) for s, e in itertools.pairwise(sizes)]
 
 
+def _numbered_pairs(submission, n: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` hidden box pairs on which the learner's own metric gives a number (on a fresh
+    metric, one pair at a time): the accumulation, reset and fit properties are judged there,
+    so that a formula that gives NaN for some boxes costs the value checks, not these. Incorrect
+    when it gives no number for most pairs: then none of these properties can hold."""
+    y_true, y_pred = random_boxes(3 * n, offset)
+    values = np.asarray(metric_values(submission, one_pair_each(y_true, y_pred)))
+    finite = np.flatnonzero(np.isfinite(values))
+    if len(finite) < n:
+        raise Incorrect(
+            "your metric gives no number for most single pairs of boxes on a fresh metric "
+            f"(e.g. {values[~np.isfinite(values)][0]}), so how it accumulates, resets or runs "
+            "inside fit cannot be seen",
+            hint=iou_range_hint(values),
+        )
+    chosen = finite[:n]
+    return y_true[chosen], y_pred[chosen]
+
+
+def _batches(submission, sizes, offset: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Batches of these sizes, made of pairs on which the learner's metric gives a number."""
+    y_true, y_pred = _numbered_pairs(submission, sum(sizes), offset)
+    ends = np.cumsum([0, *sizes])
+    return [(y_true[s:e], y_pred[s:e]) for s, e in itertools.pairwise(ends)]
+
+
 def _result(submission, steps) -> float:
     reply = submission.metric(steps)
     if not reply.get("is_metric"):
@@ -50,7 +76,7 @@ def _result(submission, steps) -> float:
 @check("IoU", 3)
 def test_iou_accumulates_over_batches(submission):
     """after several batches, result() is the mean over every example since the last reset"""
-    batches = [random_boxes(n, 2 + i) for i, n in enumerate((5, 12, 7))]
+    batches = _batches(submission, (5, 12, 7), 2)
     own = _own_values(submission, batches)
     got = _result(submission, [*(("update", a, b) for a, b in batches), ("result",)])
     want = float(np.concatenate(own).mean())
@@ -72,7 +98,7 @@ def test_iou_accumulates_over_batches(submission):
 @check("IoU", 3)
 def test_iou_reset_state_really_resets(submission):
     """after reset_state(), only the batches since count (compared with a fresh metric)"""
-    (a, b), (c, d) = random_boxes(16, 4), random_boxes(16, 5)
+    (a, b), (c, d) = _batches(submission, (16, 16), 4)
     fresh = _result(submission, [("update", c, d), ("result",)])
     for steps, what in (
         ([("update", a, a), ("reset",), ("update", c, d), ("result",)], "after one batch"),
@@ -110,7 +136,7 @@ def test_iou_reset_state_really_resets(submission):
 @check("IoU", 3)
 def test_iou_works_inside_model_fit(submission):
     """compiled into a model and fitted, it logs what it computes eagerly, every epoch"""
-    epochs = [[random_boxes(8, 10 + 2 * e + b) for b in range(2)] for e in range(2)]
+    epochs = [_batches(submission, (8, 8), 10 + e) for e in range(2)]
     reply = submission.metric_fit(epochs, output="box_out", kwargs={"name": "iou"})
     history = reply.get("history") or {}
     logged = [values for key, values in history.items() if key != "loss"]

@@ -57,22 +57,38 @@ def test_create_example_covers_classes_and_positions(submission):
         problems.append(
             f"only classes {shown} were drawn in {found.sum()} examples (expected all of 0..8)"
         )
-        if shown and max(shown) == course.NUM_CLASSES - 2:
+        if shown == list(range(course.NUM_CLASSES - 1)):
             hints.append(
                 "class 8 is never drawn: rng.integers(0, 8) excludes 8; draw "
                 "rng.integers(0, NUM_CLASSES)"
             )
+        elif shown == list(range(1, course.NUM_CLASSES)):
+            hints.append("class 0 is never drawn: draw rng.integers(0, NUM_CLASSES)")
     for name, values in (("row", rows), ("col", cols)):
         seen = set(values.tolist())
         missing = sorted(set(range(course.MAX_OFFSET + 1)) - seen)
-        if missing:
-            problems.append(
-                f"tile {name}s ranged over {values.min()}..{values.max()} in {found.sum()} "
-                f"examples, and {len(missing)} of the positions 0..72 never appeared "
-                f"(e.g. {missing[:5]})"
-            )
-            if values.max() == course.MAX_OFFSET - 1 and EXCLUSIVE_BOUND not in hints:
-                hints.append(EXCLUSIVE_BOUND)
+        if not missing:
+            continue
+        problems.append(
+            f"tile {name}s ranged over {values.min()}..{values.max()} in {found.sum()} "
+            f"examples, and {len(missing)} of the positions 0..72 never appeared "
+            f"(e.g. {missing[:5]})"
+        )
+        step = int(np.gcd.reduce(values - values.min())) if len(seen) > 1 else 0
+        for observed, hint in (
+            (values.max() == course.MAX_OFFSET - 1, EXCLUSIVE_BOUND),
+            (
+                values.min() == 1,
+                "the tile never starts at position 0: draw from 0, rng.integers(0, MAX_OFFSET + 1)",
+            ),
+            (
+                step > 1,
+                f"only every {step}th position is drawn: draw each position 0..72 itself, "
+                "rng.integers(0, MAX_OFFSET + 1)",
+            ),
+        ):
+            if observed and hint not in hints:
+                hints.append(hint)
     if np.std(rows) > 0 and np.std(cols) > 0 and abs(np.corrcoef(rows, cols)[0, 1]) > 0.9:
         problems.append("row and col go together: draw them independently")
         if np.array_equal(rows, cols):
@@ -198,10 +214,27 @@ def test_data_generator_class_targets_are_one_hot(submission):
     if batch.encoding:
         raise Incorrect("class_out should be one-hot: a single 1 per row", hint=batch.encoding)
     y = batch.class_out
-    if not (np.isin(y, (0, 1)).all() and np.all(y.sum(axis=1) == 1)):
-        raise Incorrect(
-            "class_out should be one-hot: a single 1 per row", got=np.round(y[0], 3).tolist()
+    good = np.isin(y, (0, 1)).all(axis=1) & (y.sum(axis=1) == 1)
+    if good.all():
+        return
+    bad = np.flatnonzero(~good)
+    raise Incorrect(
+        f"class_out should be one-hot: a single 1 per row; row {bad[0]} is "
+        f"{np.round(y[bad[0]], 3).tolist()}"
+        + (f" ({len(bad)} rows are wrong)" if len(bad) > 1 else ""),
+        hint=_unfilled_hint(bad, len(y)) if not y[bad].any() else "",
+    )
+
+
+def _unfilled_hint(rows, size: int) -> str:
+    """When only the last rows of a batch are empty: the loop stopped short."""
+    rows = list(rows)
+    if rows and rows == list(range(size - len(rows), size)):
+        return (
+            f"the last {len(rows)} example(s) of the batch were never filled: fill every one, "
+            "for i in range(batch_size)"
         )
+    return ""
 
 
 def _as_examples(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -239,6 +272,12 @@ def test_data_generator_labels_match_the_pixels(submission):
         return
     i = int(np.flatnonzero(~right)[0])
     if not located.found()[i]:
+        blank = np.flatnonzero((images == 255).all(axis=(1, 2, 3)))
+        if i in blank:
+            raise Incorrect(
+                f"example {i} of a batch is blank (white): every example must show an emoji",
+                hint=_unfilled_hint(blank, len(images)),
+            )
         raise Incorrect(f"example {i} of a batch shows no emoji tile on white")
     if located.classes[i] != classes[i]:
         drawn = int(located.classes[i])
@@ -322,9 +361,21 @@ def test_data_generator_is_deterministic_for_a_seed(submission):
     if not (_same(a.x, b.x) and _same(a.box_out, b.box_out)):
         if not _create_example_repeats(submission):
             return  # your create_example gives other examples for one seed: charged there
+        differ = [
+            i
+            for i in range(min(len(a.x), len(b.x)))
+            if not (_same(a.x[i], b.x[i]) and _same(a.box_out[i], b.box_out[i]))
+        ]
+        hint = (
+            "every example differs: the draws do not come from the Generator made from rng "
+            "alone (np.random, or default_rng() without the seed)"
+            if len(differ) == len(a.x)
+            else ""
+        )
         raise Incorrect(
-            "two generators with the same rng seed yielded different batches",
-            hint="rng = np.random.default_rng(rng) once, before the loop, and pass it on",
+            "two generators with the same rng seed yielded different batches (examples "
+            f"{differ} differ)",
+            hint=hint,
         )
     if _same(a.x, c.x):
         raise Incorrect("generators with different rng seeds yielded the same batch")

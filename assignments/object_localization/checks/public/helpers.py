@@ -75,11 +75,14 @@ def close(a, b, tol: float) -> bool:
 
 
 def as_uint8_image(image: np.ndarray) -> np.ndarray:
-    """An image as 0..255 uint8, whatever its scale ([0, 1] floats are scaled up)."""
+    """An image as 0..255 uint8, whatever its scale ([0, 1] or [-1, 1] floats are scaled up):
+    what it shows is judged apart from how it is scaled."""
     if isinstance(image, np.ndarray) and image.dtype == np.uint8:
         return image[..., :3]
     array = np.nan_to_num(np.asarray(image, np.float64)[..., :3], nan=0.0)
-    if array.size and array.max() <= 1.0 + 1e-6:
+    if array.size and array.min() < -1e-6 and array.min() >= -1 - 1e-6 and array.max() <= 1 + 1e-6:
+        array = (array + 1.0) * 127.5  # [-1, 1], as some models take their inputs
+    elif array.size and array.max() <= 1.0 + 1e-6:
         array = array * 255.0
     return np.clip(np.round(array), 0, 255).astype(np.uint8)
 

@@ -274,6 +274,11 @@ def accumulation_models(batches: list[np.ndarray]) -> list[Model]:
             means[0],
             "result() keeps the first batch only: update_state must add every batch",
         ),
+        Model(
+            float(sum(means) / len(every)),
+            "update_state adds each batch's mean IoU but counts its examples: add the batch's "
+            "total, ops.sum(iou)",
+        ),
     ]
 
 

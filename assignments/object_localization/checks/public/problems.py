@@ -20,6 +20,9 @@ from .helpers import (
     expected_box,
 )
 from .mistakes import (
+    FACTOR,
+    FLOOR,
+    HOLD,
     box_models,
     iou_models,
     iou_range_hint,
@@ -61,25 +64,31 @@ def pixels_of(value, what: str) -> np.ndarray:
     return as_uint8_image(picture)
 
 
-def box_problem(submission, picture, coords, colour, before, measure) -> str | None:
+def box_problem(
+    submission, picture, coords, colour, before, measure, *, swapped: bool = False
+) -> str | None:
     """None when the ``colour`` box is drawn where ``coords`` say; else what was drawn, what was
-    expected, and the mistake that draws it there when one does."""
+    expected, and the mistake that draws it there when one does. ``swapped``: the caller saw the
+    other colour where this box belongs in a picture with both boxes (the colours' mistake)."""
     want = expected_box(coords)
     found = drawn_box(picture, colour, before)
     if box_matches(found, want):
-        if not 2 <= found.thickness <= 4:
-            return (
-                f"the {colour} box is in the right place but its line is {found.thickness} "
-                "pixels thick: draw it with width=3"
-            )
         return None
     other = drawn_box(picture, "red" if colour == "green" else "green", before)
     if found is None:
-        hint = (
-            "the colours are swapped: the true box is green, the predicted one red"
-            if box_matches(other, want)
-            else ""
-        )
+        hint = ""
+        if box_matches(other, want):
+            hint = (
+                "the colours are swapped: the true box is green, the predicted one red"
+                if swapped
+                else f"a {'red' if colour == 'green' else 'green'} box was drawn where the "
+                f"{colour} one belongs"
+                + (
+                    " (with pred_coords=None only the true box is drawn)"
+                    if colour == "green"
+                    else ""
+                )
+            )
         return f"no {colour} box was drawn" + (f". Hint: {hint}" if hint else "")
     hint = submission.diagnose(
         "plot_bounding_box", measure, found, models=box_models(coords), same=same_box
@@ -87,6 +96,17 @@ def box_problem(submission, picture, coords, colour, before, measure) -> str | N
     return (
         f"the {colour} box for (row, col) = ({coords[0]:.4f}, {coords[1]:.4f}) should span "
         f"{want.describe()}; it spans {found.describe()}" + (f". Hint: {hint}" if hint else "")
+    )
+
+
+def thickness_problem(picture, colour, before) -> str | None:
+    """None when the ``colour`` box's line is about 3 pixels thick, as the task draws it."""
+    found = drawn_box(picture, colour, before)
+    if found is None or 2 <= found.thickness <= 4:
+        return None
+    return (
+        f"the {colour} box is in the right place but its line is {found.thickness} pixels "
+        "thick: draw it with width=3"
     )
 
 
@@ -128,8 +148,28 @@ def schedule_problem(submission, calls, got) -> str:
     same = lambda a, b: close(np.log(np.abs(a) + 1e-30), np.log(np.abs(b) + 1e-30), 1e-4)  # noqa: E731
     hint = submission.diagnose(
         "lr_schedule", measure, got, models=schedule_models(list(calls)), same=same
-    )
+    ) or schedule_observation(calls, got)
     return text + (f". Hint: {hint}" if hint else "")
+
+
+def schedule_observation(calls, got) -> str:
+    """What the returned rates show when no known mistake gives them: a rate returned whatever
+    lr is given, another factor, another floor."""
+    pairs = [(e, lr, g) for (e, lr), g in zip(calls, got, strict=True) if np.isfinite(g)]
+    values = {round(g, 12) for _, _, g in pairs}
+    if len(pairs) > 1 and len(values) == 1 and len({lr for _, lr, _ in pairs}) > 1:
+        return (
+            f"the schedule returns {pairs[0][2]:g} whatever lr it is given: compute the new "
+            "rate from lr, the rate Keras passes in"
+        )
+    halved = [(lr, g) for e, lr, g in pairs if e >= HOLD and lr * FACTOR > FLOOR * 1.01]
+    factors = {round(g / lr, 6) for lr, g in halved}
+    if len(factors) == 1 and factors != {FACTOR}:
+        return f"from epoch 3 the rate should be lr * 0.5; yours multiplies lr by {factors.pop():g}"
+    floored = {round(g, 12) for e, lr, g in pairs if e >= HOLD and lr * FACTOR < FLOOR}
+    if len(floored) == 1 and floored != {FLOOR}:
+        return f"the rate stops at {floored.pop():g}: the floor is MIN_LR = 1e-5"
+    return ""
 
 
 def schedule_values(submission, calls) -> list[float]:

@@ -9,7 +9,7 @@ learner's values match what that mistake gives (``Submission.diagnose``).
 import numpy as np
 from hypothesis import strategies as st
 
-from grader.checking import CheckOutcome, Incorrect, check, short
+from grader.checking import CheckOutcome, Incorrect, PartialCredit, check, short
 
 from ... import course
 from .cost import COST_HINT, over_budget
@@ -17,11 +17,13 @@ from .helpers import (
     CALLBACK_EPOCHS,
     MARGIN,
     SIDE,
+    box_matches,
     callback_report,
     close,
     counterexample,
     drawn_box,
     examples,
+    expected_box,
     generated,
     locate_tiles,
     metric_values,
@@ -36,6 +38,7 @@ from .problems import (
     pixels_of,
     schedule_problem,
     schedule_values,
+    thickness_problem,
 )
 
 PUBLIC_SEEDS = list(range(100, 112))
@@ -143,27 +146,32 @@ BOX_CASES = (
 def test_plot_bounding_box_draws_both_boxes(submission):
     """the true box is green and the predicted box red, BOX_SIDE wide, where the coordinates say"""
     image = np.full((144, 144, 3), 255, np.uint8)
+    thin = None
     for true_box, pred_box in BOX_CASES:
-        # the true box alone first, then with the prediction: each box is read on its own
-        for coords, colour, given in (
-            (true_box, "green", [true_box]),
-            (pred_box, "red", [true_box, pred_box]),
+        alone = pixels_of(submission.call("plot_bounding_box", image, list(true_box)), "the image")
+        both = pixels_of(
+            submission.call("plot_bounding_box", image, list(true_box), list(pred_box)),
+            "the returned image",
+        )
+        swapped = box_matches(drawn_box(both, "green", alone), expected_box(pred_box))
+        # the true box alone first, then the prediction added: each box is read on its own
+        for coords, colour, picture, before, args in (
+            (true_box, "green", alone, None, [image, list(true_box)]),
+            (pred_box, "red", both, alone, [image, list(true_box), list(pred_box)]),
         ):
-            args = [image, *(list(c) for c in given)]
 
             def measure(other, args=args, colour=colour):
                 drawn = other.call("plot_bounding_box", *args)
                 return drawn_box(pixels_of(drawn, "the image"), colour)
 
-            out = pixels_of(submission.call("plot_bounding_box", *args), "the returned image")
-            before = (
-                pixels_of(submission.call("plot_bounding_box", image, list(true_box)), "the image")
-                if colour == "red"
-                else None
+            problem = box_problem(
+                submission, picture, coords, colour, before, measure, swapped=swapped
             )
-            problem = box_problem(submission, out, coords, colour, before, measure)
             if problem:
                 raise Incorrect(problem)
+            thin = thin or thickness_problem(picture, colour, before)
+    if thin:  # the boxes are where they belong: most of the points
+        raise PartialCredit(0.6, thin)
 
 
 # -- data_generator

@@ -290,10 +290,10 @@ def _without_learner_metrics(spec: Any) -> Any:
     return None if _learner_metric(spec) else spec
 
 
-def _recompiled_without_learner_metrics(model: Any) -> bool:
-    """Compile ``model`` again with its own settings but none of the learner's metric objects;
-    False when it had none (or its settings cannot be read back)."""
-    settings = getattr(getattr(model, "_compile_config", None), "config", None)
+def _recompiled_without_learner_metrics(built: Any) -> bool:
+    """Compile the ``built`` model again with its own settings but none of the learner's metric
+    objects; False when it had none (or its settings cannot be read back)."""
+    settings = getattr(getattr(built, "_compile_config", None), "config", None)
     if not _isinstance(settings, dict):
         return False
     metrics = settings.get("metrics")
@@ -301,7 +301,7 @@ def _recompiled_without_learner_metrics(model: Any) -> bool:
     kept, kept_weighted = _without_learner_metrics(metrics), _without_learner_metrics(weighted)
     if repr(kept) == repr(metrics) and repr(kept_weighted) == repr(weighted):
         return False
-    model.compile(**{**settings, "metrics": kept, "weighted_metrics": kept_weighted})
+    built.compile(**{**settings, "metrics": kept, "weighted_metrics": kept_weighted})
     return True
 
 

@@ -134,8 +134,8 @@ def op_metric_fit(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
     with learner_code(f"creating {name}()"):
         metric = cls(**dict(args.get("kwargs") or {}))
     inputs = keras.Input(shape=(width,), name="predictions")
-    model = keras.Model(inputs, {output: keras.layers.Identity(name=output)(inputs)})
-    model.compile(optimizer="sgd", loss={output: "mse"}, metrics={output: [metric]})
+    identity = keras.Model(inputs, {output: keras.layers.Identity(name=output)(inputs)})
+    identity.compile(optimizer="sgd", loss={output: "mse"}, metrics={output: [metric]})
 
     def feed():
         for epoch in batches:
@@ -144,7 +144,7 @@ def op_metric_fit(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
 
     with learner_code("fitting a model with the metric"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "no trainable weights": the model is an identity
-        history = model.fit(
+        history = identity.fit(
             feed(), epochs=_len(batches), steps_per_epoch=_len(batches[0]), verbose=0
         )
     notes: list[str] = []

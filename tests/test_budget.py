@@ -289,3 +289,30 @@ def test_the_same_submission_gets_identical_scores_and_messages_twice(small_budg
     assert [(c.name, c.score, c.message) for c in second.checks] == [
         (c.name, c.score, c.message) for c in first.checks
     ]
+
+
+def test_a_metric_or_schedule_that_breaks_inside_fit_costs_no_training(small_budget, tmp_path):
+    """Metrics do not change what a model learns, and a schedule that raises keeps the rate:
+    the training runs its whole budget and its checks judge the model, not the broken parts
+    (which lose their own checks)."""
+    from grader.grade import grade_notebook
+
+    nb = nbformat.read(SOLUTION_NOTEBOOK, as_version=4)
+    for cell in nb.cells:
+        if cell.source.startswith("# GRADED: IoU"):  # works eagerly, fails once compiled
+            cell.source = cell.source.replace(
+                'self.num_examples.assign_add(ops.cast(ops.shape(iou)[0], "float32"))',
+                "self.num_examples.assign_add(float(iou.shape[0]))",
+            )
+        if cell.source.startswith("# GRADED: lr_schedule"):
+            cell.source = cell.source.replace("return max(lr * 0.5, MIN_LR)", "return 1 / 0")
+    path = tmp_path / "broken_in_fit.ipynb"
+    nbformat.write(nb, path)
+    result = grade_notebook(path)
+    assert result.status is Status.GRADED
+    assert result.artifacts.training.steps == training.EPOCHS * training.STEPS_PER_EPOCH
+    lost = {c.part for c in result.checks if not c.passed}
+    assert {"IoU", "lr_schedule"} <= lost
+    training_messages = [c.message for c in result.checks if c.part == "training"]
+    assert training_messages and not any("error" in m.lower() for m in training_messages)
+    assert any("without your metric" in m for m in training_messages if m), training_messages

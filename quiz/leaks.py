@@ -54,7 +54,7 @@ def answer_leaks(
 
     found: set[str] = set()
     for seed in seeds:
-        concrete = [instantiate(q, seed) for q in bank.questions]
+        concrete = [instantiate(q, seed, bank.generators) for q in bank.questions]
         for a, b in itertools.permutations(concrete, 2):
             if not a.code or not together(a, b):
                 continue

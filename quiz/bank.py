@@ -161,6 +161,11 @@ def _check_semantics(q: Question, generators: Generators, problems: list[Problem
     def bad(msg: str) -> None:
         problems.append(Problem(q.source.file, q.source.line, q.id, msg))
 
+    for pattern in q.answer_patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            bad(f"answer_patterns: {pattern!r} is not a regular expression ({exc})")
     if q.generator is not None:
         spec = generators.get(q.generator)
         if spec is None:
@@ -248,6 +253,7 @@ def question_from_dict(entry: dict[str, Any], topic: str, source: Source) -> Que
         shuffle=bool(entry.get("shuffle", qtype != "truefalse")),
         generator=entry.get("generator"),
         params=dict(entry.get("params", {})),
+        answer_patterns=tuple(entry.get("answer_patterns", ())),
         source=source,
     )
 
@@ -285,6 +291,8 @@ def question_to_dict(q: Question) -> dict[str, Any]:
         d["explanation"] = q.explanation
     if q.points != 1.0:
         d["points"] = q.points
+    if q.answer_patterns:
+        d["answer_patterns"] = list(q.answer_patterns)
     if not q.shuffle and q.type != "truefalse":
         d["shuffle"] = False
     return d

@@ -71,6 +71,30 @@ class Policy:
     pass_mark: float
     time_limit: dt.timedelta | None
 
+    @classmethod
+    def of(
+        cls,
+        definition: QuizDefinition,
+        time_limit_minutes: float | None = None,
+        attempt_limit: int | None = None,
+        cooldown_seconds: float | None = None,
+    ) -> Policy:
+        """quiz.yaml's rules, with what the caller overrides (``quiz serve --attempts``)."""
+        cooldown = definition.cooldown_seconds if cooldown_seconds is None else cooldown_seconds
+        return cls(
+            attempt_limit=attempt_limit or definition.attempt_limit,
+            cooldown=dt.timedelta(seconds=cooldown),
+            pass_mark=definition.pass_mark,
+            time_limit=dt.timedelta(minutes=time_limit_minutes) if time_limit_minutes else None,
+        )
+
+    def next_start(self, attempts: list[QuizAttempt], now: dt.datetime) -> dt.datetime | None:
+        """When a learner with these attempts may start another (None: never, all used)."""
+        if len(attempts) >= self.attempt_limit:
+            return None
+        done = [a.submitted_at for a in attempts if a.submitted_at is not None]
+        return max(done) + self.cooldown if done else now
+
 
 class QuizService:
     """One quiz over the server's database: graded, or practice (``practice=True``)."""
@@ -92,13 +116,7 @@ class QuizService:
         self.definition = definition
         self.clock = clock
         self.practice = practice
-        cooldown = definition.cooldown_seconds if cooldown_seconds is None else cooldown_seconds
-        self.policy = Policy(
-            attempt_limit=attempt_limit or definition.attempt_limit,
-            cooldown=dt.timedelta(seconds=cooldown),
-            pass_mark=definition.pass_mark,
-            time_limit=dt.timedelta(minutes=time_limit_minutes) if time_limit_minutes else None,
-        )
+        self.policy = Policy.of(definition, time_limit_minutes, attempt_limit, cooldown_seconds)
         self.items = lru_cache(maxsize=1024)(self._items)
 
     def _mine(self) -> Any:
@@ -162,13 +180,6 @@ class QuizService:
                 )
             )
         return (done or 0) >= self.policy.attempt_limit
-
-    def next_start(self, attempts: list[QuizAttempt]) -> dt.datetime | None:
-        """When the learner may start a new attempt (None: never, all used)."""
-        if len(attempts) >= self.policy.attempt_limit:
-            return None
-        done = [a.submitted_at for a in attempts if a.submitted_at is not None]
-        return max(done) + self.policy.cooldown if done else self.clock()
 
     # ------------------------------------------------------------------------------- writing
 

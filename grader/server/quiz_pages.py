@@ -128,8 +128,8 @@ def _instructor() -> Identity:
 
 def _home_page(quiz: QuizService, identity: Identity | None, form: PracticeForm | None) -> str:
     attempts = quiz.attempts_of(identity.learner_id) if identity and identity.learner_id else []
-    nxt = quiz.next_start(attempts)
     now = quiz.clock()
+    nxt = quiz.policy.next_start(attempts, now)
     return render_template(
         "quiz_home.html",
         quiz=quiz,

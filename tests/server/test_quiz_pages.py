@@ -327,6 +327,7 @@ def test_the_leak_check_finds_a_leak(tmp_path):
         "    code: 'if logs[\"val_box_out_iou\"] > 0.9: stop()'\n"
         "    options: [{text: it stops, correct: true}, {text: it runs}]\n"
         "  - id: iou-formula\n    topic: iou\n    type: single\n    prompt: IoU?\n"
+        "    answer_patterns: ['area\\(\\w+\\)\\s*\\+\\s*area\\(\\w+\\)\\s*-']\n"
         "    options: [{text: a, correct: true}, {text: b}]\n"
         "  - id: iou-code\n    topic: iou\n    type: code\n    prompt: Which pair is wrong?\n"
         "    code: 'union = area(a) + area(b) - inter'\n"

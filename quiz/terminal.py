@@ -122,17 +122,20 @@ def take(
     items: Sequence[Item],
     definition: QuizDefinition,
     seed: int,
-    read: Callable[[str], str] = input,
-    out: TextIO = sys.stdout,
+    read: Callable[[str], str] | None = None,
+    out: TextIO | None = None,
     show_seed: bool = True,
 ) -> tuple[QuizResult, dict[str, Any]]:
     """Ask every question, let the learner review, score and print the feedback; the result and
     the answers (by question id, as scoring reads them: a store records them).
 
-    `read` is `input` by default; it raises EOFError at end of input, which becomes Aborted
+    `read` is `input` by default (and `out` stdout); it raises EOFError at end of input, which becomes Aborted
     (as do "q" and Ctrl-C), carrying the answers given so far. `show_seed=False` (graded delivery)
     never prints the seed: with it and `quiz show`, the variant could be looked up.
     """
+
+    read = read or input  # looked up at call time
+    out = out or sys.stdout
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)

@@ -35,7 +35,6 @@ from flask import (
     url_for,
 )
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from grader.server import auth, exports, lms_import, overrides, views
@@ -121,12 +120,7 @@ def learner(learner_id: str) -> Any:
     server = current()
     with server.db.read() as session:
         person = session.scalar(
-            select(Learner)
-            .options(
-                selectinload(Learner.submissions).selectinload(Submission.jobs),
-                selectinload(Learner.submissions).selectinload(Submission.overrides),
-            )
-            .where(Learner.id == learner_id)
+            select(Learner).options(*views.LEARNER_WITH_GRADINGS).where(Learner.id == learner_id)
         )
         if person is None:
             abort(404)
@@ -154,9 +148,7 @@ def _override_page(submission_id: int, error: str = "", status: int = 200) -> An
     server = current()
     with server.db.read() as session:
         submission = session.scalar(
-            select(Submission)
-            .options(selectinload(Submission.jobs), selectinload(Submission.overrides))
-            .where(Submission.id == submission_id)
+            select(Submission).options(*views.WITH_GRADINGS).where(Submission.id == submission_id)
         )
         if submission is None:
             abort(404)
@@ -288,7 +280,7 @@ def summary_report(learner_id: str) -> Any:
     with server.db.read() as session:
         submission = session.scalar(
             select(Submission)
-            .options(selectinload(Submission.jobs), selectinload(Submission.overrides))
+            .options(*views.WITH_GRADINGS)
             .where(Submission.learner_id == learner_id)
             .order_by(Submission.id.desc())
             .limit(1)

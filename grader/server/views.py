@@ -23,6 +23,13 @@ from grader.server.roster import Identity
 from grader.server.settings import Settings
 
 PENDING = (JobStatus.QUEUED, JobStatus.GRADING)
+#: Load a submission with its gradings and overrides (what a view of it shows), in one query each.
+WITH_GRADINGS = (selectinload(Submission.jobs), selectinload(Submission.overrides))
+#: The same for every submission of a learner.
+LEARNER_WITH_GRADINGS = (
+    selectinload(Learner.submissions).selectinload(Submission.jobs),
+    selectinload(Learner.submissions).selectinload(Submission.overrides),
+)
 
 
 @dataclass(frozen=True)
@@ -144,12 +151,7 @@ def gradebook(db: Database, data_dir: Path, settings: Settings) -> list[Gradeboo
     """One row per learner on the roster, with their latest submission (instructor only)."""
     with db.read() as session:
         learners = session.scalars(
-            select(Learner)
-            .options(
-                selectinload(Learner.submissions).selectinload(Submission.jobs),
-                selectinload(Learner.submissions).selectinload(Submission.overrides),
-            )
-            .order_by(Learner.id)
+            select(Learner).options(*LEARNER_WITH_GRADINGS).order_by(Learner.id)
         ).all()
         rows = []
         for learner in learners:

@@ -164,3 +164,25 @@ def test_check_refuses_a_question_whose_code_shows_another_answer(tmp_path, caps
     )
     assert main(["check", "--bank", str(tmp_path)]) == 1
     assert "x-leaky shows es-monitor-key: val_box_out_iou" in capsys.readouterr().err
+
+
+def test_take_on_a_course_store_is_graded_for_learners_on_its_roster_only(
+    tmp_path, monkeypatch, capsys
+):
+    """`quiz take --db` on the course server's database: a roster learner's attempt counts in
+    the gradebook like one taken on /quiz/; an id not on the roster is refused."""
+    from grader.server import roster
+    from grader.server.db import open_store
+    from grader.server.exports import QuizScore, quiz_score
+
+    db = tmp_path / "server.sqlite3"
+    store = open_store(db)
+    roster.add_learners(store, roster.read_roster("id\nann\n"), "http://x")
+    assert main(["take", "--db", str(db), "--learner", "stranger"]) == 2
+    assert "no learner 'stranger' on the roster" in capsys.readouterr().err
+    replies = iter([""] * 10 + ["y"])  # skip every question, then submit
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
+    assert main(["take", "--db", str(db), "--learner", "ANN"]) == 0
+    assert "Score: 0/10" in capsys.readouterr().out
+    assert quiz_score(store, "ann") == QuizScore(0.0, 10.0)
+    store.dispose()

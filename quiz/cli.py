@@ -19,7 +19,14 @@ from typing import Any
 
 import yaml
 
-from quiz.bank import Bank, BankError, QuizDefinition, load_bank, parse_duration
+from quiz.bank import (
+    Bank,
+    BankError,
+    QuizDefinition,
+    load_bank,
+    load_definition,
+    parse_duration,
+)
 
 EPILOG = """examples:
   quiz take --seed 7                       practise in this terminal (works over ssh)
@@ -66,17 +73,14 @@ def _load(args: argparse.Namespace) -> tuple[Bank, QuizDefinition, str]:
     """The bank, the definition and the quiz's name (the LMS category of its exports)."""
     from quiz.source import quiz_of
 
-    source = None
-    if not (args.no_builtin_bank and args.assignment is None and args.definition):
-        source = quiz_of(args.assignment)
+    standalone = args.no_builtin_bank and args.definition is not None  # no assignment needed
+    source = None if standalone and args.assignment is None else quiz_of(args.assignment)
     if source is None:
-        if not (args.no_builtin_bank and args.definition):
+        if not standalone:
             raise ValueError(
                 "the assignment has no quiz (no quiz/quiz.yaml): give --no-builtin-bank, --bank "
                 "and --definition"
             )
-        from quiz.bank import load_definition
-
         bank = load_bank(args.bank)
         return bank, load_definition(args.definition, bank), "quiz"
     bank, definition = source.load(
@@ -281,38 +285,20 @@ def cmd_take(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from grader.server import roster
-    from grader.server.db import open_store
-    from grader.server.practice import PRACTICE_NOTE, create_practice_app
-    from grader.server.quiz_attempts import QuizService
-    from grader.server.serve import make_server, run_until_stopped
+    from grader.server.practice import serve_practice
 
     bank, definition, _ = _load(args)
-    db = open_store(args.db)
-    try:
-        if roster.is_course(db):
-            raise ValueError(
-                f"{args.db} is a course server's database: its quiz is served, signed in and "
-                "graded, by `grader serve` at /quiz/; give `quiz serve` a store of its own"
-            )
-        token = args.instructor_token or secrets.token_urlsafe(16)
-        roster.set_instructor_token(db, token)  # what /quiz/instructor and `quiz show` check
-        quiz = QuizService(
-            db,
-            bank,
-            definition,
-            practice=True,
-            attempt_limit=args.attempts,
-            cooldown_seconds=parse_duration(args.cooldown) if args.cooldown else None,
-        )
-        server = make_server(create_practice_app(quiz), args.host, args.port, 8, 64 * 1024)
-        print(f"Serving the quiz on http://{args.host}:{server.effective_port}/", flush=True)
-        print(PRACTICE_NOTE, flush=True)
-        if not args.instructor_token:
-            print(f"Instructor token (for /quiz/instructor): {token}", flush=True)
-        run_until_stopped(server)
-    finally:
-        db.dispose()
+    cooldown = parse_duration(args.cooldown) if args.cooldown else None
+    serve_practice(
+        args.db,
+        bank,
+        definition,
+        args.host,
+        args.port,
+        args.instructor_token,
+        args.attempts,
+        cooldown,
+    )
     return 0
 
 

@@ -19,10 +19,13 @@ from typing import Any
 from flask import Flask, g, redirect, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
+from grader.server import roster, serve
+from grader.server.db import open_store
 from grader.server.formatting import add_filters
 from grader.server.quiz_attempts import QuizService
 from grader.server.quiz_pages import register_quiz
 from grader.server.responses import add_error_pages, add_security_headers
+from quiz.bank import Bank, QuizDefinition
 
 PRACTICE_NOTE = (
     "Practice mode: this stand-alone quiz has no sign-in, so anyone can type any learner id, and "
@@ -70,3 +73,42 @@ def create_practice_app(quiz: QuizService, *, secret_key: str | None = None) -> 
         }
 
     return app
+
+
+def serve_practice(
+    store: str,
+    bank: Bank,
+    definition: QuizDefinition,
+    host: str,
+    port: int,
+    instructor_token: str | None = None,
+    attempt_limit: int | None = None,
+    cooldown_seconds: float | None = None,
+) -> None:
+    """``quiz serve``: the practice app over ``store`` under waitress until Ctrl-C or SIGTERM.
+    ValueError for a course server's database (its quiz is graded there)."""
+    db = open_store(store)
+    try:
+        if roster.is_course(db):
+            raise ValueError(
+                f"{store} is a course server's database: its quiz is served, signed in and "
+                "graded, by `grader serve` at /quiz/; give `quiz serve` a store of its own"
+            )
+        token = instructor_token or secrets.token_urlsafe(16)
+        roster.set_instructor_token(db, token)  # what /quiz/instructor and `quiz show` check
+        quiz = QuizService(
+            db,
+            bank,
+            definition,
+            practice=True,
+            attempt_limit=attempt_limit,
+            cooldown_seconds=cooldown_seconds,
+        )
+        server = serve.make_server(create_practice_app(quiz), host, port, 8, 64 * 1024)
+        print(f"Serving the quiz on http://{host}:{server.effective_port}/", flush=True)
+        print(PRACTICE_NOTE, flush=True)
+        if not instructor_token:
+            print(f"Instructor token (for /quiz/instructor): {token}", flush=True)
+        serve.run_until_stopped(server)
+    finally:
+        db.dispose()

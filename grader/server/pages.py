@@ -33,7 +33,7 @@ from grader.server.models import AuditEvent
 from grader.server.reports import report_response
 from grader.server.responses import message
 from grader.server.roster import Identity, identify
-from grader.server.state import current
+from grader.server.state import QUIZ_EXTENSION, current
 from grader.server.submissions import Refused
 
 learner = Blueprint("learner", __name__)
@@ -76,7 +76,7 @@ def _home(identity: Identity, refused: Refused | None = None) -> Any:
         refused=refused,
         refresh=any(row.pending for row in rows),
         settings=server.settings,
-        has_quiz="course_quiz" in current_app.extensions,  # the course's assignment has a quiz
+        has_quiz=QUIZ_EXTENSION in current_app.extensions,  # the course's assignment has a quiz
     )
     return (page, refused.status) if refused else page
 

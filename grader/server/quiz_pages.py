@@ -39,11 +39,11 @@ from grader.server.quiz_attempts import TIME_UP, QuizRefused, QuizService
 from grader.server.responses import message
 from grader.server.roster import Identity, RosterError, enrol, identify
 from grader.server.state import EXTENSION as STATE
+from grader.server.state import QUIZ_EXTENSION as EXTENSION
 from quiz.answers import LETTERS, BadAnswer, read_form
 from quiz.model import TYPE_LABELS, Item
 from quiz.source import quiz_of
 
-EXTENSION = "course_quiz"
 PRACTICE_LEARNER = "practice_learner"  # the session key of the id a practice visitor typed
 LEARNER_ID = r"^[\w.@+-]{1,64}$"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; "

@@ -28,6 +28,7 @@ from grader.server.settings import Settings
 from grader.server.submissions import Accepted, Refused, create_submission
 
 EXTENSION = "course_server"
+QUIZ_EXTENSION = "course_quiz"  # the quiz's service, when the course's assignment has a quiz
 
 
 def build_bundle(out: Path, assignment: str = "") -> None:

@@ -21,12 +21,12 @@ import importlib.metadata
 import importlib.util
 import sys
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from grader.parts import Part, PartKind
 from grader.validation import problems
 
 if TYPE_CHECKING:
@@ -58,28 +58,6 @@ HOOKS = {
 
 class AssignmentError(ValueError):
     """No such assignment, an ambiguous choice, or a malformed manifest; the message says which."""
-
-
-class PartKind(StrEnum):
-    """What a graded part is; the probes find the model factory, the metric, the callback and the
-    learning-rate schedule by kind, so checks need not repeat their names."""
-
-    FUNCTION = "function"
-    CLASS = "class"
-    MODEL = "model"  # a function returning a compiled keras.Model
-    METRIC = "metric"  # a keras.metrics.Metric subclass
-    CALLBACK = "callback"  # a keras.callbacks.Callback subclass
-    SCHEDULE = "schedule"  # schedule(epoch, lr) -> new rate, for LearningRateScheduler
-
-
-@dataclass(frozen=True)
-class Part:
-    """One graded part: a definition the learner writes in a graded cell."""
-
-    name: str
-    kind: PartKind
-    stub: str  # how the learner notebook's stub declares it; messages quote it
-    missing: str = ""  # advice when it is missing, beyond "keep the graded cell's name"
 
 
 _TEXT = {"type": "string"}

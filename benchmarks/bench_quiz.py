@@ -1,4 +1,5 @@
-"""Quiz submission latency on loopback: a real `quiz serve` process, a bounded number of requests.
+"""Quiz submission latency on loopback: a real `quiz serve` process (the course server's quiz pages
+and store, practice mode, under waitress), a bounded number of requests.
 
 Phase 1 (setup, not timed): N learners each start an attempt and load its page (CSRF token).
 Phase 2 (open loop): the N submissions are sent at a fixed rate (default 100 req/s) whatever the
@@ -27,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from quiz.client import QuizClient  # noqa: E402
+from quiz.client import QuizClient, some_answers  # noqa: E402
 
 
 def start_server(db: Path) -> tuple[subprocess.Popen[str], int]:
@@ -55,8 +56,7 @@ def prepare(port: int, n: int, prefix: str) -> list[tuple[QuizClient, str, str, 
         if started.status != 303:
             raise RuntimeError(f"start failed: {started.status}")
         page = c.request("GET", started.location).body
-        rng = random.Random(i)
-        answers = {f"q{k}": str(rng.randint(0, 3)) for k in range(1, 11)}
+        answers = some_answers(page, random.Random(i))
         return c, started.location, page, answers
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -21,11 +21,13 @@ import importlib.metadata
 import importlib.util
 import sys
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from grader.parts import Part, PartKind
+from grader.validation import problems
 
 if TYPE_CHECKING:
     from grader.ingest import IngestRules
@@ -49,6 +51,8 @@ HOOKS = {
     "differences": "() -> str: the Markdown table of what differs from that other course",
     "dropped_advice": "(name, statement text) -> str: what to write instead of top-level code "
     "the grader does not run",
+    "quiz_generators": "a quiz.generators.Generators: the generators of the parameterised "
+    "questions of the assignment's quiz (its quiz/ folder)",
 }
 
 
@@ -56,26 +60,60 @@ class AssignmentError(ValueError):
     """No such assignment, an ambiguous choice, or a malformed manifest; the message says which."""
 
 
-class PartKind(StrEnum):
-    """What a graded part is; the probes find the model factory, the metric, the callback and the
-    learning-rate schedule by kind, so checks need not repeat their names."""
+_TEXT = {"type": "string"}
+_PATHS = {"type": "array", "items": {"type": "string", "minLength": 1}}
 
-    FUNCTION = "function"
-    CLASS = "class"
-    MODEL = "model"  # a function returning a compiled keras.Model
-    METRIC = "metric"  # a keras.metrics.Metric subclass
-    CALLBACK = "callback"  # a keras.callbacks.Callback subclass
-    SCHEDULE = "schedule"  # schedule(epoch, lr) -> new rate, for LearningRateScheduler
-
-
-@dataclass(frozen=True)
-class Part:
-    """One graded part: a definition the learner writes in a graded cell."""
-
-    name: str
-    kind: PartKind
-    stub: str  # how the learner notebook's stub declares it; messages quote it
-    missing: str = ""  # advice when it is missing, beyond "keep the graded cell's name"
+#: What ``assignment.yaml`` may hold (checked with jsonschema; messages by grader.validation).
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "messages": {
+        "type": "expected a mapping of settings",
+        "required": "no graded part (parts: [...])",
+    },
+    "required": ["parts"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "title": _TEXT,
+        "parts": {
+            "type": "array",
+            "minItems": 1,
+            "messages": {"minItems": "is empty: list the graded parts (name, kind, stub)"},
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "messages": {"required": "needs a name (the learner's definition)"},
+                "additionalProperties": False,
+                "noun": "key",
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "kind": {"enum": [kind.value for kind in PartKind]},
+                    "stub": _TEXT,
+                    "missing": _TEXT,
+                },
+            },
+        },
+        "groups_after": _PATHS,
+        "solution": _TEXT,
+        "learner": _TEXT,
+        "credit": _TEXT,
+        "bundle": _PATHS,
+        "bundle_readme": _TEXT,
+        "hooks": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "noun": "hook",
+            "properties": {
+                name: {
+                    "type": "string",
+                    "pattern": r"^[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?$",
+                    "messages": {"pattern": "should be module:attribute of the folder's package"},
+                }
+                for name in HOOKS
+            },
+        },
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -179,38 +217,21 @@ def load(folder: Path | str) -> Assignment:
         raise AssignmentError(f"{manifest}: cannot read the manifest ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise AssignmentError(f"{manifest}: not valid YAML ({error})") from None
-    if not isinstance(data, dict):
-        raise AssignmentError(f"{manifest}: expected a mapping of settings")
     if not (folder / "__init__.py").is_file():
         raise AssignmentError(f"{folder} is not a Python package: add an empty __init__.py")
-    known = {
-        "name", "title", "parts", "groups_after", "solution", "learner", "credit", "bundle",
-        "bundle_readme", "hooks",
-    }  # fmt: skip
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise AssignmentError(f"{manifest}: unknown setting(s) {', '.join(unknown)}")
-    try:
-        parts = tuple(
-            Part(
-                name=str(p["name"]),
-                kind=PartKind(p.get("kind", "function")),
-                stub=str(p.get("stub", p["name"])),
-                missing=" ".join(str(p.get("missing", "")).split()),
-            )
-            for p in data.get("parts") or ()
+    found = problems(MANIFEST_SCHEMA, data)
+    if found:
+        raise AssignmentError(f"{manifest}: " + "; ".join(found))
+    parts = tuple(
+        Part(
+            name=str(p["name"]),
+            kind=PartKind(p.get("kind", "function")),
+            stub=str(p.get("stub", p["name"])),
+            missing=" ".join(str(p.get("missing", "")).split()),
         )
-    except (KeyError, TypeError, ValueError) as error:
-        raise AssignmentError(
-            f"{manifest}: each part needs a name, and a kind among "
-            f"{', '.join(k.value for k in PartKind)} ({error})"
-        ) from None
-    if not parts:
-        raise AssignmentError(f"{manifest}: no graded part (parts: [...])")
+        for p in data["parts"]
+    )
     hooks = data.get("hooks") or {}
-    unknown_hooks = sorted(set(hooks) - set(HOOKS))
-    if unknown_hooks:
-        raise AssignmentError(f"{manifest}: unknown hook(s) {', '.join(unknown_hooks)}")
     package, import_root = _package_of(folder)
 
     def path(key: str) -> Path | None:

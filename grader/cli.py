@@ -49,30 +49,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-NO_ISOLATION_WARNING = (
-    "WARNING: --sandbox none: learner code runs WITHOUT isolation. It can read everything this "
-    "user can (the hidden checks, the reference and its data, the solutions), use the network and "
-    "touch other gradings. Use it only for notebooks you trust; results.json and the reports say so."
-)
-
-
-def _check_isolation(mode: str) -> str | None:
-    """Refuse to grade where the isolation asked for (or, for auto, any) is unavailable: the
-    message to print and exit 2 with, or None when grading may go on (the choice is printed)."""
-    from grader import sandbox
-
-    try:
-        isolation, note = sandbox.preflight(mode)
-    except sandbox.SandboxUnavailable as error:
-        return str(error)
-    print(f"grader grade: isolation: {isolation}" + (f" ({note})" if note else ""), flush=True)
-    return None
-
-
 def _cmd_grade(args: argparse.Namespace) -> int:
     """Batch grading (grader.batch): discover, grade in parallel or on Dask, journal, summarise."""
     from grader import batch
     from grader.assignment import AssignmentError
+    from grader.preflight import refusal
 
     if args.jobs is not None and args.jobs < 1:
         print("grader grade: -j must be at least 1", file=sys.stderr)
@@ -91,13 +72,10 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.sandbox == "none":
-        print(f"grader grade: {NO_ISOLATION_WARNING}", file=sys.stderr, flush=True)
-    elif not args.scheduler:  # Dask workers check on their own machine
-        refusal = _check_isolation(args.sandbox)
-        if refusal is not None:
-            print(f"grader grade: {refusal}", file=sys.stderr)
-            return 2
+    refused = refusal(args.sandbox, "grader grade", scheduler=args.scheduler)
+    if refused is not None:
+        print(f"grader grade: {refused}", file=sys.stderr)
+        return 2
     where = f"Dask cluster {args.scheduler}" if args.scheduler else f"-j {args.jobs or 'cores'}"
     print(
         f"grader grade: {len(items)} submission(s) of {chosen.name} -> {args.out} ({where})",
@@ -166,6 +144,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from grader.batch.common import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+    from grader.sandbox.isolation import MODES, sandbox_help
 
     parser = argparse.ArgumentParser(
         prog="grader",
@@ -232,16 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.add_argument(
         "--sandbox",
-        choices=("auto", "bwrap", "landlock", "none"),
+        choices=MODES,
         default="auto",
-        help="isolation of learner code, strongest first: bwrap (bubblewrap: a private, read-only "
-        "view of the system, no network), landlock (the worker confines itself with the kernel's "
-        "Landlock: reads only what it needs, writes only its scratch, no TCP), none (NO isolation: "
-        "rlimits only; the code can read the hidden checks and solutions; say it explicitly, and "
-        "results.json and the reports say so). auto (default) takes the first that works here and "
-        "refuses to grade (exit 2, saying how to fix it) when neither bwrap nor landlock does; "
-        "bwrap or landlock refuse when that one does not work. Checked here before grading, except "
-        "with --scheduler (each Dask worker checks on its own machine)",
+        help=sandbox_help() + ". Checked here before grading, except with --scheduler (each "
+        "Dask worker checks on its own machine)",
     )
     grade.add_argument(
         "-j",

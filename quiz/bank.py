@@ -10,20 +10,17 @@ import hashlib
 import random
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-import assignments.object_localization as _course
-from quiz import generators
+from quiz.generators import NO_GENERATORS, Generators
 from quiz.model import Option, Question, Source
 from quiz.schema import BANK_FILE_SCHEMA, DEFINITION_SCHEMA
 
-#: The course's own bank, kept in its assignment folder with the rest of the course.
-BUILTIN_BANK = Path(_course.__file__).resolve().parent / "quiz"
 DEFINITION_NAME = "quiz.yaml"
 
 
@@ -52,10 +49,11 @@ class BankError(ValueError):
 
 @dataclass(frozen=True)
 class Bank:
-    """The validated questions, in file order."""
+    """The validated questions, in file order, and the generators their templates name."""
 
     questions: tuple[Question, ...]
     fingerprint: str  # sha256 over the loaded files: attempts record which bank they used
+    generators: Generators = field(default=NO_GENERATORS, compare=False)
 
     def get(self, qid: str) -> Question:
         for q in self.questions:
@@ -79,10 +77,10 @@ class Pool:
 
 @dataclass(frozen=True)
 class QuizDefinition:
-    """How a quiz is drawn and graded (defaults follow the original course: 10 questions, 80%)."""
+    """How a quiz is drawn and graded (quiz.yaml; by default 10 questions, pass mark 80%)."""
 
     pools: tuple[Pool, ...]
-    title: str = "Object Localization with TensorFlow: graded quiz"
+    title: str = "Quiz"
     questions: int = 10
     pass_mark: float = 0.8
     attempt_limit: int = 3
@@ -159,14 +157,19 @@ def bank_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def _check_semantics(q: Question, problems: list[Problem]) -> None:
+def _check_semantics(q: Question, generators: Generators, problems: list[Problem]) -> None:
     def bad(msg: str) -> None:
         problems.append(Problem(q.source.file, q.source.line, q.id, msg))
 
+    for pattern in q.answer_patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            bad(f"answer_patterns: {pattern!r} is not a regular expression ({exc})")
     if q.generator is not None:
-        spec = generators.GENERATORS.get(q.generator)
+        spec = generators.get(q.generator)
         if spec is None:
-            known = ", ".join(sorted(generators.GENERATORS))
+            known = ", ".join(sorted(generators)) or "none: the assignment has no quiz_generators"
             bad(f"unknown generator {q.generator!r} (known: {known})")
             return
         if spec.type != q.type:
@@ -250,6 +253,7 @@ def question_from_dict(entry: dict[str, Any], topic: str, source: Source) -> Que
         shuffle=bool(entry.get("shuffle", qtype != "truefalse")),
         generator=entry.get("generator"),
         params=dict(entry.get("params", {})),
+        answer_patterns=tuple(entry.get("answer_patterns", ())),
         source=source,
     )
 
@@ -287,14 +291,17 @@ def question_to_dict(q: Question) -> dict[str, Any]:
         d["explanation"] = q.explanation
     if q.points != 1.0:
         d["points"] = q.points
+    if q.answer_patterns:
+        d["answer_patterns"] = list(q.answer_patterns)
     if not q.shuffle and q.type != "truefalse":
         d["shuffle"] = False
     return d
 
 
-def load_bank(paths: Iterable[Path] | None = None) -> Bank:
-    """Load and validate bank files/directories (default: the built-in bank); raise BankError."""
-    files = bank_files(paths if paths is not None else [BUILTIN_BANK])
+def load_bank(paths: Iterable[Path], generators: Generators = NO_GENERATORS) -> Bank:
+    """Load and validate bank files/directories whose templates use ``generators``; raise
+    BankError listing every problem found."""
+    files = bank_files(paths)
     problems: list[Problem] = []
     questions: list[Question] = []
     seen: dict[str, Source] = {}
@@ -336,11 +343,11 @@ def load_bank(paths: Iterable[Path] | None = None) -> Bank:
                 )
                 continue
             seen[q.id] = source
-            _check_semantics(q, problems)
+            _check_semantics(q, generators, problems)
             questions.append(q)
     if problems:
         raise BankError(problems)
-    return Bank(tuple(questions), digest.hexdigest())
+    return Bank(tuple(questions), digest.hexdigest(), generators)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -356,9 +363,9 @@ def parse_duration(value: str | int | float) -> int:
     return int(float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)])
 
 
-def load_definition(path: Path | None = None, bank: Bank | None = None) -> QuizDefinition:
-    """Load the quiz definition (default: the built-in one) and check it against `bank`."""
-    path = Path(path) if path else BUILTIN_BANK / DEFINITION_NAME
+def load_definition(path: Path, bank: Bank | None = None) -> QuizDefinition:
+    """Load the quiz definition (``quiz.yaml``) and check it against ``bank``."""
+    path = Path(path)
     problems: list[Problem] = []
     data, root = _read_yaml(path, problems)
     if problems:

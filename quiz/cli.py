@@ -1,7 +1,10 @@
 """`quiz` command line: take, serve, grade, export, import, check, show.
 
-Every subcommand loads the same validated bank and definition, so a broken bank file is reported
-(file, question id, line) before anything else happens.
+Every subcommand loads the same validated bank and definition, those of an assignment's quiz
+(``--assignment``, by default the only one installed), so a broken bank file is reported (file,
+question id, line) before anything else happens. Attempts live in the course server's store
+(``--db``: its database, or a file of their own), delivered by the server's quiz pages (``quiz
+serve``: practice) or in this terminal (``quiz take --db``: graded).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from typing import Any
 import yaml
 
 from quiz.bank import (
-    BUILTIN_BANK,
     Bank,
     BankError,
     QuizDefinition,
@@ -27,43 +29,71 @@ from quiz.bank import (
 )
 
 EPILOG = """examples:
-  quiz take --seed 7                       take the quiz in this terminal (works over ssh)
-  quiz serve --db quiz.db                  web app on http://127.0.0.1:8000/
+  quiz take --seed 7                       practise in this terminal (works over ssh)
+  quiz take --db quiz.db --learner ann     a graded attempt, recorded in the store
+  quiz serve --db quiz.db                  practice web app on http://127.0.0.1:8000/quiz/
   quiz grade responses.json                score answers collected elsewhere
   quiz export --format moodle --out quiz.xml
   quiz check --bank my-questions/          validate the bank plus your own files
 """
+DB_HELP = (
+    "a file path or a database URL (sqlite:///PATH, postgresql://...; default: $QUIZ_DATABASE)"
+)
 
 
 def _add_bank_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--assignment",
+        metavar="NAME",
+        help="the assignment whose quiz (its quiz/ folder) this is: a name or a folder holding "
+        "assignment.yaml (default: the only one installed)",
+    )
     p.add_argument(
         "--bank",
         action="append",
         type=Path,
         default=[],
         metavar="PATH",
-        help="extra bank file or directory of *.yaml files, added to the built-in bank (repeatable)",
+        help="extra bank file or directory of *.yaml files, added to the assignment's (repeatable)",
     )
-    p.add_argument("--no-builtin-bank", action="store_true", help="use only the --bank files")
+    p.add_argument(
+        "--no-builtin-bank",
+        action="store_true",
+        help="use only the --bank files (and --definition)",
+    )
     p.add_argument(
         "--definition",
         type=Path,
         metavar="FILE",
-        help=f"quiz definition YAML (default: {BUILTIN_BANK / 'quiz.yaml'})",
+        help="quiz definition YAML (default: its quiz.yaml)",
     )
 
 
-def _load(args: argparse.Namespace) -> tuple[Bank, QuizDefinition]:
-    paths = ([] if args.no_builtin_bank else [BUILTIN_BANK]) + list(args.bank)
-    bank = load_bank(paths)
-    return bank, load_definition(args.definition, bank=bank)
+def _load(args: argparse.Namespace) -> tuple[Bank, QuizDefinition, str]:
+    """The bank, the definition and the quiz's name (the LMS category of its exports)."""
+    from quiz.source import quiz_of
+
+    standalone = args.no_builtin_bank and args.definition is not None  # no assignment needed
+    source = None if standalone and args.assignment is None else quiz_of(args.assignment)
+    if source is None:
+        if not standalone:
+            raise ValueError(
+                "the assignment has no quiz (no quiz/quiz.yaml): give --no-builtin-bank, --bank "
+                "and --definition"
+            )
+        bank = load_bank(args.bank)
+        return bank, load_definition(args.definition, bank), "quiz"
+    bank, definition = source.load(
+        args.bank, own=not args.no_builtin_bank, definition=args.definition
+    )
+    return bank, definition, source.name
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="quiz",
-        description="The graded quiz of the Object Localization course: a seeded variant per attempt, "
-        "delivered in a terminal or a browser, scored offline, or exported to an LMS.",
+        description="An assignment's quiz: a seeded variant per attempt, delivered in a terminal "
+        "or a browser, scored offline, or exported to an LMS.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -80,14 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learner", help="learner id (needed with --db)")
     p.add_argument(
         "--db",
-        help="graded delivery: record the attempt in this SQLite store and enforce attempts and "
-        "cooldown; the store draws the seed and it is never printed",
+        help="graded delivery: record the attempt in this store (the course server's database "
+        "or a file of its own) under its attempt limit and cooldown; the store draws the seed "
+        "and it is never printed. " + DB_HELP,
     )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
     _add_bank_args(p)
 
     p = sub.add_parser(
-        "serve", help="run the web app (Flask; SQLite store; binds 127.0.0.1 by default)"
+        "serve",
+        help="run the practice web app (no sign-in, nothing graded; waitress; 127.0.0.1 by default)",
+        description="Serve the quiz for practice at http://HOST:PORT/quiz/ (waitress): the course "
+        "server's quiz pages without sign-in. Anyone can type any learner id, attempts are "
+        "recorded as practice and never graded, and every page says so. The graded quiz runs "
+        "signed in inside the course server (grader serve).",
     )
     p.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)"
@@ -98,12 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--db",
         default=os.environ.get("QUIZ_DATABASE", "quiz.db"),
-        help="SQLite path or sqlite:///PATH URL (default: $QUIZ_DATABASE or quiz.db)",
+        help=DB_HELP + ", else quiz.db",
     )
     p.add_argument(
         "--instructor-token",
         default=os.environ.get("QUIZ_INSTRUCTOR_TOKEN"),
-        help="token for /instructor (default: $QUIZ_INSTRUCTOR_TOKEN, else a random one is printed)",
+        help="token for /quiz/instructor (default: $QUIZ_INSTRUCTOR_TOKEN, else a random one is "
+        "printed)",
     )
     p.add_argument(
         "--attempts", type=int, help="attempt limit per learner (default: from the definition)"
@@ -123,9 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="print per-question feedback")
     _add_bank_args(p)
 
-    p = sub.add_parser("export", help="export the bank as Moodle XML, GIFT or a Canvas QTI 1.2 zip")
-    p.add_argument("--format", required=True, choices=["moodle", "gift", "qti"])
-    p.add_argument("--out", required=True, type=Path, help="output file (.xml, .gift.txt or .zip)")
+    from quiz.export import EXPORTERS
+    from quiz.importers import IMPORTERS
+
+    p = sub.add_parser(
+        "export",
+        help="export the bank: "
+        + "; ".join(f"{e.name} ({e.description})" for e in EXPORTERS.values()),
+    )
+    p.add_argument("--format", required=True, choices=list(EXPORTERS))
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="output file (" + ", ".join(e.suffix for e in EXPORTERS.values()) + ")",
+    )
     p.add_argument(
         "--seed", type=int, default=0, help="seed for the parameterised questions (default: 0)"
     )
@@ -136,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="read a Moodle XML or GIFT file back into a bank YAML file")
     p.add_argument("file", type=Path)
-    p.add_argument("--format", choices=["moodle", "gift"], help="default: from the file name")
+    p.add_argument("--format", choices=list(IMPORTERS), help="default: from the file name")
     p.add_argument("--out", required=True, type=Path, help="bank YAML file to write")
 
     p = sub.add_parser("check", help="validate the bank and the quiz definition")
@@ -149,10 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--answers",
         action="store_true",
-        help="mark right options and show explanations (instructor only: needs --db and the "
-        "instructor token recorded there by `quiz serve`)",
+        help="mark right options and show explanations (instructor only: needs --db and an "
+        "instructor token of that store, e.g. the one `quiz serve --db STORE` recorded)",
     )
-    p.add_argument("--db", help="the quiz store whose instructor token --answers checks")
+    p.add_argument("--db", help="the store whose instructor token --answers checks")
     p.add_argument(
         "--instructor-token",
         default=os.environ.get("QUIZ_INSTRUCTOR_TOKEN"),
@@ -165,93 +214,91 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------- commands
 
 
-def cmd_take(args: argparse.Namespace) -> int:
+def _graded(args: argparse.Namespace, bank: Bank, definition: QuizDefinition) -> int:
+    """``quiz take --db``: a graded attempt in the store, its seed drawn there and never shown."""
+    from grader.server import roster
+    from grader.server.db import open_store
+    from grader.server.formatting import fmt_when
+    from grader.server.quiz_attempts import QuizRefused, QuizService
     from quiz import terminal
     from quiz.scoring import score_quiz
-    from quiz.store import AttemptRefused, Store
-    from quiz.variants import build_quiz
-    from quiz.web import fmt_time
 
-    bank, definition = _load(args)
-    store = token = None
-    seed = args.seed
+    db = open_store(args.db)
+    try:
+        if roster.is_course(db):  # a course's roster: only its learners
+            learner = roster.on_roster(db, args.learner)
+        else:
+            learner = roster.enrol(db, args.learner, "quiz take")
+        quiz = QuizService(db, bank, definition)
+        try:
+            attempt = quiz.start(learner)
+        except QuizRefused as refused:
+            when = f" Next attempt from {fmt_when(refused.retry_at)}." if refused.retry_at else ""
+            print(f"Attempt refused: {refused.message}{when}", file=sys.stderr)
+            return 3
+        items = list(quiz.items(attempt.seed))
+        try:
+            result, answers = terminal.take(items, definition, attempt.seed, show_seed=False)
+        except terminal.Aborted as left:
+            # A graded attempt left open could be resumed after looking its answers up: close it.
+            quiz.submit(attempt, left.answers)
+            closed = score_quiz(items, left.answers, attempt.seed, definition.pass_mark)
+            print(
+                "\nYou left the graded attempt: it is closed and scored with the answers given so "
+                f"far, {terminal.fmt_points(closed.score)}/{terminal.fmt_points(closed.max_score)}."
+            )
+            return 1
+        quiz.submit(attempt, answers)
+    finally:
+        db.dispose()
+    if args.json:
+        args.json.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+    return 0
+
+
+def cmd_take(args: argparse.Namespace) -> int:
+    from quiz import terminal
+    from quiz.variants import build_quiz
+
+    bank, definition, _ = _load(args)
     if args.db:
         if not args.learner:
             print("quiz take: --db needs --learner", file=sys.stderr)
             return 2
-        if seed is not None:
+        if args.seed is not None:
             print(
                 "quiz take: --seed is for practice; a graded attempt's (--db) seed is drawn by "
                 "the store",
                 file=sys.stderr,
             )
             return 2
-        store = Store(args.db)
-        try:
-            attempt = store.start_attempt(
-                args.learner,
-                definition.attempt_limit,
-                definition.cooldown_seconds,
-                bank.fingerprint,
-            )
-        except AttemptRefused as exc:
-            when = f" Next attempt from {fmt_time(exc.retry_at)}." if exc.retry_at else ""
-            print(f"Attempt refused: {exc}{when}", file=sys.stderr)
-            return 3
-        seed, token = attempt.seed, attempt.token
-    if seed is None:
-        seed = secrets.randbelow(2**31)
-    items = build_quiz(bank, definition, seed)
-    graded = store is not None and token is not None
+        return _graded(args, bank, definition)
+    seed = secrets.randbelow(2**31) if args.seed is None else args.seed
     try:
-        result = terminal.take(items, definition, seed, show_seed=not graded)
-    except terminal.Aborted as left:
-        if not graded:
-            print("\nLeft without submitting; nothing was scored.")
-            return 1
-        # A graded attempt left open could be resumed after looking its answers up: close it.
-        result = score_quiz(items, left.answers, seed, definition.pass_mark)
-        assert store is not None and token is not None
-        store.submit(token, result)
-        print(
-            f"\nYou left the graded attempt: it is closed and scored with the answers given so "
-            f"far, {terminal.fmt_points(result.score)}/{terminal.fmt_points(result.max_score)}."
-        )
+        result, _ = terminal.take(build_quiz(bank, definition, seed), definition, seed)
+    except terminal.Aborted:
+        print("\nLeft without submitting; nothing was scored.")
         return 1
-    if store is not None and token is not None:
-        store.submit(token, result)
     if args.json:
         args.json.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from quiz.store import Store
-    from quiz.web import NO_SIGN_IN, WebConfig, create_app, make_server_for
+    from grader.server.practice import serve_practice
 
-    bank, definition = _load(args)
-    token = args.instructor_token or secrets.token_urlsafe(16)
-    cfg = WebConfig(
-        db=args.db,
-        bank=bank,
-        definition=definition,
-        instructor_token=token,
-        attempt_limit=args.attempts,
-        cooldown_seconds=parse_duration(args.cooldown) if args.cooldown else None,
+    bank, definition, _ = _load(args)
+    cooldown = parse_duration(args.cooldown) if args.cooldown else None
+    serve_practice(
+        args.db,
+        bank,
+        definition,
+        args.host,
+        args.port,
+        args.instructor_token,
+        args.attempts,
+        cooldown,
     )
-    app = create_app(cfg)
-    Store(args.db).set_instructor_token(token)  # what `quiz show --answers --db` checks
-    server = make_server_for(app, args.host, args.port)
-    print(f"Serving the quiz on http://{args.host}:{server.server_port}/", flush=True)
-    print(NO_SIGN_IN, flush=True)
-    if not args.instructor_token:
-        print(f"Instructor token (for /instructor): {token}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
     return 0
 
 
@@ -273,7 +320,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from quiz.scoring import score_quiz
     from quiz.variants import build_quiz
 
-    bank, definition = _load(args)
+    bank, definition, _ = _load(args)
     try:
         responses = _responses(json.loads(args.responses.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
@@ -309,20 +356,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     from quiz.export import export
     from quiz.variants import concrete_bank
 
-    bank, definition = _load(args)
+    bank, definition, name = _load(args)
     questions = concrete_bank(bank, seed=args.seed, variants=max(1, args.variants))
-    path = export(questions, args.format, args.out, title=definition.title)
+    path = export(questions, args.format, args.out, title=definition.title, category=name)
     print(f"Wrote {len(questions)} questions to {path} ({args.format})")
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from quiz.bank import question_to_dict
-    from quiz.importers.gift import read_gift
-    from quiz.importers.moodle import read_moodle
+    from quiz.importers import importer_for
 
-    fmt = args.format or ("moodle" if args.file.suffix.lower() == ".xml" else "gift")
-    result = read_moodle(args.file) if fmt == "moodle" else read_gift(args.file)
+    result = importer_for(args.file, args.format).read(args.file)
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     doc = {"questions": [question_to_dict(q) for q in result.questions]}
@@ -341,7 +386,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from quiz.leaks import answer_leaks
 
-    bank, definition = _load(args)
+    bank, definition, _ = _load(args)
     leaks = answer_leaks(bank, definition)
     if leaks:
         print("quiz: a question's code gives away another's answer:", file=sys.stderr)
@@ -365,22 +410,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_instructor(db_value: str | None, token: str | None) -> bool:
+    if not db_value or not token:
+        return False
+    from grader.server.db import open_store
+    from grader.server.roster import identify
+
+    db = open_store(db_value)
+    try:
+        identity = identify(db, token)
+    finally:
+        db.dispose()
+    return identity is not None and identity.is_instructor
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from quiz import terminal
     from quiz.variants import build_quiz
 
-    bank, definition = _load(args)
-    if args.answers:
-        from quiz.store import Store
-
-        if not args.db or not Store(args.db).instructor_token_ok(args.instructor_token):
-            print(
-                "quiz show: --answers is for the instructor: give --db STORE and the instructor "
-                "token recorded there by `quiz serve --db STORE` (--instructor-token or "
-                "$QUIZ_INSTRUCTOR_TOKEN)",
-                file=sys.stderr,
-            )
-            return 2
+    bank, definition, _ = _load(args)
+    if args.answers and not _is_instructor(args.db, args.instructor_token):
+        print(
+            "quiz show: --answers is for the instructor: give --db STORE and an instructor "
+            "token of that store, e.g. the one `quiz serve --db STORE` recorded "
+            "(--instructor-token or $QUIZ_INSTRUCTOR_TOKEN)",
+            file=sys.stderr,
+        )
+        return 2
     items = build_quiz(bank, definition, args.seed)
     print(f"{definition.title} (seed {args.seed})")
     for it in items:
@@ -408,6 +464,6 @@ def main(argv: list[str] | None = None) -> int:
     except BankError as exc:
         print(f"quiz: the question bank is invalid:\n{exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:
+    except ValueError as exc:  # AssignmentError, RosterError and a store that cannot open too
         print(f"quiz: {exc}", file=sys.stderr)
         return 2

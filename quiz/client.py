@@ -1,4 +1,5 @@
-"""A tiny scripted HTTP client for the web app: smoke-test a deployment, drive tests and benchmarks.
+"""A tiny scripted HTTP client for the quiz's pages (``/quiz`` of ``quiz serve``, practice):
+smoke-test a deployment, drive tests and benchmarks.
 
 It walks the same forms a browser does (session cookie, CSRF token from the page), using only the
 standard library, and does not follow redirects so callers can time single requests.
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 import html
 import http.client
+import random
 import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+_CHOICE = re.compile(r'type="(?:radio|checkbox)" name="(q[0-9]+)" value="([0-9]+)"')
+_TEXT = re.compile(r'type="text" (?:inputmode="decimal" )?name="(q[0-9]+)"')
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,19 @@ def csrf_token(page: str) -> str:
     if not m:
         raise ValueError("no csrf_token in the page")
     return html.unescape(m.group(1) or m.group(2))
+
+
+def some_answers(page: str, rng: random.Random) -> dict[str, str]:
+    """One plausible answer per question of an attempt page: an offered option, or a number."""
+    answers: dict[str, str] = {}
+    choices: dict[str, list[str]] = {}
+    for name, value in _CHOICE.findall(page):
+        choices.setdefault(name, []).append(value)
+    for name, values in choices.items():
+        answers[name] = rng.choice(values)
+    for name in _TEXT.findall(page):
+        answers[name] = str(rng.randint(0, 100))
+    return answers
 
 
 class QuizClient:
@@ -67,9 +84,11 @@ class QuizClient:
             conn.close()
 
     def start(self, learner: str) -> Reply:
-        """Enter the learner id; a 303 to /attempt/<token> on success, 403/429 when refused."""
-        page = self.request("GET", "/")
-        return self.request("POST", "/", {"csrf_token": csrf_token(page.body), "learner": learner})
+        """Enter the learner id; a 303 to /quiz/attempts/<id> on success, 403/429 when refused."""
+        page = self.request("GET", "/quiz/")
+        return self.request(
+            "POST", "/quiz/start", {"csrf_token": csrf_token(page.body), "learner": learner}
+        )
 
     def submit(self, attempt_path: str, page: str, answers: dict[str, Any]) -> Reply:
         """POST the attempt form; `answers` maps field names (q1, q2, ...) to values."""

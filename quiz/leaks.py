@@ -1,8 +1,9 @@
 """Find questions whose code gives away another question's answer.
 
 Why: a quiz draws questions from several pools into one page, so a code snippet shown with one
-question can answer another drawn beside it (a snippet computing ``area(a) + area(b) - inter``
-answers "which expression is the IoU?"; ``logs["val_box_out_iou"]`` answers "monitor=____").
+question can answer another drawn beside it (a snippet with a metric's log key answers the
+question "monitor=____"). A question's ``answer_patterns`` (bank YAML) name the ways code may
+write its answer that a text search cannot find (a formula written with other names).
 `quiz check` runs this on the bank and the definition, over several seeds because parameterised
 questions generate their code. Only pairs that can be drawn into one quiz are compared: questions
 of different pools, or of one pool that draws more than one.
@@ -18,11 +19,6 @@ from quiz.bank import Bank, QuizDefinition
 from quiz.model import Question
 from quiz.scoring import fmt_number
 from quiz.variants import instantiate
-
-# Answers a text search cannot find, because the code writes them another way.
-PARAPHRASES: dict[str, re.Pattern[str]] = {
-    "iou-formula": re.compile(r"area\(\w+\)\s*\+\s*area\(\w+\)\s*-", re.I),
-}
 
 
 def answer_texts(q: Question) -> list[str]:
@@ -54,7 +50,7 @@ def answer_leaks(
 
     found: set[str] = set()
     for seed in seeds:
-        concrete = [instantiate(q, seed) for q in bank.questions]
+        concrete = [instantiate(q, seed, bank.generators) for q in bank.questions]
         for a, b in itertools.permutations(concrete, 2):
             if not a.code or not together(a, b):
                 continue
@@ -62,6 +58,6 @@ def answer_leaks(
             for answer in answer_texts(b):
                 if re.search(rf"(?<![\w.]){re.escape(_squash(answer))}(?!\w)", code):
                     found.add(f"{a.id} shows {b.id}: {answer}")
-            if b.id in PARAPHRASES and PARAPHRASES[b.id].search(a.code):
+            if any(re.search(p, a.code, re.IGNORECASE) for p in b.answer_patterns):
                 found.add(f"{a.id} shows {b.id}")
     return sorted(found)

@@ -63,6 +63,8 @@ class Question:
     shuffle: bool = True
     generator: str | None = None
     params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # other ways a code snippet may write this question's answer (regexes; the leak check)
+    answer_patterns: tuple[str, ...] = ()
     source: Source = field(default=Source(), compare=False, hash=False)
 
     @property

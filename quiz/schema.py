@@ -64,6 +64,7 @@ QUESTION_SCHEMA: dict[str, Any] = {
         "shuffle": {"type": "boolean"},
         "generator": {"type": "string", "pattern": r"^[a-z_][a-z0-9_]*$"},
         "params": {"type": "object"},
+        "answer_patterns": {"type": "array", "items": _text},
     },
     "allOf": [
         _when("single", {"required": ["options"]}),

@@ -8,19 +8,13 @@ the absolute tolerance. Fill in the blank: any accepted answer, ignoring case an
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from quiz.answers import letter, parse_choice, parse_choices, parse_number
 from quiz.model import Item, ItemResult, Option, Question, QuizResult
 
 EPS = 1e-9
-LETTERS = "ABCDEFGHIJ"
-
-
-def letter(i: int) -> str:
-    return LETTERS[i]
 
 
 def fraction(q: Question, option: Option) -> float:
@@ -30,64 +24,6 @@ def fraction(q: Question, option: Option) -> float:
     right = sum(o.correct for o in q.options)
     wrong = len(q.options) - right
     return 1.0 / right if option.correct else (-1.0 / wrong if wrong else 0.0)
-
-
-def parse_choice(q: Question, raw: Any) -> int:
-    """Option index from an int (0-based), a letter as displayed, or the option's exact text."""
-    if isinstance(raw, bool) and q.type == "truefalse":
-        raw = "True" if raw else "False"
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        if 0 <= raw < len(q.options):
-            return raw
-        raise ValueError(f"no option number {raw}")
-    if isinstance(raw, str):
-        s = raw.strip()
-        if q.type == "truefalse" and s.lower() in ("t", "true", "f", "false"):
-            return 0 if s.lower().startswith("t") == (q.options[0].text == "True") else 1
-        if len(s) == 1 and s.upper() in LETTERS[: len(q.options)]:
-            return LETTERS.index(s.upper())
-        for i, o in enumerate(q.options):
-            if s == o.text:
-                return i
-        raise ValueError(f"{raw!r} is not one of {', '.join(LETTERS[: len(q.options)])}")
-    raise ValueError(f"cannot read {raw!r} as a choice")
-
-
-def parse_choices(q: Question, raw: Any) -> list[int]:
-    """Indexes for a multiple answer: a list of choices, or a string like "A, C" / "AC"."""
-    if isinstance(raw, str):
-        s = raw.strip()
-        parts = [p for p in re.split(r"[\s,;]+", s) if p]
-        if (
-            len(parts) == 1
-            and len(s) > 1
-            and all(c.upper() in LETTERS[: len(q.options)] for c in s)
-        ):
-            parts = list(s)
-        raw = parts
-    if not isinstance(raw, list | tuple):
-        raw = [raw]
-    out = sorted({parse_choice(q, r) for r in raw})
-    return out
-
-
-def parse_number(raw: Any) -> float:
-    """A number from a JSON number or text; a decimal comma is accepted."""
-    if isinstance(raw, bool):
-        raise ValueError("not a number")
-    if isinstance(raw, int | float):
-        value = float(raw)
-    else:
-        s = str(raw).strip().replace(" ", "")
-        if s.count(",") == 1 and "." not in s:
-            s = s.replace(",", ".")
-        try:
-            value = float(s)
-        except ValueError:
-            raise ValueError(f"{raw!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{raw!r} is not a finite number")
-    return value
 
 
 def normalise_text(s: str) -> str:

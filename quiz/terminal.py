@@ -13,16 +13,10 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from quiz.answers import LETTERS, read_typed
 from quiz.bank import QuizDefinition
 from quiz.model import TYPE_LABELS, Item, QuizResult
-from quiz.scoring import (
-    LETTERS,
-    expected_text,
-    parse_choice,
-    parse_choices,
-    parse_number,
-    score_quiz,
-)
+from quiz.scoring import expected_text, score_quiz
 
 
 class Aborted(Exception):
@@ -87,22 +81,6 @@ def _prompt_for(item: Item) -> str:
     return "Your answer (Enter to skip): "
 
 
-def read_answer(item: Item, line: str) -> Any:
-    """Turn one input line into the answer form scoring expects; raise ValueError if unreadable."""
-    q = item.question
-    s = line.strip()
-    if not s:
-        return None
-    if q.type in ("single", "code", "truefalse"):
-        return parse_choice(q, s)
-    if q.type == "multiple":
-        return parse_choices(q, s)
-    if q.type == "numeric":
-        parse_number(s)
-        return s
-    return s
-
-
 def describe(item: Item, answer: Any) -> str:
     q = item.question
     if answer is None:
@@ -144,16 +122,20 @@ def take(
     items: Sequence[Item],
     definition: QuizDefinition,
     seed: int,
-    read: Callable[[str], str] = input,
-    out: TextIO = sys.stdout,
+    read: Callable[[str], str] | None = None,
+    out: TextIO | None = None,
     show_seed: bool = True,
-) -> QuizResult:
-    """Ask every question, let the learner review, score and print the feedback.
+) -> tuple[QuizResult, dict[str, Any]]:
+    """Ask every question, let the learner review, score and print the feedback; the result and
+    the answers (by question id, as scoring reads them: a store records them).
 
-    `read` is `input` by default; it raises EOFError at end of input, which becomes Aborted
+    `read` is `input` by default (and `out` stdout); it raises EOFError at end of input, which becomes Aborted
     (as do "q" and Ctrl-C), carrying the answers given so far. `show_seed=False` (graded delivery)
     never prints the seed: with it and `quiz show`, the variant could be looked up.
     """
+
+    read = read or input  # looked up at call time
+    out = out or sys.stdout
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
@@ -167,7 +149,7 @@ def take(
             if line.strip().lower() in ("q", "quit"):
                 raise Aborted(answers)
             try:
-                return read_answer(item, line)
+                return read_typed(item, line)
             except ValueError as exc:
                 say(f"  Sorry: {exc}. Try again.")
 
@@ -216,4 +198,4 @@ def take(
             say("  Please type y, q or a question number.")
     result = score_quiz(items, answers, seed, definition.pass_mark)
     say(render_result(items, result, show_seed=show_seed))
-    return result
+    return result, answers

@@ -12,13 +12,16 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from quiz import generators
 from quiz.bank import Bank, QuizDefinition
+from quiz.generators import NO_GENERATORS, Generators
 from quiz.model import Item, Question
 
 
-def instantiate(q: Question, seed: int, new_id: str | None = None) -> Question:
-    """The concrete question for `seed`: generated numbers filled in, answers computed."""
+def instantiate(
+    q: Question, seed: int, generators: Generators = NO_GENERATORS, new_id: str | None = None
+) -> Question:
+    """The concrete question for ``seed``: generated numbers filled in, answers computed (a
+    template's generator comes from ``generators``, the bank's)."""
     if not q.is_template:
         return q if new_id is None else replace(q, id=new_id)
     assert q.generator is not None
@@ -59,7 +62,7 @@ def draw(bank: Bank, definition: QuizDefinition, seed: int) -> list[Question]:
 def build_quiz(bank: Bank, definition: QuizDefinition, seed: int) -> list[Item]:
     """The quiz a learner sees for `seed`: same seed, same questions, numbers and option order."""
     return [
-        Item(number=i, qid=q.id, question=shuffled(instantiate(q, seed), seed))
+        Item(number=i, qid=q.id, question=shuffled(instantiate(q, seed, bank.generators), seed))
         for i, q in enumerate(draw(bank, definition, seed), start=1)
     ]
 
@@ -73,7 +76,10 @@ def concrete_bank(bank: Bank, seed: int = 0, variants: int = 1) -> list[Question
     out: list[Question] = []
     for q in bank.questions:
         if q.is_template:
-            out += [instantiate(q, seed + v, f"{q.id}-v{v + 1}") for v in range(variants)]
+            out += [
+                instantiate(q, seed + v, bank.generators, f"{q.id}-v{v + 1}")
+                for v in range(variants)
+            ]
         else:
             out.append(q)
     return out

@@ -19,6 +19,7 @@ from grader import __version__
 from grader.batch.common import GRADEBOOK, INDEX, JOURNAL, _first_line
 from grader.batch.journal import JournalEntry, read_journal
 from grader.files import write_atomically
+from grader.spreadsheet import safe_cell as _cell
 
 # --------------------------------------------------------------------------------------------
 # Derived outputs: gradebook.csv and index.html
@@ -36,13 +37,6 @@ def _check_columns(entries: Iterable[JournalEntry]) -> list[tuple[str, str]]:
         return tuple(int(p) if p.isdigit() else 999 for p in number.split(".")), name
 
     return [(name, f"{numbers[name]} {name}".strip()) for name in sorted(numbers, key=order)]
-
-
-def _cell(value: Any) -> Any:
-    """Spreadsheet-safe text: a learner-controlled string must not start a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def gradebook_csv(entries: list[JournalEntry]) -> str:

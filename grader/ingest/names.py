@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from grader.assignment import PartKind
 from grader.ingest.model import Cell, Parsed, Problem, Stmt
+from grader.parts import PartKind
 
 if TYPE_CHECKING:
     from grader.assignment import Part

@@ -5,6 +5,9 @@ interpreter the way a sandbox would (``bwrap_status``, ``landlock_status``, ``_p
 ``mode="auto"`` takes the first that works, and with neither bwrap nor Landlock
 :class:`SandboxUnavailable` says how to fix it. ``preflight`` tells which rung (and its note)
 before grading starts; ``--sandbox none`` is only ever taken when asked for, and said loudly.
+:data:`RUNGS` holds what differs between rungs (probe, command, confinement, note, help), so
+that a new isolation is one entry there: the CLI's ``--sandbox``, the server's ``sandbox``
+setting and the launcher's confinement all read it.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from grader.sandbox import landlock
 from grader.sandbox.bwrap import _bwrap_args
@@ -26,8 +30,8 @@ from grader.sandbox.landlock_plan import _landlock_plan
 from grader.sandbox.launcher import _CONFINE_SRC
 from grader.sandbox.paths import NOBODY, _probe_cache, _probe_lock, _python
 
-Mode = Literal["auto", "bwrap", "landlock", "none"]
-MODES: tuple[Mode, ...] = ("auto", "bwrap", "landlock", "none")
+#: A ``--sandbox`` choice: "auto" or the name of a rung (:data:`RUNGS`).
+Mode = str
 
 
 # Who the worker is after the drop: the probes check uid 65534, and each sandbox then runs its
@@ -218,66 +222,157 @@ def isolation_status(mode: Mode) -> tuple[bool, str]:
 class _Isolation:
     """The rung of the ladder a sandbox runs on, and how its worker is started."""
 
-    name: Literal["bwrap", "landlock", "none"]
+    name: str  # a key of RUNGS
     note: str
     inner: tuple[str, ...] = ()  # command before the interpreter (setpriv)
     prefix: tuple[str, ...] = ()  # command the launcher's child execs first (keeps scratch root's)
     abi: int = 0
 
 
+def _bwrap(refused: list[str]) -> _Isolation:
+    who = _UNPRIVILEGED if os.geteuid() == 0 else "an unprivileged user namespace"
+    note = (
+        "bubblewrap: read-only system, no network, private PID namespace, only "
+        f"the worker package + wire.py from the grader, as {who}, with rlimits"
+    )
+    return _Isolation("bwrap", note, tuple(_setpriv_args() if os.geteuid() == 0 else []))
+
+
+def _landlock(refused: list[str]) -> _Isolation:
+    _, _, inner, prefix, who = landlock_status()
+    abi = landlock.abi_version()
+    lost = [] if abi >= 4 else ["TCP is NOT blocked (Landlock ABI < 4)"]
+    if abi < 6:
+        lost.append("signals to other processes of the same uid are NOT blocked (ABI < 6)")
+    note = (
+        f"Landlock ABI {abi}{' (' + refused[0] + ')' if refused else ''}: reads only the system, "
+        "the interpreter and its dependencies, writes only its scratch folder, no TCP, no "
+        f"signals outside its domain, with rlimits, as {who}; other processes are "
+        "visible in /proc (no PID namespace)"
+    )
+    if lost:
+        note += "; " + "; ".join(lost)
+    return _Isolation("landlock", note, tuple(inner), tuple(prefix), abi)
+
+
+def _none(refused: list[str]) -> _Isolation:
+    inner, prefix, how = _plain_drop()
+    note = (
+        "NO ISOLATION (--sandbox none was asked for): rlimits only; the worker "
+        f"{how}; it can read the host file system (world-readable files such as solutions/, "
+        "the grader's hidden checks, other submissions) and use the network"
+    )
+    return _Isolation("none", note, tuple(inner), tuple(prefix))
+
+
+def _none_status() -> tuple[bool, str]:
+    if _plain_drop()[2]:
+        return True, ""
+    return False, (
+        "cannot drop the worker's root privileges here (setpriv from util-linux missing or "
+        "not working)"
+    )
+
+
+def _prefix_only(choice: _Isolation, tmp: Path) -> dict[str, Any] | None:
+    return {"prefix": list(choice.prefix)} if choice.prefix else None
+
+
+def _landlock_confinement(choice: _Isolation, tmp: Path) -> dict[str, Any] | None:
+    return _landlock_plan(tmp, list(choice.prefix), choice.abi)
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One rung of the isolation ladder: everything that differs from one isolation to another.
+
+    ``probe`` says whether it works here (and why not); ``command`` how its worker is started
+    and the isolation note results.json carries (given why the rungs above it failed);
+    ``confinement`` what the launcher's child does before it execs the worker; ``help`` what
+    ``--sandbox`` and the server's ``sandbox`` setting say of it; ``automatic``: ``auto`` may
+    take it (never the rung without isolation); ``warning`` is printed whenever it is chosen.
+    """
+
+    name: str
+    help: str
+    automatic: bool
+    probe: Callable[[], tuple[bool, str]]
+    command: Callable[[list[str]], _Isolation]
+    confinement: Callable[[_Isolation, Path], dict[str, Any] | None]
+    warning: str = ""
+
+
+NO_ISOLATION_WARNING = (
+    "WARNING: --sandbox none: learner code runs WITHOUT isolation. It can read everything this "
+    "user can (the hidden checks, the reference and its data, the solutions), use the network and "
+    "touch other gradings. Use it only for notebooks you trust; results.json and the reports say so."
+)
+
+#: The ladder, strongest first: the one place that knows the isolations (the CLI's choices and
+#: help, the server's settings, the sandbox and its notes read it).
+RUNGS: dict[str, Rung] = {
+    rung.name: rung
+    for rung in (
+        Rung(
+            "bwrap",
+            "bubblewrap: a private, read-only view of the system, no network",
+            True,
+            bwrap_status,
+            _bwrap,
+            _prefix_only,
+        ),
+        Rung(
+            "landlock",
+            "the worker confines itself with the kernel's Landlock: reads only what it needs, "
+            "writes only its scratch, no TCP",
+            True,
+            lambda: landlock_status()[:2],
+            _landlock,
+            _landlock_confinement,
+        ),
+        Rung(
+            "none",
+            "NO isolation: rlimits only; the code can read the hidden checks and solutions; say "
+            "it explicitly, and results.json and the reports say so",
+            False,
+            _none_status,
+            _none,
+            _prefix_only,
+            NO_ISOLATION_WARNING,
+        ),
+    )
+}
+MODES: tuple[str, ...] = ("auto", *RUNGS)
+
+
+def sandbox_help() -> str:
+    """What ``--sandbox`` (and the ``sandbox`` setting) offers, strongest first."""
+    rungs = "; ".join(f"{rung.name} ({rung.help})" for rung in RUNGS.values())
+    automatic = " nor ".join(name for name, rung in RUNGS.items() if rung.automatic)
+    return (
+        f"isolation of learner code, strongest first: {rungs}. auto (default) takes the first "
+        f"that works here and refuses to grade (exit 2, saying how to fix it) when neither "
+        f"{automatic} does; any other refuses when that one does not work"
+    )
+
+
 def _choose(mode: Mode) -> _Isolation:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    if mode == "none":
-        inner, prefix, how = _plain_drop()
-        if not how:
-            raise SandboxUnavailable(
-                "--sandbox none: cannot drop the worker's root privileges here (setpriv from "
-                "util-linux missing or not working)"
-            )
-        note = (
-            "NO ISOLATION (--sandbox none was asked for): rlimits only; the worker "
-            f"{how}; it can read the host file system (world-readable files such as solutions/, "
-            "the grader's hidden checks, other submissions) and use the network"
-        )
-        return _Isolation("none", note, tuple(inner), tuple(prefix))
+    ladder = [r for r in RUNGS.values() if r.automatic] if mode == "auto" else [RUNGS[mode]]
     why: list[str] = []
-    if mode in ("auto", "bwrap"):
-        ok, reason = bwrap_status()
+    for rung in ladder:
+        ok, reason = rung.probe()
         if ok:
-            who = _UNPRIVILEGED if os.geteuid() == 0 else "an unprivileged user namespace"
-            note = (
-                "bubblewrap: read-only system, no network, private PID namespace, only "
-                f"the worker package + wire.py from the grader, as {who}, with rlimits"
-            )
-            return _Isolation("bwrap", note, tuple(_setpriv_args() if os.geteuid() == 0 else []))
+            return rung.command(why)
         why.append(reason)
-    if mode in ("auto", "landlock"):
-        ok, reason, inner, prefix, who = landlock_status()
-        if ok:
-            abi = landlock.abi_version()
-            lost = [] if abi >= 4 else ["TCP is NOT blocked (Landlock ABI < 4)"]
-            if abi < 6:
-                lost.append("signals to other processes of the same uid are NOT blocked (ABI < 6)")
-            note = (
-                f"Landlock ABI {abi}{' (' + why[0] + ')' if why else ''}: reads only the system, the "
-                "interpreter and its dependencies, writes only its scratch folder, no TCP, no "
-                f"signals outside its domain, with rlimits, as {who}; other processes are "
-                "visible in /proc (no PID namespace)"
-            )
-            if lost:
-                note += "; " + "; ".join(lost)
-            return _Isolation("landlock", note, tuple(inner), tuple(prefix), abi)
-        why.append(reason)
+    if all(not rung.automatic for rung in ladder):
+        raise SandboxUnavailable(f"--sandbox {mode}: {'; '.join(why)}")
     raise SandboxUnavailable(
         f"cannot isolate the worker ({'; '.join(why)}). To fix: {_FIX}.",
     )
 
 
 def confine_spec(choice: _Isolation | None, tmp: Path) -> dict[str, Any] | None:
-    """What the launcher's child does before exec: the Landlock plan, or a bare prefix."""
-    if choice is None or (choice.name != "landlock" and not choice.prefix):
-        return None
-    if choice.name != "landlock":
-        return {"prefix": list(choice.prefix)}
-    return _landlock_plan(tmp, list(choice.prefix), choice.abi)
+    """What the launcher's child does before exec: the rung's confinement (None: nothing)."""
+    return None if choice is None else RUNGS[choice.name].confinement(choice, tmp)

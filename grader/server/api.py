@@ -18,15 +18,12 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, request
 
 from grader.server import auth, views
+from grader.server.exports import GRADE_EXPORTS, gradebook_lines
+from grader.server.reports import report_response
+from grader.server.state import current
 from grader.server.submissions import Refused
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
-
-
-def _state() -> Any:
-    from grader.server.app import state
-
-    return state()
 
 
 @api.errorhandler(401)
@@ -38,7 +35,7 @@ def _error(error: Any) -> tuple[Response, int]:
 
 @api.post("/submissions")
 def create() -> Any:
-    server = _state()
+    server = current()
     identity = auth.bearer_identity(server.db)
     upload = request.files.get("notebook")
     if upload is None:
@@ -52,7 +49,7 @@ def create() -> Any:
 
 @api.get("/submissions/<int:submission_id>")
 def show(submission_id: int) -> Any:
-    server = _state()
+    server = current()
     identity = auth.bearer_identity(server.db)
     row = views.submission_for(server.db, server.data_dir, server.settings, identity, submission_id)
     if row is None:
@@ -62,9 +59,7 @@ def show(submission_id: int) -> Any:
 
 @api.get("/submissions/<int:submission_id>/report")
 def report(submission_id: int) -> Any:
-    from grader.server.app import report_response
-
-    server = _state()
+    server = current()
     identity = auth.bearer_identity(server.db)
     row = views.submission_for(server.db, server.data_dir, server.settings, identity, submission_id)
     if row is None or row.report is None:
@@ -74,13 +69,14 @@ def report(submission_id: int) -> Any:
 
 @api.get("/gradebook.csv")
 def gradebook() -> Any:
-    server = _state()
+    server = current()
     identity = auth.bearer_identity(server.db)
     if not identity.is_instructor:
         abort(403, "the gradebook is for the instructor's token only")
-    rows = views.gradebook(server.db, server.data_dir, server.settings)
+    export = GRADE_EXPORTS["gradebook"]
+    lines = gradebook_lines(server.db, server.data_dir, server.settings)
     return Response(
-        views.gradebook_csv(rows),
+        export.render(lines, ""),
         mimetype="text/csv",
-        headers={"Content-Disposition": "attachment; filename=gradebook.csv"},
+        headers={"Content-Disposition": f"attachment; filename={export.filename}"},
     )

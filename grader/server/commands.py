@@ -96,7 +96,9 @@ def _cmd_regrade(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from grader.server.serve import serve
 
-    return serve(args)
+    args.data = args.data.resolve()  # stored results are found from here, whatever the cwd
+    settings, db = open_course(args)
+    return serve(args, settings, db)
 
 
 def _data(parser: argparse.ArgumentParser) -> None:

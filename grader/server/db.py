@@ -140,6 +140,30 @@ def _create_private(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+def store_url(value: str | Path) -> str:
+    """A database URL from ``quiz --db``: a plain path (an SQLite file) or a URL
+    (``sqlite:///relative.db``, ``sqlite:////abs.db``, ``postgresql://user@host/db``)."""
+    text = str(value)
+    if "://" in text:
+        return text
+    if text in ("", ":memory:"):
+        raise ValueError("give a database file: an in-memory one is not shared between threads")
+    return f"sqlite:///{Path(text).resolve()}"
+
+
+def open_store(value: str | Path) -> Database:
+    """The database ``value`` names (:func:`store_url`), migrated to head; ValueError when it
+    cannot be opened."""
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        database = Database(store_url(value))
+    except ArgumentError as error:
+        raise ValueError(f"cannot open the database {value!r}: {error}") from None
+    database.migrate()
+    return database
+
+
 def open_database(data_dir: Path, url: str | None = None, *, migrate: bool = True) -> Database:
     """The course's database: ``url`` or ``DIR/server.sqlite3``, migrated to head."""
     database = Database(url or sqlite_url(data_dir))

@@ -1,11 +1,13 @@
-"""The instructor's gradebook as data, and its exports to the two LMSs a course most often uses.
+"""The instructor's gradebook as data, and its exports: ``gradebook.csv`` and the import files of
+the two LMSs a course most often uses, chosen by name from :data:`GRADE_EXPORTS`.
 
-Why here and not in the page: the gradebook page, ``gradebook.csv`` (``/api/v1/gradebook.csv``,
-kept in ``views``), the Canvas and the Moodle CSV all show one score per learner, computed once
-in :func:`gradebook_lines` from ``views.gradebook`` (latest submission, late penalty, feedback
-release and the instructor's overrides applied there). Learner-controlled text (names, ids,
-emails, roster columns) is made spreadsheet-safe by the batch grader's own ``_cell``: a cell that
-starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'``.
+Why here and not in the page: the gradebook page, ``gradebook.csv`` (also
+``/api/v1/gradebook.csv``), the Canvas and the Moodle CSV all show one score per learner, computed
+once in :func:`gradebook_lines` from ``views.gradebook`` (latest submission, late penalty,
+feedback release and the instructor's overrides applied there). Learner-controlled text (names,
+ids, emails, roster columns) is made spreadsheet-safe by ``grader.spreadsheet``: a cell that
+starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'``. A new
+export is one entry of :data:`GRADE_EXPORTS` (the route, its link and its file name read it).
 
 Roster columns used by the exports (``grader roster add`` keeps extra columns):
 ``canvas_id`` (Canvas's numeric user ID), ``sis_user_id`` (default: the roster id),
@@ -15,18 +17,17 @@ Roster columns used by the exports (``grader roster add`` keeps extra columns):
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 
-from grader.batch.gradebook import _cell
 from grader.server import views
 from grader.server.db import Database
 from grader.server.models import Learner, QuizAttempt
 from grader.server.settings import Settings
+from grader.spreadsheet import csv_text
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,11 @@ def quiz_score(db: Database, learner_id: str) -> QuizScore | None:
     with db.read() as session:
         best = session.scalars(
             select(QuizAttempt)
-            .where(QuizAttempt.learner_id == learner_id, QuizAttempt.score.is_not(None))
+            .where(
+                QuizAttempt.learner_id == learner_id,
+                QuizAttempt.score.is_not(None),
+                QuizAttempt.practice.is_(False),  # practice attempts are never graded
+            )
             .order_by(QuizAttempt.score.desc(), QuizAttempt.number)
             .limit(1)
         ).first()
@@ -120,12 +125,50 @@ def _name_parts(learner: Learner) -> tuple[str, str]:
 
 
 def _write(header: list[str], rows: list[list[object]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([_cell(h) for h in header])
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return buffer.getvalue()
+    return csv_text(header, rows, lineterminator="\r\n")
+
+
+GRADEBOOK_COLUMNS = (
+    "id",
+    "name",
+    "email",
+    "submissions",
+    "submission_id",
+    "submitted_at",
+    "status",
+    "score",
+    "max_score",
+    "late",
+    "raw_score",
+)
+
+
+def _blank(value: object) -> object:
+    return "" if value is None else value
+
+
+def gradebook_csv(lines: list[GradebookLine], column: str = "") -> str:
+    """``gradebook.csv``: one row per roster learner, their latest submission's state and score
+    (the notebook's; the LMS files carry the total)."""
+    rows = []
+    for line in lines:
+        latest = line.latest
+        rows.append(
+            [
+                line.learner.id,
+                line.learner.name,
+                line.learner.email,
+                line.submissions,
+                latest.id if latest else "",
+                latest.created_at.isoformat() if latest else "",
+                latest.status if latest else "not submitted",
+                _blank(latest.score if latest else None),
+                _blank(latest.max_score if latest else None),
+                "yes" if latest and latest.late else "",
+                _blank(latest.raw_score if latest else None),
+            ]
+        )
+    return csv_text(GRADEBOOK_COLUMNS, rows)
 
 
 def canvas_csv(lines: list[GradebookLine], column: str) -> str:
@@ -183,3 +226,24 @@ def moodle_csv(lines: list[GradebookLine], column: str) -> str:
             ]
         )
     return _write(["First name", "Last name", "ID number", "Email address", column], rows)
+
+
+@dataclass(frozen=True)
+class GradeExport:
+    """One export of the gradebook: its file name, its link's text and how it is written from
+    the gradebook lines and the LMS grade column's name."""
+
+    name: str
+    filename: str
+    label: str
+    render: Callable[[list[GradebookLine], str], str]
+
+
+GRADE_EXPORTS: dict[str, GradeExport] = {
+    export.name: export
+    for export in (
+        GradeExport("gradebook", "gradebook.csv", "gradebook.csv", gradebook_csv),
+        GradeExport("canvas", "canvas-import.csv", "Canvas import CSV", canvas_csv),
+        GradeExport("moodle", "moodle-import.csv", "Moodle import CSV", moodle_csv),
+    )
+}

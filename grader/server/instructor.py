@@ -35,32 +35,22 @@ from flask import (
     url_for,
 )
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from grader.server import auth, exports, lms_import, overrides, views
 from grader.server.models import AuditEvent, Job, Learner, Submission, utcnow
+from grader.server.reports import report_response, self_contained
+from grader.server.state import current
 
 instructor = Blueprint("instructor", __name__, url_prefix="/instructor")
 
 ROSTER_ACTIONS = ("learner_added", "link_reissued", "links_revoked")
-EXPORTS = {
-    "gradebook": "gradebook.csv",
-    "canvas": "canvas-import.csv",
-    "moodle": "moodle-import.csv",
-}
-
-
-def _state() -> Any:
-    from grader.server.app import state
-
-    return state()
 
 
 @instructor.before_request
 def _gate() -> Any:
     """The instructor only; anyone else gets the same 404 as a missing page."""
-    server = _state()
+    server = current()
     identity = auth.session_identity(server.db)
     if identity is None and request.method == "GET" and request.endpoint == "instructor.export":
         header = request.headers.get("Authorization", "")
@@ -89,17 +79,18 @@ def _import_refused(text: str, status: int = 400) -> Any:
 
 
 def _view(submission: Submission) -> views.SubmissionView:
-    server = _state()
+    server = current()
     return views._view(submission, server.data_dir, server.settings, instructor=True)
 
 
 @instructor.get("")
 def gradebook() -> Any:
-    server = _state()
+    server = current()
     lines = exports.gradebook_lines(server.db, server.data_dir, server.settings)
     return render_template(
         "instructor_gradebook.html",
         lines=lines,
+        exports=exports.GRADE_EXPORTS.values(),
         settings=server.settings,
         pending=sum(1 for line in lines if line.latest and line.latest.pending),
     )
@@ -109,17 +100,16 @@ def gradebook() -> Any:
 def regrade() -> Any:
     from grader.server.leases import regrade_all
 
-    server = _state()
+    server = current()
     count = regrade_all(server.db, actor="instructor")
-    if server.dispatcher is not None:
-        server.dispatcher.wake()
+    server.wake()
     flash(f"Queued {count} grading(s): every learner's latest submission.")
     return redirect(url_for("instructor.gradebook"))
 
 
 @instructor.post("/release")
 def release() -> Any:
-    count = views.release_feedback(_state().db)
+    count = views.release_feedback(current().db)
     flash(f"Released the feedback of {count} submission(s).")
     return redirect(url_for("instructor.gradebook"))
 
@@ -127,15 +117,10 @@ def release() -> Any:
 @instructor.get("/learners/<learner_id>")
 def learner(learner_id: str) -> Any:
     """A learner's history: every submission with every grading, overrides and audit events."""
-    server = _state()
+    server = current()
     with server.db.read() as session:
         person = session.scalar(
-            select(Learner)
-            .options(
-                selectinload(Learner.submissions).selectinload(Submission.jobs),
-                selectinload(Learner.submissions).selectinload(Submission.overrides),
-            )
-            .where(Learner.id == learner_id)
+            select(Learner).options(*views.LEARNER_WITH_GRADINGS).where(Learner.id == learner_id)
         )
         if person is None:
             abort(404)
@@ -160,12 +145,10 @@ def learner(learner_id: str) -> Any:
 
 
 def _override_page(submission_id: int, error: str = "", status: int = 200) -> Any:
-    server = _state()
+    server = current()
     with server.db.read() as session:
         submission = session.scalar(
-            select(Submission)
-            .options(selectinload(Submission.jobs), selectinload(Submission.overrides))
-            .where(Submission.id == submission_id)
+            select(Submission).options(*views.WITH_GRADINGS).where(Submission.id == submission_id)
         )
         if submission is None:
             abort(404)
@@ -192,7 +175,7 @@ def override_form(submission_id: int) -> Any:
 
 @instructor.post("/submissions/<int:submission_id>/override")
 def override(submission_id: int) -> Any:
-    server = _state()
+    server = current()
     check = request.form.get("check", "")
     try:
         score = overrides.parse_score(request.form.get("score", ""))
@@ -212,8 +195,6 @@ def override(submission_id: int) -> Any:
 
 
 def _report(path: Path | None, applied: tuple[overrides.Applied, ...] = ()) -> Any:
-    from grader.server.app import report_response
-
     if path is None or not path.is_file():
         abort(404)
     return report_response(path, applied)
@@ -222,7 +203,7 @@ def _report(path: Path | None, applied: tuple[overrides.Applied, ...] = ()) -> A
 @instructor.get("/jobs/<int:job_id>/report")
 def job_report(job_id: int) -> Any:
     """The report of one grading (a learner sees only their latest grading's)."""
-    server = _state()
+    server = current()
     with server.db.read() as session:
         job = session.get(Job, job_id)
         folder = job.result_dir if job else None
@@ -233,7 +214,7 @@ def summary_entries(lines: list[exports.GradebookLine]) -> list[Any]:
     """Journal entries (``grader grade``'s rows) of each learner's latest finished grading."""
     from grader.batch.journal import JournalCheck, JournalEntry
 
-    server = _state()
+    server = current()
     entries = []
     with server.db.read() as session:
         for line in lines:
@@ -285,25 +266,21 @@ def summary_redirect() -> Any:
 def summary() -> Any:
     """``grader grade``'s class summary page, from the server's latest results."""
     from grader.batch.gradebook import render_index
-    from grader.server.app import REPORT_CSP
 
-    server = _state()
+    server = current()
     lines = exports.gradebook_lines(server.db, server.data_dir, server.settings)
     title = f"Class summary: {server.settings.title}"
-    page = render_index(summary_entries(lines), Path("summary"), title)
-    response = Response(page, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = REPORT_CSP
-    return response
+    return self_contained(render_index(summary_entries(lines), Path("summary"), title))
 
 
 @instructor.get("/summary/<learner_id>/report.html")
 def summary_report(learner_id: str) -> Any:
     """The summary's link to a learner's report: their latest submission's."""
-    server = _state()
+    server = current()
     with server.db.read() as session:
         submission = session.scalar(
             select(Submission)
-            .options(selectinload(Submission.jobs), selectinload(Submission.overrides))
+            .options(*views.WITH_GRADINGS)
             .where(Submission.learner_id == learner_id)
             .order_by(Submission.id.desc())
             .limit(1)
@@ -314,22 +291,18 @@ def summary_report(learner_id: str) -> Any:
 
 @instructor.get("/export/<kind>.csv")
 def export(kind: str) -> Any:
-    """``gradebook.csv`` (as ``/api/v1/gradebook.csv``), ``canvas.csv`` or ``moodle.csv``;
-    ``?column=`` names the LMS grade column (default: the course title)."""
-    if kind not in EXPORTS:
+    """An export of :data:`exports.GRADE_EXPORTS` by name; ``?column=`` names the LMS grade
+    column (default: the course title)."""
+    chosen = exports.GRADE_EXPORTS.get(kind)
+    if chosen is None:
         abort(404)
-    server = _state()
-    if kind == "gradebook":
-        text = views.gradebook_csv(views.gradebook(server.db, server.data_dir, server.settings))
-    else:
-        column = (request.args.get("column") or server.settings.title).strip()[:200]
-        lines = exports.gradebook_lines(server.db, server.data_dir, server.settings)
-        make = exports.canvas_csv if kind == "canvas" else exports.moodle_csv
-        text = make(lines, column or "Notebook")
+    server = current()
+    column = (request.args.get("column") or server.settings.title).strip()[:200]
+    lines = exports.gradebook_lines(server.db, server.data_dir, server.settings)
     return Response(
-        text,
+        chosen.render(lines, column or "Notebook"),
         mimetype="text/csv",
-        headers={"Content-Disposition": f"attachment; filename={EXPORTS[kind]}"},
+        headers={"Content-Disposition": f"attachment; filename={chosen.filename}"},
     )
 
 
@@ -341,7 +314,7 @@ def import_form() -> Any:
 @instructor.post("/import")
 def import_zip() -> Any:
     """Queue the notebooks of an LMS zip export (``lms_import`` says how they are matched)."""
-    server = _state()
+    server = current()
     upload = request.files.get("archive")  # parsed under the gate's size cap
 
     if upload is None or not upload.filename:
@@ -368,6 +341,6 @@ def import_zip() -> Any:
                 },
             )
         )
-    if report.imported and server.dispatcher is not None:
-        server.dispatcher.wake()
+    if report.imported:
+        server.wake()
     return render_template("instructor_import.html", report=report, limit=lms_import.IMPORT_MAX_MB)

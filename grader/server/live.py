@@ -19,15 +19,14 @@ from typing import Any
 from flask import Blueprint, abort, jsonify
 
 from grader.server import auth, views
+from grader.server.state import current
 
 live = Blueprint("live", __name__)
 
 
 @live.get("/submissions/<int:submission_id>/status.json")
 def status(submission_id: int) -> Any:
-    from grader.server.app import state
-
-    server = state()
+    server = current()
     identity = auth.session_identity(server.db)
     if identity is None:
         abort(404)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
@@ -161,7 +162,9 @@ class AuditEvent(Base):
 
 
 class QuizAttempt(Base):
-    """One graded quiz attempt of a signed-in learner (``quiz_attempts.QuizService``).
+    """One quiz attempt (``quiz_attempts.QuizService``): graded (a signed-in learner of the
+    course server, or ``quiz take --db``), or practice (``quiz serve``: no sign-in, never
+    counted in a gradebook).
 
     The seed is drawn by the server and never shown; the quiz is rebuilt from it with the quiz
     package. ``deadline_at`` is set when the course has a time limit; ``expired`` marks an attempt
@@ -183,6 +186,7 @@ class QuizAttempt(Base):
     max_score: Mapped[float | None] = mapped_column(Float, default=None)
     passed: Mapped[bool | None] = mapped_column(Boolean, default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    practice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class QuizRelease(Base):

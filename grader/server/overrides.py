@@ -14,13 +14,12 @@ The rules, so that a score never changes without a trace:
   the graded total (check overrides included), does not apply on top of it.
 - Scores stay within ``0..max_score`` of the check or of the submission.
 - The report on disk is never rewritten; the server shows the overrides above it
-  (:func:`banner_html`).
+  (``reports.report_response``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,26 +214,3 @@ def record(
         )
         session.flush()
         return row
-
-
-def banner_html(applied: tuple[Applied, ...]) -> str:
-    """The block shown above a report when overrides are in force (escaped; inline style only,
-    as the report's Content-Security-Policy allows)."""
-    if not applied:
-        return ""
-    items = []
-    for item in applied:
-        was = "" if item.original is None else f" (graded: {item.original:g})"
-        of = "" if item.max_score is None else f" / {item.max_score:g}"
-        note = "" if item.applies else " — not in the latest grading, not applied"
-        items.append(
-            f"<li><strong>{html.escape(item.label)}</strong>: {item.score:g}{of}{was}{note}"
-            f"<br>{html.escape(item.comment)}</li>"
-        )
-    return (
-        '<aside role="note" style="font:15px/1.45 system-ui,sans-serif;margin:0 0 1rem;'
-        'padding:.6rem 1rem;background:#fff8e1;border-left:4px solid #8d6e00;color:#1a1a1a">'
-        '<p style="margin:0 0 .3rem"><strong>Your instructor changed this report\'s score'
-        "</strong> (the report below shows the grading as it was):</p>"
-        f'<ul style="margin:0">{"".join(items)}</ul></aside>'
-    )

@@ -1,10 +1,13 @@
-"""The graded quiz's rules on the server's database: start, submit, close at the time limit,
-and who may see the correct answers.
+"""The quiz's one store: its rules on the server's database (start, submit, close at the time
+limit, who may see the correct answers), for every delivery.
 
 Why this module: the quiz package (``quiz/``) already loads the bank, draws a seeded variant and
 scores it, and ``quiz.yaml`` already says the attempt limit, cooldown and pass mark; what the
-course server adds is *who* (the signed-in learner, never a typed id), *where* (the server's
-database, SQLite or PostgreSQL) and *when* (an optional time limit). The limit and the cooldown are
+store adds is *who* (the signed-in learner of the course server; a learner id typed at ``quiz take
+--db`` or, in practice mode, on ``quiz serve``'s page), *where* (the server's database, SQLite or
+PostgreSQL, the same tables whichever delivery) and *when* (an optional time limit). A service is
+graded or practice (``practice=True``: ``quiz serve``, no sign-in): it sees only attempts of its
+own kind, and practice attempts never reach a gradebook (``exports.quiz_score``). The limit and the cooldown are
 decided inside one write transaction that first locks the learner's row, so two "start" requests
 cannot both slip under the limit, and a submission is recorded once (``submitted_at IS NULL``).
 
@@ -18,7 +21,8 @@ Decisions, documented in the README:
   (the cooldown counts from there), ``expired`` set. An open attempt past its deadline is closed
   the same way as soon as the learner comes back to the quiz.
 - Correct answers, option feedback and explanations are shown to a learner only once all their
-  allowed attempts are used, or after the instructor released them (a ``QuizRelease`` row).
+  allowed attempts are used, or after the instructor released them (a ``QuizRelease`` row); in
+  practice mode at once.
 """
 
 from __future__ import annotations
@@ -28,15 +32,14 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from grader.server.db import Database
-from grader.server.models import AuditEvent, Learner, QuizAttempt, QuizRelease
+from grader.server.models import AuditEvent, Learner, QuizAttempt, QuizRelease, utcnow
 from grader.server.roster import Identity
-from quiz.bank import Bank, QuizDefinition, load_bank, load_definition
+from quiz.bank import Bank, QuizDefinition
 from quiz.model import Item
 from quiz.scoring import score_quiz
 from quiz.variants import build_quiz
@@ -68,37 +71,57 @@ class Policy:
     pass_mark: float
     time_limit: dt.timedelta | None
 
+    @classmethod
+    def of(
+        cls,
+        definition: QuizDefinition,
+        time_limit_minutes: float | None = None,
+        attempt_limit: int | None = None,
+        cooldown_seconds: float | None = None,
+    ) -> Policy:
+        """quiz.yaml's rules, with what the caller overrides (``quiz serve --attempts``)."""
+        cooldown = definition.cooldown_seconds if cooldown_seconds is None else cooldown_seconds
+        return cls(
+            attempt_limit=attempt_limit or definition.attempt_limit,
+            cooldown=dt.timedelta(seconds=cooldown),
+            pass_mark=definition.pass_mark,
+            time_limit=dt.timedelta(minutes=time_limit_minutes) if time_limit_minutes else None,
+        )
 
-def course_quiz(folder: Path | None) -> tuple[Bank, QuizDefinition] | None:
-    """The bank and quiz.yaml of an assignment folder's ``quiz/`` (None: the course has no quiz)."""
-    if folder is None or not (folder / "quiz" / "quiz.yaml").is_file():
-        return None
-    bank = load_bank([folder / "quiz"])
-    return bank, load_definition(folder / "quiz" / "quiz.yaml", bank=bank)
+    def next_start(self, attempts: list[QuizAttempt], now: dt.datetime) -> dt.datetime | None:
+        """When a learner with these attempts may start another (None: never, all used)."""
+        if len(attempts) >= self.attempt_limit:
+            return None
+        done = [a.submitted_at for a in attempts if a.submitted_at is not None]
+        return max(done) + self.cooldown if done else now
 
 
 class QuizService:
-    """The graded quiz of one course, over the server's database."""
+    """One quiz over the server's database: graded, or practice (``practice=True``)."""
 
     def __init__(
         self,
         db: Database,
         bank: Bank,
         definition: QuizDefinition,
-        time_limit_minutes: float | None,
-        clock: Callable[[], dt.datetime],
+        time_limit_minutes: float | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+        *,
+        practice: bool = False,
+        attempt_limit: int | None = None,
+        cooldown_seconds: float | None = None,
     ) -> None:
         self.db = db
         self.bank = bank
         self.definition = definition
         self.clock = clock
-        self.policy = Policy(
-            attempt_limit=definition.attempt_limit,
-            cooldown=dt.timedelta(seconds=definition.cooldown_seconds),
-            pass_mark=definition.pass_mark,
-            time_limit=dt.timedelta(minutes=time_limit_minutes) if time_limit_minutes else None,
-        )
+        self.practice = practice
+        self.policy = Policy.of(definition, time_limit_minutes, attempt_limit, cooldown_seconds)
         self.items = lru_cache(maxsize=1024)(self._items)
+
+    def _mine(self) -> Any:
+        """The condition that keeps this service to attempts of its kind."""
+        return QuizAttempt.practice.is_(self.practice)
 
     def _items(self, seed: int) -> tuple[Item, ...]:
         return tuple(build_quiz(self.bank, self.definition, seed))
@@ -111,7 +134,7 @@ class QuizService:
             return list(
                 session.scalars(
                     select(QuizAttempt)
-                    .where(QuizAttempt.learner_id == learner_id)
+                    .where(QuizAttempt.learner_id == learner_id, self._mine())
                     .order_by(QuizAttempt.number)
                 )
             )
@@ -122,7 +145,7 @@ class QuizService:
         if viewer.learner_id is not None:
             self.close_expired(viewer.learner_id)
         with self.db.read() as session:
-            query = select(QuizAttempt).where(QuizAttempt.id == attempt_id)
+            query = select(QuizAttempt).where(QuizAttempt.id == attempt_id, self._mine())
             if not viewer.is_instructor:
                 query = query.where(QuizAttempt.learner_id == viewer.learner_id)
             return session.scalar(query)
@@ -131,7 +154,9 @@ class QuizService:
         with self.db.read() as session:
             return list(
                 session.scalars(
-                    select(QuizAttempt).order_by(QuizAttempt.learner_id, QuizAttempt.number)
+                    select(QuizAttempt)
+                    .where(self._mine())
+                    .order_by(QuizAttempt.started_at, QuizAttempt.id)
                 )
             )
 
@@ -140,24 +165,21 @@ class QuizService:
             return session.scalar(select(func.min(QuizRelease.released_at)))
 
     def answers_visible(self, viewer: Identity, learner_id: str) -> bool:
-        """Correct answers show to the instructor, to a learner whose attempts are all used, and
-        to everyone once the instructor released them."""
-        if viewer.is_instructor or self.released_at() is not None:
+        """Correct answers show in practice, to the instructor, to a learner whose attempts are
+        all used, and to everyone once the instructor released them."""
+        if self.practice or viewer.is_instructor or self.released_at() is not None:
             return True
         with self.db.read() as session:
             done = session.scalar(
                 select(func.count())
                 .select_from(QuizAttempt)
-                .where(QuizAttempt.learner_id == learner_id, QuizAttempt.submitted_at.is_not(None))
+                .where(
+                    QuizAttempt.learner_id == learner_id,
+                    QuizAttempt.submitted_at.is_not(None),
+                    self._mine(),
+                )
             )
         return (done or 0) >= self.policy.attempt_limit
-
-    def next_start(self, attempts: list[QuizAttempt]) -> dt.datetime | None:
-        """When the learner may start a new attempt (None: never, all used)."""
-        if len(attempts) >= self.policy.attempt_limit:
-            return None
-        done = [a.submitted_at for a in attempts if a.submitted_at is not None]
-        return max(done) + self.policy.cooldown if done else self.clock()
 
     # ------------------------------------------------------------------------------- writing
 
@@ -168,13 +190,14 @@ class QuizService:
         with self.db.write() as session:
             # lock the learner's row: on PostgreSQL this serialises starts of one learner
             session.scalar(select(Learner).where(Learner.id == learner_id).with_for_update())
-            attempts = list(
+            every = list(
                 session.scalars(
                     select(QuizAttempt)
                     .where(QuizAttempt.learner_id == learner_id)
                     .order_by(QuizAttempt.number)
                 )
             )
+            attempts = [a for a in every if a.practice == self.practice]
             open_ = [a for a in attempts if a.submitted_at is None]
             if open_:
                 return open_[-1]
@@ -193,7 +216,8 @@ class QuizService:
             limit_delta = self.policy.time_limit
             attempt = QuizAttempt(
                 learner_id=learner_id,
-                number=len(attempts) + 1,
+                number=len(every) + 1,  # unique per learner, practice and graded alike
+                practice=self.practice,
                 seed=secrets.randbelow(2**31),
                 bank=self.bank.fingerprint,
                 started_at=now,
@@ -201,7 +225,11 @@ class QuizService:
             )
             session.add(attempt)
             session.add(
-                AuditEvent(actor=learner_id, action="quiz_started", subject=str(attempt.number))
+                AuditEvent(
+                    actor=learner_id,
+                    action="quiz_practice_started" if self.practice else "quiz_started",
+                    subject=str(attempt.number),
+                )
             )
             session.flush()
             return attempt
@@ -225,6 +253,7 @@ class QuizService:
                     QuizAttempt.learner_id == learner_id,
                     QuizAttempt.submitted_at.is_(None),
                     QuizAttempt.deadline_at.is_not(None),
+                    self._mine(),
                 )
             ).all()
         closed = 0

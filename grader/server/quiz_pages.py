@@ -1,27 +1,23 @@
-"""The graded quiz's pages in the course server (``/quiz``), for signed-in learners only.
+"""The quiz's pages (``/quiz``): the one web delivery of the quiz, graded or practice.
 
-Why a blueprint over the quiz package: the stand-alone ``quiz serve`` asks for a typed learner id,
-so anyone could open, use up or harvest anyone's attempts; here the learner is the one their
+Graded (the course server): only a signed-in learner takes it; the learner is the one their
 signed session names, attempts live in the server's database (``quiz_attempts``), and every
 lookup of an attempt filters on that learner, so another learner's attempt id is a 404 like a
-missing one. The bank, the seeded variants, the scoring and quiz.yaml's rules are the quiz
-package's; this module only reads forms and renders pages.
-
-Forms are read strictly: a choice must be one of the option numbers the page offered, in ASCII
-digits (``int('١')`` is 1 in Python, so ``str.isdigit`` is not enough); a text field the page always
-sends must be present; a field for a question not in the attempt is refused. Each is a 400 with a
-message. An unanswered radio or checkbox question sends nothing, which is a blank answer.
+missing one. Practice (``quiz serve``, ``practice.create_practice_app``): no sign-in, a visitor
+types a learner id (anyone can type anyone's, and every page says so), nothing is graded, and the
+correct answers show at once. The bank, the seeded variants, the scoring and quiz.yaml's rules are
+the quiz package's; this module reads forms (``quiz.answers.read_form``, strict: 400 with a
+message for anything no page sends) and renders pages.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from typing import Any
 
 from flask import (
     Blueprint,
     Flask,
+    Response,
     abort,
     current_app,
     flash,
@@ -29,21 +25,29 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_wtf import FlaskForm
-from werkzeug.datastructures import MultiDict
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Regexp
 
-from grader.server import auth
-from grader.server.quiz_attempts import TIME_UP, QuizRefused, QuizService, course_quiz
-from grader.server.roster import Identity
-from quiz.model import Item
-from quiz.web import fmt_wait, inline_code, public_view
+from grader.server import auth, quiz_stats
+from grader.server.formatting import fmt_wait, fmt_when
+from grader.server.models import QuizAttempt, TokenKind
+from grader.server.quiz_attempts import TIME_UP, QuizRefused, QuizService
+from grader.server.responses import message
+from grader.server.roster import Identity, RosterError, enrol, identify
+from grader.server.state import EXTENSION as STATE
+from grader.server.state import QUIZ_EXTENSION as EXTENSION
+from quiz.answers import LETTERS, BadAnswer, read_form
+from quiz.model import TYPE_LABELS, Item
+from quiz.source import quiz_of
 
-MAX_TEXT_ANSWER = 200
-CHOICE = re.compile(r"[0-9]{1,2}", re.ASCII)
-FORM_FIELDS = frozenset({"csrf_token", "submit"})
-
+PRACTICE_LEARNER = "practice_learner"  # the session key of the id a practice visitor typed
+LEARNER_ID = r"^[\w.@+-]{1,64}$"
+CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; "
+CSP += "frame-ancestors 'none'; base-uri 'none'"
 
 quiz_pages = Blueprint("quiz", __name__, url_prefix="/quiz")
 
@@ -52,89 +56,102 @@ class QuizForm(FlaskForm):
     """A form with only its CSRF token (start an attempt, release the answers)."""
 
 
-class BadAnswer(ValueError):
-    """A submitted form that no page of ours sends: refused with a 400 and this message."""
+class PracticeForm(FlaskForm):
+    learner = StringField(
+        "Learner id",
+        validators=[
+            DataRequired(),
+            Length(max=64),
+            Regexp(LEARNER_ID, message="Use letters, digits and . _ @ + - only (at most 64)."),
+        ],
+    )
 
 
-def read_answers(items: tuple[Item, ...], form: MultiDict[str, str]) -> dict[str, Any]:
-    """The answers of a submitted attempt form, keyed by question id, as scoring expects."""
-    names = {f"q{item.number}": item for item in items}
-    unknown = sorted(set(form.keys()) - set(names) - FORM_FIELDS)
-    if unknown:
-        raise BadAnswer(f"the form names question(s) not in this attempt: {', '.join(unknown)}")
-    answers: dict[str, Any] = {}
-    for name, item in names.items():
-        q = item.question
-        values = form.getlist(name)
-        if q.options:
-            picked = []
-            for value in values:
-                if not CHOICE.fullmatch(value) or int(value) >= len(q.options):
-                    raise BadAnswer(
-                        f"question {item.number}: {value[:20]!r} is not one of its options"
-                    )
-                picked.append(int(value))
-            if q.type != "multiple" and len(picked) > 1:
-                raise BadAnswer(f"question {item.number} takes one choice, got {len(picked)}")
-            if q.type == "multiple":
-                answers[item.qid] = sorted(set(picked))
-            else:
-                answers[item.qid] = picked[0] if picked else None
-        else:
-            if len(values) != 1:
-                raise BadAnswer(
-                    f"question {item.number}: the answer field is missing; reload the page"
-                )
-            if len(values[0]) > MAX_TEXT_ANSWER:
-                raise BadAnswer(f"question {item.number}: at most {MAX_TEXT_ANSWER} characters")
-            answers[item.qid] = values[0]
-    return answers
+class InstructorForm(FlaskForm):
+    token = PasswordField("Instructor token", validators=[DataRequired(), Length(max=200)])
+
+
+def public_view(item: Item) -> dict[str, Any]:
+    """What an attempt page may show: no correctness, no feedback, no explanation."""
+    q = item.question
+    return {
+        "number": item.number,
+        "type": q.type,
+        "label": TYPE_LABELS[q.type],
+        "prompt": q.prompt,
+        "code": q.code,
+        "points": q.points,
+        "options": [(i, LETTERS[i], o.text) for i, o in enumerate(q.options)],
+    }
 
 
 @quiz_pages.after_request
-def _no_store(response: Any) -> Any:
+def _private(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"  # attempts and answers are personal
+    response.headers.setdefault("Content-Security-Policy", CSP)
     return response
 
 
 def service() -> QuizService:
-    found = current_app.extensions.get("course_quiz")
+    found = current_app.extensions.get(EXTENSION)
     if found is None:
         abort(404)
     return found
 
 
-def _server() -> Any:
-    return current_app.extensions["course_server"]
-
-
-def _identity() -> Identity | None:
-    identity = auth.session_identity(_server().db)
+def viewer() -> Identity | None:
+    """Who is asking: the signed-in session (or, for a GET, a Bearer token), else in practice
+    the learner id the visitor typed."""
+    quiz = service()
+    identity = auth.session_identity(quiz.db)
+    if identity is None and request.method == "GET" and "Authorization" in request.headers:
+        identity = auth.bearer_identity(quiz.db)
+    if identity is None and quiz.practice and isinstance(session.get(PRACTICE_LEARNER), str):
+        identity = Identity(0, TokenKind.LEARNER, session[PRACTICE_LEARNER])
     g.identity = identity
     return identity
 
 
-def _message(text: str, status: int, heading: str = "") -> tuple[str, int]:
-    return render_template("message.html", heading=heading, text=text), status
-
-
-def _fmt(when: dt.datetime | None) -> str:
-    return when.strftime("%Y-%m-%d %H:%M UTC") if when else ""
-
-
 def _signed_in() -> Identity:
-    identity = _identity()
+    identity = viewer()
     if identity is None:
         abort(404)
     return identity
 
 
+def _instructor() -> Identity:
+    identity = _signed_in()
+    if not identity.is_instructor:
+        abort(404)
+    return identity
+
+
+def _home_page(quiz: QuizService, identity: Identity | None, form: PracticeForm | None) -> str:
+    attempts = quiz.attempts_of(identity.learner_id) if identity and identity.learner_id else []
+    now = quiz.clock()
+    nxt = quiz.policy.next_start(attempts, now)
+    return render_template(
+        "quiz_home.html",
+        quiz=quiz,
+        attempts=attempts,
+        open_attempt=next((a for a in attempts if a.submitted_at is None), None),
+        can_start=nxt is not None and nxt <= now,
+        next_start=fmt_when(nxt) if nxt and nxt > now else "",
+        cooldown=fmt_wait(quiz.policy.cooldown.total_seconds()),
+        form=QuizForm(),
+        practice_form=form,
+    )
+
+
 @quiz_pages.get("/")
 def home() -> Any:
     quiz = service()
-    identity = _identity()
+    identity = viewer()
+    if quiz.practice and (identity is None or not identity.is_instructor):
+        learner = identity.learner_id if identity else ""
+        return _home_page(quiz, identity, PracticeForm(learner=learner))
     if identity is None:
-        return _message(
+        return message(
             "The graded quiz is for signed-in learners: open your personal sign-in link (ask "
             "your instructor if you have none), then come back here.",
             401,
@@ -142,37 +159,46 @@ def home() -> Any:
         )
     if identity.is_instructor:
         return redirect(url_for("quiz.instructor"))
-    assert identity.learner_id is not None
-    attempts = quiz.attempts_of(identity.learner_id)
-    nxt = quiz.next_start(attempts)
-    now = quiz.clock()
-    return render_template(
-        "quiz_home.html",
-        quiz=quiz,
-        attempts=attempts,
-        open_attempt=next((a for a in attempts if a.submitted_at is None), None),
-        can_start=nxt is not None and nxt <= now,
-        next_start=_fmt(nxt) if nxt and nxt > now else "",
-        cooldown=fmt_wait(quiz.policy.cooldown.total_seconds()),
-        form=QuizForm(),
-    )
+    return _home_page(quiz, identity, None)
+
+
+def _practice_learner(quiz: QuizService) -> Identity | Any:
+    """The practice visitor's id from the start form, remembered in the session; or the page
+    again with the form's errors."""
+    form = PracticeForm()
+    if not form.validate_on_submit():
+        return _home_page(quiz, None, form)
+    try:
+        learner_id = enrol(quiz.db, form.learner.data.strip(), "quiz serve")
+    except RosterError as error:
+        form.learner.errors = [str(error)]
+        return _home_page(quiz, None, form)
+    session[PRACTICE_LEARNER] = learner_id
+    return Identity(0, TokenKind.LEARNER, learner_id)
 
 
 @quiz_pages.post("/start")
 def start() -> Any:
     quiz = service()
-    identity = _signed_in()
-    if identity.learner_id is None:
+    identity = viewer()
+    if quiz.practice and "learner" in request.form:
+        identity = _practice_learner(quiz)
+        if not isinstance(identity, Identity):
+            return identity
+    if identity is None or identity.learner_id is None:
         abort(404)
     try:
         attempt = quiz.start(identity.learner_id)
     except QuizRefused as refused:
-        when = f" You may start again from {_fmt(refused.retry_at)}." if refused.retry_at else ""
-        return _message(refused.message + when, refused.status, "No new attempt now")
+        when = ""
+        if refused.retry_at:
+            wait = fmt_wait((refused.retry_at - quiz.clock()).total_seconds())
+            when = f" You may start again from {fmt_when(refused.retry_at)} (in {wait})."
+        return message(refused.message + when, refused.status, "No new attempt now", "refused")
     return redirect(url_for("quiz.attempt", attempt_id=attempt.id), 303)
 
 
-def _owned(attempt_id: int) -> tuple[QuizService, Identity, Any]:
+def _owned(attempt_id: int) -> tuple[QuizService, Identity, QuizAttempt]:
     quiz = service()
     identity = _signed_in()
     attempt = quiz.attempt_for(identity, attempt_id)
@@ -189,7 +215,7 @@ def attempt(attempt_id: int) -> Any:
     return render_template(
         "quiz_attempt.html",
         attempt=att,
-        deadline=_fmt(att.deadline_at),
+        deadline=fmt_when(att.deadline_at),
         items=[public_view(item) for item in quiz.items(att.seed)],
         quiz=quiz,
     )
@@ -201,13 +227,13 @@ def submit(attempt_id: int) -> Any:
     if identity.is_instructor:
         abort(404)
     if att.expired:  # closed at its time limit (perhaps just now, by _owned): answers refused
-        return _message(TIME_UP, 409, "Time is up")
+        return message(TIME_UP, 409, "Time is up")
     if att.submitted_at is not None:
         return redirect(url_for("quiz.result", attempt_id=att.id), 303)
     try:
-        answers = read_answers(quiz.items(att.seed), request.form)
+        answers = read_form(quiz.items(att.seed), request.form)
     except BadAnswer as bad:
-        return _message(
+        return message(
             f"Your answers were not accepted: {bad}. Go back, check them and submit again.",
             400,
             "Answers not accepted",
@@ -215,7 +241,7 @@ def submit(attempt_id: int) -> Any:
     try:
         quiz.submit(att, answers)
     except QuizRefused as refused:
-        return _message(refused.message, refused.status, "Time is up")
+        return message(refused.message, refused.status, "Time is up")
     return redirect(url_for("quiz.result", attempt_id=att.id), 303)
 
 
@@ -224,7 +250,7 @@ def result(attempt_id: int) -> Any:
     quiz, identity, att = _owned(attempt_id)
     if att.submitted_at is None or att.result is None:
         if identity.is_instructor:
-            return _message("This attempt is still open.", 200, "Attempt open")
+            return message("This attempt is still open.", 200, "Attempt open")
         return redirect(url_for("quiz.attempt", attempt_id=att.id), 303)
     items = {item.number: item for item in quiz.items(att.seed)}
     return render_template(
@@ -233,45 +259,84 @@ def result(attempt_id: int) -> Any:
         res=att.result,
         prompts={n: item.question.prompt for n, item in items.items()},
         reveal=quiz.answers_visible(identity, att.learner_id),
-        submitted=_fmt(att.submitted_at),
+        submitted=fmt_when(att.submitted_at),
         quiz=quiz,
     )
 
 
-@quiz_pages.get("/instructor")
+def _sign_in_instructor(quiz: QuizService) -> Any:
+    """Practice mode's instructor sign-in: the token ``quiz serve`` recorded in the store."""
+    form = InstructorForm()
+    identity = identify(quiz.db, form.token.data or "") if form.validate_on_submit() else None
+    if identity is None or not identity.is_instructor:
+        page = render_template("quiz_instructor_login.html", form=form, error="Wrong token.")
+        return page, 403
+    auth.sign_in(identity)
+    return redirect(url_for("quiz.instructor"), 303)
+
+
+@quiz_pages.route("/instructor", methods=["GET", "POST"])
 def instructor() -> Any:
     quiz = service()
-    identity = _signed_in()
-    if not identity.is_instructor:
+    identity = viewer()
+    if quiz.practice and (identity is None or not identity.is_instructor):
+        if request.method == "POST":
+            return _sign_in_instructor(quiz)
+        return render_template("quiz_instructor_login.html", form=InstructorForm(), error=None)
+    if request.method == "POST" or identity is None or not identity.is_instructor:
         abort(404)
+    attempts = quiz.all_attempts()
     return render_template(
         "quiz_instructor.html",
-        attempts=quiz.all_attempts(),
-        released=_fmt(quiz.released_at()),
+        attempts=attempts,
+        summary=quiz_stats.summary(attempts),
+        stats=quiz_stats.question_stats(attempts, quiz.bank),
+        released=fmt_when(quiz.released_at()),
         quiz=quiz,
         form=QuizForm(),
-        fmt=_fmt,
     )
 
 
 @quiz_pages.post("/instructor/release")
 def release() -> Any:
     quiz = service()
-    identity = _signed_in()
-    if not identity.is_instructor:
+    _instructor()
+    if quiz.practice:  # practice shows the answers at once: nothing to release
         abort(404)
     quiz.release()
     flash("The correct answers and explanations are now shown to every learner.")
     return redirect(url_for("quiz.instructor"), 303)
 
 
+def _csv(text: str, name: str) -> Response:
+    return Response(
+        text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@quiz_pages.get("/instructor/attempts.csv")
+def attempts_csv() -> Any:
+    quiz = service()
+    _instructor()
+    return _csv(quiz_stats.attempts_csv(quiz.all_attempts(), quiz.bank), "quiz-attempts.csv")
+
+
+@quiz_pages.get("/instructor/questions.csv")
+def questions_csv() -> Any:
+    quiz = service()
+    _instructor()
+    stats = quiz_stats.question_stats(quiz.all_attempts(), quiz.bank)
+    return _csv(quiz_stats.questions_csv(stats), "quiz-questions.csv")
+
+
 def register_quiz(app: Flask, quiz: QuizService | None = None) -> None:
-    """Serve the graded quiz of the course's assignment (its ``quiz/`` folder) under /quiz."""
-    server = app.extensions["course_server"]
+    """Serve ``quiz`` (default: the graded quiz of the course's assignment, when it has one)
+    under /quiz."""
     if quiz is None:
-        found = course_quiz(server.settings.chosen_assignment().folder)
-        if found is not None:
-            bank, definition = found
+        server = app.extensions[STATE]
+        source = quiz_of(server.settings.chosen_assignment())
+        if source is not None:
+            bank, definition = source.load()
             quiz = QuizService(
                 server.db,
                 bank,
@@ -280,7 +345,5 @@ def register_quiz(app: Flask, quiz: QuizService | None = None) -> None:
                 clock=lambda: server.clock(),
             )
     if quiz is not None:
-        app.extensions["course_quiz"] = quiz
-    app.jinja_env.filters.setdefault("inline_code", inline_code)
-    app.jinja_env.filters.setdefault("points", lambda x: f"{x:.2f}".rstrip("0").rstrip("."))
+        app.extensions[EXTENSION] = quiz
     app.register_blueprint(quiz_pages)

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from grader.server.db import Database
 from grader.server.models import AuditEvent, Learner, Token, TokenKind
+from grader.spreadsheet import csv_text
 
 ID_PATTERN = re.compile(r"^[\w.@+-]{1,64}$")
 REQUIRED_COLUMNS = ("id",)
@@ -199,6 +201,51 @@ def instructor_link(db: Database, base_url: str, actor: str = "cli") -> Issued:
     return Issued("", "instructor", "", link(base_url, token))
 
 
+def set_instructor_token(db: Database, token: str, actor: str = "quiz serve") -> None:
+    """Make ``token`` the store's one instructor token (``quiz serve --instructor-token``; only
+    its SHA-256 is kept): earlier instructor tokens stop working."""
+    with db.write() as session:
+        _revoke(session, instructor=True)
+        if session.scalar(select(Token).where(Token.digest == digest(token))) is None:
+            session.add(Token(digest=digest(token), kind=TokenKind.INSTRUCTOR, learner_id=None))
+        else:
+            session.execute(
+                update(Token).where(Token.digest == digest(token)).values(revoked=False)
+            )
+        session.add(AuditEvent(actor=actor, action="instructor_link_issued", subject="instructor"))
+
+
+def is_course(db: Database) -> bool:
+    """Whether the store holds a course's roster (a learner with a sign-in link): then only
+    learners on it take the graded quiz, and practice stays out of it."""
+    with db.read() as session:
+        return session.scalar(select(Token.id).where(Token.kind == TokenKind.LEARNER)) is not None
+
+
+def on_roster(db: Database, raw_id: str) -> str:
+    """The normalised id of a learner on the roster; RosterError when there is none."""
+    ident = normalise(raw_id)
+    with db.read() as session:
+        if session.get(Learner, ident) is None:
+            raise RosterError(f"no learner {ident!r} on the roster")
+    return ident
+
+
+def enrol(db: Database, raw_id: str, actor: str) -> str:
+    """The learner ``raw_id`` of a store without a roster (``quiz take --db``, ``quiz serve``),
+    added on first use without a link; their normalised id. RosterError for a malformed id."""
+    ident = normalise(raw_id)
+    try:
+        with db.write() as session:
+            if session.get(Learner, ident) is None:
+                extra = {"roster_id": raw_id} if raw_id != ident else {}
+                session.add(Learner(id=ident, name=raw_id, extra={**extra, "added_by": actor}))
+                session.add(AuditEvent(actor=actor, action="learner_added", subject=ident))
+    except IntegrityError:  # a parallel request added them first (PostgreSQL)
+        pass
+    return ident
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who a valid token belongs to."""
@@ -233,14 +280,7 @@ def identity_by_id(db: Database, token_id: int) -> Identity | None:
 
 
 def to_csv(issued: list[Issued]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "name", "email", "link"])
-    for row in issued:
-        writer.writerow([_cell(row.id), _cell(row.name), _cell(row.email), row.link])
-    return buffer.getvalue()
-
-
-def _cell(value: str) -> str:
-    """Neutralise a spreadsheet formula in roster text (CSV injection), as quiz/web.py does."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """The links as CSV (``grader roster add --format csv``), spreadsheet-safe."""
+    return csv_text(
+        ["id", "name", "email", "link"], ([r.id, r.name, r.email, r.link] for r in issued)
+    )

@@ -14,6 +14,7 @@ Werkzeug's development server is never used.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import signal
@@ -33,25 +34,24 @@ BACKLOG = 1024  # connections the kernel queues while all CONNECTION_LIMIT are i
 PROG = "grader serve"
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Open the course, start the dispatcher, serve until interrupted (Ctrl-C, SIGTERM)."""
+def serve(args: argparse.Namespace, settings: Any, db: Any) -> int:
+    """Start the dispatcher of the course in ``args.data`` (its ``settings`` and ``db``), serve
+    until interrupted (Ctrl-C, SIGTERM)."""
+    from grader.preflight import refusal
     from grader.secret import SecretError, hidden_seed
     from grader.server.app import create_app
-    from grader.server.commands import open_course
     from grader.server.queue import Dispatcher
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("grader.server").setLevel(logging.INFO)
-    args.data = args.data.resolve()  # stored results are found from here, whatever the cwd
-    settings, db = open_course(args)
     if args.jobs is not None:
         if args.jobs < 1:
             print(f"{PROG}: -j must be at least 1", file=sys.stderr)
             return 2
         settings = dataclasses.replace(settings, jobs=args.jobs)
-    refusal = _check_isolation(settings.sandbox, args.scheduler)
-    if refusal:
-        print(f"{PROG}: {refusal}", file=sys.stderr)
+    refused = refusal(settings.sandbox, PROG, scheduler=args.scheduler)
+    if refused:
+        print(f"{PROG}: {refused}", file=sys.stderr)
         return 2
     try:
         seed = hidden_seed()
@@ -81,10 +81,7 @@ def serve(args: argparse.Namespace) -> int:
             f"(data {args.data}, grading on {where}, sandbox {settings.sandbox})",
             flush=True,
         )
-        signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: the dispatcher cleans up
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        run_until_stopped(server)
     finally:
         dispatcher.stop()
         db.dispose()
@@ -93,6 +90,13 @@ def serve(args: argparse.Namespace) -> int:
 
 def _interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def run_until_stopped(server: Any) -> None:
+    """Serve until Ctrl-C or SIGTERM, which stop it alike (the caller's ``finally`` cleans up)."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
 
 
 def body_cap(settings: Any) -> int:
@@ -131,23 +135,3 @@ def make_server(
             "clear_untrusted_proxy_headers": True,
         }
     return create_server(app, **options)
-
-
-def _check_isolation(mode: str, scheduler: str | None) -> str | None:
-    """Refuse to start a server that could not grade in the isolation asked for (fail closed);
-    with a scheduler, each Dask worker checks on its own machine."""
-    if mode == "none":
-        from grader.cli import NO_ISOLATION_WARNING
-
-        print(f"{PROG}: {NO_ISOLATION_WARNING}", file=sys.stderr, flush=True)
-        return None
-    if scheduler:
-        return None
-    from grader import sandbox
-
-    try:
-        isolation, note = sandbox.preflight(mode)
-    except sandbox.SandboxUnavailable as error:
-        return str(error)
-    print(f"{PROG}: isolation: {isolation}" + (f" ({note})" if note else ""), flush=True)
-    return None

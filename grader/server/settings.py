@@ -5,7 +5,8 @@ Why one place: the policy a learner meets (deadline, limits, cooldown, when feed
 what the machine may spend (grading jobs, upload size) are the instructor's decisions, and they
 must be readable and changeable without reading code. Unknown keys are refused with the list of
 known ones: a typo (``submision_limit``) silently falling back to a default would change a
-course's policy without anyone noticing.
+course's policy without anyone noticing. The file is checked against :data:`SETTINGS_SCHEMA`
+(jsonschema), beside the dataclass it fills.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import yaml
 
 from grader.assignment import Assignment, resolve
 from grader.batch.common import DEFAULT_TIMEOUT
+from grader.sandbox.isolation import MODES as SANDBOX_MODES
+from grader.validation import problems
 
 SETTINGS_FILE = "settings.yaml"
 FEEDBACK_MODES = ("immediate", "manual")
-SANDBOX_MODES = ("auto", "bwrap", "landlock", "none")
 
 
 class SettingsError(ValueError):
@@ -142,69 +144,77 @@ def _deadline(value: Any) -> dt.datetime | None:
     return value.astimezone(dt.UTC)
 
 
-def _minutes(value: Any, source: str) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise SettingsError(f"{source}: quiz_time_limit_minutes should be a positive number")
-    return float(value)
+def _count(least: int, **messages: str) -> dict[str, Any]:
+    return {"type": "integer", "minimum": least, "messages": messages}
 
 
-def _check(settings: Settings) -> Settings:
-    problems = []
-    if settings.feedback_release not in FEEDBACK_MODES:
-        problems.append(f"feedback_release must be one of {', '.join(FEEDBACK_MODES)}")
-    if settings.sandbox not in SANDBOX_MODES:
-        problems.append(f"sandbox must be one of {', '.join(SANDBOX_MODES)}")
-    if not 0 <= settings.late_penalty <= 1:
-        problems.append("late_penalty is a fraction between 0 and 1")
-    for name in ("submissions_per_day", "jobs", "max_attempts", "signin_per_minute"):
-        if getattr(settings, name) < 1:
-            problems.append(f"{name} must be at least 1")
-    for name in ("cooldown_seconds", "uploads_per_minute"):
-        if getattr(settings, name) < 0:
-            problems.append(f"{name} must not be negative")
-    for name in ("max_upload_mb", "grading_timeout", "lease_seconds"):
-        if getattr(settings, name) <= 0:
-            problems.append(f"{name} must be positive")
-    if not settings.base_url.startswith(("http://", "https://")):
-        problems.append("base_url must start with http:// or https://")
-    if problems:
-        raise SettingsError(f"{settings._source}: " + "; ".join(problems))
-    return settings
+_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+_FRACTION = "is a fraction between 0 and 1"
+
+#: What ``settings.yaml`` may hold (jsonschema; messages by grader.validation). Each key is a
+#: field of :class:`Settings`, whose comments say why its default is what it is.
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "messages": {"type": "should be a mapping of setting: value"},
+    "additionalProperties": False,
+    "properties": {
+        "assignment": {"type": "string"},
+        "course_title": {"type": "string"},
+        "base_url": {
+            "type": "string",
+            "pattern": "^https?://",
+            "messages": {"pattern": "must start with http:// or https://"},
+        },
+        "deadline": {},  # a YAML timestamp or its text: read by _deadline, which says what is wrong
+        "late_penalty": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "messages": {"minimum": _FRACTION, "maximum": _FRACTION},
+        },
+        "submissions_per_day": _count(1),
+        "cooldown_seconds": _count(0, minimum="must not be negative"),
+        "max_upload_mb": _POSITIVE,
+        "feedback_release": {"enum": list(FEEDBACK_MODES)},
+        "jobs": _count(1),
+        "sandbox": {"enum": list(SANDBOX_MODES)},
+        "grading_timeout": _POSITIVE,
+        "max_attempts": _count(1),
+        "lease_seconds": _POSITIVE,
+        "signin_per_minute": _count(1),
+        "uploads_per_minute": _count(0, minimum="must not be negative"),
+        "quiz_time_limit_minutes": {
+            "type": ["number", "null"],
+            "exclusiveMinimum": 0,
+            "messages": {
+                "type": "should be a positive number of minutes",
+                "exclusiveMinimum": "should be a positive number of minutes",
+            },
+        },
+    },
+}
 
 
-def from_mapping(values: dict[str, Any], source: str = "settings") -> Settings:
-    """Settings from a mapping (the parsed YAML): unknown keys and wrong types are refused."""
-    known = known_keys()
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise SettingsError(
-            f"{source}: unknown setting(s) {', '.join(unknown)}; the known ones are "
-            f"{', '.join(known)}"
-        )
+def from_mapping(values: Any, source: str = "settings") -> Settings:
+    """Settings from a mapping (the parsed YAML): unknown keys, wrong types and values out of
+    range are refused, every one of them named."""
+    found = problems(SETTINGS_SCHEMA, values)
+    if found:
+        raise SettingsError(f"{source}: " + "; ".join(found))
     defaults = Settings()
     converted: dict[str, Any] = {}
     for name, value in values.items():
         default = getattr(defaults, name)
         if name == "deadline":
             converted[name] = _deadline(value)
-        elif name == "quiz_time_limit_minutes":
-            converted[name] = _minutes(value, source)
-        elif isinstance(default, bool | str):
-            if not isinstance(value, type(default)):
-                raise SettingsError(f"{source}: {name} should be a {type(default).__name__}")
-            converted[name] = value
-        elif isinstance(default, int | float):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise SettingsError(f"{source}: {name} should be a number, not {value!r}")
-            if isinstance(default, int) and not isinstance(default, bool) and value != int(value):
-                raise SettingsError(f"{source}: {name} should be a whole number")
-            converted[name] = type(default)(value)
-        else:  # pragma: no cover - every field is one of the above
+        elif isinstance(default, float) and value is not None:
+            converted[name] = float(value)
+        elif isinstance(default, int) and not isinstance(default, bool):
+            converted[name] = int(value)
+        else:
             converted[name] = value
     converted["base_url"] = str(converted.get("base_url", defaults.base_url)).rstrip("/")
-    return _check(dataclasses.replace(defaults, _source=source, **converted))
+    return dataclasses.replace(defaults, _source=source, **converted)
 
 
 def load_settings(data_dir: Path) -> Settings:
@@ -213,12 +223,10 @@ def load_settings(data_dir: Path) -> Settings:
     if not path.is_file():
         return Settings()
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise SettingsError(f"{path}: not valid YAML: {error}") from None
-    if not isinstance(values, dict):
-        raise SettingsError(f"{path}: should be a mapping of setting: value")
-    return from_mapping(values, str(path))
+    return from_mapping({} if values is None else values, str(path))
 
 
 def describe() -> list[tuple[str, str, str]]:

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from grader.files import write_atomically
 from grader.server.db import Database
+from grader.server.formatting import fmt_wait
 from grader.server.models import AuditEvent, Job, JobStatus, Learner, Submission, utcnow
 from grader.server.settings import Settings
 
@@ -68,12 +69,6 @@ def check_notebook(data: bytes, settings: Settings) -> None:
         raise Refused(f"this is not a readable Jupyter notebook: {str(error)[:200]}") from None
 
 
-def _fmt_wait(seconds: float) -> str:
-    seconds = max(1, round(seconds))
-    minutes, rest = divmod(seconds, 60)
-    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
-
-
 def _policy(session, settings: Settings, learner_id: str, now: dt.datetime) -> int:
     """Apply the resubmission policy inside the write transaction; the next number."""
     session.execute(select(Learner.id).where(Learner.id == learner_id).with_for_update())
@@ -87,7 +82,7 @@ def _policy(session, settings: Settings, learner_id: str, now: dt.datetime) -> i
         wait = (day_start + dt.timedelta(days=1) - now).total_seconds()
         raise Refused(
             f"you have used today's {settings.submissions_per_day} submission(s); the next one "
-            f"is possible in {_fmt_wait(wait)} (at 00:00 UTC)",
+            f"is possible in {fmt_wait(wait)} (at 00:00 UTC)",
             429,
         )
     last = session.scalar(
@@ -97,8 +92,8 @@ def _policy(session, settings: Settings, learner_id: str, now: dt.datetime) -> i
         left = settings.cooldown_seconds - (now - last).total_seconds()
         if left > 0:
             raise Refused(
-                f"please wait {_fmt_wait(left)} before submitting again (at most one submission "
-                f"every {_fmt_wait(settings.cooldown_seconds)})",
+                f"please wait {fmt_wait(left)} before submitting again (at most one submission "
+                f"every {fmt_wait(settings.cooldown_seconds)})",
                 429,
             )
     number = session.scalar(

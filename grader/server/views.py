@@ -2,16 +2,14 @@
 list, the gradebook. Every query that returns a learner's rows takes the viewer and filters on
 it here, once, so that no route can forget the ownership check.
 
-Why a module apart from the routes: the web pages, the JSON API and (later) the instructor's
-exports show the same facts; computing them in one place keeps the late penalty, the feedback
+Why a module apart from the routes: the web pages, the JSON API and the instructor's exports
+(``exports``) show the same facts; computing them in one place keeps the late penalty, the feedback
 release rule and ownership identical everywhere.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +23,13 @@ from grader.server.roster import Identity
 from grader.server.settings import Settings
 
 PENDING = (JobStatus.QUEUED, JobStatus.GRADING)
+#: Load a submission with its gradings and overrides (what a view of it shows), in one query each.
+WITH_GRADINGS = (selectinload(Submission.jobs), selectinload(Submission.overrides))
+#: The same for every submission of a learner.
+LEARNER_WITH_GRADINGS = (
+    selectinload(Learner.submissions).selectinload(Submission.jobs),
+    selectinload(Learner.submissions).selectinload(Submission.overrides),
+)
 
 
 @dataclass(frozen=True)
@@ -146,12 +151,7 @@ def gradebook(db: Database, data_dir: Path, settings: Settings) -> list[Gradeboo
     """One row per learner on the roster, with their latest submission (instructor only)."""
     with db.read() as session:
         learners = session.scalars(
-            select(Learner)
-            .options(
-                selectinload(Learner.submissions).selectinload(Submission.jobs),
-                selectinload(Learner.submissions).selectinload(Submission.overrides),
-            )
-            .order_by(Learner.id)
+            select(Learner).options(*LEARNER_WITH_GRADINGS).order_by(Learner.id)
         ).all()
         rows = []
         for learner in learners:
@@ -159,52 +159,6 @@ def gradebook(db: Database, data_dir: Path, settings: Settings) -> list[Gradeboo
             latest = _view(ordered[-1], data_dir, settings, instructor=True) if ordered else None
             rows.append(GradebookRow(learner, len(ordered), latest))
         return rows
-
-
-GRADEBOOK_COLUMNS = (
-    "id",
-    "name",
-    "email",
-    "submissions",
-    "submission_id",
-    "submitted_at",
-    "status",
-    "score",
-    "max_score",
-    "late",
-    "raw_score",
-)
-
-
-def _cell(value: object) -> object:
-    """Neutralise spreadsheet formulas in learner-controlled text (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def gradebook_csv(rows: list[GradebookRow]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(GRADEBOOK_COLUMNS)
-    for row in rows:
-        latest = row.latest
-        writer.writerow(
-            [
-                _cell(row.learner.id),
-                _cell(row.learner.name),
-                _cell(row.learner.email),
-                row.submissions,
-                latest.id if latest else "",
-                latest.created_at.isoformat() if latest else "",
-                latest.status if latest else "not submitted",
-                "" if not latest or latest.score is None else latest.score,
-                "" if not latest or latest.max_score is None else latest.max_score,
-                "yes" if latest and latest.late else "",
-                "" if not latest or latest.raw_score is None else latest.raw_score,
-            ]
-        )
-    return buffer.getvalue()
 
 
 def release_feedback(db: Database, actor: str = "instructor") -> int:

@@ -1,15 +1,16 @@
 """GIFT export (Moodle's plain-text format).
 
 Text is written as [html] on a single line, every GIFT control character (~ = # { } : and the
-backslash) escaped. GIFT cannot say a question's mark or whether to shuffle; a `// objloc:` comment
+backslash) escaped. GIFT cannot say a question's mark or whether to shuffle; a `// quiz:` comment
 keeps the mark when it is not 1 (our importer reads it back, Moodle ignores comments).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
-from quiz.export import CATEGORY_ROOT, number, percent
+from quiz.export.common import category_path, number, percent, topics_in_order
 from quiz.model import Question
 from quiz.richtext import text_to_html, to_html
 from quiz.scoring import fraction
@@ -34,7 +35,7 @@ def question_gift(q: Question) -> str:
     """One question as GIFT (no blank lines inside)."""
     head = []
     if q.points != 1:
-        head.append(f"// objloc: points={number(q.points)}")
+        head.append(f"// quiz: points={number(q.points)}")
     lines = [f"::{escape(q.id)}::[html]{escape(to_html(q.prompt, q.code))}{{"]
     if q.type in ("single", "code"):
         lines += [("=" if o.correct else "~") + _h(o.text) + _fb(o.feedback) for o in q.options]
@@ -56,16 +57,16 @@ def question_gift(q: Question) -> str:
     return "\n".join(head + lines)
 
 
-def to_gift(questions: Sequence[Question]) -> str:
+def to_gift(questions: Sequence[Question], title: str = "Quiz", category: str = "quiz") -> str:
     """A GIFT file with a $CATEGORY per topic."""
-    out = ["// Object Localization course quiz bank; question ids are the ::titles::.", ""]
-    topics: list[str] = []
-    for q in questions:
-        if q.topic not in topics:
-            topics.append(q.topic)
-    for topic in topics:
-        out += [f"$CATEGORY: $course$/top/{CATEGORY_ROOT}/{topic}", ""]
+    out = [f"// {title}: the quiz bank; question ids are the ::titles::.", ""]
+    for topic in topics_in_order(questions):
+        out += [f"$CATEGORY: {category_path(category, topic)}", ""]
         for q in questions:
             if q.topic == topic:
                 out += [question_gift(q), ""]
     return "\n".join(out)
+
+
+def write_gift(questions: Sequence[Question], out: Path, title: str, category: str) -> None:
+    out.write_text(to_gift(questions, title, category), encoding="utf-8")

@@ -1,6 +1,6 @@
 """Moodle XML export: lossless (option feedback, general feedback, numeric tolerance, fractions).
 
-Each topic becomes a question category `$course$/top/objloc/<topic>`; a question's id is both its
+Each topic becomes a question category `$course$/top/<category>/<topic>`; a question's id is both its
 name and its `idnumber`, and a `topic:<topic>` tag repeats the topic for importers that flatten
 categories. Multiple answer fractions follow scoring.py: +100/#right, -100/#wrong.
 """
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from pathlib import Path
 
-from quiz.export import CATEGORY_ROOT, number, percent
+from quiz.export.common import category_path, number, percent, topics_in_order
 from quiz.model import Question
 from quiz.richtext import text_to_html, to_html
 from quiz.scoring import fraction
@@ -91,18 +92,18 @@ def question_element(q: Question) -> ET.Element:
     return el
 
 
-def to_moodle_xml(questions: Sequence[Question]) -> bytes:
+def to_moodle_xml(questions: Sequence[Question], category: str = "quiz") -> bytes:
     """A Moodle XML <quiz> document with one category per topic, in first-seen order."""
     root = ET.Element("quiz")
-    topics: list[str] = []
-    for q in questions:
-        if q.topic not in topics:
-            topics.append(q.topic)
-    for topic in topics:
+    for topic in topics_in_order(questions):
         cat = ET.SubElement(root, "question", {"type": "category"})
-        _text(cat, "category", f"$course$/top/{CATEGORY_ROOT}/{topic}", fmt=None)
+        _text(cat, "category", category_path(category, topic), fmt=None)
         for q in questions:
             if q.topic == topic:
                 root.append(question_element(q))
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def write_moodle_xml(questions: Sequence[Question], out: Path, title: str, category: str) -> None:
+    out.write_bytes(to_moodle_xml(questions, category))

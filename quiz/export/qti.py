@@ -11,13 +11,13 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from quiz.export import number
+from quiz.export.common import number
 from quiz.model import Question
 from quiz.richtext import text_to_html, to_html
 
 QTI_NS = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
 CP_NS = "http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1"
-ASSESSMENT_ID = "objloc_quiz"
+ASSESSMENT_ID = "quiz_assessment"
 
 CANVAS_TYPE = {
     "single": "multiple_choice_question",
@@ -163,7 +163,9 @@ def manifest_xml(title: str) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def write_qti_zip(questions: Sequence[Question], out: Path, title: str = "Quiz") -> None:
+def write_qti_zip(
+    questions: Sequence[Question], out: Path, title: str = "Quiz", category: str = "quiz"
+) -> None:
     """The zip Canvas imports under "QTI .zip file"."""
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("imsmanifest.xml", manifest_xml(title))

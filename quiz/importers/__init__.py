@@ -1,28 +1,44 @@
-"""Read Moodle XML and GIFT back into bank questions (`quiz import`), e.g. to round-trip an LMS.
+"""Read Moodle XML and GIFT back into bank questions (``quiz import``), e.g. to round-trip an LMS.
 
 Questions of types the bank does not know (essay, matching, calculated, ...) are skipped with a
 warning rather than guessed at. Ids and topics from other tools are made to fit the bank's patterns.
+Formats are chosen by name from :data:`IMPORTERS` (``quiz import --format``), or by the file's
+suffix.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-from quiz.model import Question
-
-
-@dataclass
-class ImportResult:
-    questions: list[Question] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+from quiz.importers.common import ImportResult
+from quiz.importers.gift import read_gift
+from quiz.importers.moodle import read_moodle
 
 
-def slug(text: str, fallback: str, limit: int = 64) -> str:
-    """Lower-case id of letters, digits, '.', '_' and '-' that starts with a letter or digit."""
-    s = re.sub(r"[^a-z0-9._-]+", "-", text.strip().lower()).strip("-._")[:limit]
-    return s if len(s) >= 2 else fallback
+@dataclass(frozen=True)
+class Importer:
+    name: str
+    suffixes: tuple[str, ...]  # file names this format usually has
+    read: Callable[[Path], ImportResult]
 
 
-def topic_slug(text: str) -> str:
-    return slug(text.replace(".", "-").replace("_", "-"), "imported", limit=40)
+IMPORTERS: dict[str, Importer] = {
+    i.name: i
+    for i in (
+        Importer("moodle", (".xml",), read_moodle),
+        Importer("gift", (".gift", ".txt"), read_gift),
+    )
+}
+
+
+def importer_for(path: Path, fmt: str | None = None) -> Importer:
+    """The importer named ``fmt``, else the one whose suffix ``path`` has (GIFT otherwise)."""
+    if fmt is not None:
+        return IMPORTERS[fmt]
+    suffix = Path(path).suffix.lower()
+    return next((i for i in IMPORTERS.values() if suffix in i.suffixes), IMPORTERS["gift"])
+
+
+__all__ = ["IMPORTERS", "ImportResult", "Importer", "importer_for"]

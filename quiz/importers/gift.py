@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from quiz.importers import ImportResult, slug, topic_slug
+from quiz.importers.common import ImportResult, slug, topic_slug
 from quiz.model import Option, Question
 from quiz.richtext import from_html, html_to_text
 
@@ -49,7 +49,7 @@ def _blocks(source: str) -> list[tuple[str, str, dict[str, str]]]:
     for line in source.splitlines():
         stripped = line.strip()
         if stripped.startswith("//"):
-            m = re.match(r"//\s*objloc:\s*(.*)", stripped)
+            m = re.match(r"//\s*quiz:\s*(.*)", stripped)
             if m:
                 meta.update(kv.split("=", 1) for kv in m.group(1).split() if "=" in kv)
             continue

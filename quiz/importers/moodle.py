@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from quiz.importers import ImportResult, slug, topic_slug
+from quiz.importers.common import ImportResult, slug, topic_slug
 from quiz.model import Option, Question
 from quiz.richtext import from_html, html_to_text
 

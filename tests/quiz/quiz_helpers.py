@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from quiz.answers import LETTERS
 from quiz.model import Item
-from quiz.scoring import LETTERS
 
 
 def right_letters(item: Item) -> Any:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from quiz.bank import (
-    BUILTIN_BANK,
     BankError,
     Pool,
     QuizDefinition,
@@ -45,14 +44,20 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def errors_for(tmp_path: Path, text: str) -> list[str]:
-    write(tmp_path, "extra.yaml", text)
-    with pytest.raises(BankError) as info:
-        load_bank([tmp_path])
-    return [str(p) for p in info.value.problems]
+@pytest.fixture
+def errors_for(bank):
+    """The problems of one extra bank file, validated with the course's generators."""
+
+    def errors(tmp_path: Path, text: str) -> list[str]:
+        write(tmp_path, "extra.yaml", text)
+        with pytest.raises(BankError) as info:
+            load_bank([tmp_path], bank.generators)
+        return [str(p) for p in info.value.problems]
+
+    return errors
 
 
-def test_schema_error_names_file_question_and_line(tmp_path):
+def test_schema_error_names_file_question_and_line(tmp_path, errors_for):
     errs = errors_for(
         tmp_path,
         """\
@@ -72,7 +77,7 @@ def test_schema_error_names_file_question_and_line(tmp_path):
     assert "'no-options'" in errs[0] and "'options' is a required property" in errs[0]
 
 
-def test_nested_schema_error_points_at_the_nested_line(tmp_path):
+def test_nested_schema_error_points_at_the_nested_line(tmp_path, errors_for):
     errs = errors_for(
         tmp_path,
         """\
@@ -90,7 +95,7 @@ def test_nested_schema_error_points_at_the_nested_line(tmp_path):
     assert "extra.yaml:9:" in errs[0] and "options[1]" in errs[0] and "'bad-option'" in errs[0]
 
 
-def test_yaml_syntax_error_has_a_line(tmp_path):
+def test_yaml_syntax_error_has_a_line(tmp_path, errors_for):
     errs = errors_for(tmp_path, "questions:\n  - id: x\n    prompt: a: b\n")
     assert "extra.yaml:3:" in errs[0] and "YAML syntax" in errs[0]
 
@@ -111,7 +116,7 @@ def test_yaml_syntax_error_has_a_line(tmp_path):
         ),
     ],
 )
-def test_semantic_errors(tmp_path, body, message):
+def test_semantic_errors(tmp_path, errors_for, body, message):
     errs = errors_for(tmp_path, f"topic: iou\nquestions:\n  - id: the-question\n    {body}\n")
     assert any(message in e and "'the-question'" in e and "extra.yaml:3:" in e for e in errs), errs
 
@@ -132,7 +137,7 @@ def test_duplicate_id_across_files(tmp_path):
     assert "b.yaml:3: question 'same-id': duplicate id (first defined at" in str(info.value)
 
 
-def test_all_errors_are_reported_at_once(tmp_path):
+def test_all_errors_are_reported_at_once(tmp_path, errors_for):
     errs = errors_for(
         tmp_path,
         """\
@@ -145,13 +150,13 @@ def test_all_errors_are_reported_at_once(tmp_path):
     assert len(errs) == 2
 
 
-def test_extending_the_builtin_bank(tmp_path, bank):
+def test_extending_the_assignments_bank(tmp_path, bank, source):
     write(
         tmp_path,
         "mine.yaml",
         "topic: iou\nquestions:\n  - {id: my-q, type: truefalse, prompt: p, answer: true}\n",
     )
-    extended = load_bank([BUILTIN_BANK, tmp_path])
+    extended, _ = source.load([tmp_path])
     assert len(extended.questions) == len(bank.questions) + 1
     assert extended.get("my-q").topic == "iou"
 

@@ -1,14 +1,20 @@
-"""The real page in headless Chromium (Playwright + Debian's /usr/bin/chromium; nothing downloaded)."""
+"""The practice quiz's real pages (``quiz serve``: the server's quiz pages under waitress) in
+headless Chromium (Playwright + Debian's /usr/bin/chromium; nothing downloaded)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
+from waitress import wasyncore
 
+from grader.server.db import open_store
+from grader.server.practice import create_practice_app
+from grader.server.quiz_attempts import QuizService
+from grader.server.serve import make_server
 from quiz.variants import build_quiz
-from quiz.web import WebConfig, create_app, make_server_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,21 +36,17 @@ pytestmark = [
 
 @pytest.fixture
 def server(tmp_path, bank, definition):
-    app = create_app(
-        WebConfig(
-            db=tmp_path / "quiz.db",
-            bank=bank,
-            definition=definition,
-            secret_key="k",
-            cooldown_seconds=3600,
-        )
-    )
-    srv = make_server_for(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    path = tmp_path / "quiz.db"
+    db = open_store(path)
+    quiz = QuizService(db, bank, definition, practice=True, cooldown_seconds=3600)
+    srv = make_server(create_practice_app(quiz, secret_key="k"), "127.0.0.1", 0, 4, 64 * 1024)
+    thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}", app
-    srv.shutdown()
-    srv.server_close()
+    yield f"http://127.0.0.1:{srv.effective_port}", path
+    srv.task_dispatcher.shutdown()
+    wasyncore.close_all(srv._map)
+    thread.join(5)
+    db.dispose()
 
 
 @pytest.fixture
@@ -61,14 +63,19 @@ def page():
 
 
 def test_take_submit_score_and_cooldown(server, page, bank, definition):
-    url, app = server
-    page.goto(url + "/")
+    url, db = server
+    page.goto(url + "/")  # the start page of the practice quiz
+    assert "Practice mode" in page.inner_text("body")
     page.fill("#learner", "browser-learner")
     page.click("button[type=submit]")
-    page.wait_for_url("**/attempt/*")
-    token = page.url.rsplit("/", 1)[1]
-    attempt = app.extensions["quiz_store"].get(token)
-    items = build_quiz(bank, definition, attempt.seed)
+    page.wait_for_url("**/quiz/attempts/*")
+    attempt_id = int(page.url.rsplit("/", 1)[1])
+    (seed,) = (
+        sqlite3.connect(db)
+        .execute("SELECT seed FROM quiz_attempts WHERE id = ?", (attempt_id,))
+        .fetchone()
+    )
+    items = build_quiz(bank, definition, seed)
     assert page.locator("fieldset.question").count() == 10
     for it in items:
         q, name = it.question, f"q{it.number}"
@@ -82,15 +89,15 @@ def test_take_submit_score_and_cooldown(server, page, bank, definition):
         elif q.type == "numeric":
             page.fill(f"input[name={name}]", repr(q.answer))
         # fill-in questions are left blank on purpose: 9/10 still passes at 80%
-    page.click("button[type=submit]")
-    page.wait_for_url("**/result/*")
+    page.click("button[name=submit]")
+    page.wait_for_url("**/result")
     blanks = sum(it.question.type == "fill" for it in items)
     score = page.locator("#score").inner_text()
     assert f"Score: {10 - blanks}/10" in score
     assert ("Passed" in score) == (10 - blanks >= 8)
 
-    page.goto(url + "/")
+    page.goto(url + "/quiz/")
     page.fill("#learner", "browser-learner")
-    page.click("button[type=submit]")
+    page.get_by_role("button", name="Start the quiz").click()
     assert "No new attempt now" in page.content()
     assert "waiting time" in page.locator(".refused").inner_text()

@@ -20,11 +20,11 @@ def test_python_m_quiz_help():
         assert cmd in out
 
 
-def test_serve_help_says_loopback():
+def test_serve_help_says_loopback_and_practice():
     out = subprocess.run(
         [sys.executable, "-m", "quiz", "serve", "--help"], capture_output=True, text=True
     ).stdout
-    assert "127.0.0.1" in out and "sqlite:///" in out
+    assert "127.0.0.1" in out and "sqlite:///" in out and "practice" in out
 
 
 def test_grade_scores_collected_answers(tmp_path, bank, definition, capsys):
@@ -95,14 +95,17 @@ def test_show_prints_the_same_quiz_as_take(bank, definition, capsys):
 
 
 def test_show_answers_is_for_the_instructor_only(tmp_path, bank, definition, capsys, monkeypatch):
-    from quiz.store import Store
+    from grader.server import roster
+    from grader.server.db import open_store
 
     monkeypatch.delenv("QUIZ_INSTRUCTOR_TOKEN", raising=False)
     right = next(o.text for o in build_quiz(bank, definition, 5)[0].question.options if o.correct)
     db = str(tmp_path / "q.db")
     assert main(["show", "--seed", "5", "--answers"]) == 2
     assert main(["show", "--seed", "5", "--answers", "--db", db, "--instructor-token", "t"]) == 2
-    Store(db).set_instructor_token("the-token")
+    store = open_store(db)
+    roster.set_instructor_token(store, "the-token")
+    store.dispose()
     assert main(["show", "--seed", "5", "--answers", "--db", db, "--instructor-token", "t"]) == 2
     captured = capsys.readouterr()
     assert "--answers is for the instructor" in captured.err and "Answer:" not in captured.out
@@ -113,24 +116,44 @@ def test_show_answers_is_for_the_instructor_only(tmp_path, bank, definition, cap
 
 
 def test_serve_says_it_has_no_sign_in_and_records_its_token(tmp_path, capsys, monkeypatch):
-    import quiz.web
-    from quiz.store import Store
+    """`quiz serve` runs the practice app under waitress (never Werkzeug's development server)
+    and records its instructor token in the store."""
+    import grader.server.serve
+    from grader.server.db import open_store
+    from grader.server.roster import identify
 
-    class Server:
-        server_port = 8123
+    served = []
 
-        def serve_forever(self):
-            raise KeyboardInterrupt
+    def run_until_stopped(server):
+        served.append(type(server).__module__)
 
-        def server_close(self):
-            pass
-
-    monkeypatch.setattr(quiz.web, "make_server_for", lambda *a, **k: Server())
+    monkeypatch.setattr(grader.server.serve, "run_until_stopped", run_until_stopped)
     db = str(tmp_path / "q.db")
-    assert main(["serve", "--db", db, "--instructor-token", "tok"]) == 0
+    assert main(["serve", "--db", db, "--port", "0", "--instructor-token", "tok"]) == 0
     out = capsys.readouterr().out
     assert "Practice mode: this stand-alone quiz has no sign-in" in out
-    assert Store(db).instructor_token_ok("tok") and not Store(db).instructor_token_ok("nope")
+    assert served and served[0].startswith("waitress")
+    store = open_store(db)
+    assert identify(store, "tok").is_instructor and identify(store, "nope") is None
+    store.dispose()
+
+
+def test_serve_refuses_a_course_servers_database(tmp_path, capsys):
+    from grader.server import roster
+    from grader.server.db import open_store
+
+    db = tmp_path / "server.sqlite3"
+    store = open_store(db)
+    roster.add_learners(store, roster.read_roster("id\nann\n"), "http://x")
+    store.dispose()
+    assert main(["serve", "--db", str(db), "--port", "0"]) == 2
+    assert "course server's database" in capsys.readouterr().err
+
+
+def test_no_assignment_quiz_is_said(tmp_path, capsys):
+    tiny = __import__("pathlib").Path(__file__).resolve().parents[1] / "fixtures" / "tiny_course"
+    assert main(["check", "--assignment", str(tiny)]) == 2
+    assert "has no quiz" in capsys.readouterr().err
 
 
 def test_check_refuses_a_question_whose_code_shows_another_answer(tmp_path, capsys):
@@ -141,3 +164,25 @@ def test_check_refuses_a_question_whose_code_shows_another_answer(tmp_path, caps
     )
     assert main(["check", "--bank", str(tmp_path)]) == 1
     assert "x-leaky shows es-monitor-key: val_box_out_iou" in capsys.readouterr().err
+
+
+def test_take_on_a_course_store_is_graded_for_learners_on_its_roster_only(
+    tmp_path, monkeypatch, capsys
+):
+    """`quiz take --db` on the course server's database: a roster learner's attempt counts in
+    the gradebook like one taken on /quiz/; an id not on the roster is refused."""
+    from grader.server import roster
+    from grader.server.db import open_store
+    from grader.server.exports import QuizScore, quiz_score
+
+    db = tmp_path / "server.sqlite3"
+    store = open_store(db)
+    roster.add_learners(store, roster.read_roster("id\nann\n"), "http://x")
+    assert main(["take", "--db", str(db), "--learner", "stranger"]) == 2
+    assert "no learner 'stranger' on the roster" in capsys.readouterr().err
+    replies = iter([""] * 10 + ["y"])  # skip every question, then submit
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
+    assert main(["take", "--db", str(db), "--learner", "ANN"]) == 0
+    assert "Score: 0/10" in capsys.readouterr().out
+    assert quiz_score(store, "ann") == QuizScore(0.0, 10.0)
+    store.dispose()

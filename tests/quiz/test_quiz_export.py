@@ -10,7 +10,7 @@ import yaml
 
 from quiz.bank import load_bank, question_to_dict
 from quiz.cli import main
-from quiz.export import export
+from quiz.export import EXPORTERS, export
 from quiz.export.gift import escape, to_gift
 from quiz.export.moodle import to_moodle_xml
 from quiz.importers.gift import parse_gift
@@ -21,8 +21,8 @@ from quiz.variants import concrete_bank
 
 
 @pytest.fixture(scope="module")
-def questions():
-    return concrete_bank(load_bank(), seed=3, variants=2)
+def questions(bank):
+    return concrete_bank(bank, seed=3, variants=2)
 
 
 def meaning(q: Question) -> tuple:
@@ -73,12 +73,12 @@ TRICKY_MULTI = Question(
 
 
 def test_moodle_xml_counts_and_answers(questions):
-    root = ET.fromstring(to_moodle_xml(questions))
+    root = ET.fromstring(to_moodle_xml(questions, "object_localization"))
     qs = [q for q in root.iter("question") if q.get("type") != "category"]
     assert len(qs) == len(questions)
     assert {
         c.findtext("category/text") for c in root.iter("question") if c.get("type") == "category"
-    } == {f"$course$/top/objloc/{t}" for t in {q.topic for q in questions}}
+    } == {f"$course$/top/object_localization/{t}" for t in {q.topic for q in questions}}
     by_id = {q.id: q for q in questions}
     for el in qs:
         q = by_id[el.findtext("idnumber")]
@@ -204,12 +204,14 @@ def test_qti_zip_counts_and_answers(tmp_path, questions):
 
 
 @pytest.mark.parametrize(("fmt", "name"), [("moodle", "q.xml"), ("gift", "q.gift")])
-def test_cli_export_then_import_gives_a_valid_equivalent_bank(tmp_path, fmt, name, capsys):
+def test_cli_export_then_import_gives_a_valid_equivalent_bank(tmp_path, bank, fmt, name, capsys):
     out = tmp_path / name
     assert main(["export", "--format", fmt, "--out", str(out), "--seed", "4"]) == 0
+    if fmt == "gift":  # the categories carry the assignment's name
+        assert "$CATEGORY: $course$/top/object_localization/" in out.read_text()
     assert main(["import", str(out), "--format", fmt, "--out", str(tmp_path / "bank.yaml")]) == 0
     reread = load_bank([tmp_path / "bank.yaml"])
-    original = concrete_bank(load_bank(), seed=4)
+    original = concrete_bank(bank, seed=4)
     assert by_id(reread.questions) == by_id(original)
     doc = yaml.safe_load((tmp_path / "bank.yaml").read_text())
     first = doc["questions"][0]
@@ -224,3 +226,17 @@ def test_cli_export_qti(tmp_path, capsys):
     )
     assert "questions to" in capsys.readouterr().out
     assert zipfile.is_zipfile(tmp_path / "q.zip")
+
+
+def test_every_export_is_chosen_by_name_from_the_registry(tmp_path, questions):
+    """`quiz export --format` offers exactly the registry's formats, and each writes its file."""
+    from quiz.cli import build_parser
+
+    export_parser = build_parser()._subparsers._group_actions[0].choices["export"]
+    offered = next(a for a in export_parser._actions if a.dest == "format").choices
+    assert list(offered) == list(EXPORTERS) == ["moodle", "gift", "qti"]
+    for name, exporter in EXPORTERS.items():
+        out = export(questions, name, tmp_path / f"quiz{exporter.suffix}", category="c")
+        assert out.stat().st_size > 1000, name
+    with pytest.raises(ValueError, match="choose from moodle, gift, qti"):
+        export(questions, "csv", tmp_path / "x.csv")

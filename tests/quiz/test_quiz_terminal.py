@@ -115,7 +115,7 @@ def test_recorded_attempt_respects_the_cooldown(tmp_path, bank, definition, lear
 def test_graded_attempt_hides_its_seed_and_quitting_closes_it(tmp_path, bank, definition):
     """`quiz take --db` never prints the seed; quitting scores the answers given so far and
     closes the attempt, so nothing stays open to look up and resume."""
-    from quiz.store import Store
+    import sqlite3
 
     db = str(tmp_path / "t.db")
     child = spawn("--learner", "tina", "--db", db)
@@ -127,9 +127,14 @@ def test_graded_attempt_hides_its_seed_and_quitting_closes_it(tmp_path, bank, de
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 1
-    (attempt,) = Store(db).attempts()
-    assert attempt.submitted and attempt.score == 0
-    assert str(attempt.seed) not in before and "Seed" not in before
+    rows = (
+        sqlite3.connect(db)
+        .execute("SELECT submitted_at, score, seed, practice FROM quiz_attempts")
+        .fetchall()
+    )
+    ((submitted_at, score, seed, practice),) = rows
+    assert submitted_at is not None and score == 0 and not practice  # graded, closed
+    assert str(seed) not in before and "Seed" not in before
     child = spawn("--learner", "tina", "--db", db)  # no open attempt to resume
     child.expect("Attempt refused: The waiting time")
     child.expect(pexpect.EOF)

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from quiz import generators
+from assignments.object_localization import quiz_generators
 from quiz.scoring import score_item
 from quiz.variants import build_quiz, concrete_bank, draw, instantiate
 
@@ -37,8 +37,8 @@ def test_same_seed_same_quiz(bank, definition):
 
 def test_same_seed_same_quiz_in_another_process(bank, definition):
     code = (
-        "import json; from quiz.bank import load_bank, load_definition; from quiz.variants import build_quiz\n"
-        "b = load_bank(); d = load_definition(bank=b)\n"
+        "import json; from quiz.source import quiz_of; from quiz.variants import build_quiz\n"
+        "b, d = quiz_of('object_localization').load()\n"
         "print(json.dumps([[it.qid, it.question.prompt, [o.text for o in it.question.options]] for it in build_quiz(b, d, 99)]))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -79,7 +79,7 @@ def test_options_are_shuffled_per_seed(bank, definition):
 def build_one(bank, q, seed):
     from quiz.variants import shuffled
 
-    return shuffled(instantiate(q, seed), seed)
+    return shuffled(instantiate(q, seed, bank.generators), seed)
 
 
 def independent_iou(a, b):
@@ -95,8 +95,8 @@ def test_iou_generator_answers_are_computed(bank):
     seen_zero = False
     for seed in range(60):
         rng = random.Random(f"{seed}:{q.id}")
-        p = generators.run("iou_two_boxes", rng).params
-        concrete = instantiate(q, seed)
+        p = bank.generators.run("iou_two_boxes", rng).params
+        concrete = instantiate(q, seed, bank.generators)
         a = (p["a_row"], p["a_col"], p["a_row"] + p["side"], p["a_col"] + p["side"])
         b = (p["b_row"], p["b_col"], p["b_row"] + p["side"], p["b_col"] + p["side"])
         assert concrete.answer == pytest.approx(independent_iou(a, b), abs=1e-6)
@@ -109,8 +109,8 @@ def test_iou_generator_answers_are_computed(bank):
 def test_conv_pool_shape_generator(bank):
     q = bank.get("var-conv-pool-shape")
     for seed in range(40):
-        c = instantiate(q, seed)
-        p = generators.run("conv_pool_shape", random.Random(f"{seed}:{q.id}")).params
+        c = instantiate(q, seed, bank.generators)
+        p = bank.generators.run("conv_pool_shape", random.Random(f"{seed}:{q.id}")).params
         size = p["size"]
         for _ in range(p["blocks"]):
             size = (size - (2 if p["padding"] == "valid" else 0)) // 2
@@ -130,14 +130,19 @@ def test_numeric_generators_agree_with_their_explanations(bank):
     for qid, expected in checks.items():
         q = bank.get(qid)
         for seed in range(25):
-            p = generators.run(q.generator, random.Random(f"{seed}:{q.id}")).params
-            assert instantiate(q, seed).answer == pytest.approx(expected(p), rel=1e-6), (qid, seed)
+            p = bank.generators.run(q.generator, random.Random(f"{seed}:{q.id}")).params
+            assert instantiate(q, seed, bank.generators).answer == pytest.approx(
+                expected(p), rel=1e-6
+            ), (qid, seed)
 
 
 def test_early_stopping_generator_matches_keras_rule():
     # Keras: wait += 1; an improvement (strictly lower) resets wait; stop when wait >= patience.
-    assert generators._early_stop([1.0, 0.9, 0.95, 0.95, 0.8, 0.85, 0.9, 0.9], patience=3) == (8, 5)
-    assert generators._early_stop([1.0, 0.9, 0.9, 0.9], patience=2) == (
+    assert quiz_generators._early_stop([1.0, 0.9, 0.95, 0.95, 0.8, 0.85, 0.9, 0.9], patience=3) == (
+        8,
+        5,
+    )
+    assert quiz_generators._early_stop([1.0, 0.9, 0.9, 0.9], patience=2) == (
         4,
         2,
     )  # equal is no improvement

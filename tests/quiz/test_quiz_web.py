@@ -1,4 +1,6 @@
-"""The web app through Flask's test client: the learner flow, secrecy, limits, instructor page."""
+"""The quiz's web delivery in practice mode (``quiz serve``): the course server's quiz pages and
+store without sign-in, through Flask's test client: the learner flow, secrecy, limits, the
+instructor's page, and that nothing practised is graded."""
 
 from __future__ import annotations
 
@@ -10,28 +12,38 @@ import re
 import pytest
 from quiz_helpers import right_form
 
+from grader.server import roster
+from grader.server.db import open_store
+from grader.server.exports import quiz_score
+from grader.server.models import QuizAttempt
+from grader.server.practice import create_practice_app
+from grader.server.quiz_attempts import QuizService
 from quiz.bank import Pool, QuizDefinition, load_bank
 from quiz.client import csrf_token
-from quiz.store import Store
 from quiz.variants import build_quiz
-from quiz.web import WebConfig, create_app
 
 TOKEN = "s3cret-instructor-token"
 
 
 @pytest.fixture
-def app(tmp_path, bank, definition, clock):
-    cfg = WebConfig(
-        db=tmp_path / "quiz.db",
-        bank=bank,
-        definition=definition,
-        instructor_token=TOKEN,
-        secret_key="test",
-        attempt_limit=2,
-        cooldown_seconds=600,
-        clock=clock,
-    )
-    return create_app(cfg)
+def store(tmp_path):
+    db = open_store(tmp_path / "quiz.db")
+    yield db
+    db.dispose()
+
+
+def practice_app(store, bank, definition, clock, token=TOKEN, **limits):
+    if token:
+        roster.set_instructor_token(store, token)
+    quiz = QuizService(store, bank, definition, clock=clock, practice=True, **limits)
+    app = create_practice_app(quiz, secret_key="test")
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def app(store, bank, definition, clock):
+    return practice_app(store, bank, definition, clock, attempt_limit=2, cooldown_seconds=600)
 
 
 def visible_text(page: str) -> str:
@@ -39,8 +51,10 @@ def visible_text(page: str) -> str:
 
 
 def start(client, learner="alice"):
-    page = client.get("/")
-    return client.post("/", data={"learner": learner, "csrf_token": csrf_token(page.text)})
+    page = client.get("/quiz/")
+    return client.post(
+        "/quiz/start", data={"learner": learner, "csrf_token": csrf_token(page.text)}
+    )
 
 
 def open_attempt(client, learner="alice"):
@@ -53,28 +67,37 @@ def open_attempt(client, learner="alice"):
 
 
 def items_of(app, path):
-    store: Store = app.extensions["quiz_store"]
-    att = store.get(path.rsplit("/", 1)[1])
-    return att, build_quiz(app.config["QUIZ_BANK"], app.config["QUIZ_DEFINITION"], att.seed)
+    quiz = app.extensions["course_quiz"]
+    with quiz.db.read() as session:
+        att = session.get(QuizAttempt, int(path.rsplit("/", 1)[1]))
+    return att, build_quiz(quiz.bank, quiz.definition, att.seed)
 
 
-@pytest.fixture(autouse=True)
-def _expose(app, bank, definition):
-    app.config["QUIZ_BANK"] = bank
-    app.config["QUIZ_DEFINITION"] = definition
-
-
-def test_take_and_pass(app):
+def test_take_and_pass_and_see_the_answers_at_once(app):
     client = app.test_client()
+    assert client.get("/").headers["Location"].endswith("/quiz/")
     path, page = open_attempt(client)
-    _att, items = items_of(app, path)
+    att, items = items_of(app, path)
     assert page.count('class="question"') == 10
     resp = client.post(path, data={"csrf_token": csrf_token(page), **right_form(items)})
-    assert resp.status_code == 303 and "/result/" in resp.headers["Location"]
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/result")
     result = client.get(resp.headers["Location"]).text
     assert "Score: 10/10 (100%)" in result and "Passed" in result
     shown = visible_text(result)
     assert all(" ".join(it.question.explanation.replace("`", "").split()) in shown for it in items)
+    assert att.practice
+
+
+def test_practice_attempts_are_never_graded(app, store):
+    """A practice attempt is stored as practice: a gradebook reading the same store sees none."""
+    client = app.test_client()
+    path, page = open_attempt(client)
+    _, items = items_of(app, path)
+    client.post(path, data={"csrf_token": csrf_token(page), **right_form(items)})
+    with store.read() as session:
+        (attempt,) = session.query(QuizAttempt).all()
+    assert attempt.practice and attempt.score == 10
+    assert quiz_score(store, "alice") is None
 
 
 def test_answers_never_reach_the_browser_before_submission(app):
@@ -107,14 +130,18 @@ def test_reload_keeps_the_same_variant(app):
 def test_second_attempt_waits_for_the_cooldown_then_the_limit(app, clock):
     client = app.test_client()
     path, page = open_attempt(client)
-    client.post(path, data={"csrf_token": csrf_token(page), "q1": "0"})
+    _, items = items_of(app, path)
+    blank = {f"q{it.number}": "" for it in items if not it.question.options}
+    client.post(path, data={"csrf_token": csrf_token(page), **blank})
     refused = start(client)
     assert refused.status_code == 429
     assert "waiting time" in refused.text and "10 min" in refused.text
     clock.advance(601)
     path2, page2 = open_attempt(client)
     assert path2 != path
-    client.post(path2, data={"csrf_token": csrf_token(page2)})
+    _, items2 = items_of(app, path2)
+    blank2 = {f"q{it.number}": "" for it in items2 if not it.question.options}
+    client.post(path2, data={"csrf_token": csrf_token(page2), **blank2})
     clock.advance(10_000)
     final = start(client)
     assert final.status_code == 403 and "All 2 attempts have been used" in final.text
@@ -131,9 +158,18 @@ def test_result_is_recorded_once(app):
     assert "Score: 10/10" in client.get(again.headers["Location"]).text
 
 
+def test_another_visitor_reaches_none_of_an_attempt(app):
+    alice = app.test_client()
+    path, _page = open_attempt(alice, "alice")
+    bob = app.test_client()
+    open_attempt(bob, "bob")
+    assert bob.get(path).status_code == 404
+    assert app.test_client().get(path).status_code == 404  # nobody typed an id yet
+
+
 def test_csrf_is_required(app):
     client = app.test_client()
-    assert client.post("/", data={"learner": "mallory"}).status_code == 400
+    assert client.post("/quiz/start", data={"learner": "mallory"}).status_code == 400
     path, _ = open_attempt(client)
     assert client.post(path, data={"q1": "0"}).status_code == 400
 
@@ -145,7 +181,7 @@ def test_learner_id_is_validated(app):
     assert "<script>alert(1)" not in resp.text
 
 
-def test_bank_text_is_escaped(tmp_path, clock):
+def test_bank_text_is_escaped(tmp_path, store, clock):
     (tmp_path / "evil.yaml").write_text(
         "topic: iou\nquestions:\n"
         "  - id: evil-q\n    type: single\n    prompt: 'Is <script>alert(1)</script> `code` safe?'\n"
@@ -155,31 +191,25 @@ def test_bank_text_is_escaped(tmp_path, clock):
     )
     bank = load_bank([tmp_path])
     definition = QuizDefinition(pools=(Pool(("iou",), 1),), questions=1)
-    app = create_app(
-        WebConfig(
-            db=tmp_path / "q.db", bank=bank, definition=definition, secret_key="k", clock=clock
-        )
-    )
-    client = app.test_client()
+    client = practice_app(store, bank, definition, clock).test_client()
     path, page = open_attempt(client)
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page and "&amp;amp; b" in page
     assert "<code>code</code>" in page
-    att = app.extensions["quiz_store"].get(path.rsplit("/", 1)[1])
     res = client.get(
         client.post(path, data={"csrf_token": csrf_token(page), "q1": "0"}).headers["Location"]
     ).text
-    assert att is not None and "<b>bold</b>" not in res and "&lt;b&gt;bold&lt;/b&gt;" in res
+    assert "<b>bold</b>" not in res and "&lt;b&gt;bold&lt;/b&gt;" in res
 
 
 def test_every_page_says_it_is_practice_without_sign_in(app):
     client = app.test_client()
-    for page in (client.get("/"), client.get("/instructor"), client.get("/nope")):
-        assert "Practice mode: this stand-alone quiz has no sign-in" in page.text
+    for path in ("/quiz/", "/quiz/instructor", "/nope"):
+        assert "Practice mode: this stand-alone quiz has no sign-in" in client.get(path).text, path
 
 
 def test_security_headers(app):
-    resp = app.test_client().get("/")
+    resp = app.test_client().get("/quiz/")
     assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["Referrer-Policy"] == "no-referrer"
     assert resp.headers["Cache-Control"] == "no-store"
@@ -187,30 +217,34 @@ def test_security_headers(app):
 
 def test_instructor_page_needs_the_token(app):
     client = app.test_client()
-    page = client.get("/instructor")
+    page = client.get("/quiz/instructor")
     assert "Instructor token" in page.text and "pass rate" not in page.text
-    assert client.get("/instructor/attempts.csv").status_code == 403
-    bad = client.post("/instructor", data={"token": "nope", "csrf_token": csrf_token(page.text)})
+    assert client.get("/quiz/instructor/attempts.csv").status_code == 404
+    bad = client.post(
+        "/quiz/instructor", data={"token": "nope", "csrf_token": csrf_token(page.text)}
+    )
     assert bad.status_code == 403
-    ok = client.post("/instructor", data={"token": TOKEN, "csrf_token": csrf_token(page.text)})
+    ok = client.post("/quiz/instructor", data={"token": TOKEN, "csrf_token": csrf_token(page.text)})
     assert ok.status_code == 303
-    assert "pass rate" in client.get("/instructor").text
+    overview = client.get("/quiz/instructor").text
+    assert "pass rate" in overview and "Release the correct answers" not in overview
 
 
-def test_instructor_stats_and_csv(app, clock):
-    learners = ["ann", "=cmd|' /C calc'!A0", "bob"]
-    for i, name in enumerate(learners):
+def test_instructor_stats_and_csv(app):
+    for i, name in enumerate(["ann", "eve", "bob"]):
         client = app.test_client()
-        path, page = open_attempt(client, name if i != 1 else "eve")
+        path, page = open_attempt(client, name)
         _, items = items_of(app, path)
         form = right_form(items) if i != 2 else {}
+        if i == 2:
+            form = {f"q{it.number}": "" for it in items if not it.question.options}
         client.post(path, data={"csrf_token": csrf_token(page), **form})
     headers = {"Authorization": f"Bearer {TOKEN}"}
     client = app.test_client()
-    page = client.get("/instructor", headers=headers).text
+    page = client.get("/quiz/instructor", headers=headers).text
     assert re.search(r'id="pass-rate">66\.7%', page)
     rows = list(
-        csv.reader(io.StringIO(client.get("/instructor/attempts.csv", headers=headers).text))
+        csv.reader(io.StringIO(client.get("/quiz/instructor/attempts.csv", headers=headers).text))
     )
     assert rows[0][:9] == [
         "learner",
@@ -225,32 +259,38 @@ def test_instructor_stats_and_csv(app, clock):
     ]
     assert [r[0] for r in rows[1:]] == ["ann", "eve", "bob"]
     assert [r[8] for r in rows[1:]] == ["1", "1", "0"]
-    assert len(rows[0]) == 9 + len(app.config["QUIZ_BANK"].questions)
+    assert len(rows[0]) == 9 + len(app.extensions["course_quiz"].bank.questions)
     assert all(sum(1 for v in r[9:] if v != "") == 10 for r in rows[1:])
     qrows = list(
-        csv.reader(io.StringIO(client.get("/instructor/questions.csv", headers=headers).text))
+        csv.reader(io.StringIO(client.get("/quiz/instructor/questions.csv", headers=headers).text))
     )
     assert qrows[0] == ["question", "answered", "difficulty", "fully_correct"]
     assert sum(int(r[1]) for r in qrows[1:]) == 30
 
 
-def test_csv_neutralises_formulas():
-    from quiz.web import _csv_cell
+def test_a_learner_id_that_looks_like_a_formula_is_refused_and_csv_cells_are_safe():
+    from grader.spreadsheet import safe_cell
 
-    assert _csv_cell("=1+1") == "'=1+1" and _csv_cell("ann") == "ann" and _csv_cell(3) == 3
+    assert safe_cell("=1+1") == "'=1+1" and safe_cell("ann") == "ann" and safe_cell(3) == 3
 
 
-def test_instructor_disabled_without_token(tmp_path, bank, definition):
-    app = create_app(
-        WebConfig(db=tmp_path / "q.db", bank=bank, definition=definition, secret_key="k")
+def test_no_instructor_without_a_recorded_token(store, bank, definition, clock):
+    client = practice_app(store, bank, definition, clock, token=None).test_client()
+    page = client.get("/quiz/instructor")
+    assert page.status_code == 200  # the sign-in form
+    refused = client.post(
+        "/quiz/instructor", data={"token": "anything", "csrf_token": csrf_token(page.text)}
     )
-    assert app.test_client().get("/instructor").status_code == 404
+    assert refused.status_code == 403  # no token recorded: nothing signs in
 
 
-def test_database_url(tmp_path, bank, definition):
+def test_database_url(tmp_path, bank, definition, clock):
     url = f"sqlite:///{tmp_path}/sub/quiz.db"
-    app = create_app(WebConfig(db=url, bank=bank, definition=definition, secret_key="k"))
-    open_attempt(app.test_client())
+    db = open_store(url)
+    try:
+        open_attempt(practice_app(db, bank, definition, clock).test_client())
+    finally:
+        db.dispose()
     assert (tmp_path / "sub" / "quiz.db").exists()
-    with pytest.raises(ValueError, match="only sqlite"):
-        create_app(WebConfig(db="postgresql://x/y", bank=bank, definition=definition))
+    with pytest.raises(ValueError, match="cannot open the database"):
+        open_store("nosuchdriver://x/y")

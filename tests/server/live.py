@@ -60,12 +60,21 @@ TEST_SETTINGS = {
 
 def tiny_course_with_quiz(folder: Path) -> Path:
     """A copy of the tiny course in ``folder`` with a graded quiz: the installed assignment's
-    ``quiz/`` (the tiny course itself has none). Grading stays the tiny course's (its name too)."""
+    ``quiz/`` and, through the copy's own ``quiz_generators`` hook, its generators (the tiny
+    course itself has no quiz). Grading stays the tiny course's (its name too)."""
     import shutil
+
+    import yaml
 
     copy = Path(folder) / "tiny_course"
     shutil.copytree(TINY_COURSE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(QUIZ, copy / "quiz")
+    (copy / "quiz_hook.py").write_text(
+        "from assignments.object_localization.quiz_generators import GENERATORS  # noqa: F401\n"
+    )
+    manifest = yaml.safe_load((copy / "assignment.yaml").read_text())
+    manifest.setdefault("hooks", {})["quiz_generators"] = "quiz_hook:GENERATORS"
+    (copy / "assignment.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     return copy
 
 

@@ -231,7 +231,7 @@ def test_manual_feedback_release(data_dir, db, settings, notebook):
 
 
 def test_the_real_bundle_is_built_once_through_grader_release(data_dir, db, settings):
-    from grader.server.app import ServerState
+    from grader.server.state import ServerState
 
     server = ServerState(data_dir, settings, db)  # bundle=build_bundle: grader release
     archive = server.bundle_zip()

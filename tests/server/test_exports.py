@@ -163,3 +163,14 @@ def test_the_gradebook_reads_each_learners_best_submitted_quiz_attempt(course):
     assert quiz_score(course.db, "alice") is None
     lines = gradebook_lines(course.db, course.data_dir, course.settings)
     assert next(line for line in lines if line.learner.id == "bob").quiz == QuizScore(9.0, 10.0)
+
+
+def test_every_grade_export_is_offered_by_name(course):
+    """The gradebook page links each export of the registry, and each one downloads."""
+    from grader.server.exports import GRADE_EXPORTS
+
+    page = course.client("instructor").get("/instructor").data.decode()
+    for name, export in GRADE_EXPORTS.items():
+        assert f'href="/instructor/export/{name}.csv">{export.label}</a>' in page
+        response = course.client("instructor").get(f"/instructor/export/{name}.csv")
+        assert export.filename in response.headers["Content-Disposition"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
 import io
 import re
 import zipfile
@@ -176,6 +177,9 @@ def test_a_check_override_changes_the_score_everywhere_and_shows_above_the_repor
     assert "your IoU clamps; the check &lt;was&gt; wrong" in report  # escaped
     assert report.index("iou_metric") < report.index("graded report: 6")  # above the report
     assert on_disk.read_bytes() == before  # the report on disk stays as graded
+    # the report is shown whole, unchanged, in a sandboxed frame below the overrides
+    framed = re.search(r'<iframe title="The grading report" sandbox srcdoc="([^"]*)"', report)
+    assert framed and html.unescape(framed.group(1)) == before.decode()
     api_report = course.app.test_client().get(
         f"/api/v1/submissions/{ident}/report", headers=course.bearer("alice")
     )

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from grader.server.models import QuizAttempt
 from quiz.bank import load_bank, load_definition
 from quiz.leaks import answer_leaks
+from quiz.source import quiz_of
 from quiz.variants import build_quiz
 from tests.server.helpers import csrf_token, make_course
 
@@ -311,8 +312,8 @@ def test_an_open_attempt_past_its_limit_is_closed_when_the_learner_returns(
 
 
 def test_no_question_code_shows_another_questions_answer():
-    bank = load_bank()
-    assert answer_leaks(bank, load_definition(bank=bank)) == []
+    bank, definition = quiz_of("object_localization").load()
+    assert answer_leaks(bank, definition) == []
 
 
 def test_the_leak_check_finds_a_leak(tmp_path):
@@ -326,6 +327,7 @@ def test_the_leak_check_finds_a_leak(tmp_path):
         "    code: 'if logs[\"val_box_out_iou\"] > 0.9: stop()'\n"
         "    options: [{text: it stops, correct: true}, {text: it runs}]\n"
         "  - id: iou-formula\n    topic: iou\n    type: single\n    prompt: IoU?\n"
+        "    answer_patterns: ['area\\(\\w+\\)\\s*\\+\\s*area\\(\\w+\\)\\s*-']\n"
         "    options: [{text: a, correct: true}, {text: b}]\n"
         "  - id: iou-code\n    topic: iou\n    type: code\n    prompt: Which pair is wrong?\n"
         "    code: 'union = area(a) + area(b) - inter'\n"
@@ -338,5 +340,5 @@ def test_the_leak_check_finds_a_leak(tmp_path):
         encoding="utf-8",
     )
     bank = load_bank([bank_dir])
-    found = answer_leaks(bank, load_definition(bank_dir / "quiz.yaml", bank=bank), seeds=[0])
+    found = answer_leaks(bank, load_definition(bank_dir / "quiz.yaml", bank), seeds=[0])
     assert found == ["cb-code shows es-key: val_box_out_iou", "iou-code shows iou-formula"]

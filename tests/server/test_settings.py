@@ -38,6 +38,11 @@ def test_settings_yaml_is_read(tmp_path):
         ("late_penalty: 2\n", "late_penalty is a fraction"),
         ("cooldown_seconds: soon\n", "cooldown_seconds should be a number"),
         ("- a list\n", "should be a mapping"),
+        ("jobs: 1.5\n", "jobs should be a whole number"),
+        ("sandbox: chroot\n", "sandbox must be one of auto, bwrap, landlock, none"),
+        ("base_url: ftp://x\n", "base_url must start with http:// or https://"),
+        ("quiz_time_limit_minutes: 0\n", "quiz_time_limit_minutes should be a positive number"),
+        ("course_title: 3\n", "course_title should be text"),
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_message(tmp_path, text, message):
@@ -45,6 +50,28 @@ def test_bad_settings_are_refused_with_a_clear_message(tmp_path, text, message):
     with pytest.raises(SettingsError, match=None) as refused:
         load_settings(tmp_path)
     assert message in str(refused.value)
+
+
+def test_bad_values_are_all_named_at_once(tmp_path):
+    (tmp_path / "settings.yaml").write_text("jobs: 0\nlate_penalty: -1\nfeedback_release: x\n")
+    with pytest.raises(SettingsError) as refused:
+        load_settings(tmp_path)
+    for name in ("jobs", "late_penalty", "feedback_release"):
+        assert name in str(refused.value)
+
+
+def test_the_schema_knows_every_setting_and_the_isolation_registrys_rungs():
+    """settings.yaml's schema and `grader grade --sandbox` offer what the isolation registry has."""
+    from grader.cli import build_parser
+    from grader.sandbox.isolation import MODES, RUNGS
+    from grader.server.settings import SETTINGS_SCHEMA, known_keys
+
+    assert list(SETTINGS_SCHEMA["properties"]) == known_keys()
+    assert SETTINGS_SCHEMA["properties"]["sandbox"]["enum"] == list(MODES) == ["auto", *RUNGS]
+    grade = build_parser()._subparsers._group_actions[0].choices["grade"]
+    sandbox = next(action for action in grade._actions if action.dest == "sandbox")
+    assert list(sandbox.choices) == list(MODES)
+    assert all(f"{name} ({rung.help})" in sandbox.help for name, rung in RUNGS.items())
 
 
 def test_every_setting_says_why():

@@ -41,6 +41,11 @@ CATALOGUE = "mistakes.yaml"
 
 log = logging.getLogger(__name__)
 
+#: The submission a known mistake runs as: ``grader.checking.in_process`` registers its class here
+#: when it is imported (the in-process submission is a Submission, which uses this module: a
+#: registry instead of an import cycle).
+IN_PROCESS: list[Callable[..., Submission]] = []
+
 
 @dataclass(frozen=True)
 class Model:
@@ -196,15 +201,13 @@ class Diagnoser:
             return self._submissions[mistake.ident]
         made: Submission | None = None
         base = self._solution()
-        if base is not None and mistake.part in self._definitions:
-            from grader.checking.in_process import InProcessSubmission
-
+        if base is not None and mistake.part in self._definitions and IN_PROCESS:
             namespace = dict(base)  # the other parts stay the solution's
             try:
                 code = mistake.changed(self._definitions[mistake.part])
                 with contextlib.redirect_stdout(io.StringIO()):
                     exec(compile(code, f"<{mistake.ident}>", "exec"), namespace)
-                made = InProcessSubmission(namespace, None, self.assignment)
+                made = IN_PROCESS[0](namespace, None, self.assignment)
             except Exception as error:  # a catalogue entry that no longer applies: say so once
                 log.warning("known mistake %s cannot run: %s", mistake.ident, error)
         self._submissions[mistake.ident] = made

@@ -11,6 +11,7 @@ from typing import Any
 
 from grader import wire
 from grader.assignment import Assignment
+from grader.checking import diagnosis
 from grader.checking.probes import ProbeFailure
 from grader.checking.submission import Submission
 from grader.ingest import IngestedNotebook
@@ -53,3 +54,6 @@ class InProcessSubmission(Submission):
         except Exception as error:  # a bad reply or our own bug: report, don't crash the notebook
             raise ProbeFailure(FailureKind.PROTOCOL, f"{type(error).__name__}: {error}") from None
         return wire.resolve(header.get("result"), reply_arrays)
+
+
+diagnosis.IN_PROCESS[:] = [InProcessSubmission]  # the known mistakes run in process too

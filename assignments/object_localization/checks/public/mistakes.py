@@ -209,32 +209,37 @@ def iou_models(y_true, y_pred) -> list[Model]:
 
 
 def iou_range_hint(values) -> str:
-    """The likely cause of IoU values no correct IoU gives: above 1, below 0, NaN, the same for
-    every pair. An IoU lies in [0, 1]; it is 1 only for identical boxes."""
+    """The likely cause of IoU values no correct IoU gives: the same for every pair, above 1,
+    below 0, NaN, infinite. An IoU lies in [0, 1]; it is 1 only for identical boxes."""
     v = np.asarray(values, float)
-    if np.isnan(v).any():
-        return (
-            "your IoU is NaN for some boxes: a division 0 / 0 (or a log or square root of a "
-            "negative number); the union of two boxes of side BOX_SIDE is never 0, so divide "
-            "by the union, and clamp the overlap with max(0, ...)"
+    finite = v[np.isfinite(v)]
+    notes = []
+    if len(finite) > 2 and np.ptp(finite) < 1e-9:
+        notes.append(
+            f"your IoU is {finite[0]:.4g} for every pair of boxes it gives a number for, "
+            "whatever they are: the value does not depend on the boxes (e.g. a helper that "
+            "reads other variables than the boxes it is given, or the same box used twice)"
         )
-    if np.isinf(v).any():
-        return "your IoU is infinite for some boxes: something divides by a number that is 0"
-    if (v > 1 + 1e-6).any():
-        return (
+    elif (finite > 1 + 1e-6).any():
+        notes.append(
             "an IoU can never exceed 1: the intersection is larger than the union, so the "
             "union is missing a term (area1 + area2 - intersection) or the values are not "
             "divided by the number of examples"
         )
-    if (v < -1e-6).any():
-        return "an IoU can never be negative: clamp each side of the intersection at 0"
-    if len(v) > 2 and np.ptp(v) < 1e-9:
-        return (
-            f"your IoU is {v[0]:.4g} for every pair of boxes, whatever they are: the value "
-            "does not depend on the boxes (e.g. a helper that reads other variables than the "
-            "boxes it is given, or the same box used twice)"
+    elif (finite < -1e-6).any():
+        notes.append("an IoU can never be negative: clamp each side of the intersection at 0")
+    if np.isnan(v).any():
+        notes.append(
+            "it is NaN for some boxes: a division 0 / 0 (or a log or square root of a negative "
+            "number); the union of two boxes of side BOX_SIDE is never 0, so divide by the "
+            "union, and clamp the overlap with max(0, ...)"
         )
-    return ""
+    if np.isinf(v).any():
+        notes.append("it is infinite for some boxes: something divides by a number that is 0")
+    if not notes:
+        return ""
+    text = "; ".join(notes)
+    return text if text.startswith(("your", "an IoU")) else "your IoU " + text.removeprefix("it ")
 
 
 # -- accumulation: the metric's value after several batches, from its own per-example values

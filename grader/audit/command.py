@@ -47,6 +47,14 @@ def add_command(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         metavar="F",
         help="the share of non-equivalent mutants to kill (default: %(default)s)",
     )
+    audit.add_argument(
+        "--collateral-seeds",
+        type=int,
+        default=1,
+        metavar="K",
+        help="on the first K seeds also run the checks of the parts that use the mutated one, "
+        "to find mistakes that cost another part's points (default: %(default)s; 0: never)",
+    )
     audit.add_argument("--json", type=Path, metavar="FILE", help="write everything found here")
     audit.add_argument(
         "--training",
@@ -78,8 +86,15 @@ def main(args: argparse.Namespace) -> int:
     from grader.audit.run import Settings, run_audit
     from grader.audit.verdicts import classify
 
-    if args.seeds < 1 or args.extra_seeds < 0 or args.jobs < 1 or not 0 <= args.min_killed <= 1:
-        print("grader audit: --seeds and -j must be at least 1, --extra-seeds at least 0, "
+    if (
+        args.seeds < 1
+        or args.extra_seeds < 0
+        or args.collateral_seeds < 0
+        or args.jobs < 1
+        or not 0 <= args.min_killed <= 1
+    ):
+        print("grader audit: --seeds and -j must be at least 1, --extra-seeds and --collateral-seeds "
+            "at least 0, "
               "--min-killed within 0..1", file=sys.stderr)  # fmt: skip
         return 2
     try:
@@ -87,6 +102,7 @@ def main(args: argparse.Namespace) -> int:
         settings = Settings(
             seeds=args.seeds,
             extra_seeds=args.extra_seeds,
+            collateral_seeds=min(args.collateral_seeds, args.seeds),
             jobs=args.jobs,
             training=args.training,
             parts=[p.strip() for p in args.parts.split(",") if p.strip()] if args.parts else None,

@@ -11,7 +11,7 @@ with its reason, matched by part, the original line and the mutated line or the 
 line number or id, so that edits elsewhere in the solution keep the entry)::
 
     equivalent:
-      - part: plot_bounding_box
+      - part: draw_picture
         original: "canvas = Image.fromarray(np.array(pixels, dtype=np.uint8))"
         operator: copy            # or mutated: "<the mutated line>"
         reason: "fromarray copies the pixels: a view draws on a copy all the same"

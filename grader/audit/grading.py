@@ -148,18 +148,20 @@ class Grader:
     def __init__(self, folder: str) -> None:
         self.reference: Reference = load_reference(folder)
         self.assignment = self.reference.assignment
-        self.recordings: collections.OrderedDict[tuple, list[Probe]] = collections.OrderedDict()
+        self.recordings: collections.OrderedDict[tuple, tuple[list[Probe], float]] = (
+            collections.OrderedDict()
+        )
         if any(p.kind in KERAS_KINDS for p in self.assignment.parts):
             from grader import worker
 
             worker._keras()  # warm: TensorFlow imported before the first mutant's clock starts
 
-    def reference_probes(self, parts: list[str], seed: int) -> list[Probe]:
+    def reference_probes(self, parts: list[str], seed: int) -> tuple[list[Probe], float]:
+        """The reference's probes on (parts, seed) and how long grading it took (kept)."""
         key = (tuple(parts), seed)
         if key not in self.recordings:
-            self.recordings[key] = grade(
-                self.assignment, self.reference.ingested, parts, seed
-            ).probes
+            graded = grade(self.assignment, self.reference.ingested, parts, seed)
+            self.recordings[key] = (graded.probes, graded.seconds)
             while len(self.recordings) > KEPT_RECORDINGS:
                 self.recordings.popitem(last=False)
         self.recordings.move_to_end(key)
@@ -171,10 +173,10 @@ class Grader:
         ingested = self.reference.ingested if mutant is None else self.reference.ingest(mutant)
         graded = grade(self.assignment, ingested, parts, seed)
         if mutant is None:
-            self.recordings[(tuple(parts), seed)] = graded.probes
+            self.recordings[(tuple(parts), seed)] = (graded.probes, graded.seconds)
             difference = None
         else:
-            difference = first_difference(self.reference_probes(parts, seed), graded.probes)
+            difference = first_difference(self.reference_probes(parts, seed)[0], graded.probes)
         return {
             "seed": seed,
             "parts": parts,
@@ -187,7 +189,9 @@ class Grader:
 
 def serve(conn: Connection, folder: str) -> None:
     """Answer tasks until the parent closes the connection: ``("ready",)`` once warm, then per
-    task ``("seed", task id, result)`` after each seed and ``("done", task id)``."""
+    task and seed ``("start", task id, seconds)`` when the mutant's clock starts (after the
+    reference's recording, with the reference's time on this machine now) and ``("seed", task id,
+    result)``, and ``("done", task id)``."""
     grader = Grader(folder)
     conn.send(("ready",))
     while True:
@@ -197,6 +201,10 @@ def serve(conn: Connection, folder: str) -> None:
             return
         for seed, parts in task["plan"]:
             try:
+                seconds = 0.0
+                if task["mutant"] is not None:
+                    seconds = grader.reference_probes(parts, seed)[1]
+                conn.send(("start", task["id"], seconds))
                 result = grader.grade_seed(task["mutant"], parts, seed)
             except Exception as error:  # the audit's own fault (e.g. ingestion): not a verdict
                 result = {"seed": seed, "parts": parts, "error": f"{type(error).__name__}: {error}"}

@@ -32,6 +32,9 @@ START_SECONDS = 300.0
 #: The address-space limit of a grading process (RLIMIT_AS): TensorFlow maps ~1.5 GB on import,
 #: a short fit ~3 GB; the reference's recordings kept per process add a few hundred MB.
 MEMORY_MB = 8192
+#: A mutant's limit per seed is at least this many times the reference's on the same process,
+#: measured just before (on a busy machine both are slow).
+SLOWER = 10.0
 #: TensorFlow/BLAS threads per process: the sandbox's (``grader.sandbox.Limits.threads``), so
 #: that numbers come out as in grading.
 THREADS = 2
@@ -48,7 +51,8 @@ class Task:
     id: int
     mutant: Mutant | None  # None: the reference
     plan: list[tuple[int, list[str]]]
-    seconds_per_seed: float
+    seconds_per_seed: float  # at least; see SLOWER
+    reference_seconds: float = START_SECONDS  # to grade the reference first, when needed
 
 
 @dataclass
@@ -102,10 +106,13 @@ class _Process:
         self.ready = False
         self.task: Task | None = None
         self.deadline = time.monotonic() + START_SECONDS
+        self.limit = 0.0
 
     def give(self, task: Task) -> None:
         self.task = task
-        self.deadline = time.monotonic() + task.seconds_per_seed
+        # until the first "start": the process may be grading the reference for this task
+        self.deadline = time.monotonic() + task.reference_seconds
+        self.limit = task.seconds_per_seed
         self.down.send({"id": task.id, "mutant": task.mutant, "plan": task.plan})
 
     def log_tail(self, chars: int = 600) -> str:
@@ -160,9 +167,14 @@ class Pool:
         if kind == "ready":
             process.ready = True
             process.deadline = float("inf")
+        elif kind == "start" and process.task is not None:
+            # the reference's time here and now (the machine may be busy): the limit scales
+            limit = max(process.task.seconds_per_seed, SLOWER * message[2])
+            process.deadline = time.monotonic() + limit
+            process.limit = limit
         elif kind == "seed" and process.task is not None:
             outcomes[process.task.id].seeds.append(message[2])
-            process.deadline = time.monotonic() + process.task.seconds_per_seed
+            process.deadline = time.monotonic() + process.task.reference_seconds
             on_seed(process.task, message[2])
         elif kind == "done":
             process.task = None
@@ -184,7 +196,7 @@ class Pool:
             outcome = outcomes[task.id]
             outcome.ended = ended
             outcome.note = (
-                f"no result within {task.seconds_per_seed:g} s (seed {len(outcome.seeds) + 1} "
+                f"no result within {process.limit:.0f} s (seed {len(outcome.seeds) + 1} "
                 f"of {len(task.plan)}): the process was killed"
                 if ended == "timeout"
                 else why + (process.log_tail() or f"exit status {process.proc.poll()}")

@@ -32,6 +32,10 @@ MARGINS_SHOWN = 5
 def document(run: AuditRun, verdicts: list[Verdict], min_killed: float) -> dict[str, Any]:
     """Everything the audit found, as JSON-ready data."""
     rows = summary(verdicts, run.reference.assignment.part_names)
+    for index, mutant in enumerate(run.mutants):  # where the audit's time went
+        seconds = sum(r.get("seconds", 0.0) for r in run.outcomes[index].seeds)
+        for name in (mutant.part, "total"):
+            rows[name]["grading_seconds"] = round(rows[name].get("grading_seconds", 0) + seconds, 1)
     total = rows.get("total", {"killed_fraction": 1.0})
     return {
         "assignment": run.reference.assignment.name,
@@ -91,6 +95,14 @@ def table(doc: dict[str, Any]) -> str:
                 lines.append(f"      first difference: {diff['probe']} ({diff['why']})")
             for error in m["errors"][:1]:
                 lines.append(f"      audit error: {error}")
+    alike = sum(m["how"] == "behaviour" for m in doc["mutants"])
+    if alike:
+        lines += [
+            "",
+            f"Equivalent by behaviour: {alike} (every probe reply as the reference's; listed in "
+            "the JSON: one that only an input the checks never send would reveal is a missing "
+            "check too)",
+        ]
     collateral = [m for m in doc["mutants"] if m["collateral"]]
     if collateral:
         lines += ["", f"Collateral ({len(collateral)}): a mistake in one part cost another's check"]

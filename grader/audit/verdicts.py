@@ -93,9 +93,11 @@ def classify(run: AuditRun) -> list[Verdict]:
 
 
 def unused_entries(run: AuditRun, verdicts: list[Verdict]) -> list[dict[str, str]]:
-    """Entries of the equivalents file that list no surviving mutant: stale, or killed now."""
+    """Entries of the equivalents file (for the parts audited) that list no surviving mutant:
+    stale, or killed now."""
     out = []
-    for entry in run.listed:
+    audited = {m.part for m in run.mutants}
+    for entry in (e for e in run.listed if e.part in audited):
         matched = [
             v for v in verdicts
             if entry.matches(v.mutant.part, v.mutant.operator, v.mutant.original, v.mutant.mutated)

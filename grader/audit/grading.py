@@ -20,6 +20,7 @@ import os
 import resource
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -219,10 +220,14 @@ def main(argv: list[str]) -> int:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     conn = Connection(read_fd, writable=False)
     out = Connection(write_fd, readable=False)
+    status = 0
     try:
         serve(_Duplex(conn, out), folder)
-    finally:
-        os._exit(0)  # no atexit handlers of TensorFlow's threads to wait for
+    except BaseException:  # the parent reads the end of this process's log
+        traceback.print_exc()
+        sys.stderr.flush()
+        status = 1
+    os._exit(status)  # no atexit handlers of TensorFlow's threads to wait for
 
 
 class _Duplex:

@@ -282,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--out", type=Path, required=True)
     release.set_defaults(handler=_cmd_release)
 
+    from grader.audit.command import add_command as add_audit  # the mutation audit
+
+    add_audit(commands, [choose])
+
     # --- the course server (grader.server): roster, serve, regrade --------------------------
     from grader.server.commands import add_commands
 

@@ -1,0 +1,211 @@
+"""Grading the reference and every mutant: what runs where, on which seeds, for how long.
+
+Three rounds on the pool of warm processes (``grader.audit.pool``):
+
+1. the reference, on the audit's hidden seeds, every part whose checks the mutants need: its
+   verdicts are the baseline (a mutant is killed when one of its part's checks scores below the
+   reference's on the same seed), its time sets each mutant's limit;
+2. every mutant on those seeds: its own part's checks on each seed, and on the first
+   ``collateral_seeds`` (default 1) also the checks of the parts that use it (their failures are
+   collateral findings; 0 spares that time, e.g. in CI, where only the kill rate is held);
+3. the survivors (and the reference) on extra seeds: a survivor whose probe replies equal the
+   reference's on all seeds is equivalent by behaviour.
+
+The hidden seeds are a fixed sequence (:func:`audit_seeds`), not the course's secret: the same
+audit gives the same table. ``training`` adds the training checks to the mutants the training
+judges (``grader.audit.mutants.trains``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from grader.assignment import Assignment
+from grader.audit.equivalence import Listed, load_equivalents
+from grader.audit.mutants import Mutant, Reference, checked_parts, generate, load_reference, trains
+from grader.audit.pool import MEMORY_MB, AuditFault, Outcome, Pool, Task
+from grader.checking import probe_timeout
+
+#: The group of checks that train the model (the manifest's ``groups_after``).
+TRAINING = "training"
+#: A mutant's limit per seed: at least MIN_SECONDS, and at least ``pool.SLOWER`` times the
+#: reference's time on the same parts and seed, measured by the same process just before.
+MIN_SECONDS = 60.0
+_ROOT_SEED = 20_240_917  # the audit's own: its hidden seeds are the same on every run
+
+
+def audit_seeds(count: int, extra: int) -> tuple[list[int], list[int]]:
+    """``count`` hidden seeds and ``extra`` more for survivors: the first of one fixed sequence,
+    as large as a course's secret."""
+    drawn = np.random.default_rng(_ROOT_SEED).integers(0, 2**62, size=count + extra)
+    seeds = [int(s) for s in drawn]
+    return seeds[:count], seeds[count:]
+
+
+@dataclass
+class Settings:
+    seeds: int = 5
+    extra_seeds: int = 3
+    jobs: int = 2
+    training: bool = False
+    parts: list[str] | None = None  # None: every graded part
+    collateral_seeds: int = 1  # seeds that also run the checks of the parts using the mutated one
+    seconds_per_seed: float | None = None  # None: from the reference's time (SLOWER, MIN_SECONDS)
+    memory_mb: int = MEMORY_MB
+    progress: bool = True
+
+
+@dataclass
+class AuditRun:
+    """Everything graded: the reference's outcomes, and each mutant's, by mutant index."""
+
+    reference: Reference
+    mutants: list[Mutant]
+    listed: tuple[Listed, ...]
+    seeds: list[int]
+    extra_seeds: list[int]
+    reference_outcomes: list[Outcome]
+    outcomes: dict[int, Outcome]  # by mutant index
+    own_parts: dict[int, list[str]]
+    seconds: float = 0.0
+    training: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _own_parts(reference: Reference, mutant: Mutant, training: bool) -> list[str]:
+    train = training and TRAINING in reference.assignment.groups_after
+    return [mutant.part] + ([TRAINING] if train and trains(reference, mutant.part) else [])
+
+
+class _Progress:
+    """tqdm on stderr on a terminal (as ``grader grade`` shows a batch); otherwise a line per
+    tenth of each round, for logs."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.bar = None
+        self.total = self.done = 0
+        self.what = ""
+        self.lines = enabled and not sys.stderr.isatty()
+        if enabled and not self.lines:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=0, unit="grading", dynamic_ncols=True, file=sys.stderr)
+
+    def add(self, n: int, what: str) -> None:
+        self.total += n
+        self.what = what
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.set_description(what)
+            self.bar.refresh()
+
+    def seed(self, task: Task, _: dict) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        elif self.lines and 10 * self.done // self.total > 10 * (self.done - 1) // self.total:
+            print(f"grader audit: {self.done}/{self.total} gradings ({self.what})",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_audit(assignment: Assignment | str, settings: Settings) -> AuditRun:
+    """Grade the reference and the mutants of ``settings.parts``; classify nothing yet."""
+    started = time.monotonic()
+    reference = load_reference(assignment)
+    mutants = generate(reference, settings.parts)
+    listed = load_equivalents(reference.assignment.folder, reference.assignment.part_names)
+    seeds, extra = audit_seeds(settings.seeds, settings.extra_seeds)
+    own = {i: _own_parts(reference, m, settings.training) for i, m in enumerate(mutants)}
+    checked = {
+        i: checked_parts(reference, m.part) if settings.collateral_seeds else []
+        for i, m in enumerate(mutants)
+    }
+    order = reference.assignment.check_order
+    needed = {p for i in own for p in (*own[i], *checked[i])} or set(settings.parts or ())
+    baseline_parts = [p for p in order if p in needed]
+    progress = _Progress(settings.progress)
+    pool = Pool(reference.assignment.folder, settings.jobs, settings.memory_mb)
+    try:
+        generous = 600.0 + (probe_timeout("train") if TRAINING in baseline_parts else 0.0)
+        progress.add(len(seeds), "reference")
+        (first,) = pool.run(
+            [Task(0, None, [(s, baseline_parts) for s in seeds], generous)], progress.seed
+        ).values()
+        if first.ended != "done" or any("error" in r for r in first.seeds):
+            faults = [r["error"] for r in first.seeds if "error" in r]
+            raise AuditFault(f"the reference could not be graded: {first.note or faults[0]}")
+        limit = settings.seconds_per_seed or MIN_SECONDS
+        wide = settings.collateral_seeds
+        tasks = [
+            Task(i, m, [(s, [p for p in order if p in {*own[i], *checked[i]}]) for s in seeds[:wide]]
+                 + [(s, own[i]) for s in seeds[wide:]], limit, generous)
+            for i, m in enumerate(mutants)
+        ]  # fmt: skip
+        progress.add(sum(len(t.plan) for t in tasks), "mutants")
+        outcomes = pool.run(tasks, progress.seed)
+        survivors = [i for i in outcomes if _survived(outcomes[i], first, own[i])]
+        reference_outcomes = [first]
+        if extra and survivors:
+            more = [Task(-1, None, [(s, baseline_parts) for s in extra], generous)]
+            more += [
+                Task(i, mutants[i], [(s, own[i]) for s in extra], limit, generous)
+                for i in survivors
+            ]
+            progress.add(sum(len(t.plan) for t in more), "survivors, extra seeds")
+            done = pool.run(more, progress.seed)
+            reference_outcomes.append(done.pop(-1))
+            for i, outcome in done.items():
+                outcomes[i].seeds += outcome.seeds
+                outcomes[i].ended, outcomes[i].note = outcome.ended, outcome.note
+    finally:
+        pool.close()
+        progress.close()
+    return AuditRun(
+        reference=reference,
+        mutants=mutants,
+        listed=listed,
+        seeds=seeds,
+        extra_seeds=extra if survivors else [],
+        reference_outcomes=reference_outcomes,
+        outcomes=outcomes,
+        own_parts=own,
+        seconds=time.monotonic() - started,
+        training=settings.training,
+    )
+
+
+def reference_scores(outcomes: list[Outcome]) -> dict[tuple[int, str], float]:
+    """The reference's score of each check, by (seed, check name)."""
+    return {
+        (result["seed"], check["name"]): check["score"]
+        for outcome in outcomes
+        for result in outcome.seeds
+        for check in result.get("checks", [])
+    }
+
+
+def lost_points(
+    result: dict, parts: list[str], baseline: dict[tuple[int, str], float]
+) -> list[str]:
+    """The checks of ``parts`` that scored below the reference on that seed."""
+    return [
+        check["name"]
+        for check in result.get("checks", [])
+        if check["part"] in parts
+        and check["score"] < baseline.get((result["seed"], check["name"]), check["max_score"])
+    ]
+
+
+def _survived(outcome: Outcome, reference: Outcome, own: list[str]) -> bool:
+    if outcome.ended != "done":
+        return False
+    baseline = reference_scores([reference])
+    return not any(lost_points(r, own, baseline) for r in outcome.seeds)

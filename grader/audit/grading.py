@@ -66,6 +66,7 @@ class RecordingSubmission(InProcessSubmission):
         load_error: str = "",
     ) -> None:
         super().__init__(namespace, ingested, assignment)
+        self.diagnoser = None  # the audit asks which checks fail, not why: no hints to run
         self.load_error = load_error
         self.probes: list[Probe] = []
         self._checks_dir = str(assignment.checks_dir)

@@ -117,16 +117,17 @@ def load_catalogue(folder: Path) -> tuple[KnownMistake, ...]:
 
 
 def _mutants(assignment: Assignment, part: str) -> list[KnownMistake]:
-    """The audit's mutants of ``part``, as known mistakes (none when the audit is not there)."""
+    """The audit's mutants of ``part``, as known mistakes (none when the audit is not there),
+    named by what was changed, never by the solution's code."""
     try:
         from grader.audit import mutants_of
     except ImportError:
         return []
     return [
         KnownMistake(
-            ident=m.ident,
+            ident=m.id,
             part=part,
-            hint=f"your code behaves like ours with {m.description}",
+            hint=f"your {part} behaves exactly like a right one with {m.description}",
             definition=m.definition,
         )
         for m in mutants_of(assignment, part)

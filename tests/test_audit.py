@@ -19,9 +19,9 @@ import numpy as np
 
 from grader.assignment import load
 from grader.audit import OPERATORS, killed_ids, load_reference, mutants_of
-from grader.audit.mutants import Reference, generate
-from grader.audit.operators import apply, edits
 from grader.ingest import ingest_notebook
+from grader.mutation.mutants import Reference, generate
+from grader.mutation.operators import apply, edits
 from tests.test_second_assignment import grader_cli
 
 ROOT = Path(__file__).resolve().parent.parent

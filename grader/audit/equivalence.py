@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 from grader.assignment import AssignmentError
-from grader.audit.operators import OPERATORS
+from grader.mutation.operators import OPERATORS
 
 RTOL, ATOL = 1e-5, 1e-6
 #: The equivalents file, in the assignment's folder.

@@ -27,9 +27,9 @@ from typing import Any
 
 from grader.assignment import Assignment, PartKind
 from grader.audit.equivalence import Probe, first_difference, request_digest
-from grader.audit.mutants import Mutant, Reference, load_reference
 from grader.checking import InProcessSubmission, ProbeFailure, run_checks
 from grader.ingest import IngestedNotebook
+from grader.mutation.mutants import Mutant, Reference, load_reference
 from grader.secret import using_seed
 from grader.wire import FailureKind
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import grader
-from grader.audit.mutants import Mutant
+from grader.mutation.mutants import Mutant
 
 #: How long a process may take to start (import TensorFlow, read and ingest the solution): a
 #: loaded 2-core machine took ~25 s.

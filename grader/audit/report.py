@@ -56,7 +56,7 @@ def document(run: AuditRun, verdicts: list[Verdict], min_killed: float) -> dict[
 
 
 def killed_ids(path: Path | str) -> set[str]:
-    """The ids of the killed mutants in an audit's JSON (for ``grader.audit.mutants_of``)."""
+    """The ids of the killed mutants in an audit's JSON (for ``grader.mutation.mutants_of``)."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     return {m["id"] for m in data.get("mutants", []) if m.get("status") == KILLED}
 

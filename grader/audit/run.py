@@ -13,7 +13,7 @@ Three rounds on the pool of warm processes (``grader.audit.pool``):
 
 The hidden seeds are a fixed sequence (:func:`audit_seeds`), not the course's secret: the same
 audit gives the same table. ``training`` adds the training checks to the mutants the training
-judges (``grader.audit.mutants.trains``).
+judges (``grader.mutation.mutants.trains``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,16 @@ import numpy as np
 
 from grader.assignment import Assignment
 from grader.audit.equivalence import Listed, load_equivalents
-from grader.audit.mutants import Mutant, Reference, checked_parts, generate, load_reference, trains
 from grader.audit.pool import MEMORY_MB, AuditFault, Outcome, Pool, Task
 from grader.checking import probe_timeout
+from grader.mutation.mutants import (
+    Mutant,
+    Reference,
+    checked_parts,
+    generate,
+    load_reference,
+    trains,
+)
 
 #: The group of checks that train the model (the manifest's ``groups_after``).
 TRAINING = "training"

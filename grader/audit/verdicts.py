@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.audit.equivalence import Listed, listed_reason
-from grader.audit.mutants import Mutant
 from grader.audit.run import AuditRun, lost_points, reference_scores
 from grader.checking import probe_timeout
+from grader.mutation.mutants import Mutant
 
 KILLED, SURVIVED, EQUIVALENT = "killed", "survived", "equivalent"
 

@@ -120,7 +120,7 @@ def _mutants(assignment: Assignment, part: str) -> list[KnownMistake]:
     """The audit's mutants of ``part``, as known mistakes (none when the audit is not there),
     named by what was changed, never by the solution's code."""
     try:
-        from grader.audit import mutants_of
+        from grader.mutation import mutants_of
     except ImportError:
         return []
     return [

@@ -2,7 +2,7 @@
 
 The solution notebook is ingested with the assignment's rules, as grading would (the graded
 parts' cells and definitions found, the namespace source kept); each graded part's definition is
-mutated by every operator of :mod:`grader.audit.operators` (the formatting of a mutated
+mutated by every operator of :mod:`grader.mutation.operators` (the formatting of a mutated
 definition is ``ast.unparse``'s). A :class:`Mutant` carries a stable id (its part, its operator,
 a digest of the changed line before and after, and which occurrence of that change it is: line
 moves and edits elsewhere keep it), a description that quotes no code (learners may read it),
@@ -27,8 +27,8 @@ import nbformat
 from nbformat import NotebookNode
 
 from grader.assignment import Assignment, AssignmentError, Part, PartKind, resolve
-from grader.audit import operators
 from grader.ingest import IngestedNotebook, PartInfo, ingest_notebook
+from grader.mutation import operators
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Mutant:
 
     id: str  # part/operator/digest[~occurrence]: stable across unrelated edits
     part: str
-    operator: str  # one of grader.audit.operators.OPERATORS
+    operator: str  # one of grader.mutation.operators.OPERATORS
     description: str  # the mistake, quoting no code: "a `-` turned into `+` in update_state"
     original: str  # the changed line of the reference (for the author, never for learners)
     mutated: str  # the same line, mutated

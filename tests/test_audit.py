@@ -178,6 +178,19 @@ def test_the_tiny_course_audit_kills_every_mistake_its_checks_can_see(tmp_path):
     }
 
 
+def test_first_kill_gives_the_same_verdicts_naming_one_killing_check_each(tmp_path):
+    _, full = _audit(TINY, tmp_path, "--seeds", "2")
+    run, fast = _audit(TINY, tmp_path, "--seeds", "2", "--first-kill")
+    assert run.returncode == 0, run.stdout + run.stderr
+    verdicts = {m["id"]: m["status"] for m in full["mutants"]}
+    assert {m["id"]: m["status"] for m in fast["mutants"]} == verdicts
+    killed = [m for m in fast["mutants"] if m["status"] == "killed"]
+    assert killed and all(len(m["killed_by"]) == 1 for m in killed)
+    # a mutant killed on the first seed is not graded on the second
+    assert all(len(m["killed_on_seeds"]) == 1 for m in killed)
+    assert any(len(m["killed_by"]) > 1 for m in full["mutants"])
+
+
 def test_with_a_weak_check_survivors_are_listed_and_the_exit_status_says_so(tmp_path):
     folder = _course_copy(tmp_path, weak=True)
     run, doc = _audit(folder, tmp_path, "--seeds", "1", "--extra-seeds", "1")
@@ -275,7 +288,9 @@ def test_the_train_probe_runs_in_process_through_the_channel():
 #: collateral gradings (CI holds the kill rate; the full audit reports the rest), two processes.
 #: Measured on the 2-core machine beside other jobs (load 3-11): 452 mutants in 27 min of wall
 #: clock, 24 min of CPU; the callback's checks (one fit per grading) took 60% of it.
-CI_SEEDS = ("--seeds", "1", "--extra-seeds", "1", "--collateral-seeds", "0", "-j", "2")
+CI_SEEDS = (
+    "--seeds", "1", "--extra-seeds", "1", "--collateral-seeds", "0", "-j", "2", "--first-kill",
+)  # fmt: skip
 
 
 def test_the_shipped_courses_checks_kill_95_percent_of_the_mutants(tmp_path):

@@ -107,9 +107,16 @@ class Graded:
 
 
 def grade(
-    assignment: Assignment, ingested: IngestedNotebook, parts: list[str], seed: int
+    assignment: Assignment,
+    ingested: IngestedNotebook,
+    parts: list[str],
+    seed: int,
+    baseline: dict[str, float] | None = None,
+    own_part: str = "",
 ) -> Graded:
-    """The checks of ``parts`` on ``ingested`` under hidden seed ``seed``, in this process."""
+    """The checks of ``parts`` on ``ingested`` under hidden seed ``seed``, in this process;
+    with ``baseline`` (the reference's score by check name), only until the first check of
+    ``own_part`` that scores below it."""
     _fresh_process_state()
     start = time.perf_counter()
     namespace: dict[str, Any] = {"__name__": "submission"}
@@ -119,8 +126,11 @@ def grade(
     except Exception as error:  # the program does not load: grading says so in every check
         load_error = f"{type(error).__name__}: {error}"
     submission = RecordingSubmission(namespace, ingested, assignment, load_error)
+    stop = None
+    if baseline is not None:
+        stop = lambda r: r.part == own_part and r.score < baseline.get(r.name, r.max_score)  # noqa: E731
     with using_seed(seed):
-        results = run_checks(submission, parts=parts)
+        results = run_checks(submission, parts=parts, stop=stop)
     checks = [
         {
             "name": r.name,
@@ -150,35 +160,39 @@ class Grader:
     def __init__(self, folder: str) -> None:
         self.reference: Reference = load_reference(folder)
         self.assignment = self.reference.assignment
-        self.recordings: collections.OrderedDict[tuple, tuple[list[Probe], float]] = (
-            collections.OrderedDict()
-        )
+        self.recordings: collections.OrderedDict[tuple, Graded] = collections.OrderedDict()
         if any(p.kind in KERAS_KINDS for p in self.assignment.parts):
             from grader import worker
 
             worker._keras()  # warm: TensorFlow imported before the first mutant's clock starts
 
-    def reference_probes(self, parts: list[str], seed: int) -> tuple[list[Probe], float]:
-        """The reference's probes on (parts, seed) and how long grading it took (kept)."""
+    def reference_grading(self, parts: list[str], seed: int) -> Graded:
+        """The reference's grading on (parts, seed): its verdicts, probes and time (kept)."""
         key = (tuple(parts), seed)
         if key not in self.recordings:
-            graded = grade(self.assignment, self.reference.ingested, parts, seed)
-            self.recordings[key] = (graded.probes, graded.seconds)
+            self.recordings[key] = grade(self.assignment, self.reference.ingested, parts, seed)
             while len(self.recordings) > KEPT_RECORDINGS:
                 self.recordings.popitem(last=False)
         self.recordings.move_to_end(key)
         return self.recordings[key]
 
-    def grade_seed(self, mutant: Mutant | None, parts: list[str], seed: int) -> dict[str, Any]:
+    def grade_seed(
+        self, mutant: Mutant | None, parts: list[str], seed: int, first_kill: bool = False
+    ) -> dict[str, Any]:
         """One seed of a task: the verdicts, each check's slowest probe, and (for a mutant) the
-        first probe whose reply differs from the reference's."""
+        first probe whose reply differs from the reference's. ``first_kill``: a mutant's checks
+        stop at the first that scores below the reference's."""
         ingested = self.reference.ingested if mutant is None else self.reference.ingest(mutant)
-        graded = grade(self.assignment, ingested, parts, seed)
+        baseline = None
+        if mutant is not None and first_kill:
+            reference = self.reference_grading(parts, seed)
+            baseline = {c["name"]: c["score"] for c in reference.checks}
+        graded = grade(self.assignment, ingested, parts, seed, baseline, mutant and mutant.part)
         if mutant is None:
-            self.recordings[(tuple(parts), seed)] = (graded.probes, graded.seconds)
+            self.recordings[(tuple(parts), seed)] = graded
             difference = None
         else:
-            difference = first_difference(self.reference_probes(parts, seed)[0], graded.probes)
+            difference = first_difference(self.reference_grading(parts, seed).probes, graded.probes)
         return {
             "seed": seed,
             "parts": parts,
@@ -187,6 +201,14 @@ class Grader:
             "difference": difference,
             "seconds": graded.seconds,
         }
+
+
+def _killed(result: dict[str, Any], reference: list[dict[str, Any]], part: str) -> bool:
+    scores = {c["name"]: c["score"] for c in reference}
+    return any(
+        c["part"] == part and c["score"] < scores.get(c["name"], c["max_score"])
+        for c in result.get("checks", [])
+    )
 
 
 def serve(conn: Connection, folder: str) -> None:
@@ -201,16 +223,22 @@ def serve(conn: Connection, folder: str) -> None:
             task = conn.recv()
         except EOFError:
             return
+        first_kill = task.get("first_kill", False)
         for seed, parts in task["plan"]:
             try:
                 seconds = 0.0
                 if task["mutant"] is not None:
-                    seconds = grader.reference_probes(parts, seed)[1]
+                    seconds = grader.reference_grading(parts, seed).seconds
                 conn.send(("start", task["id"], seconds))
-                result = grader.grade_seed(task["mutant"], parts, seed)
+                result = grader.grade_seed(task["mutant"], parts, seed, first_kill)
             except Exception as error:  # the audit's own fault (e.g. ingestion): not a verdict
                 result = {"seed": seed, "parts": parts, "error": f"{type(error).__name__}: {error}"}
             conn.send(("seed", task["id"], result))
+            mutant = task["mutant"]
+            if first_kill and mutant is not None:
+                reference = grader.reference_grading(parts, seed).checks
+                if _killed(result, reference, mutant.part):
+                    break  # the verdict is settled: the other seeds would not change it
         conn.send(("done", task["id"]))
 
 

@@ -53,6 +53,7 @@ class Task:
     plan: list[tuple[int, list[str]]]
     seconds_per_seed: float  # at least; see SLOWER
     reference_seconds: float = START_SECONDS  # to grade the reference first, when needed
+    first_kill: bool = False  # a mutant's grading ends at its first killing check
 
 
 @dataclass
@@ -113,7 +114,9 @@ class _Process:
         # until the first "start": the process may be grading the reference for this task
         self.deadline = time.monotonic() + task.reference_seconds
         self.limit = task.seconds_per_seed
-        self.down.send({"id": task.id, "mutant": task.mutant, "plan": task.plan})
+        self.down.send(
+            {"id": task.id, "mutant": task.mutant, "plan": task.plan, "first_kill": task.first_kill}
+        )
 
     def log_tail(self, chars: int = 600) -> str:
         self.log.seek(0)

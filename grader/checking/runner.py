@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class _Collector:
     learner: Submission
     order: tuple[str, ...]  # check groups in report order
     parts: list[str] | None = None
+    stop: Callable[[CheckResult], bool] | None = None  # True: run no further check
     results: list[CheckResult] = field(default_factory=list)
 
     @pytest.fixture(scope="session")
@@ -102,15 +104,24 @@ class _Collector:
                 kind=kind,
             )
         )
+        if self.stop is not None and self.stop(self.results[-1]):
+            item.session.shouldstop = "a check's verdict settled what was asked"
 
 
 def run_checks(
-    submission: Submission, *, public_only: bool = False, parts: list[str] | None = None
+    submission: Submission,
+    *,
+    public_only: bool = False,
+    parts: list[str] | None = None,
+    stop: Callable[[CheckResult], bool] | None = None,
 ) -> list[CheckResult]:
-    """Run the checks in this process against ``submission`` and return numbered verdicts."""
+    """Run the checks in this process against ``submission`` and return numbered verdicts.
+
+    ``stop`` ends the run after the first verdict it returns True for (the mutation audit stops
+    at a mutant's first killing check: the rest would not change its verdict)."""
     assignment = submission.assignment
     order = assignment.check_order
-    collector = _Collector(submission, order, parts)
+    collector = _Collector(submission, order, parts, stop)
     checks = assignment.checks_dir
     folders = [checks / "public"] if public_only else [checks / "public", checks / "hidden"]
     folders = [folder for folder in folders if folder.is_dir()]

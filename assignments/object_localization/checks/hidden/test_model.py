@@ -107,7 +107,7 @@ CATEGORICAL = {"categorical_crossentropy", "categoricalcrossentropy"}
 
 @check("create_model", 2)
 def test_model_losses_match_its_heads(submission):
-    """categorical cross-entropy for class_out and mean squared error for box_out"""
+    """categorical cross-entropy for class_out, mean squared error for box_out, neither weighted 0"""
     working_model(submission)  # compile settings count only for a model that runs
     info = model_summary(submission)
     if not info.get("compiled"):
@@ -134,6 +134,58 @@ def test_model_losses_match_its_heads(submission):
                 else ""
             )
             raise Incorrect(f"{name} should be trained with {what}", got=given, hint=hint)
+    for name, weight in _loss_weights(info.get("loss_weights"), _output_names(info)).items():
+        if name in ("class_out", "box_out") and not (_number(weight) > 0):
+            raise Incorrect(
+                f"{name}'s loss has the weight {weight}: a head whose loss weighs nothing is "
+                "not trained",
+                got=info.get("loss_weights"),
+                hint="give both heads a weight above zero, loss_weights={'class_out': 1.0, "
+                "'box_out': BOX_LOSS_WEIGHT}",
+            )
+
+
+def _output_names(info) -> list[str]:
+    """The model's output names, in its order."""
+    return [str(o.get("name")) for o in info.get("outputs") or [] if isinstance(o, dict)]
+
+
+def _loss_weights(weights, outputs: list[str]) -> dict:
+    """compile's loss_weights as {output name: weight} (a list is in the outputs' order)."""
+    if isinstance(weights, dict):
+        return {str(k): v for k, v in weights.items()}
+    if isinstance(weights, list | tuple) and len(weights) == len(outputs):
+        return dict(zip(outputs, weights, strict=True))
+    return {}
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+@check("create_model", 1)
+def test_compile_settings_name_the_models_outputs(submission):
+    """the losses, loss weights and metrics are given for outputs the model has, by their names"""
+    working_model(submission)
+    info = model_summary(submission)
+    outputs = _output_names(info)
+    weights = info.get("loss_weights")
+    for what, given in (
+        ("loss", info.get("loss")),
+        ("loss_weights", weights if isinstance(weights, dict) else {}),
+        ("metrics", info.get("metrics")),
+    ):
+        unknown = sorted(str(k) for k in (given or {}) if k != "*" and str(k) not in outputs)
+        if unknown:
+            raise Incorrect(
+                f"compile's {what} names {unknown[0]!r}, which is not an output of the model: "
+                "Keras's fit stops there",
+                expected=f"keys among the outputs {outputs}",
+                got=sorted(map(str, given)),
+            )
 
 
 @check("create_model", 2)
@@ -147,7 +199,7 @@ def test_model_logs_the_iou_metric_on_box_out(submission):
         return
     # A name your IoU class gives itself for name="iou" is your IoU's mistake (its name check)
     own = _own_metric_name(submission)
-    if own and any(name.startswith(own.lower()) for name in on_box):
+    if own and own.lower() in on_box:
         return
     elsewhere = [name for name, given in metrics.items() if "iou" in _names(given)]
     raise Incorrect(
@@ -185,6 +237,24 @@ def test_callback_keeps_its_figures(submission):
         if lists
         else "self.figures = [] in __init__, then self.figures.append(fig) in on_epoch_end",
     )
+
+
+@check("ShowTestImages", 1)
+def test_callback_with_show_false_leaves_no_figure_open(submission):
+    """with show=False, each figure is closed once drawn (Jupyter displays every open figure)"""
+    report = callback_report(submission)
+    created, left = report.get("figures_created") or 0, report.get("figures_open") or 0
+    if not created:
+        raise Incorrect("the callback drew no figure, so how it ends them cannot be checked")
+    if left:
+        raise Incorrect(
+            f"with show=False, {left} of the {created} figures drawn during the fit were left "
+            "open: a notebook displays each open figure when the cell ends, so show=False would "
+            "still show them",
+            hint="plt.show() when self.show is True, otherwise plt.close(fig)"
+            if left == created
+            else "",
+        )
 
 
 def _panels(report) -> list[list[dict]]:

@@ -178,17 +178,22 @@ def test_the_tiny_course_audit_kills_every_mistake_its_checks_can_see(tmp_path):
     }
 
 
-def test_first_kill_gives_the_same_verdicts_naming_one_killing_check_each(tmp_path):
+def test_first_kill_and_a_sample_give_the_same_verdicts_on_fewer_gradings(tmp_path):
     _, full = _audit(TINY, tmp_path, "--seeds", "2")
-    run, fast = _audit(TINY, tmp_path, "--seeds", "2", "--first-kill")
+    run, fast = _audit(TINY, tmp_path, "--seeds", "2", "--first-kill", "--sample", "0.5")
     assert run.returncode == 0, run.stdout + run.stderr
     verdicts = {m["id"]: m["status"] for m in full["mutants"]}
-    assert {m["id"]: m["status"] for m in fast["mutants"]} == verdicts
+    sampled = {m["id"]: m["status"] for m in fast["mutants"]}
+    assert 0 < len(sampled) < len(verdicts) == fast["mutants_generated"]
+    assert sampled == {i: verdicts[i] for i in sampled}
+    assert f"(a fixed sample of the {len(verdicts)})" in run.stdout
     killed = [m for m in fast["mutants"] if m["status"] == "killed"]
     assert killed and all(len(m["killed_by"]) == 1 for m in killed)
     # a mutant killed on the first seed is not graded on the second
     assert all(len(m["killed_on_seeds"]) == 1 for m in killed)
     assert any(len(m["killed_by"]) > 1 for m in full["mutants"])
+    _, again = _audit(TINY, tmp_path, "--seeds", "1", "--extra-seeds", "0", "--sample", "0.5")
+    assert {m["id"] for m in again["mutants"]} == set(sampled)  # the same sample every run
 
 
 def test_with_a_weak_check_survivors_are_listed_and_the_exit_status_says_so(tmp_path):

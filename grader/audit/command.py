@@ -71,6 +71,14 @@ def add_command(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     audit.add_argument("--parts", metavar="P,...", help="only these graded parts' mutants")
     audit.add_argument(
+        "--sample",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="grade only this share of the mutants, a fixed sample chosen by each mutant's id "
+        "(the same on every run; for CI). Default: all",
+    )
+    audit.add_argument(
         "--first-kill",
         action="store_true",
         help="stop grading a mutant at the first check that kills it: the same verdicts and "
@@ -99,10 +107,11 @@ def main(args: argparse.Namespace) -> int:
         or args.collateral_seeds < 0
         or args.jobs < 1
         or not 0 <= args.min_killed <= 1
+        or not 0 < args.sample <= 1
     ):
         print("grader audit: --seeds and -j must be at least 1, --extra-seeds and --collateral-seeds "
             "at least 0, "
-              "--min-killed within 0..1", file=sys.stderr)  # fmt: skip
+              "--min-killed within 0..1, --sample within (0, 1]", file=sys.stderr)  # fmt: skip
         return 2
     try:
         assignment = resolve(args.assignment)
@@ -115,6 +124,7 @@ def main(args: argparse.Namespace) -> int:
             parts=[p.strip() for p in args.parts.split(",") if p.strip()] if args.parts else None,
             seconds_per_seed=args.timeout,
             first_kill=args.first_kill,
+            sample=args.sample,
         )
         run = run_audit(assignment, settings)
     except AssignmentError as error:

@@ -43,6 +43,7 @@ def document(run: AuditRun, verdicts: list[Verdict], min_killed: float) -> dict[
         "extra_seeds": run.extra_seeds,
         "training": run.training,
         "runtime_seconds": round(run.seconds, 1),
+        "mutants_generated": run.generated,
         "min_killed": min_killed,
         "killed_fraction": total["killed_fraction"],
         "passed": total["killed_fraction"] >= min_killed,
@@ -72,7 +73,13 @@ def table(doc: dict[str, Any]) -> str:
     lines = [
         f"grader audit: {doc['assignment']}, {len(doc['seeds'])} hidden seed(s){extra}"
         + (", with training" if doc["training"] else "")
-        + f", {len(doc['mutants'])} mutants in {_clock(doc['runtime_seconds'])}",
+        + f", {len(doc['mutants'])} mutants"
+        + (
+            f" (a fixed sample of the {doc['mutants_generated']})"
+            if doc.get("mutants_generated", 0) > len(doc["mutants"])
+            else ""
+        )
+        + f" in {_clock(doc['runtime_seconds'])}",
         "",
         f"{'part':<22}{'mutants':>8}{'killed':>8}{'survived':>10}{'equivalent':>12}{'killed %':>10}",
     ]

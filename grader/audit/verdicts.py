@@ -102,7 +102,7 @@ def unused_entries(run: AuditRun, verdicts: list[Verdict]) -> list[dict[str, str
             v for v in verdicts
             if entry.matches(v.mutant.part, v.mutant.operator, v.mutant.original, v.mutant.mutated)
         ]  # fmt: skip
-        if not matched:
+        if not matched and run.generated <= len(run.mutants):  # a sample may leave it out
             out.append(_entry(entry, "matches no mutant"))
         elif all(v.status == KILLED for v in matched):
             out.append(_entry(entry, "its mutant(s) are killed now"))

@@ -179,6 +179,7 @@ def _fit_with_callback(
         callbacks.append(Predictions())
     before = set(plt.get_fignums())
     figure_cls.__init__ = tracking_init
+    model.run_eagerly = True  # a few steps: tracing the train and predict functions costs more
     try:
         with learner_code("fitting with the callback"):
             history = model.fit(

@@ -112,6 +112,9 @@ class Listed:
     reason: str
     mutated: str | None = None
     operator: str | None = None
+    # Under ``training:``: a mutant only the training checks can judge (an architecture or
+    # optimiser choice). Without --training it counts as equivalent; with it, it is graded.
+    training: bool = False
 
     def matches(self, part: str, operator: str, original: str, mutated: str) -> bool:
         return (
@@ -136,11 +139,15 @@ def load_equivalents(folder: Path, parts: Iterable[str]) -> tuple[Listed, ...]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise AssignmentError(f"{path}: not valid YAML ({error})") from None
-    if not isinstance(data, dict) or set(data) - {"equivalent"}:
-        raise AssignmentError(f"{path}: expected one key, `equivalent:`, holding a list")
+    if not isinstance(data, dict) or set(data) - {"equivalent", "training"}:
+        raise AssignmentError(
+            f"{path}: expected the keys `equivalent:` and `training:`, each holding a list"
+        )
     known = set(parts)
     entries = []
-    for number, item in enumerate(data.get("equivalent") or [], start=1):
+    items = [(item, False) for item in data.get("equivalent") or []]
+    items += [(item, True) for item in data.get("training") or []]
+    for number, (item, training) in enumerate(items, start=1):
         if not isinstance(item, dict) or set(item) - {
             "part", "original", "mutated", "operator", "reason",
         }:  # fmt: skip
@@ -154,6 +161,7 @@ def load_equivalents(folder: Path, parts: Iterable[str]) -> tuple[Listed, ...]:
             reason=text.get("reason") or "",
             mutated=text.get("mutated"),
             operator=text.get("operator"),
+            training=training,
         )
         problem = (
             f"no graded part {entry.part!r}"
@@ -163,7 +171,7 @@ def load_equivalents(folder: Path, parts: Iterable[str]) -> tuple[Listed, ...]:
             else "needs a reason"
             if not entry.reason
             else "needs the mutated line or the operator"
-            if entry.mutated is None and entry.operator is None
+            if entry.mutated is None and entry.operator is None and not training
             else f"unknown operator {entry.operator!r}"
             if entry.operator is not None and entry.operator not in OPERATORS
             else ""
@@ -175,6 +183,14 @@ def load_equivalents(folder: Path, parts: Iterable[str]) -> tuple[Listed, ...]:
 
 
 def listed_reason(entries: Iterable[Listed], part: str, operator: str, original: str,
-                  mutated: str) -> Listed | None:  # fmt: skip
-    """The first entry that lists this mutant, if any."""
-    return next((e for e in entries if e.matches(part, operator, original, mutated)), None)
+                  mutated: str, training: bool = False) -> Listed | None:  # fmt: skip
+    """The first entry that lists this mutant, if any (``training:`` entries only in an audit
+    without the training checks: with them, those mutants are graded)."""
+    return next(
+        (
+            e
+            for e in entries
+            if not (training and e.training) and e.matches(part, operator, original, mutated)
+        ),
+        None,
+    )

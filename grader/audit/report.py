@@ -110,6 +110,14 @@ def table(doc: dict[str, Any]) -> str:
             "the JSON: one that only an input the checks never send would reveal is a missing "
             "check too)",
         ]
+    left = sum(m["how"] == "training" for m in doc["mutants"])
+    if left and not doc["training"]:
+        lines += [
+            "",
+            f"Left to the training checks: {left} (audit.yaml's `training:` list: architecture "
+            "and optimiser choices only a training run judges; counted as equivalent here, "
+            "graded with --training)",
+        ]
     collateral = [m for m in doc["mutants"] if m["collateral"]]
     if collateral:
         lines += ["", f"Collateral ({len(collateral)}): a mistake in one part cost another's check"]

@@ -31,7 +31,7 @@ KILLED, SURVIVED, EQUIVALENT = "killed", "survived", "equivalent"
 class Verdict:
     mutant: Mutant
     status: str  # KILLED | SURVIVED | EQUIVALENT
-    how: str  # checks | timeout | crashed | behaviour | listed
+    how: str  # checks | timeout | crashed | behaviour | listed | training (left to training)
     killed_by: list[str] = field(default_factory=list)  # own checks that lost points
     killed_on: list[int] = field(default_factory=list)  # the seeds on which they did
     collateral: list[str] = field(default_factory=list)  # other parts' checks that lost points
@@ -77,14 +77,15 @@ def classify(run: AuditRun) -> list[Verdict]:
         verdict = Verdict(mutant, KILLED, "checks", list(killed_by), killed_on, list(collateral))
         verdict.errors = errors
         entry = listed_reason(run.listed, mutant.part, mutant.operator, mutant.original,
-                              mutant.mutated)  # fmt: skip
+                              mutant.mutated, run.training)  # fmt: skip
         if outcome.ended != "done":
             verdict.how, verdict.reason = outcome.ended, outcome.note
         elif not killed_by and difference is None and not errors:
             verdict.status, verdict.how = EQUIVALENT, "behaviour"
             verdict.reason = entry.reason if entry else ""
         elif not killed_by and entry is not None:
-            verdict.status, verdict.how, verdict.reason = EQUIVALENT, "listed", entry.reason
+            how = "training" if entry.training else "listed"
+            verdict.status, verdict.how, verdict.reason = EQUIVALENT, how, entry.reason
             verdict.difference = difference
         elif not killed_by:
             verdict.status, verdict.how, verdict.difference = SURVIVED, "", difference
@@ -97,7 +98,7 @@ def unused_entries(run: AuditRun, verdicts: list[Verdict]) -> list[dict[str, str
     stale, or killed now."""
     out = []
     audited = {m.part for m in run.mutants}
-    for entry in (e for e in run.listed if e.part in audited):
+    for entry in (e for e in run.listed if e.part in audited and not (run.training and e.training)):
         matched = [
             v for v in verdicts
             if entry.matches(v.mutant.part, v.mutant.operator, v.mutant.original, v.mutant.mutated)

@@ -179,7 +179,7 @@ def test_plot_bounding_box_draws_both_boxes(submission):
 
 @check("data_generator", 5, public=True)
 def test_data_generator_yields_dicts_of_the_right_shapes(submission):
-    """batches are ({'image': x}, {'class_out': y, 'box_out': box}) with the right shapes, x floats in [0, 1]"""
+    """batches are ({'image': x}, {'class_out': y, 'box_out': box}) with the right shapes, x the pixels / 255"""
     for batch_size in (1, 4, 16):
         (batch,) = generated(submission, batch_size)
         if batch.container:
@@ -210,6 +210,20 @@ def test_data_generator_yields_dicts_of_the_right_shapes(submission):
             )
         if not np.isfinite(box).all():
             raise Incorrect("box_out should hold numbers", got="NaN or infinity")
+        levels = x.astype(np.float64) * 255
+        if np.abs(levels - np.round(levels)).max() > 0.02:
+            hint = (
+                ". Hint: float16 cannot hold every level: use float32"
+                if x.dtype == np.float16
+                else ". Hint: divide by 255"
+                if abs(x.max() * 256 - 255) < 0.01
+                else ""
+            )
+            raise PartialCredit(
+                0.6,
+                "images should be the 0..255 pixels divided by 255: x * 255 is not a whole "
+                f"number of levels (the brightest pixel is {x.max():.4f}){hint}",
+            )
 
 
 # -- IoU

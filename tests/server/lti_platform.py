@@ -355,7 +355,10 @@ class FakePlatform:
             value = secrets.token_urlsafe(16)
             platform.tokens[value] = form.get("scope", "").split()
             with platform.lock:
-                platform.calls.append(Call("POST", request.path, {"scope": form.get("scope")}, ""))
+                kid = jwt.get_unverified_header(form["client_assertion"]).get("kid")
+                platform.calls.append(
+                    Call("POST", request.path, {"scope": form.get("scope"), "kid": kid}, "")
+                )
             return jsonify(
                 {"access_token": value, "token_type": "Bearer", "expires_in": 3600,
                  "scope": form.get("scope", "")}

@@ -166,7 +166,7 @@ def test_forged_replayed_expired_and_foreign_launches_are_refused_and_logged(lms
 
     first = lms.course.app.test_client()
     started = first.get("/lti/login", query_string=platform.login_params(platform.claims(DANA)))
-    target, form = platform.authorize(dict(parse_qsl(urlsplit(started.location).query)))
+    _, form = platform.authorize(dict(parse_qsl(urlsplit(started.location).query)))
     assert first.post("/lti/launch", data=form).status_code == 302
     thief = lms.course.app.test_client()
     thief.set_cookie(f"lti1p3-{form['state']}", form["state"])

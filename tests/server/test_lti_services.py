@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 import pytest
@@ -210,7 +209,7 @@ def test_deep_linking_the_quiz(lms):
     claims = lms.platform.claims(DANA, message="LtiDeepLinkingRequest")
     assert lms.launch(claims)[1].status_code == 403
     # the resource link the LMS made opens the quiz
-    learner, answer = lms.launch(lms.platform.claims(DANA, custom=content["custom"]))
+    _, answer = lms.launch(lms.platform.claims(DANA, custom=content["custom"]))
     assert answer.location == "/quiz/"
 
 

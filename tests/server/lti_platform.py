@@ -113,6 +113,8 @@ class FakePlatform:
     members: list[User] = field(default_factory=list)  # the NRPS roster
     deep_links: list[dict[str, Any]] = field(default_factory=list)  # verified DL responses
     fail_scores: int = 0  # answer this many score posts with a 503 first
+    tamper: str = ""  # the next authentication answer's id_token: "forged" or "expired"
+    last_form: dict[str, str] = field(default_factory=dict)  # the last launch form (to replay)
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # message hint -> launch
 
     def __post_init__(self) -> None:
@@ -292,7 +294,14 @@ class FakePlatform:
         claims = dict(self.pending.pop(params["lti_message_hint"]))
         assert str(claims["sub"]) == params["login_hint"]
         claims["nonce"] = params["nonce"]
-        return params["redirect_uri"], {"id_token": self.sign(claims), "state": params["state"]}
+        key = None
+        if self.tamper == "forged":  # signed by someone else, under the platform's key id
+            key = new_key()[0]
+        elif self.tamper == "expired":
+            claims["iat"], claims["exp"] = int(time.time()) - 900, int(time.time()) - 600
+        self.tamper = ""
+        self.last_form = {"id_token": self.sign(claims, key_pem=key), "state": params["state"]}
+        return params["redirect_uri"], dict(self.last_form)
 
     # -- the HTTP side -------------------------------------------------------------------------
 
@@ -329,10 +338,7 @@ class FakePlatform:
         def jwks() -> Any:
             return jsonify({"keys": [platform.jwk]})
 
-        @app.route("/mod/lti/auth.php", methods=["GET", "POST"])
-        @app.route("/api/lti/authorize_redirect", methods=["GET", "POST"])
-        def auth() -> Any:
-            target, form = platform.authorize(request.values.to_dict())
+        def autosubmit(target: str, form: dict[str, str]) -> str:
             fields = "".join(
                 f'<input type="hidden" name="{k}" value="{v}">' for k, v in form.items()
             )
@@ -342,6 +348,16 @@ class FakePlatform:
                 f'<button type="submit">Continue</button></form>'
                 f'<script>document.getElementById("f").submit()</script></body></html>'
             )
+
+        @app.route("/mod/lti/auth.php", methods=["GET", "POST"])
+        @app.route("/api/lti/authorize_redirect", methods=["GET", "POST"])
+        def auth() -> Any:
+            return autosubmit(*platform.authorize(request.values.to_dict()))
+
+        @app.get("/replay")
+        def replay() -> Any:
+            """Post the last launch's form to the tool again (a captured launch, replayed)."""
+            return autosubmit(platform.tool_launch_url, platform.last_form)
 
         @app.post("/mod/lti/token.php")
         @app.post("/login/oauth2/token")

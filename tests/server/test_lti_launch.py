@@ -246,6 +246,13 @@ def test_only_the_launching_lms_may_frame_the_pages(moodle):
     policy = quiz.headers["Content-Security-Policy"]
     assert f"frame-ancestors 'self' {moodle.platform.base}" in policy
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" not in policy
+    # a refused launch shows its page in whatever LMS frame it was opened in
+    params = moodle.platform.login_params(moodle.platform.claims(DANA))
+    refused = moodle.course.app.test_client().get(
+        "/lti/login", query_string={**params, "iss": "https://elsewhere.example"}
+    )
+    assert refused.status_code == 403 and "X-Frame-Options" not in refused.headers
+    assert refused.headers["Content-Security-Policy"] == "frame-ancestors *"
 
 
 def test_grader_lti_register_adds_platforms_and_deployments(tmp_path, capsys):

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
-from flask import current_app, redirect, request, session, url_for
+from flask import current_app, g, redirect, request, session, url_for
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from pylti1p3.exception import LtiException, OIDCException
 from sqlalchemy import select
@@ -129,6 +129,7 @@ def refuse(refusal: Refusal, claims: dict[str, Any] | None = None) -> Any:
                 },
             )
         )
+    g.lti_refusal = True  # shown where the launch was: in the LMS's iframe (routes._framing)
     return message(refusal.text, 403, "Launch refused", "refused")
 
 

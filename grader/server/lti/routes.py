@@ -9,7 +9,8 @@ and are exempt; every other form carries one.
 Framing: the pages refuse to be framed (``X-Frame-Options: DENY``) except in a session opened by a
 launch, which may be framed by the LMS page the launch came from (the origin of its signed
 ``return_url``: ``Content-Security-Policy: frame-ancestors``). So a course in an LMS iframe works,
-and no other site can frame it.
+and no other site can frame it. A refused launch's page (a message, no form of its own) may be
+framed anywhere, so that the refusal shows in the LMS's iframe instead of a blocked frame.
 """
 
 from __future__ import annotations
@@ -147,10 +148,13 @@ def _state() -> LtiState:
 @lti.after_app_request
 def _framing(response: Response) -> Response:
     """Let the LMS page that launched this session frame it (see the module's docstring)."""
-    origins = session.get(launch.FRAME_ORIGINS) if launch.FRAME_ORIGINS in session else None
-    if not origins:
-        return response
-    ancestors = " ".join(["'self'", *origins])
+    if g.get("lti_refusal"):  # a message and a link, nothing to click-jack: any LMS frames it
+        ancestors = "*"
+    else:
+        origins = session.get(launch.FRAME_ORIGINS) if launch.FRAME_ORIGINS in session else None
+        if not origins:
+            return response
+        ancestors = " ".join(["'self'", *origins])
     response.headers.pop("X-Frame-Options", None)
     policy = response.headers.get("Content-Security-Policy")
     if policy:

@@ -16,10 +16,10 @@ import urllib.request
 
 import pytest
 
+from tests.objloc import SOLUTION_NOTEBOOK
 from tests.server import live
 from tests.server.conftest import wait_for
 from tests.server.lti_platform import DL, INSTRUCTOR_ROLES, LEARNER_ROLES, FakePlatform, User
-from tests.objloc import SOLUTION_NOTEBOOK
 
 pytestmark = [
     pytest.mark.browser,
@@ -66,7 +66,7 @@ def tool_frame(page):
 
 
 def test_a_learner_launched_from_the_lms_submits_and_the_lms_gets_the_score(lms, chromium):
-    server, platform = lms
+    _, platform = lms
     page = live.phone_page(chromium)
     page.set_viewport_size({"width": 1200, "height": 1000})
     page.goto(platform.frame_url(platform.claims(LEARNER)))
@@ -91,7 +91,7 @@ def test_a_learner_launched_from_the_lms_submits_and_the_lms_gets_the_score(lms,
 
 
 def test_an_instructor_deep_links_the_quiz(lms, chromium):
-    server, platform = lms
+    _, platform = lms
     page = live.phone_page(chromium)
     page.set_viewport_size({"width": 1200, "height": 1000})
     page.goto(platform.frame_url(platform.claims(TEACHER, message="LtiDeepLinkingRequest")))
@@ -111,7 +111,7 @@ def test_an_instructor_deep_links_the_quiz(lms, chromium):
 
 @pytest.mark.parametrize("attack", ["forged", "expired", "replayed"])
 def test_forged_expired_and_replayed_launches_are_refused(lms, chromium, attack):
-    server, platform = lms
+    _, platform = lms
     page = live.phone_page(chromium)
     if attack == "replayed":
         page.goto(platform.frame_url(platform.claims(LEARNER)))

@@ -198,7 +198,6 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "lease_seconds": _POSITIVE,
         "signin_per_minute": _count(1),
         "uploads_per_minute": _count(0, minimum="must not be negative"),
-        "cookie_samesite": {"enum": ["auto", "lax", "none"]},
         "quiz_time_limit_minutes": {
             "type": ["number", "null"],
             "exclusiveMinimum": 0,
@@ -207,6 +206,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
                 "exclusiveMinimum": "should be a positive number of minutes",
             },
         },
+        "cookie_samesite": {"enum": ["auto", "lax", "none"]},
     },
 }
 

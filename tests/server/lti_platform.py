@@ -119,6 +119,7 @@ class FakePlatform:
 
     def __post_init__(self) -> None:
         self.private_pem, self.jwk = new_key()
+        self.private_key = serialization.load_pem_private_key(self.private_pem.encode(), None)
         self.tokens: dict[str, list[str]] = {}  # access token -> scopes
         self.lock = threading.Lock()
         self.app = self._make_app()
@@ -278,7 +279,7 @@ class FakePlatform:
     ) -> str:
         """An id_token of ``claims`` signed with the platform's key (or ``key_pem``: a forger's)."""
         return jwt.encode(
-            claims, key_pem or self.private_pem, algorithm="RS256",
+            claims, key_pem or self.private_key, algorithm="RS256",
             headers={"kid": kid or self.jwk["kid"]},
         )  # fmt: skip
 

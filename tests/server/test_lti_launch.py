@@ -287,3 +287,29 @@ def test_grader_lti_register_adds_platforms_and_deployments(tmp_path, capsys):
     bad = [*base[:-2], "--jwks-url", "not a url"]
     assert grader_main(bad) == 2
     assert "--jwks-url 'not a url' is not an http(s) URL" in capsys.readouterr().err
+
+
+def test_two_platforms_launch_the_same_course(moodle, settings):
+    canvas = lti_platform.FakePlatform(
+        tool_jwks=moodle.platform.tool_jwks,
+        tool_launch_url=settings.base_url + "/lti/launch",
+        tool_login_url=settings.base_url + "/lti/login",
+        flavour="canvas",
+        deployment_id="12:8865aa05b4b79b64a91a86042e43af5ea8ae79eb",
+    ).start()
+    try:
+        register(moodle.course.db, canvas)
+        same_sub = User("7", "Carla Canvas", "carla@x.org", LEARNER_ROLES)  # sub 7 there too
+        from_moodle, _ = moodle.launch(moodle.platform.claims(DANA))
+        from_canvas = moodle.course.app.test_client()
+        lti_platform.launch(from_canvas, canvas, canvas.claims(same_sub))
+        assert heading(from_moodle.get("/")) == "Hello Dana Doe"
+        assert heading(from_canvas.get("/")) == "Hello Carla Canvas"  # another person
+        # a launch signed by one platform under the other's issuer is refused
+        forged = {**canvas.claims(same_sub), "iss": moodle.platform.issuer}
+        forged["aud"] = moodle.platform.client_id
+        forged[CLAIM + "deployment_id"] = moodle.platform.deployment_id
+        _, answer = _post_launch(moodle, forged, canvas.sign)
+        _refused(answer, "not sent by the registered platform")
+    finally:
+        canvas.stop()

@@ -183,6 +183,8 @@ def sync(app: Flask) -> int:
         else:
             end = events[-1].id
     end = max(end or 0, start)
+    if end == start:
+        return 0  # nothing new in the log: no write (this runs every second)
     owed = _owed(app, server, _learners_of(server, list(events))) if events else []
     queued = 0
     now = utcnow()
@@ -217,7 +219,15 @@ class _Claimed:
 
 def _claim(server: ServerState, limit: int) -> list[_Claimed]:
     now = utcnow()
-    claimed = []
+    claimed: list[_Claimed] = []
+    with server.db.read() as session:  # the common case, nothing due, costs no write
+        due = session.scalar(
+            select(LtiScorePost.id)
+            .where(LtiScorePost.status == PENDING, LtiScorePost.next_attempt_at <= now)
+            .limit(1)
+        )
+    if due is None:
+        return claimed
     with server.db.write() as session:
         query = (
             select(LtiScorePost, LtiLineItem, LtiContext, LtiUser)

@@ -13,6 +13,7 @@ nothing prints them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +36,14 @@ class SigningKey:
 
     @property
     def public_pem(self) -> str:
-        jwk = JWK.from_pem(self.private_pem.encode("ascii"))
-        return jwk.public().export_to_pem().decode("ascii")
+        return _public_pem(self.private_pem)
+
+
+@functools.lru_cache(maxsize=16)
+def _public_pem(private_pem: str) -> str:
+    """Loading an RSA private key checks it (~0.1 s): each key is loaded once per process."""
+    jwk = JWK.from_pem(private_pem.encode("ascii"))
+    return jwk.public().export_to_pem().decode("ascii")
 
 
 def _new_pem() -> str:

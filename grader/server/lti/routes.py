@@ -29,6 +29,7 @@ from flask import (
     g,
     redirect,
     render_template,
+    request,
     session,
     url_for,
 )
@@ -38,17 +39,21 @@ from grader.server import auth
 from grader.server.lti import ags, deep_linking, keys, launch, nrps, platforms
 from grader.server.lti.services import TimeoutSession
 from grader.server.models import LtiContext, LtiMember, LtiScorePost
+from grader.server.responses import message
 from grader.server.state import current
 
 EXTENSION = "lti"
+LOGINS_PER_MINUTE = 300  # per client address: each login writes a state; a class is a few hundred
 
 lti = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
 
 
 @dataclass
 class LtiState:
-    """What the LTI routes share: the HTTP session to platforms, the background score poster."""
+    """What the LTI routes share: the login rate limit, the HTTP session to platforms, the
+    background score poster."""
 
+    logins: auth.RateLimiter  # login initiations per client address per minute
     http: Any = field(default_factory=TimeoutSession)
     poster: ags.ScorePoster | None = None
 
@@ -62,6 +67,8 @@ def jwks() -> Any:
 
 @lti.route("/login", methods=["GET", "POST"])
 def login() -> Any:
+    if not _state().logins.allow(request.remote_addr or "?"):
+        return message("Too many launches from your network; wait a minute and try again.", 429)
     return launch.login()
 
 
@@ -171,13 +178,14 @@ def register(app: Flask, *, background: bool | None = None) -> None:
     default when the app has a grading dispatcher, i.e. under ``grader serve``) the thread that
     posts scores to the platforms. Call it before the app's security headers are added, so that
     :func:`_framing` sees them."""
-    state = LtiState()
+    server = app.extensions["course_server"]
+    # a class behind one NAT launches at once: a larger window than a sign-in link's
+    state = LtiState(auth.RateLimiter(max(LOGINS_PER_MINUTE, server.settings.signin_per_minute)))
     app.extensions[EXTENSION] = state
     app.register_blueprint(lti)
     csrf = app.extensions.get("csrf")
     if csrf is not None:
         csrf.exempt(login)
         csrf.exempt(launch_view)
-    server = app.extensions["course_server"]
     if background if background is not None else server.dispatcher is not None:
         state.poster = ags.ScorePoster(app, state.http).start()

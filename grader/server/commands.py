@@ -117,6 +117,12 @@ def _cmd_lti(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             keys.signing_key(db)  # the key set exists before the platform first asks for it
+            if not base.startswith("https://"):
+                print(
+                    f"{PROG} lti register: base_url is {base} (settings.yaml); an LMS needs this "
+                    "server's public https URL, set base_url before entering the URLs below",
+                    file=sys.stderr,
+                )
             print(f"OpenID Connect login URL (initiate login):\t{base}/lti/login")
             print(f"Redirect URI / launch URL / target link URI:\t{base}/lti/launch")
             print(f"Public key set URL (JWKS):\t{base}/lti/jwks.json")

@@ -287,6 +287,27 @@ def test_grader_lti_register_adds_platforms_and_deployments(tmp_path, capsys):
     bad = [*base[:-2], "--jwks-url", "not a url"]
     assert grader_main(bad) == 2
     assert "--jwks-url 'not a url' is not an http(s) URL" in capsys.readouterr().err
+    bare_host = [*base[:5], "moodle.example.edu", *base[6:]]  # iss is a URL in every id_token
+    assert grader_main(bare_host) == 2
+    assert "--issuer 'moodle.example.edu' is not an http(s) URL" in capsys.readouterr().err
+
+
+def test_grader_lti_register_says_when_base_url_is_not_public(tmp_path, capsys):
+    data = tmp_path / "course"
+    register = [
+        "lti", "register", "--data", str(data), "--issuer", "https://moodle.example.edu",
+        "--client-id", "abc", "--deployment-id", "1",
+        "--auth-url", "https://moodle.example.edu/mod/lti/auth.php",
+        "--token-url", "https://moodle.example.edu/mod/lti/token.php",
+        "--jwks-url", "https://moodle.example.edu/mod/lti/certs.php",
+    ]  # fmt: skip
+    assert grader_main(register) == 0
+    assert "an LMS needs this server's public https URL" in capsys.readouterr().err
+    data.joinpath("settings.yaml").write_text("base_url: https://course.example.org/\n")
+    assert grader_main(register) == 0
+    out = capsys.readouterr()
+    assert "https URL" not in out.err
+    assert "https://course.example.org/lti/jwks.json" in out.out
 
 
 def test_two_platforms_launch_the_same_course(moodle, settings):

@@ -78,9 +78,9 @@ def register(
 ) -> tuple[PlatformInfo, bool]:
     """Add a platform (issuer + client id) with a deployment, or a deployment to a registered
     one (its URLs updated to the ones given). (the platform, whether it was new)."""
-    issuer = issuer.strip()  # as the platform writes it in every id_token's iss: never rewritten
-    if not issuer:
-        raise RegistrationError("--issuer is empty")
+    # as the platform writes it in every id_token's iss (an https URL in LTI 1.3): checked, never
+    # rewritten; a bare host name would only show later, as every launch refused
+    issuer = _url("issuer", issuer)
     client_id, deployment_id = client_id.strip(), deployment_id.strip()
     if not client_id or not deployment_id:
         raise RegistrationError("--client-id and --deployment-id must not be empty")

@@ -23,6 +23,7 @@ from grader.server.db import Database
 from grader.server.formatting import add_filters
 from grader.server.instructor import instructor
 from grader.server.live import live
+from grader.server.lti import register as register_lti
 from grader.server.models import utcnow
 from grader.server.pages import learner
 from grader.server.quiz_pages import register_quiz
@@ -47,8 +48,9 @@ def create_app(
         SECRET_KEY=secret_key or auth.secret_key(data_dir),
         SESSION_COOKIE_NAME="objloc_session",
         SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SAMESITE=settings.session_samesite,  # None: pages in an LMS iframe
         SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_PARTITIONED=settings.session_samesite == "None",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(days=120),  # a course's length
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session: a tab left open a day still submits
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024,  # the form's own fields
@@ -70,6 +72,7 @@ def create_app(
     for blueprint in (learner, api, instructor, live):
         app.register_blueprint(blueprint)
     register_quiz(app)  # the course's quiz under /quiz, when its assignment has one
+    register_lti(app)  # LTI 1.3 under /lti (and the score poster when a dispatcher runs)
     add_filters(app)
     add_error_pages(app, f"{settings.max_upload_mb:g} MB")
     add_security_headers(app)

@@ -1,5 +1,5 @@
 """The course server's subcommands of ``grader``: ``roster`` (add, relink, revoke, instructor),
-``serve`` and ``regrade``.
+``serve``, ``regrade`` and ``lti`` (register, platforms, rotate-key).
 
 Why here and not in ``grader/cli.py``: that file is the engine's command line; the server's
 commands are one block there (``add_commands``), and everything they import (SQLAlchemy, Flask,
@@ -93,6 +93,61 @@ def _cmd_regrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_lti(args: argparse.Namespace) -> int:
+    from grader.server.lti import keys, platforms
+
+    settings, db = open_course(args)
+    base = settings.base_url
+    try:
+        if args.lti_command == "register":
+            platform, created = platforms.register(
+                db,
+                issuer=args.issuer,
+                client_id=args.client_id,
+                deployment_id=args.deployment_id,
+                auth_url=args.auth_url,
+                token_url=args.token_url,
+                jwks_url=args.jwks_url,
+                audience=args.audience or "",
+            )
+            what = "registered" if created else "updated"
+            print(
+                f"{PROG} lti register: {what} {platform.issuer} (client id {platform.client_id};"
+                f" deployments {', '.join(platform.deployments)})",
+                file=sys.stderr,
+            )
+            keys.signing_key(db)  # the key set exists before the platform first asks for it
+            if not base.startswith("https://"):
+                print(
+                    f"{PROG} lti register: base_url is {base} (settings.yaml); an LMS needs this "
+                    "server's public https URL, set base_url before entering the URLs below",
+                    file=sys.stderr,
+                )
+            print(f"OpenID Connect login URL (initiate login):\t{base}/lti/login")
+            print(f"Redirect URI / launch URL / target link URI:\t{base}/lti/launch")
+            print(f"Public key set URL (JWKS):\t{base}/lti/jwks.json")
+            print(f"Deep linking URL:\t{base}/lti/launch")
+        elif args.lti_command == "platforms":
+            for platform in platforms.platforms(db):
+                print(
+                    f"{platform.issuer}\tclient id {platform.client_id}\tdeployments "
+                    f"{', '.join(platform.deployments)}\tkeys {platform.key_set_url}"
+                )
+        elif args.lti_command == "rotate-key":
+            kid, published = keys.rotate(db, retire_old=args.retire_old)
+            print(
+                f"{PROG} lti rotate-key: key {kid} signs; {published} key(s) published at "
+                f"{base}/lti/jwks.json",
+                file=sys.stderr,
+            )
+    except platforms.RegistrationError as error:
+        print(f"{PROG} lti {args.lti_command}: {error}", file=sys.stderr)
+        return 2
+    finally:
+        db.dispose()
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from grader.server.serve import serve
 
@@ -114,6 +169,50 @@ def _data(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="a database URL instead of DIR/server.sqlite3, e.g. postgresql://user@host/course",
     )
+
+
+def _add_lti(commands: Any) -> None:
+    lti = commands.add_parser(
+        "lti",
+        help="LTI 1.3: register the LMS platforms that launch the course, rotate the tool's key",
+        description="Let an LMS (Moodle, Canvas, ...) launch the course with LTI 1.3: register "
+        "each platform with the values its tool registration shows, then enter this server's "
+        "URLs (printed by register) in the LMS. README: 'Registering the tool in Moodle and in "
+        "Canvas'. Nothing here is secret: LTI 1.3 signs with key pairs.",
+    )
+    sub = lti.add_subparsers(dest="lti_command", required=True, metavar="ACTION")
+    register = sub.add_parser(
+        "register",
+        help="register a platform (or another deployment of one) and print this tool's URLs",
+    )
+    for flag, meaning in (
+        (
+            "--issuer",
+            "the platform's issuer (Moodle: its URL; Canvas: https://canvas.instructure.com)",
+        ),
+        ("--client-id", "the client id the platform gave this tool"),
+        ("--deployment-id", "the deployment id the platform gave this tool"),
+        ("--auth-url", "the platform's OIDC authentication request URL"),
+        ("--token-url", "the platform's OAuth 2 access token URL"),
+        ("--jwks-url", "the platform's public key set URL"),
+    ):
+        register.add_argument(flag, required=True, help=meaning)
+    register.add_argument(
+        "--audience", help="the token request's audience, when it is not the token URL"
+    )
+    platforms_parser = sub.add_parser("platforms", help="list the registered platforms")
+    rotate = sub.add_parser(
+        "rotate-key",
+        help="sign with a new key, keeping the old ones published (--retire-old: unpublish them)",
+    )
+    rotate.add_argument(
+        "--retire-old",
+        action="store_true",
+        help="stop publishing every key but the newest (once platforms refreshed their key sets)",
+    )
+    for parser in (register, platforms_parser, rotate):
+        _data(parser)
+    lti.set_defaults(handler=_cmd_lti)
 
 
 def add_commands(commands: Any) -> None:
@@ -194,6 +293,7 @@ def add_commands(commands: Any) -> None:
     )
     _data(regrade)
     regrade.set_defaults(handler=_cmd_regrade)
+    _add_lti(commands)
 
     from grader import submit as client  # the learner's side: standard library only
 

@@ -220,3 +220,169 @@ class Override(Base):
     submission: Mapped[Submission] = relationship(
         backref=backref("overrides", order_by="Override.id")
     )
+
+
+# LTI 1.3 (grader.server.lti): the platforms that launch the course, the tool's own keys, who
+# launched, the courses and resource links they came from, and the scores owed to each platform.
+
+
+class LtiPlatform(Base):
+    """A platform registration (``grader lti register``): an LMS's issuer and the client id it
+    gave this tool, with its OIDC, token and key-set URLs. Nothing here is secret: LTI 1.3 signs
+    with key pairs, and the platform's public keys are fetched from ``key_set_url``."""
+
+    __tablename__ = "lti_platforms"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(200))
+    auth_login_url: Mapped[str] = mapped_column(String(1000))
+    auth_token_url: Mapped[str] = mapped_column(String(1000))
+    key_set_url: Mapped[str] = mapped_column(String(1000))
+    auth_audience: Mapped[str] = mapped_column(String(1000), default="")  # "": the token URL
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    deployments: Mapped[list[LtiDeployment]] = relationship(back_populates="platform")
+
+
+class LtiDeployment(Base):
+    """A deployment id of a platform: launches naming any other deployment are refused."""
+
+    __tablename__ = "lti_deployments"
+    __table_args__ = (UniqueConstraint("platform_id", "deployment_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id"), index=True)
+    deployment_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    platform: Mapped[LtiPlatform] = relationship(back_populates="deployments")
+
+
+class LtiKey(Base):
+    """One of the tool's RSA keys. The newest unretired key signs; every unretired key is
+    published at ``/lti/jwks.json``, so that a rotation never breaks what the old key signed."""
+
+    __tablename__ = "lti_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    private_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class LtiLaunchValue(Base):
+    """A value of an OIDC login in progress (state, nonce, the launch's claims), keyed as the LTI
+    library keys them, kept until ``expires_at``: in the database, so that any server process
+    can finish a login another one started."""
+
+    __tablename__ = "lti_launch_values"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LtiUsedNonce(Base):
+    """A nonce of an accepted launch: the same id_token presented again is a replay."""
+
+    __tablename__ = "lti_used_nonces"
+    __table_args__ = (UniqueConstraint("platform_id", "nonce"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id"))
+    nonce: Mapped[str] = mapped_column(String(200))
+    used_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class LtiUser(Base):
+    """A platform's user (``sub``) and who they are here: a roster learner, or an instructor.
+    ``token_id`` is the session handle their launches sign in with (a token nobody holds)."""
+
+    __tablename__ = "lti_users"
+    __table_args__ = (UniqueConstraint("platform_id", "sub"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id"), index=True)
+    sub: Mapped[str] = mapped_column(String(255))
+    learner_id: Mapped[str | None] = mapped_column(
+        ForeignKey("learners.id"), index=True, default=None
+    )
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), default=None)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_launch_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class LtiContext(Base):
+    """A course of a platform (the launch's context claim) and its services' URLs."""
+
+    __tablename__ = "lti_contexts"
+    __table_args__ = (UniqueConstraint("platform_id", "context_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platforms.id"), index=True)
+    deployment_id: Mapped[str] = mapped_column(String(200))
+    context_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    lineitems_url: Mapped[str] = mapped_column(String(1000), default="")
+    ags_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    memberships_url: Mapped[str] = mapped_column(String(1000), default="")
+    synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class LtiMember(Base):
+    """An LTI user belongs to a context (a launch from it, or the roster sync): their scores
+    go to that context's line items."""
+
+    __tablename__ = "lti_members"
+    __table_args__ = (UniqueConstraint("context_pk", "user_pk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    context_pk: Mapped[int] = mapped_column(ForeignKey("lti_contexts.id"), index=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("lti_users.id"), index=True)
+
+
+class LtiLineItem(Base):
+    """The gradebook column of one course item (an assignment or its quiz) in one context: the
+    resource link's own line item when the launch names it, else one found or created by tag."""
+
+    __tablename__ = "lti_line_items"
+    __table_args__ = (UniqueConstraint("context_pk", "item"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    context_pk: Mapped[int] = mapped_column(ForeignKey("lti_contexts.id"), index=True)
+    item: Mapped[str] = mapped_column(String(200))  # grader.server.lti.items key
+    resource_link_id: Mapped[str] = mapped_column(String(255), default="")
+    url: Mapped[str] = mapped_column(String(1000), default="")  # "": not created yet
+
+
+class LtiScorePost(Base):
+    """A score owed to a platform (an outbox row): posted in the background, retried with
+    backoff, never by a request thread. Rows are kept as the history of what was sent."""
+
+    __tablename__ = "lti_score_posts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    line_item_pk: Mapped[int] = mapped_column(ForeignKey("lti_line_items.id"), index=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("lti_users.id"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    posted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class LtiCursor(Base):
+    """How far the score sync has read the audit log (one row per reader)."""
+
+    __tablename__ = "lti_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)

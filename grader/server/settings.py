@@ -91,6 +91,11 @@ class Settings:
     # score 0 (the page sends all answers at once, so the server has none before). None: no
     # limit, as in the original course. Attempts, cooldown and pass mark come from quiz.yaml.
     quiz_time_limit_minutes: float | None = None
+    # SameSite of the session cookie. auto: None (with Secure and Partitioned) when base_url is
+    # https, so that the pages work inside an LMS's iframe (LTI launches), else Lax; lax: always
+    # Lax (a course never shown in an iframe); none: always None, which browsers accept only on
+    # https (or localhost). Every form carries a CSRF token, whatever this is.
+    cookie_samesite: str = "auto"
     # Where these settings came from, for error messages; not a setting.
     _source: str = field(default="defaults", repr=False, compare=False)
 
@@ -105,8 +110,18 @@ class Settings:
 
     @property
     def secure_cookies(self) -> bool:
-        """Session cookies are Secure when the course is served over TLS (an https base URL)."""
-        return self.base_url.lower().startswith("https://")
+        """Session cookies are Secure when the course is served over TLS (an https base URL),
+        and whenever they are SameSite=None (browsers require it)."""
+        return self.base_url.lower().startswith("https://") or self.cookie_samesite == "none"
+
+    @property
+    def session_samesite(self) -> str:
+        """The session cookie's SameSite attribute (``cookie_samesite`` resolved)."""
+        if self.cookie_samesite == "none" or (
+            self.cookie_samesite == "auto" and self.secure_cookies
+        ):
+            return "None"
+        return "Lax"
 
     @property
     def max_upload_bytes(self) -> int:
@@ -191,6 +206,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
                 "exclusiveMinimum": "should be a positive number of minutes",
             },
         },
+        "cookie_samesite": {"enum": ["auto", "lax", "none"]},
     },
 }
 

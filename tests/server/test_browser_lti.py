@@ -1,0 +1,149 @@
+"""The course in an LMS, in a real browser: headless Chromium opens a course page of the fake
+platform (``lti_platform``, Moodle's shape) that shows the tool in an iframe, against a live
+``grader serve`` grading the shipped assignment for real.
+
+A learner's launch lands on the assignment's page inside the iframe, submits the reference
+solution through that page, reads the report, and the platform receives the score through
+Assignment and Grade Services (posted by the server's background poster). An instructor's deep
+linking launch picks the quiz, and the platform receives the signed content item. Forged,
+replayed and expired launches are refused with the refusal page.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.objloc import SOLUTION_NOTEBOOK
+from tests.server import live
+from tests.server.conftest import wait_for
+from tests.server.lti_platform import DL, INSTRUCTOR_ROLES, LEARNER_ROLES, FakePlatform, User
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(live.chromium_missing() is not None, reason=str(live.chromium_missing())),
+]
+
+LEARNER = User("31", "Lee Learner", "lee@x.org", LEARNER_ROLES, username="lee")
+TEACHER = User("32", "Tia Teacher", "tia@x.org", INSTRUCTOR_ROLES, username="tia")
+GRADING_SECONDS = 900  # the real assignment's grading (~2 min here, more under load)
+
+
+@pytest.fixture(scope="module")
+def lms(tmp_path_factory):
+    """A live server of the shipped assignment and a fake Moodle registered with it."""
+    folder = tmp_path_factory.mktemp("lti-browser")
+    server = live.new_course(folder, assignment="object_localization")
+
+    def tool_jwks() -> dict:
+        with urllib.request.urlopen(server.base + "/lti/jwks.json", timeout=10) as answer:
+            return json.load(answer)
+
+    platform = FakePlatform(
+        tool_jwks=tool_jwks,
+        tool_launch_url=server.base + "/lti/launch",
+        tool_login_url=server.base + "/lti/login",
+    ).start()
+    live.grader("lti", "register", "--data", str(server.data), *platform.register_args())
+    server.start()
+    try:
+        yield server, platform
+    finally:
+        server.stop()
+        platform.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with live.browser() as browser:
+        yield browser
+
+
+def tool_frame(page):
+    return page.frame_locator("iframe[name=tool]")
+
+
+def test_a_learner_launched_from_the_lms_submits_and_the_lms_gets_the_score(lms, chromium):
+    _, platform = lms
+    page = live.phone_page(chromium)
+    page.set_viewport_size({"width": 1200, "height": 1000})
+    page.goto(platform.frame_url(platform.claims(LEARNER)))
+    frame = tool_frame(page)
+    assert frame.locator("h1").inner_text() == "Hello Lee Learner"  # signed in, in the iframe
+    frame.get_by_label("Your notebook (.ipynb)").set_input_files(str(SOLUTION_NOTEBOOK))
+    frame.get_by_role("button", name="Submit for grading").click()
+    frame.locator("dd.status-graded").wait_for(timeout=GRADING_SECONDS * 1000)
+    assert "100 / 100" in frame.locator("main").inner_text()
+    frame.get_by_role("link", name="Read the report").click()
+    inner = page.frame(name="tool")
+    inner.wait_for_url("**/report")
+    inner.wait_for_load_state()
+    assert "100.0/100.0" in inner.title()
+    assert wait_for(lambda: platform.scores, timeout=60)  # the server's poster sent it
+    (score,) = platform.scores
+    assert score["userId"] == LEARNER.sub
+    assert (score["scoreGiven"], score["scoreMaximum"]) == (100.0, 100.0)
+    assert score["gradingProgress"] == "FullyGraded"
+    (item,) = platform.line_items.values()
+    assert item["tag"] == "assignment:object_localization"
+
+
+def test_an_instructor_deep_links_the_quiz(lms, chromium):
+    _, platform = lms
+    page = live.phone_page(chromium)
+    page.set_viewport_size({"width": 1200, "height": 1000})
+    page.goto(platform.frame_url(platform.claims(TEACHER, message="LtiDeepLinkingRequest")))
+    frame = tool_frame(page)
+    assert frame.locator("h1").inner_text() == "Choose what the link opens"
+    frame.get_by_role("button", name="Quiz: ").click()
+    frame.locator("h1", has_text="Added: Quiz").wait_for()  # back in the LMS
+    (response,) = platform.deep_links
+    (content,) = response[DL + "content_items"]
+    assert content["custom"] == {"item": "quiz:object_localization"}
+    assert content["lineItem"]["scoreMaximum"] == 10
+    # the link now opens the quiz for a learner
+    learner = live.phone_page(chromium)
+    learner.goto(platform.frame_url(platform.claims(LEARNER, custom=content["custom"])))
+    tool_frame(learner).get_by_role("button", name="Start").first.wait_for()
+
+
+@pytest.mark.parametrize("attack", ["forged", "expired", "replayed"])
+def test_forged_expired_and_replayed_launches_are_refused(lms, chromium, attack):
+    _, platform = lms
+    page = live.phone_page(chromium)
+    if attack == "replayed":
+        page.goto(platform.frame_url(platform.claims(LEARNER)))
+        assert tool_frame(page).locator("h1").inner_text() == "Hello Lee Learner"
+        thief = live.phone_page(chromium)  # another browser posts the captured launch again
+        thief.goto(platform.base + "/replay")
+        assert thief.locator("h1").inner_text() == "Launch refused"
+        assert "already used" in thief.locator("main").inner_text()
+        return
+    platform.tamper = attack
+    page.goto(platform.frame_url(platform.claims(LEARNER)))
+    frame = tool_frame(page)
+    assert frame.locator("h1").inner_text() == "Launch refused"
+    words = {"forged": "not sent by the registered platform", "expired": "has expired"}
+    assert words[attack] in frame.locator("main").inner_text()
+
+
+def test_the_lti_pages_pass_the_accessibility_and_phone_checks(lms, chromium):
+    """The instructor's LTI page, the deep linking picker and a refusal, opened top-level on a
+    phone: axe finds nothing serious, nothing scrolls sideways."""
+    _, platform = lms
+    problems: list[str] = []
+    page = live.phone_page(chromium)
+    page.goto(platform.login_url(platform.claims(TEACHER)))
+    page.wait_for_url("**/lti/course")
+    assert page.locator("h1").inner_text() == "Your LMS courses"
+    live.check_page(page, problems)
+    page.goto(platform.login_url(platform.claims(TEACHER, message="LtiDeepLinkingRequest")))
+    page.wait_for_url("**/lti/deep-link")
+    live.check_page(page, problems)
+    platform.tamper = "expired"
+    page.goto(platform.login_url(platform.claims(LEARNER)))
+    page.locator("h1", has_text="Launch refused").wait_for()
+    live.check_page(page, problems)
+    assert not problems, "\n".join(problems)

@@ -19,6 +19,7 @@ NOT_ABOUT_VALUES = {
     ("plot_bounding_box", "the caller's image is not changed"),
     ("ShowTestImages", "one figure per epoch"),
     ("ShowTestImages", "kept in self.figures"),
+    ("ShowTestImages", "each figure is closed once drawn"),
     ("lr_schedule", "returns a float"),
 }
 

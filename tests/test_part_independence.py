@@ -431,4 +431,4 @@ def test_a_model_with_nan_weights_gets_no_output_points():
 
 def test_the_reference_model_gets_full_marks_on_every_structure_check():
     results = graded(notebook_with({}), "create_model")
-    assert len(results) == 7 and failed(results) == {}
+    assert len(results) == 8 and failed(results) == {}

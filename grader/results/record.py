@@ -90,6 +90,8 @@ class GradingResult:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checks", tuple(self.checks))
+        object.__setattr__(self, "learner", self.learner or None)  # "": not known either
+        object.__setattr__(self, "submission_file", self.submission_file or None)
         object.__setattr__(self, "status", Status(self.status))
         object.__setattr__(self, "timings", dict(self.timings))
 

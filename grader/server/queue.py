@@ -115,6 +115,8 @@ class Dispatcher:
         secret (once: every job carries them), start the executor."""
         if self._prepared:
             return self
+        self.assignment = self.settings.chosen_assignment()  # AssignmentError: none such
+        self.limits = grading_limits(DEFAULT_MEMORY_MB)  # as `grader grade` grades
         self._prepared = True
         requeued = requeue_lost(self.db, self.owner, self.settings.max_attempts, at_start=True)
         if requeued:
@@ -123,8 +125,6 @@ class Dispatcher:
             from grader.secret import hidden_seed
 
             self.hidden_seed = hidden_seed()  # by value: Dask workers have no course secret
-        self.assignment = self.settings.chosen_assignment()
-        self.limits = grading_limits(DEFAULT_MEMORY_MB)  # as `grader grade` grades
         if self.executor is None:
             dask = DaskExecutor(self.scheduler, self.settings.jobs)
             self.executor = dask

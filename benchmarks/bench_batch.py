@@ -87,7 +87,7 @@ def run(
     wall = time.perf_counter() - t0
     machine_cpu = _machine_cpu() - cpu0
     entries = batch.read_journal(out / batch.JOURNAL).values()  # read-only: no lock needed
-    training = sum(e["execution_time"] for e in entries if e["id"] == "solution")
+    training = sum(e.execution_time for e in entries if e.id == "solution")
     row = {
         "label": label,
         "n": len(items),

@@ -36,7 +36,8 @@ from assignments.object_localization import reference as ref  # noqa: E402
 from assignments.object_localization.checks.hidden import test_training as training  # noqa: E402
 from grader import wire, worker  # noqa: E402
 from grader.checking import TRAIN_TIMEOUT, InProcessSubmission  # noqa: E402
-from grader.grade import SandboxedSubmission, grade_notebook  # noqa: E402
+from grader.grade import SandboxedSubmission, grade  # noqa: E402
+from grader.job import GradingJob  # noqa: E402
 from grader.sandbox import Limits, Sandbox  # noqa: E402
 from grader.secret import using_seed  # noqa: E402
 from tests.objloc import COURSE, GRADED_PARTS, SOLUTION_NOTEBOOK, ingest  # noqa: E402
@@ -144,17 +145,18 @@ def main() -> None:
     if not args.no_grading and args.sandbox != "in-process":
         start = time.perf_counter()
         with PeakMemory() as memory:
-            result = grade_notebook(
+            job = GradingJob.of_file(
                 SOLUTION_NOTEBOOK,
                 sandbox_mode=args.sandbox,
                 limits=Limits(threads=args.threads),
-                hidden_seed=seeds[0],
+                seed=seeds[0],
             )
+            result = grade(job).result
         total = time.perf_counter() - start
-        timings = result.extra["timings"]
+        timings = result.timings
         print(
             f"grading the solution: {result.score:g}/{result.max_score:g}, status {result.status}, "
-            f"in {total:.1f} s ({result.extra['isolation']}, {args.threads} thread(s))"
+            f"in {total:.1f} s ({result.isolation}, {args.threads} thread(s))"
         )
         checks = timings.get("checks", 0.0)
         train = timings.get("training", 0.0)

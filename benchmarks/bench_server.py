@@ -5,7 +5,8 @@ a roster of N learners; each signs in (session cookie) and submits one notebook 
 Phase 2 (bounded: --seconds): while those gradings run, C client threads poll as N learners would,
 alternating the learner's page (GET /) and the API (GET /api/v1/submissions/<id>); latency per
 request, p50/p99 per kind. Phase 3: the queue's overhead per submission: from the upload to
-"graded" through the server, against `grade_one` on the same notebook in this process (the
+"graded" through the server, against the engine (`grader.grade.grade` of the same
+`GradingJob`) on the same notebook in this process (the
 notebook's code does not parse by default, so a grading is seconds, and the overhead shows; pass
 --notebook for a real one: then a grading takes minutes).
 
@@ -211,17 +212,18 @@ def main() -> None:
             first = min(graded_at.values()) - min(uploaded.values())
             print(f"through the queue: first graded {first:.2f} s after the first upload; "
                   f"{len(spans)} graded in {max(graded_at.values()) - min(uploaded.values()):.1f} s")  # fmt: skip
-        from grader.server.tasks import grade_one
+        from grader.grade import grade
+        from grader.job import GradingJob
 
         path = Path(tmp) / "direct.ipynb"
         path.write_bytes(notebook)
         times = []
-        for n in range(3):
+        for _ in range(3):
             t0 = time.monotonic()
-            grade_one(path, Path(tmp) / "direct" / str(n), sandbox_mode="none", hidden_seed=1)
+            grade(GradingJob.of_file(path, sandbox_mode="none", seed=1))
             times.append(time.monotonic() - t0)
         direct = statistics.median(times)
-        print(f"grade_one in this process (warm imports): median {direct:.2f} s of 3")
+        print(f"the engine in this process (warm imports): median {direct:.2f} s of 3")
         t0 = time.monotonic()
         subprocess.run(
             [sys.executable, "-m", "grader", "grade", str(path), "--sandbox", "none",
@@ -234,7 +236,7 @@ def main() -> None:
             per = (max(graded_at.values()) - min(uploaded.values())) / len(graded_at)
             print(
                 f"per submission through the queue (-j {args.jobs}): {per:.2f} s, "
-                f"{per / direct:.2f}x grade_one in-process, {per / cli:.2f}x `grader grade`"
+                f"{per / direct:.2f}x the engine in-process, {per / cli:.2f}x `grader grade`"
             )
 
 

@@ -101,7 +101,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             wait=args.wait,
             on_wait=waiting,
-            assignment=args.assignment,
+            assignment=chosen,  # resolved once, above: every job carries it
         )
     except (batch.OutDirBusy, SecretError) as error:
         print(f"grader grade: {error}", file=sys.stderr)

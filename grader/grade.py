@@ -1,10 +1,11 @@
-"""Grade one submission of an assignment: ingest -> sandbox -> its checks (pytest, trusted
-process) -> scoring -> results.json + report.html.
+"""Grade one submission of an assignment, in memory: a :class:`~grader.job.GradingJob` -> ingest
+(the notebook's bytes) -> sandbox -> its checks (pytest, trusted process) -> the results record ->
+results.json + report.html as bytes, in a :class:`~grader.job.GradingOutcome`.
 
-The assignment (``grader.assignment``) is chosen by the caller (``--assignment``; by default the
-only one installed) and handed to each stage as what that stage needs: the ingestion rules, the
-graded names for the sandbox, the assignment itself for the checks, its pictures hook and title
-for the report.
+The job carries the assignment, resolved once by whoever submitted it, and this module hands each
+stage what that stage needs: the ingestion rules, the graded names for the sandbox, the
+assignment itself for the checks, its pictures hook and title for the report. It reads no file
+of the submission and writes none: the caller files the outcome's bytes.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import re
+import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grader import __version__, secret, wire
-from grader.assignment import Assignment, resolve
+from grader.assignment import Assignment
 from grader.checking import (
     Artifacts,
     CheckResult,
@@ -33,22 +34,16 @@ from grader.checking import (
     probe_timeout,
     run_checks,
 )
-from grader.ingest import (
-    IngestedNotebook,
-    NotebookError,
-    habit_rows,
-    habits_text,
-    ingest,
-    submission_hash,
-)
+from grader.ingest import IngestedNotebook, NotebookError, habit_rows, habits_text, ingest_bytes
+from grader.job import GradingJob, GradingOutcome
 from grader.results.locations import CellNames, GradedCell, locate
-from grader.results.scoring import GradingResult, Status, shown_isolation, write_results
-from grader.sandbox import ProbeError, Sandbox, refuse_shown
+from grader.results.pictures import report_pictures
+from grader.results.record import GradingResult, shown_isolation
+from grader.results.report import ReportMaterial
+from grader.results.scoring import scored
+from grader.sandbox import Limits, ProbeError, Sandbox, refuse_shown
+from grader.status import Status
 from grader.wire import FailureKind
-
-if TYPE_CHECKING:
-    from grader.sandbox import Limits
-
 
 # Probe failures that decide the grading's status (first match wins, in this order of precedence).
 # The grader's own failures (set-up, the worker's start and own steps, a reply that cannot be read,
@@ -126,12 +121,6 @@ class UnreadableSubmission(Submission):
         raise NotAttempted(self.message)
 
 
-def submission_id(path: Path) -> str:
-    """A stable, filesystem-safe id from the file name."""
-    stem = path.stem if path.suffix == ".ipynb" else path.name
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "submission"
-
-
 def _within_budget(limits: Limits) -> Limits:
     """Limits whose CPU-time rlimit cannot end the training before its wall-clock limit does.
 
@@ -142,8 +131,6 @@ def _within_budget(limits: Limits) -> Limits:
     cost limit short. The worker may
     use (threads + 1) CPUs (compute threads plus the input pipeline) for the whole train limit.
     """
-    import dataclasses
-
     needed = int((limits.threads + 1) * probe_timeout("train")) + 300  # + the other probes
     if limits.cpu_seconds >= needed:
         return limits
@@ -184,121 +171,116 @@ def _not_a_verdict(checks: list[CheckResult], status: Status, why: str) -> tuple
     return blank, summary
 
 
-def grade_notebook(
-    path: Path,
-    *,
-    sandbox_mode: str = "auto",
-    limits: Limits | None = None,
-    hidden_seed: int | None = None,
-    assignment: Assignment | str | None = None,
-    learner: str | None = None,
-    submission_file: str | None = None,
-) -> GradingResult:
-    """Grade one notebook file. Never raises for a bad submission: it gets a verdict.
+@dataclass
+class _Findings:
+    """What one grading found, before its record is written."""
 
-    ``limits`` sizes the sandboxed worker (batch grading passes fewer threads per parallel job).
-    ``hidden_seed`` is the course's hidden-data seed (a Dask job carries the client's) instead of
-    the course's secret (``grader.secret``); either way the grading's hidden inputs come from the
-    seed derived from it and the submission's graded source (``secret.submission_seed``).
-    ``assignment``: an Assignment, a name or a folder (``grader.assignment.resolve``); by default
-    the only one installed. ``learner`` and ``submission_file`` (by default the file's name) are
-    shown in the report's header.
-    """
-    chosen = resolve(assignment)
-    course_seed = secret.hidden_seed() if hidden_seed is None else int(hidden_seed)
-    result = _grade(Path(path), sandbox_mode, limits, course_seed, chosen)
-    result.learner = learner
-    result.submission_file = submission_file or Path(path).name
-    return result
+    checks: list[CheckResult]
+    output: str
+    status: Status
+    status_message: str
+    material: ReportMaterial
+    isolation: str | None = None  # the sandbox's rung; None: no learner code ran
+    isolation_note: str = ""
 
 
-def _cell_heads(path: Path) -> list[str]:
-    """Each cell's first non-blank line, by index (for naming cells; [] when unreadable)."""
-    try:
-        cells = json.loads(path.read_bytes()).get("cells", [])
-        sources = ["".join(c.get("source", "")) if isinstance(c, dict) else "" for c in cells]
-    except (OSError, ValueError, AttributeError, TypeError):
-        return []
-    return [next((line for line in s.splitlines() if line.strip()), "") for s in sources]
+def grade(job: GradingJob) -> GradingOutcome:
+    """Grade one submission in memory: its record, results.json and report.html as bytes. The
+    one grading every front end submits (through ``grader.bounded.run_job`` or
+    ``grade_bounded``).
+
+    Never raises for a bad submission: it gets a verdict. A grader bug raises (``grader.bounded.run_job``
+    makes it this submission's ``error``)."""
+    from grader.results import render_report
+
+    result, material = grade_in_detail(job)
+    return GradingOutcome.of(result, render_report(result, material))
 
 
-def _cell_names(path: Path, ingested: IngestedNotebook) -> CellNames:
-    graded = [
-        GradedCell(name, info.cell_index, info.found_by != "name")
-        for name, info in ingested.parts.items()
-    ]
-    return CellNames(graded, _cell_heads(path))
+def grade_in_detail(job: GradingJob) -> tuple[GradingResult, ReportMaterial]:
+    """:func:`grade`'s record and what only the report shows (artifacts, pictures, problems),
+    before the report is rendered."""
+    with _GRADING_LOCK:
+        return _grade(job)
 
 
-def _named_cells(checks: list[CheckResult], names: CellNames) -> list[CheckResult]:
-    """Check messages (a traceback names "cell N, line L") with their cells named."""
-    return [dataclasses.replace(c, message=names.in_text(c.message)) for c in checks]
+# pytest and the report's matplotlib are not thread-safe: one process grades one submission at
+# a time (a local pool's worker runs one job; a child process runs one grading)
+_GRADING_LOCK = threading.Lock()
 
 
-def _grade(
-    path: Path, sandbox_mode: str, limits: Limits | None, course_seed: int, assignment: Assignment
-) -> GradingResult:
+def _grade(job: GradingJob) -> tuple[GradingResult, ReportMaterial]:
     started = time.perf_counter()
-    timings: dict[str, float] = {}
-    try:
-        digest = submission_hash(path)
-    except OSError:
-        digest = ""
-    extra: dict[str, Any] = {
-        "grader_version": __version__,
-        "seed_fingerprint": seed_fingerprint(course_seed),
-        "submission_sha256": digest,
-        "isolation": shown_isolation(None),
-        "assignment": assignment.name,
-    }
     graded_at = datetime.now(UTC).replace(microsecond=0).isoformat()
-    try:
-        ingested = ingest(path, assignment.ingest_rules())
-    except NotebookError as error:
-        timings["ingest"] = time.perf_counter() - started
-        with secret.using_seed(course_seed):  # no source to derive a seed from
-            checks = run_checks(UnreadableSubmission(error.message, assignment))
-        artifacts = Artifacts(problems=[error.message])
-        result = GradingResult(
-            submission_id(path),
-            checks,
-            0.0,
-            f"Your file could not be graded: {error.message}",
-            extra,
-            artifacts,
-            status=Status.UNREADABLE,
-            status_message=error.message,
-        )
+    assignment = job.assignment
+    limits = job.limits or Limits()
+    timings: dict[str, float] = {}
+    seed = job.seed
+    if job.rejected:  # not even handed to the notebook reader (an unsafe archive member)
+        found = _unreadable(job, job.rejected, Status.REJECTED)
     else:
-        timings["ingest"] = time.perf_counter() - started
-        seed = secret.submission_seed(course_seed, ingested.source)
-        extra["seed_fingerprint"] = seed_fingerprint(seed)
-        with secret.using_seed(seed):
-            result = _grade_source(path, ingested, sandbox_mode, limits, assignment, extra, timings)
-    return _finish(result, assignment, timings, started, graded_at)
+        try:
+            ingested = ingest_bytes(job.notebook, assignment.ingest_rules(), sha256=job.sha256)
+        except NotebookError as error:
+            timings["ingest"] = time.perf_counter() - started
+            found = _unreadable(job, error.message, Status.UNREADABLE)
+        else:
+            timings["ingest"] = time.perf_counter() - started
+            seed = secret.submission_seed(job.seed, ingested.source)
+            with secret.using_seed(seed):
+                found = _grade_source(job, ingested, _within_budget(limits), timings)
+    material = found.material
+    report_start = time.perf_counter()
+    material.pictures = report_pictures(material.artifacts, assignment.hook("pictures"))
+    timings["pictures"] = time.perf_counter() - report_start
+    material.title, material.credit = assignment.title, assignment.credit
+    result = GradingResult(
+        submission_id=job.submission_id,
+        checks=scored(found.checks),
+        execution_time=round(time.perf_counter() - started, 1),
+        output=found.output,
+        status=found.status,
+        status_message=found.status_message,
+        learner=job.learner,
+        submission_file=job.file_name,
+        graded_at=graded_at,
+        grader_version=__version__,
+        assignment=assignment.name,
+        isolation=shown_isolation(found.isolation),
+        isolation_note=found.isolation_note,
+        seed_fingerprint=seed_fingerprint(seed),
+        submission_sha256=job.sha256,
+        threads=limits.threads,
+        timings={name: round(value, 2) for name, value in timings.items()},
+    )
+    return result, material
+
+
+def _unreadable(job: GradingJob, message: str, status: Status) -> _Findings:
+    """A file that is not a usable notebook (or not read at all): every check fails with the
+    same clear message; graded with the course seed (there is no source to derive one from)."""
+    with secret.using_seed(job.seed):
+        checks = run_checks(UnreadableSubmission(message, job.assignment))
+    return _Findings(
+        checks,
+        f"Your file could not be graded: {message}",
+        status,
+        message,
+        ReportMaterial(Artifacts(problems=[message])),
+    )
 
 
 def _grade_source(
-    path: Path,
-    ingested: IngestedNotebook,
-    sandbox_mode: str,
-    limits: Limits | None,
-    assignment: Assignment,
-    extra: dict[str, Any],
-    timings: dict[str, float],
-) -> GradingResult:
+    job: GradingJob, ingested: IngestedNotebook, limits: Limits, timings: dict[str, float]
+) -> _Findings:
     """The checks on a readable notebook's source, in its sandbox; the summary and problems."""
-    from grader.sandbox import Limits
-
-    limits = _within_budget(limits or Limits())
-    if sandbox_mode != "none":
+    assignment = job.assignment
+    if job.sandbox_mode != "none":
         refuse_shown(assignment.private_paths)
     with Sandbox(
-        ingested.source, mode=sandbox_mode, limits=limits, graded_names=assignment.part_names
+        ingested.source, mode=job.sandbox_mode, limits=limits, graded_names=assignment.part_names
     ) as sandbox:
-        isolation = sandbox.isolation
-        extra["isolation"] = shown_isolation(isolation)
-        extra["isolation_note"] = sandbox.isolation_note
+        isolation, isolation_note = sandbox.isolation, sandbox.isolation_note
         submission = SandboxedSubmission(ingested, sandbox, assignment)
         load_start = time.perf_counter()
         with contextlib.suppress(LearnerError):
@@ -309,7 +291,7 @@ def _grade_source(
         timings["checks"] = time.perf_counter() - checks_start
         captured = sandbox.output
     status, status_message = submission.status()
-    names = _cell_names(path, ingested)
+    names = _cell_names(job.notebook, ingested)
     artifacts = dataclasses.replace(submission.artifacts)
     if artifacts.training is not None and artifacts.training.train_seconds:
         timings["training"] = float(artifacts.training.train_seconds)
@@ -320,9 +302,7 @@ def _grade_source(
     artifacts.captured_output = captured
     notes = []
     if isolation != "bwrap":
-        notes.append(
-            f"Note: graded without the bubblewrap sandbox ({extra.get('isolation_note', '')})."
-        )
+        notes.append(f"Note: graded without the bubblewrap sandbox ({isolation_note}).")
     if problems:
         notes.append(
             f"{len(problems)} problem(s) found in your notebook: see the top of the report."
@@ -339,43 +319,35 @@ def _grade_source(
         ]
         artifacts.habits = HabitsFound(heading, intro, rows)
         notes.insert(0, names.in_text(habits_text(intro, ingested.habits)))
-    return GradingResult(
-        submission_id(path),
+    return _Findings(
         _named_cells(checks, names),
-        0.0,
         "\n".join(notes),
-        extra,
-        artifacts,
-        status=status,
-        status_message=status_message,
-        problems=problems,
+        status,
+        status_message,
+        ReportMaterial(artifacts, problems=problems),
+        isolation,
+        isolation_note,
     )
 
 
-def _finish(
-    result: GradingResult,
-    assignment: Assignment,
-    timings: dict[str, float],
-    started: float,
-    graded_at: str,
-) -> GradingResult:
-    """The report's pictures, the timings, the assignment's title and credit, when."""
-    from grader.results import report_pictures
-
-    report_start = time.perf_counter()
-    result.pictures = report_pictures(result.artifacts, assignment.hook("pictures"))
-    timings["pictures"] = time.perf_counter() - report_start
-    result.extra["timings"] = {name: round(value, 2) for name, value in timings.items()}
-    result.execution_time = time.perf_counter() - started
-    result.title, result.credit, result.graded_at = assignment.title, assignment.credit, graded_at
-    return result
+def _cell_heads(notebook: bytes) -> list[str]:
+    """Each cell's first non-blank line, by index (for naming cells; [] when unreadable)."""
+    try:
+        cells = json.loads(notebook).get("cells", [])
+        sources = ["".join(c.get("source", "")) if isinstance(c, dict) else "" for c in cells]
+    except (ValueError, AttributeError, TypeError):
+        return []
+    return [next((line for line in s.splitlines() if line.strip()), "") for s in sources]
 
 
-def write_outputs(result: GradingResult, out_dir: Path) -> Path:
-    """DIR/<submission id>/results.json and report.html, each written atomically."""
-    from grader.results import write_report
+def _cell_names(notebook: bytes, ingested: IngestedNotebook) -> CellNames:
+    graded = [
+        GradedCell(name, info.cell_index, info.found_by != "name")
+        for name, info in ingested.parts.items()
+    ]
+    return CellNames(graded, _cell_heads(notebook))
 
-    folder = out_dir / result.submission_id
-    write_results(result, folder / "results.json")
-    write_report(result, folder / "report.html")
-    return folder
+
+def _named_cells(checks: list[CheckResult], names: CellNames) -> list[CheckResult]:
+    """Check messages (a traceback names "cell N, line L") with their cells named."""
+    return [dataclasses.replace(c, message=names.in_text(c.message)) for c in checks]

@@ -400,12 +400,14 @@ def _renames(nb: nbformat.NotebookNode, assignment: Assignment) -> dict[str, str
 def grade(path: Path, assignment: Assignment, training: bool, sandbox: str) -> dict[str, Any]:
     import grader.grade as grade_module
     from grader.checking import run_checks
+    from grader.job import GradingJob
 
     parts = None if training else list(assignment.part_names)
     original = grade_module.run_checks
     grade_module.run_checks = functools.partial(run_checks, parts=parts)
     try:
-        result = grade_module.grade_notebook(path, sandbox_mode=sandbox, assignment=assignment)
+        job = GradingJob.of_file(path, sandbox_mode=sandbox, assignment=assignment)
+        result, material = grade_module.grade_in_detail(job)
     finally:
         grade_module.run_checks = original
     lost = [
@@ -425,7 +427,7 @@ def grade(path: Path, assignment: Assignment, training: bool, sandbox: str) -> d
         "score": round(sum(c.score for c in result.checks), 2),
         "max_score": round(sum(c.max_score for c in result.checks), 2),
         "lost": lost,
-        "problems": list(result.artifacts.problems),
+        "problems": list(material.artifacts.problems),
     }
 
 

@@ -22,6 +22,7 @@ import pytest
 from grader import __version__, batch
 from grader.cli import main
 from grader.sandbox import Limits
+from grader.status import Status
 
 ROOT = Path(__file__).resolve().parents[1]
 STUB = ROOT / "assignments" / "object_localization.ipynb"
@@ -264,50 +265,35 @@ def test_which_statuses_a_rerun_grades_again(tmp_path: Path, status: str, retrie
     assert batch.run._up_to_date(entry, "h", settings, tmp_path) is not retried
 
 
-def test_the_status_comes_from_results_json_when_it_says_it() -> None:
-    crashed = {"extra_data": {"status": "crashed", "status_message": "the worker died\nmore"}}
-    assert batch.jobs._status(crashed) == ("crashed", "the worker died")
-    graded = {"extra_data": {"status": "graded", "status_message": ""}, "tests": []}
-    assert batch.jobs._status(graded) == ("graded", "")
-
-
-@pytest.mark.parametrize(
-    "document",
-    [
-        {"extra_data": {"isolation": "bwrap"}, "tests": []},
-        {"extra_data": {"isolation": "none (not run)"}, "output": "Your file could not be graded"},
-        {"tests": [{"output": "Your code crashed the process running it"}]},
-        {},
-    ],
-)
-def test_a_results_json_without_a_status_is_an_error_to_regrade(document: dict) -> None:
-    """Never guessed from the messages' wording: the grader's error, which a rerun retries."""
-    status, message = batch.jobs._status(document)
-    assert (status, message) == (
-        "error",
-        "results.json without a status (written by an older grader): regrade",
-    )
-    assert status in batch.RETRY_STATUSES
-
-
 def test_a_rejected_file_says_so_in_its_results_json() -> None:
-    from grader.results import to_gradescope
+    from grader.assignment import resolve
+    from grader.grade import grade
+    from grader.job import GradingJob
 
-    document = to_gradescope(batch.jobs._rejected_result("bomb", "Not graded: a zip bomb?"))
+    job = GradingJob(
+        assignment=resolve(),
+        notebook=b"",
+        seed=7,
+        file_name="bomb.ipynb",
+        rejected="Not graded: a zip bomb?",
+    )
+    document = json.loads(grade(job).results_json)
     assert document["extra_data"]["status"] == "rejected"
     assert document["extra_data"]["status_message"] == "Not graded: a zip bomb?"
-    assert document["score"] == 0.0
+    assert document["score"] == 0.0 and document["max_score"] == 100.0
 
 
 def test_jobs_carry_the_clients_hidden_seed_to_the_grading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Dask worker's own secret (or none) never decides the hidden data: the job's seed does."""
-    from grader import grade, secret
-    from grader.results import GradingResult
+    from grader import job as grading_job
+    from grader import secret
+    from grader.bounded import run_job
+    from grader.grade import seed_fingerprint
 
     monkeypatch.setenv(secret.SEED_ENV, "111")  # the client's course secret
-    shipped: list[batch.Job] = []
+    shipped: list[grading_job.GradingJob] = []
 
     class Runner:
         def __init__(self, workers: int, timeout: float) -> None:
@@ -316,36 +302,19 @@ def test_jobs_carry_the_clients_hidden_seed_to_the_grading(
         def run(self, jobs, on_done) -> None:
             for job in jobs:
                 shipped.append(job)
-                on_done(job, {"status": "error", "error": "not graded here"})
+                on_done(job, grading_job.GradingOutcome(Status.ERROR, "not graded here"))
 
     monkeypatch.setattr(batch.run, "LocalPool", Runner)
     items, _ = batch.discover([_class_folder(tmp_path)])
     batch.run_batch(items, tmp_path / "out", tty=False)
-    assert [job.hidden_seed for job in shipped] == [111, 111, 111]
+    assert [job.seed for job in shipped] == [111, 111, 111]
 
     monkeypatch.setenv(secret.SEED_ENV, "222")  # the grading machine's environment differs
-    seen: list[int] = []
-
-    def fake_grade(
-        path: Path,
-        *,
-        sandbox_mode: str,
-        limits,
-        hidden_seed=None,
-        assignment=None,
-        submission_file=None,
-    ) -> GradingResult:
-        seen.append(hidden_seed if hidden_seed is not None else secret.hidden_seed())
-        seen.append(secret.hidden_seed())
-        files.append(submission_file)
-        return GradingResult("x", [], 0.0, "", extra={"status": "graded"})
-
-    files: list[str | None] = []
-    monkeypatch.setattr(grade, "grade_notebook", fake_grade)
-    outcome = batch.grade_job(shipped[0])
-    assert outcome["status"] == "graded", outcome
-    assert seen == [111, 111]
-    assert files == [shipped[0].name]  # the report names the file as it was submitted
+    [broken] = [job for job in shipped if job.submission_id == "broken"]
+    outcome = run_job(broken)  # unreadable: graded with the course seed itself
+    assert outcome.status == "unreadable", outcome
+    assert outcome.result.seed_fingerprint == seed_fingerprint(111)
+    assert outcome.result.submission_file == "broken.ipynb"  # as it was submitted
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from assignments.object_localization.checks.hidden import test_training as training
 from grader import worker
 from grader.checking import Incorrect, InProcessSubmission, model_audit
+from grader.job import GradingJob
 from grader.results import Status
 from tests.objloc import SOLUTION_NOTEBOOK, ingest_notebook
 
@@ -183,9 +184,10 @@ def grade_with_failures(monkeypatch, tmp_path, failing):
     failing = {"callback": "learner_error", **failing}  # its short fit is the costly probe here
     monkeypatch.setattr(FailingSandbox, "failing", failing)
     monkeypatch.setattr(grade, "Sandbox", FailingSandbox)
-    result = grade.grade_notebook(SOLUTION_NOTEBOOK)
-    document = json.loads((grade.write_outputs(result, tmp_path) / "results.json").read_text())
-    return result, document
+    outcome = grade.grade(GradingJob.of_file(SOLUTION_NOTEBOOK))
+    outcome.write(tmp_path / outcome.result.submission_id)
+    document = json.loads((tmp_path / outcome.result.submission_id / "results.json").read_text())
+    return outcome.result, document
 
 
 @pytest.mark.parametrize(
@@ -232,11 +234,11 @@ def test_a_failure_the_learner_caused_is_a_verdict_with_its_status(
 
 
 def test_unreadable_file_has_its_status(tmp_path):
-    from grader.grade import grade_notebook
+    from grader.grade import grade
 
     path = tmp_path / "learner.ipynb"
     path.write_bytes(b"{broken")
-    result = grade_notebook(path)
+    result = grade(GradingJob.of_file(path)).result
     assert result.status is Status.UNREADABLE and "JSON" in result.status_message
 
 
@@ -279,12 +281,12 @@ def small_budget(monkeypatch):
 
 
 def test_the_same_submission_gets_identical_scores_and_messages_twice(small_budget):
-    from grader.grade import grade_notebook
+    from grader.grade import grade_in_detail
 
-    first = grade_notebook(SOLUTION_NOTEBOOK)
-    second = grade_notebook(SOLUTION_NOTEBOOK)
+    first, material = grade_in_detail(GradingJob.of_file(SOLUTION_NOTEBOOK))
+    second, _ = grade_in_detail(GradingJob.of_file(SOLUTION_NOTEBOOK))
     assert first.status is second.status is Status.GRADED
-    assert first.artifacts.training.steps == 40  # the reduced budget, all of it
+    assert material.artifacts.training.steps == 40  # the reduced budget, all of it
     assert any("mean IoU" in c.message for c in first.checks)  # a figure in a message
     assert [(c.name, c.score, c.message) for c in second.checks] == [
         (c.name, c.score, c.message) for c in first.checks
@@ -295,7 +297,7 @@ def test_a_metric_or_schedule_that_breaks_inside_fit_costs_no_training(small_bud
     """Metrics do not change what a model learns, and a schedule that raises keeps the rate:
     the training runs its whole budget and its checks judge the model, not the broken parts
     (which lose their own checks)."""
-    from grader.grade import grade_notebook
+    from grader.grade import grade_in_detail
 
     nb = nbformat.read(SOLUTION_NOTEBOOK, as_version=4)
     for cell in nb.cells:
@@ -308,9 +310,9 @@ def test_a_metric_or_schedule_that_breaks_inside_fit_costs_no_training(small_bud
             cell.source = cell.source.replace("return max(lr * 0.5, MIN_LR)", "return 1 / 0")
     path = tmp_path / "broken_in_fit.ipynb"
     nbformat.write(nb, path)
-    result = grade_notebook(path)
+    result, material = grade_in_detail(GradingJob.of_file(path))
     assert result.status is Status.GRADED
-    assert result.artifacts.training.steps == training.EPOCHS * training.STEPS_PER_EPOCH
+    assert material.artifacts.training.steps == training.EPOCHS * training.STEPS_PER_EPOCH
     lost = {c.part for c in result.checks if not c.passed}
     assert {"IoU", "lr_schedule"} <= lost
     training_messages = [c.message for c in result.checks if c.part == "training"]

@@ -10,7 +10,8 @@ import nbformat
 import pytest
 
 from grader.checking import InProcessSubmission, run_checks
-from grader.grade import grade_notebook, write_outputs
+from grader.grade import grade, grade_in_detail
+from grader.job import GradingJob
 from tests.conftest import TEST_HIDDEN_SEED
 from tests.objloc import GRADED_PARTS, LEARNER_NOTEBOOK, SOLUTION_NOTEBOOK, ingest_notebook
 
@@ -166,10 +167,10 @@ def test_in_process_solution_passes_every_non_training_check():
 @pytest.fixture(scope="module")
 def graded_solution(tmp_path_factory):
     """The reference solution, graded end to end through the sandbox (the CI's one full grading)."""
-    out = tmp_path_factory.mktemp("reports")
-    result = grade_notebook(SOLUTION_NOTEBOOK)
-    folder = write_outputs(result, out)
-    return result, folder
+    folder = tmp_path_factory.mktemp("reports") / "solution"
+    outcome = grade(GradingJob.of_file(SOLUTION_NOTEBOOK))
+    outcome.write(folder)
+    return outcome.result, folder
 
 
 def test_solution_scores_full_marks_end_to_end(graded_solution):
@@ -218,15 +219,15 @@ def test_report_is_self_contained_with_pictures_and_credit(graded_solution):
 @pytest.mark.slow  # a second full-length training; tests/test_budget.py proves it on a short budget
 def test_same_submission_gets_the_same_score_twice(graded_solution):
     first, _ = graded_solution
-    second = grade_notebook(SOLUTION_NOTEBOOK)
+    second, material = grade_in_detail(GradingJob.of_file(SOLUTION_NOTEBOOK))
     assert [(c.name, c.score, c.message) for c in second.checks] == [
         (c.name, c.score, c.message) for c in first.checks
     ]
-    assert second.pictures["predictions"] is not None
+    assert material.pictures["predictions"] is not None
 
 
 def test_untouched_learner_notebook_scores_zero_with_a_message_for_every_check(tmp_path):
-    result = grade_notebook(LEARNER_NOTEBOOK)
+    result = grade(GradingJob.of_file(LEARNER_NOTEBOOK)).result
     assert result.score == 0 and result.max_score == 100
     for check in result.checks:
         assert check.kind == "not_attempted", (check.name, check.kind)

@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from assignments.object_localization.checks.hidden import test_training as training
-from grader import grade, wire
-from grader.grade import grade_notebook, write_outputs
-from grader.results import Status
+from grader import wire
+from grader.grade import grade
+from grader.job import GradingJob, GradingOutcome
+from grader.results import GradingResult, Status
 from grader.sandbox import (
     Limits,
     ProbeError,
@@ -154,7 +155,7 @@ def small_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(training, "STEPS_PER_EPOCH", 20)
 
 
-def _not_training(result: grade.GradingResult) -> list[tuple[str, str]]:
+def _not_training(result: GradingResult) -> list[tuple[str, str]]:
     """(name, message) of every check outside the training part that did not pass."""
     return [(c.name, c.message) for c in result.checks if c.part != "training" and not c.passed]
 
@@ -165,15 +166,15 @@ def test_the_reference_gets_full_marks_beside_checkouts_at_every_worker_path(
 ) -> None:
     for where in WORKER_PATHS:
         checkouts.append(where)
-    result = grade_notebook(SOLUTION_NOTEBOOK, sandbox_mode=mode)
+    result = grade(GradingJob.of_file(SOLUTION_NOTEBOOK, sandbox_mode=mode)).result
     assert result.status is Status.GRADED, result.status_message
-    assert result.extra["isolation"] == mode
+    assert result.isolation == mode
     assert _not_training(result) == []
     assert any(c.part == "training" for c in result.checks)
 
 
-def _assert_not_a_verdict(result: grade.GradingResult, out: Path, *cause: str) -> None:
-    document = (write_outputs(result, out) / "results.json").read_text()
+def _assert_not_a_verdict(outcome: GradingOutcome, *cause: str) -> None:
+    result, document = outcome.result, outcome.results_json.decode()
     assert result.status is Status.ERROR, (result.status, result.status_message)
     assert f'"status": "{Status.ERROR}"' in document
     assert result.score == 0 and all(c.kind == "not_graded" for c in result.checks)
@@ -185,7 +186,7 @@ def _assert_not_a_verdict(result: grade.GradingResult, out: Path, *cause: str) -
 
 @pytest.mark.parametrize("mode", CONFINED)
 def test_an_unwritable_worker_folder_is_a_grader_error(
-    monkeypatch: pytest.MonkeyPatch, mode: str, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     original = process.worker_env
 
@@ -193,26 +194,24 @@ def test_an_unwritable_worker_folder_is_a_grader_error(
         return {**original(limits, home, marker), "TMPDIR": "/usr"}  # read-only in every mode
 
     monkeypatch.setattr(process, "worker_env", read_only_scratch)
-    result = grade_notebook(SOLUTION_NOTEBOOK, sandbox_mode=mode)
-    _assert_not_a_verdict(result, tmp_path, "before any learner code ran")
+    outcome = grade(GradingJob.of_file(SOLUTION_NOTEBOOK, sandbox_mode=mode))
+    _assert_not_a_verdict(outcome, "before any learner code ran")
 
 
 @pytest.mark.parametrize("mode", CONFINED)
 def test_a_worker_that_cannot_import_its_modules_is_a_grader_error(
-    monkeypatch: pytest.MonkeyPatch, mode: str, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     original = rundir.worker_files
     monkeypatch.setattr(
         rundir, "worker_files", lambda: [f for f in original() if not f[1].endswith("/main.py")]
     )
-    result = grade_notebook(SOLUTION_NOTEBOOK, sandbox_mode=mode)
-    _assert_not_a_verdict(result, tmp_path, "did not start")
+    outcome = grade(GradingJob.of_file(SOLUTION_NOTEBOOK, sandbox_mode=mode))
+    _assert_not_a_verdict(outcome, "did not start")
 
 
 @pytest.mark.parametrize("mode", CONFINED)
-def test_a_corrupted_reply_is_a_grader_error(
-    monkeypatch: pytest.MonkeyPatch, mode: str, tmp_path: Path
-) -> None:
+def test_a_corrupted_reply_is_a_grader_error(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     """The reply to the load request arrives with its JSON header garbled on the way."""
     original = exchange.reader
     exchanges = [0]
@@ -229,8 +228,8 @@ def test_a_corrupted_reply_is_a_grader_error(
         return read
 
     monkeypatch.setattr(exchange, "reader", garbling_reader)
-    result = grade_notebook(SOLUTION_NOTEBOOK, sandbox_mode=mode)
-    _assert_not_a_verdict(result, tmp_path, "bad message from the worker")
+    outcome = grade(GradingJob.of_file(SOLUTION_NOTEBOOK, sandbox_mode=mode))
+    _assert_not_a_verdict(outcome, "bad message from the worker")
 
 
 def test_a_reply_too_large_for_the_wire_is_the_learners_only_when_their_code_made_it() -> None:

@@ -21,7 +21,9 @@ import pytest
 
 from grader import grade, secret
 from grader.checking import InProcessSubmission, run_checks
-from grader.grade import grade_notebook, seed_fingerprint, write_outputs
+from grader.grade import grade_in_detail, seed_fingerprint
+from grader.job import GradingJob
+from grader.results import GradingResult, results_json
 from grader.sandbox import ProbeError
 from tests.conftest import TEST_HIDDEN_SEED
 from tests.objloc import GRADED_PARTS, SOLUTION_NOTEBOOK, ingest, ingest_notebook
@@ -70,14 +72,14 @@ def in_process(monkeypatch):
     InProcessSandbox.sent = []
 
 
-def _graded(path, **kwargs) -> tuple[grade.GradingResult, list[tuple[str, str]]]:
+def _graded(path, seed=None) -> tuple[GradingResult, list[tuple[str, str]]]:
     InProcessSandbox.sent = []
-    result = grade_notebook(path, **kwargs)
+    result, _ = grade_in_detail(GradingJob.of_file(path, seed=seed))
     return result, list(InProcessSandbox.sent)
 
 
-def _tests(result: grade.GradingResult, out) -> list[tuple]:
-    document = json.loads((write_outputs(result, out) / "results.json").read_text())
+def _tests(result: GradingResult) -> list[tuple]:
+    document = json.loads(results_json(result))
     return [(t["name"], t["score"], t["output"]) for t in document["tests"]]
 
 
@@ -106,35 +108,35 @@ def test_two_submissions_get_different_hidden_inputs_and_one_the_same_twice(in_p
     first, sent = _graded(SOLUTION_NOTEBOOK)
     again, sent_again = _graded(SOLUTION_NOTEBOOK)
     assert sent == sent_again  # the same inputs, probe by probe
-    assert _tests(first, tmp_path / "a") == _tests(again, tmp_path / "b")
-    assert first.extra["seed_fingerprint"] == again.extra["seed_fingerprint"]
+    assert _tests(first) == _tests(again)
+    assert first.seed_fingerprint == again.seed_fingerprint
     # the probes whose inputs come from the hidden seed: those another course seed changes
-    _, other_course = _graded(SOLUTION_NOTEBOOK, hidden_seed=course + 1)
+    _, other_course = _graded(SOLUTION_NOTEBOOK, seed=course + 1)
     hidden = set(sent) - set(other_course)
     assert {op for op, _ in hidden} >= {"call", "metric"}, hidden
     # another submission in the same course is sent none of the first one's hidden inputs
     other, sent_other = _graded(_with_a_comment(tmp_path))
-    assert other.extra["seed_fingerprint"] != first.extra["seed_fingerprint"]
+    assert other.seed_fingerprint != first.seed_fingerprint
     assert hidden.isdisjoint(sent_other)
     # the seed in force is the submission's, never the course's own
-    assert seed_fingerprint(course) not in {r.extra["seed_fingerprint"] for r in (first, other)}
+    assert seed_fingerprint(course) not in {r.seed_fingerprint for r in (first, other)}
 
 
 def test_a_batch_job_passing_the_course_seed_by_value_gets_the_same_derivation(
     in_process, tmp_path
 ):
-    by_value, _ = _graded(SOLUTION_NOTEBOOK, hidden_seed=int(TEST_HIDDEN_SEED))
+    by_value, _ = _graded(SOLUTION_NOTEBOOK, seed=int(TEST_HIDDEN_SEED))
     from_secret, _ = _graded(SOLUTION_NOTEBOOK)
-    assert by_value.extra["seed_fingerprint"] == from_secret.extra["seed_fingerprint"]
-    other_course, _ = _graded(SOLUTION_NOTEBOOK, hidden_seed=int(TEST_HIDDEN_SEED) + 1)
-    assert other_course.extra["seed_fingerprint"] != by_value.extra["seed_fingerprint"]
+    assert by_value.seed_fingerprint == from_secret.seed_fingerprint
+    other_course, _ = _graded(SOLUTION_NOTEBOOK, seed=int(TEST_HIDDEN_SEED) + 1)
+    assert other_course.seed_fingerprint != by_value.seed_fingerprint
 
 
 def test_an_unreadable_notebook_is_graded_with_the_course_seed(tmp_path):
     path = tmp_path / "broken.ipynb"
     path.write_bytes(b"{broken")
-    result = grade_notebook(path, hidden_seed=42)
-    assert result.extra["seed_fingerprint"] == seed_fingerprint(42)
+    result, _ = grade_in_detail(GradingJob.of_file(path, seed=42))
+    assert result.seed_fingerprint == seed_fingerprint(42)
 
 
 @pytest.mark.parametrize("course", [1, 20261125, 987654321, 2**61 + 3, 5])

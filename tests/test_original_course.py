@@ -18,9 +18,10 @@ from assignments.object_localization.original_course import (
 )
 from grader.authoring import build_release
 from grader.checking import Artifacts, HabitsFound, InProcessSubmission, known_cause, run_checks
-from grader.grade import grade_notebook
+from grader.grade import grade
 from grader.ingest import habit_rows, habits_text
-from grader.results import GradingResult, render_report, to_gradescope
+from grader.job import GradingJob
+from grader.results import GradingResult, ReportMaterial, render_report
 from tests.objloc import CAUSES, LEARNER_NOTEBOOK, SOLUTION_NOTEBOOK, ingest, ingest_notebook
 from tests.test_learner_messages import load, private_scratch  # noqa: F401 (autouse fixture)
 
@@ -101,8 +102,8 @@ def test_the_table_is_in_the_notebooks_first_cell_and_the_bundle_readme(tmp_path
 def test_the_report_opens_with_the_relevant_rows_only_for_an_original_notebook():
     rows = habit_rows(ingest(ORIGINAL).habits)
     habits = HabitsFound(HEADING, INTRO, rows)
-    result = GradingResult("s", [], 1.0, "summary", artifacts=Artifacts(habits=habits))
-    html = render_report(result)
+    result = GradingResult("s", [], 1.0, "summary")
+    html = render_report(result, ReportMaterial(Artifacts(habits=habits)))
     assert "Coming from the original guided project?" in html
     assert html.index('id="habits"') < html.index("Score per part")
     assert "self.figures.append(...)" in html
@@ -142,8 +143,7 @@ def test_the_original_notebooks_first_errors_name_the_change():
 def test_grading_the_original_notebook_end_to_end(tmp_path):
     """Sandboxed, with training: the summary opens with the table, every lost check has a
     message, and none shows a grader frame or a host path."""
-    result = grade_notebook(ORIGINAL)
-    document = to_gradescope(result)
+    document = json.loads(grade(GradingJob.of_file(ORIGINAL)).results_json)
     assert document["output"].startswith("Your notebook looks written for the original")
     lost = [t for t in document["tests"] if t["score"] < t["max_score"]]
     assert lost and all(t["output"] for t in lost)

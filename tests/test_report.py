@@ -5,6 +5,7 @@ original-course table true of the TensorFlow and Keras installed here."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -16,10 +17,18 @@ import numpy as np
 import pytest
 
 from assignments.object_localization.original_course import DIFFERENCES
-from grader import grade
-from grader.checking import Artifacts, CheckResult
-from grader.grade import grade_notebook
-from grader.results import GradingResult, Picture, array_png, render_report, to_gradescope
+from grader.checking import Artifacts
+from grader.grade import _cell_names, grade
+from grader.job import GradingJob
+from grader.results import (
+    GradingResult,
+    Picture,
+    ReportMaterial,
+    ScoredCheck,
+    array_png,
+    render_report,
+    to_gradescope,
+)
 from grader.results.learner_output import learner_output
 from grader.results.locations import CellNames, GradedCell, locate
 from grader.worker.probes_fit import _render
@@ -31,17 +40,24 @@ CELL_NUMBER = re.compile(r"\b[Cc]ell \d+\b")
 
 
 def _result(**fields) -> GradingResult:
-    check = CheckResult("1.1", "a: a check", "a", 1.0, 0.0, "expected 1, got 0")
+    check = ScoredCheck("1.1", "a: a check", "a", 1.0, 0.0, "expected 1, got 0")
     return GradingResult("internal-id-7f3a", [check], 1.0, "", **fields)
+
+
+def _report(**material) -> str:
+    return render_report(_result(), ReportMaterial(**material))
 
 
 # -- the header ----------------------------------------------------------------------------------
 
 
 def test_the_header_names_the_learner_and_the_submission_not_an_internal_id():
-    result = _result(learner="Jane Doe", submission_file="object_localization.ipynb")
-    result.graded_at = "2026-05-04T10:20:30+00:00"
-    result.extra["submission_sha256"] = "0123456789abcdef" * 4
+    result = _result(
+        learner="Jane Doe",
+        submission_file="object_localization.ipynb",
+        graded_at="2026-05-04T10:20:30+00:00",
+        submission_sha256="0123456789abcdef" * 4,
+    )
     html = render_report(result)
     header = html[html.index("<h1>") : html.index('class="total"')]
     assert "Jane Doe" in header and "object_localization.ipynb" in header
@@ -56,12 +72,14 @@ def test_the_header_names_the_learner_and_the_submission_not_an_internal_id():
 def test_grading_fills_the_file_name_and_passes_the_learner_through(tmp_path):
     path = tmp_path / "my notebook (2).ipynb"
     path.write_bytes(b"")  # unreadable: graded at once, without a sandbox
-    result = grade_notebook(path, learner="Ada Lovelace")
+    outcome = grade(GradingJob.of_file(path, learner="Ada Lovelace"))
+    result = outcome.result
     assert result.submission_file == "my notebook (2).ipynb"
     assert result.learner == "Ada Lovelace" and result.graded_at.endswith("+00:00")
-    header = render_report(result).split('class="total"')[0]
+    header = outcome.report_html.decode().split('class="total"')[0]
     assert "Ada Lovelace" in header and "my notebook (2).ipynb" in header
-    assert grade_notebook(path, submission_file="upload.ipynb").submission_file == "upload.ipynb"
+    stored = dataclasses.replace(GradingJob.of_file(path), file_name="upload.ipynb")
+    assert grade(stored).result.submission_file == "upload.ipynb"
 
 
 # -- the problems, on top, with their part and cell ----------------------------------------------
@@ -82,12 +100,12 @@ def test_the_problems_open_the_report_with_their_part_and_the_cell_named_not_num
     nbformat.write(nb, path)
     ingested = ingest_notebook(nb)
     (problem,) = [p for p in ingested.problems if p.kind != "not_attempted"]
-    names = grade._cell_names(path, ingested)
+    names = _cell_names(path.read_bytes(), ingested)
     located = locate(names, problem.message, problem.part, problem.cell_index)
     assert located.part == "create_model"
     assert "the cell after `# GRADED: create_model`" in located.message + located.where
     assert not CELL_NUMBER.search(located.message + located.where)
-    html = render_report(_result(problems=[located]))
+    html = _report(problems=[located])
     assert html.index('id="problems"') < html.index("Score per part") < html.index("<h2>Checks")
     section = html[html.index('id="problems"') : html.index("Score per part")]
     assert "<strong>create_model</strong>" in section
@@ -135,7 +153,7 @@ def test_pictures_are_shown_at_their_own_size():
     png = array_png(np.zeros((300, 1200, 3), np.uint8))
     picture = Picture("Your callback's last figure", "", "figure", png)
     assert picture.size == (1200, 300)
-    html = render_report(_result(pictures={"callback": picture}))
+    html = _report(pictures={"callback": picture})
     assert 'width="1200" height="300"' in html
 
 
@@ -175,7 +193,7 @@ def test_tensorflows_own_start_up_lines_are_not_the_learners_output(tensorflow_s
 
 def test_the_report_shows_the_learners_output_without_tensorflows(tensorflow_start_up):
     captured = tensorflow_start_up + "\n".join(LEARNER_LINES) + "\n"
-    html = render_report(_result(artifacts=Artifacts(captured_output=captured)))
+    html = _report(artifacts=Artifacts(captured_output=captured))
     shown = html[html.index("Output of your code") :]
     assert all(line in shown for line in LEARNER_LINES)
     assert "absl" not in shown and "cuda" not in shown.lower() and "oneDNN" not in shown
@@ -272,18 +290,15 @@ def test_in_a_browser_pictures_show_at_their_size_and_nothing_scrolls_sideways_o
 ):
     png = array_png(np.full((300, 1200, 3), 200, np.uint8))
     long_line = "bias_initializer=keras.initializers.Constant(" + "x" * 80 + "),"
-    check = CheckResult("1.1", "a: a check", "a", 1.0, 0.0, f"Traceback:\n    {long_line}")
+    check = ScoredCheck("1.1", "a: a check", "a", 1.0, 0.0, f"Traceback:\n    {long_line}")
     located = locate(CellNames([GradedCell("a", 3)]), f"Cell 5, line 1: {long_line}", "a", 4)
-    result = GradingResult(
-        "s",
-        [check],
-        1.0,
-        "",
+    result = GradingResult("s", [check], 1.0, "")
+    material = ReportMaterial(
         pictures={"callback": Picture("Your callback's last figure", "", "figure", png)},
         problems=[located],
     )
     path = tmp_path / "report.html"
-    path.write_text(render_report(result), encoding="utf-8")
+    path.write_text(render_report(result, material), encoding="utf-8")
     with live.browser() as chromium:
         desk = chromium.new_page(viewport={"width": 1400, "height": 900})
         desk.goto(path.as_uri())

@@ -52,10 +52,10 @@ def _header_size(chunks: list[bytes]) -> int:
 
 
 def test_the_default_caps_are_far_above_what_the_probes_need() -> None:
-    from grader.batch import job_limits
+    from grader.job import grading_limits
 
     caps = wire.DEFAULT_CAPS
-    with Sandbox("", limits=job_limits(4096, 2)) as batch_grading:
+    with Sandbox("", limits=grading_limits(4096)) as batch_grading:
         assert batch_grading.caps.message_bytes == caps.message_bytes
         assert batch_grading.caps.exchange_bytes == caps.exchange_bytes
     assert caps.message_bytes >= 4 * LARGEST_REPLY_BYTES

@@ -1,7 +1,9 @@
 """Grade many submissions: discovery (files, folders, LMS zip exports), a local process pool or a
 Dask cluster, an append-only journal under a one-writer lock, and the class outputs rebuilt from
 it. One module per stage, imports flowing one way (``run`` -> ``pools`` / ``dask_runner`` /
-``jobs`` / ``journal`` / ``gradebook`` / ``progress`` -> ``discovery`` -> ``common``); this file
+``journal`` / ``gradebook`` / ``progress`` -> ``discovery`` -> ``common``); every job is a
+``grader.job.GradingJob``, graded by ``grader.bounded.run_job`` (a local worker) or
+``grader.bounded.grade_bounded`` (a Dask worker), as everywhere else; this file
 only re-exports the names other code uses, so ``from grader.batch import run_batch`` keeps working.
 To replace a name in a test, patch the module that looks it up (e.g. ``grader.batch.run.LocalPool``),
 not this package.
@@ -29,7 +31,6 @@ from grader.batch.gradebook import (
     summary_context,
     write_class_files,
 )
-from grader.batch.jobs import Job, checks_digest, grade_job, grade_job_bounded, job_limits
 from grader.batch.journal import (
     Journal,
     JournalCheck,
@@ -57,7 +58,6 @@ __all__ = [
     "BatchItem",
     "BatchSummary",
     "DaskRunner",
-    "Job",
     "Journal",
     "JournalCheck",
     "JournalEntry",
@@ -65,12 +65,8 @@ __all__ = [
     "LockHolder",
     "OutDirBusy",
     "Progress",
-    "checks_digest",
     "discover",
-    "grade_job",
-    "grade_job_bounded",
     "gradebook_csv",
-    "job_limits",
     "learner_key",
     "out_dir_lock",
     "read_journal",

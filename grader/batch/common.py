@@ -1,13 +1,19 @@
 """Names every stage of a batch shares: the files a run writes into its output folder, the
-statuses that count as graded or retried, the defaults of a run (wall-clock limit and memory of one grading; the
-CLI's defaults too), and the one-line form of a message. They live in this leaf module, imported
-by the others and importing none of them (only the shared ``grader.status``), so that every stage can name them without importing
-another stage.
+statuses that count as graded or retried, the defaults of a run (wall-clock limit and memory of
+one grading; the CLI's defaults too), and the runners' callback. They live in this leaf module,
+imported by the others and importing none of them (only the shared ``grader.status``), so that
+every stage can name them without importing another stage.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from grader.status import Status
+
+if TYPE_CHECKING:
+    from grader.job import GradingJob, GradingOutcome
 
 JOURNAL = "journal.jsonl"
 GRADEBOOK = "gradebook.csv"
@@ -30,6 +36,5 @@ OK_STATUS = Status.GRADED
 RETRY_STATUSES = frozenset(status for status in Status if not status.is_verdict)
 
 
-def _first_line(text: str, limit: int = 300) -> str:
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+#: What a runner calls as each job ends (the runners' one interface: ``run(jobs, on_done)``).
+OnDone = Callable[["GradingJob", "GradingOutcome"], None]

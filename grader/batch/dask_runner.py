@@ -1,5 +1,5 @@
 """Where jobs run on a Dask distributed cluster: :class:`DaskRunner` submits
-:func:`grader.batch.jobs.grade_job_bounded` by reference, keeps only a few jobs per worker thread
+:func:`grader.bounded.grade_bounded` by reference, keeps only a few jobs per worker thread
 in flight (the client never ships every notebook at once), and turns a dead worker into that
 job's "killed" row. Apart from the local pool: the two share only the runner interface
 (``run(jobs, on_done)``), and ``distributed`` is imported only when a scheduler is given.
@@ -12,9 +12,9 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from grader.batch.common import DEFAULT_TIMEOUT
-from grader.batch.jobs import Job, OnDone, grade_job_bounded
-from grader.status import Status
+from grader.batch.common import DEFAULT_TIMEOUT, OnDone
+from grader.bounded import grade_bounded
+from grader.job import GradingJob, grader_failed
 
 DASK_CONNECT_TIMEOUT = 15.0  # seconds to reach the scheduler before giving up
 
@@ -29,20 +29,20 @@ class DaskRunner:
         self.client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
         self.timeout = timeout
 
-    def run(self, jobs: Iterator[Job], on_done: OnDone) -> None:
+    def run(self, jobs: Iterator[GradingJob], on_done: OnDone) -> None:
         from distributed import as_completed
 
         window = max(2, 2 * sum(self.client.nthreads().values()))
-        running: dict[str, tuple[Any, Job]] = {}
+        running: dict[str, tuple[Any, GradingJob]] = {}
         pending = as_completed()
 
         def submit() -> None:
             job = next(jobs, None)
             if job is None:
                 return
-            key = f"grade-{job.id}-{os.urandom(4).hex()}"
+            key = f"grade-{job.submission_id}-{os.urandom(4).hex()}"
             future = self.client.submit(
-                grade_job_bounded, job, self.timeout, key=key, pure=False, retries=0
+                grade_bounded, job, self.timeout, key=key, pure=False, retries=0
             )
             running[future.key] = (future, job)
             pending.add(future)
@@ -54,17 +54,8 @@ class DaskRunner:
                 _, job = running.pop(future.key)
                 if future.status == "finished":
                     outcome = future.result()
-                else:
-                    error = future.exception()
-                    killed = type(error).__name__ == "KilledWorker"
-                    outcome = {
-                        "status": Status.KILLED if killed else Status.ERROR,
-                        "error": (
-                            "the Dask worker grading it died repeatedly"
-                            if killed
-                            else f"grader error: {type(error).__name__}: {error}"[:500]
-                        ),
-                    }
+                else:  # the Dask worker died (KilledWorker), or the task failed
+                    outcome = grader_failed(future.exception())
                 future.release()
                 on_done(job, outcome)
                 submit()

@@ -81,6 +81,8 @@ class BatchItem:
     member: str | None = None
     rejected: str = ""  # not graded: the reason becomes its verdict (unsafe zip member)
     note: str = ""
+    #: the learner, when the id names one (an LMS name, a learner's folder; the report's header)
+    learner: str = ""
 
     def read(self) -> bytes:
         """The submission's bytes, at most one byte over the notebook reader's cap
@@ -118,6 +120,7 @@ def _group(files: list[_File], origin: str) -> tuple[list[BatchItem], list[str]]
     units = [(key, members, True) for key, members in folders.values()]
     units += [(key, members, False) for key, members in loose.items()]
     for key, members, is_folder in sorted(units, key=lambda unit: unit[0]):
+        first = len(items)
         notebooks = [f for f in members if _is_notebook(f.parts[-1])]
         if len(notebooks) == 1:
             items.append(notebooks[0].make(key, ""))
@@ -126,15 +129,21 @@ def _group(files: list[_File], origin: str) -> tuple[list[BatchItem], list[str]]
             notes.append(f"{origin}: {note}")
             for file in notebooks:
                 items.append(file.make(f"{key}__{safe_id(_stem(file.parts[-1]))}", note))
-        elif is_folder or any(
-            _MOODLE_FILE.match(f.parts[-1]) or _CANVAS_FILE.match(f.parts[-1]) for f in members
-        ):
+        elif is_folder or any(_lms_named(f.parts[-1]) for f in members):
             # a learner who handed in no notebook still gets a verdict on what they did hand in
             note = "no notebook handed in: graded " + members[0].parts[-1]
             items.append(members[0].make(key, note))
         else:
             notes.append(f"{origin}: ignored {'/'.join(members[0].parts)} (not a notebook)")
+        if is_folder or any(_lms_named(f.parts[-1]) for f in members):
+            for item in items[first:]:
+                item.learner = key
     return items, notes
+
+
+def _lms_named(name: str) -> bool:
+    """Whether a file's name carries its learner (a flattened Moodle or a Canvas name)."""
+    return bool(_MOODLE_FILE.match(name) or _CANVAS_FILE.match(name))
 
 
 def _folder_files(root: Path) -> list[_File]:
@@ -239,7 +248,8 @@ def discover(paths: Iterable[Path]) -> tuple[list[BatchItem], list[str]]:
             notes += why + more
         elif path.is_file():
             ident = learner_key((path.name,))[0]
-            items.append(BatchItem(ident, str(path), path.name, path=path))
+            learner = ident if _lms_named(path.name) else ""
+            items.append(BatchItem(ident, str(path), path.name, path=path, learner=learner))
         else:
             notes.append(f"{path}: not found")
     seen: dict[str, BatchItem] = {}

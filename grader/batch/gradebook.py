@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from grader import __version__
-from grader.batch.common import GRADEBOOK, INDEX, JOURNAL, _first_line
+from grader.batch.common import GRADEBOOK, INDEX, JOURNAL
 from grader.batch.journal import JournalEntry, read_journal
 from grader.files import write_atomically
+from grader.job import first_line
 from grader.spreadsheet import safe_cell as _cell
 
 # --------------------------------------------------------------------------------------------
@@ -113,7 +114,7 @@ def summary_context(entries: list[JournalEntry], out_dir: Path) -> dict[str, Any
     for entry in graded:
         for check in entry.checks:
             if check.score < check.max_score and check.message:
-                hints[(check.name, _first_line(check.message, 240))] += 1
+                hints[(check.name, first_line(check.message, 240))] += 1
     statuses = Counter(e.status or "?" for e in rows)
     median = sorted(percents)[len(percents) // 2] if percents else 0.0
     return {

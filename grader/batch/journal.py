@@ -65,7 +65,7 @@ class JournalEntry:
     content_hash: str = ""  # sha256 of the bytes graded
     grader_version: str = ""
     settings: dict[str, Any] = field(default_factory=dict)  # grader.batch.settings_of()
-    checks_digest: str = ""  # which hidden checks graded it (grader.batch.checks_digest)
+    checks_digest: str = ""  # which hidden checks graded it (grader.job.checks_digest)
     status: str = ""  # a grader.results.Status value (a StrEnum: equal to these strings)
     error: str = ""  # one line: why the status is not "graded"
     note: str = ""  # what discovery said of the file (e.g. several notebooks, the one kept)

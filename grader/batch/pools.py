@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from grader.batch.common import DEFAULT_TIMEOUT
-from grader.batch.jobs import Job, OnDone, Outcome, _cut_short, grade_job
+from grader.batch.common import DEFAULT_TIMEOUT, OnDone
+from grader.bounded import run_job
+from grader.job import GradingJob, GradingOutcome, cut_short
 
 # --------------------------------------------------------------------------------------------
 # Runners: where jobs execute
@@ -32,14 +33,14 @@ def _slot_main(conn: Connection) -> None:  # pragma: no cover - runs in a worker
             return
         if job is None:
             return
-        conn.send(grade_job(job))
+        conn.send(run_job(job))
 
 
 @dataclass
 class _Slot:
     process: Any = None
     conn: Connection | None = None
-    job: Job | None = None
+    job: GradingJob | None = None
     started: float = 0.0
 
 
@@ -74,7 +75,7 @@ class LocalPool:
             slot.conn.close()
         slot.process, slot.conn, slot.job = None, None, None
 
-    def _send(self, slot: _Slot, job: Job) -> None:
+    def _send(self, slot: _Slot, job: GradingJob) -> None:
         for _ in range(2):
             if slot.process is None or not slot.process.is_alive():
                 self._stop(slot)
@@ -91,7 +92,7 @@ class LocalPool:
     def _collect(self, slot: _Slot, ready: list[Any], on_done: OnDone) -> None:
         assert slot.job is not None and slot.conn is not None
         job = slot.job
-        outcome: Outcome | None = None
+        outcome: GradingOutcome | None = None
         if slot.conn in ready or slot.conn.poll():
             try:
                 outcome = slot.conn.recv()
@@ -107,9 +108,9 @@ class LocalPool:
         code = None if alive else slot.process.exitcode
         slot_started = slot.started
         self._stop(slot)
-        on_done(job, _cut_short(self.timeout if alive else None, code, slot_started))
+        on_done(job, cut_short(self.timeout if alive else None, code, slot_started))
 
-    def run(self, jobs: Iterator[Job], on_done: OnDone) -> None:
+    def run(self, jobs: Iterator[GradingJob], on_done: OnDone) -> None:
         try:
             while True:
                 for slot in self.slots:

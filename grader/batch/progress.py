@@ -13,8 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.batch.common import OK_STATUS, RETRY_STATUSES, _first_line
+from grader.batch.common import OK_STATUS, RETRY_STATUSES
 from grader.batch.journal import JournalEntry
+from grader.job import first_line
 
 # --------------------------------------------------------------------------------------------
 # Progress
@@ -34,6 +35,13 @@ class Progress:
 
             self.bar = tqdm(total=total, unit="sub", dynamic_ncols=True, file=sys.stderr)
 
+    def skip(self) -> None:
+        """One submission fewer to grade (the journal has it already)."""
+        self.total -= 1
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.refresh()
+
     def update(self, entry: JournalEntry) -> None:
         self.done += 1
         self.counts["graded" if entry.status == OK_STATUS else "failed"] += 1
@@ -47,7 +55,7 @@ class Progress:
         left = self.total - self.done
         eta = f", ETA {_clock(elapsed / self.done * left)}" if left else ""
         score = f"{entry.score:g}/{entry.max_score:g}" if entry.max_score else "-"
-        error = f": {_first_line(entry.error, 100)}" if entry.error else ""
+        error = f": {first_line(entry.error, 100)}" if entry.error else ""
         print(
             f"[{self.done}/{self.total}] {entry.id}: {score} {entry.status}{error} "
             f"({entry.execution_time:.0f} s{eta})",

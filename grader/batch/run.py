@@ -9,13 +9,13 @@ module imports it.
 from __future__ import annotations
 
 import hashlib
-import json
+import itertools
 import os
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader import __version__
 from grader.batch.common import (
@@ -28,11 +28,14 @@ from grader.batch.common import (
 from grader.batch.dask_runner import DaskRunner
 from grader.batch.discovery import BatchItem
 from grader.batch.gradebook import rebuild
-from grader.batch.jobs import Job, Outcome
 from grader.batch.journal import Journal, JournalCheck, JournalEntry, LockHolder, out_dir_lock
 from grader.batch.pools import LocalPool
 from grader.batch.progress import BatchSummary, Progress
-from grader.files import write_atomically
+from grader.job import GradingJob, GradingOutcome, grading_limits
+from grader.results.record import RESULTS_FILE
+
+if TYPE_CHECKING:
+    from grader.assignment import Assignment
 
 # --------------------------------------------------------------------------------------------
 # The batch
@@ -62,7 +65,7 @@ def _up_to_date(entry: JournalEntry | None, digest: str, settings: dict, out_dir
         and entry.grader_version == __version__
         and entry.settings == settings
         and entry.status not in RETRY_STATUSES
-        and (not entry.report or (out_dir / entry.id / "results.json").is_file())
+        and (not entry.report or (out_dir / entry.id / RESULTS_FILE).is_file())
     )
 
 
@@ -80,123 +83,119 @@ def run_batch(
     stream: Any = None,
     wait: bool = False,
     on_wait: Callable[[LockHolder], None] | None = None,
-    assignment: str | None = None,
+    assignment: Assignment | str | None = None,
 ) -> BatchSummary:
     """Grade ``items`` into ``out_dir``, skipping what the journal already holds unless ``force``.
 
     Holds the folder's lock throughout: raises :class:`OutDirBusy` when another run holds it,
-    unless ``wait``. ``assignment``: its name or folder; by default the only one installed.
+    unless ``wait``. ``assignment``: an Assignment, its name or its folder; by default the only
+    one installed (resolved here, once: every job carries it).
     Raises KeyboardInterrupt after writing the class outputs when interrupted;
     every submission that finished before is in the journal, the gradebook and the summary.
     """
-    from grader.assignment import discover, resolve
+    from grader.assignment import resolve
     from grader.secret import load_hidden_seed
 
     chosen = resolve(assignment)  # here, so that a bad name fails before any work
-    # Jobs carry it by name when a worker can find it by name (a Dask worker's install), else by
-    # its folder.
-    key = chosen.name if discover().get(chosen.name) == chosen else str(chosen.folder)
     with out_dir_lock(out_dir, wait=wait, on_wait=on_wait):
         hidden_seed = load_hidden_seed()  # once, here: every job carries it by value
+        settings = settings_of(sandbox_mode, memory_mb, hidden_seed, chosen.name)
+        limits = grading_limits(memory_mb)
+
+        def job_for(item: BatchItem, data: bytes, digest: str, rejected: str) -> GradingJob:
+            return GradingJob(
+                assignment=chosen,
+                notebook=data,
+                seed=hidden_seed,
+                file_name=item.name,
+                learner=item.learner or None,
+                submission_id=item.id,
+                limits=limits,
+                sandbox_mode=sandbox_mode,
+                rejected=rejected,
+                sha256=digest,
+            )
+
         return _run_locked(
             items,
             out_dir,
-            jobs=jobs,
+            job_for,
+            settings,
+            workers=max(1, jobs or os.cpu_count() or 1),
             scheduler=scheduler,
             force=force,
-            sandbox_mode=sandbox_mode,
-            memory_mb=memory_mb,
             timeout=timeout,
-            hidden_seed=hidden_seed,
-            assignment=key,
             tty=tty,
             stream=stream,
         )
 
 
+def _read(item: BatchItem) -> tuple[bytes, str, str]:
+    """An item's bytes, their digest (taken once: the job carries it) and why it is not graded
+    ("" when it is); a file that cannot be read is rejected with the reason."""
+    try:
+        data = item.read()
+    except (OSError, zipfile.BadZipFile, KeyError, RuntimeError) as error:
+        reason = item.rejected or f"The file could not be read ({error})."
+        return b"", f"unreadable:{type(error).__name__}", reason
+    return data, hashlib.sha256(data).hexdigest(), item.rejected
+
+
 def _run_locked(
     items: list[BatchItem],
     out_dir: Path,
+    job_for: Callable[[BatchItem, bytes, str, str], GradingJob],
+    settings: dict,
     *,
-    jobs: int | None,
+    workers: int,
     scheduler: str | None,
     force: bool,
-    sandbox_mode: str,
-    memory_mb: int,
     timeout: float,
-    hidden_seed: int,
-    assignment: str,
     tty: bool | None,
     stream: Any,
 ) -> BatchSummary:
     journal = Journal(out_dir / JOURNAL)  # repairs: only under the lock
-    settings = settings_of(sandbox_mode, memory_mb, hidden_seed, assignment)
     summary = BatchSummary()
-    cores = os.cpu_count() or 1
-    workers = max(1, jobs or cores)
-    slots = None if scheduler else workers
-    todo: list[tuple[BatchItem, str]] = []
-    for item in items:
-        try:
-            digest = hashlib.sha256(item.read()).hexdigest()
-        except (OSError, zipfile.BadZipFile, KeyError, RuntimeError) as error:
-            digest = f"unreadable:{type(error).__name__}"
-        if not force and _up_to_date(journal.entries.get(item.id), digest, settings, out_dir):
-            summary.skipped += 1
-        else:
-            todo.append((item, digest))
-    by_id = {item.id: item for item, _ in todo}
-    progress = Progress(len(todo), tty=tty, stream=stream)
+    progress = Progress(len(items), tty=tty, stream=stream)
+    by_id = {item.id: item for item in items}
     last_rebuild = time.monotonic()
 
-    def make_jobs() -> Iterator[Job]:
-        for item, digest in todo:
-            try:
-                data = item.read()
-                digest = hashlib.sha256(data).hexdigest()  # what is graded, even if it changed
-            except (OSError, zipfile.BadZipFile, KeyError, RuntimeError) as error:
-                data, digest = b"", digest
-                item.rejected = item.rejected or f"The file could not be read ({error})."
-            yield Job(
-                id=item.id,
-                name=item.name,
-                data=data,
-                content_hash=digest,
-                sandbox_mode=sandbox_mode,
-                memory_mb=memory_mb,
-                slots=slots,
-                rejected=item.rejected,
-                hidden_seed=hidden_seed,
-                assignment=assignment,
-            )
+    def make_jobs() -> Iterator[GradingJob]:
+        """A job per item whose journal line is not up to date; each item read and hashed once,
+        when a runner asks for its next job (never every notebook in memory at once)."""
+        for item in items:
+            data, digest, rejected = _read(item)
+            if not force and _up_to_date(journal.entries.get(item.id), digest, settings, out_dir):
+                summary.skipped += 1
+                progress.skip()
+                continue
+            yield job_for(item, data, digest, rejected)
 
-    def on_done(job: Job, outcome: Outcome) -> None:
+    def on_done(job: GradingJob, outcome: GradingOutcome) -> None:
         nonlocal last_rebuild
-        item = by_id[job.id]
+        item = by_id[job.submission_id]
         entry = _entry(job, item, outcome, settings)
-        if "document" in outcome:
-            folder = out_dir / job.id
-            document = json.dumps(outcome["document"], indent=2) + "\n"
-            write_atomically(folder / "results.json", document.encode("utf-8"))
-            write_atomically(folder / "report.html", outcome["report_html"].encode("utf-8"))
+        outcome.write(out_dir / job.submission_id)
         journal.append(entry)  # after the files: the journal never names a missing result
         summary.statuses[entry.status] += 1
         if entry.status == OK_STATUS:
             summary.graded += 1
         else:
             summary.failed += 1
-        summary.cpu_seconds += float(outcome.get("cpu_seconds") or 0.0)
+        summary.cpu_seconds += float(outcome.cpu_seconds or 0.0)
         progress.update(entry)
         if time.monotonic() - last_rebuild > 10:
             rebuild(out_dir)
             last_rebuild = time.monotonic()
 
     started = time.monotonic()
-    runner: LocalPool | DaskRunner
-    runner = DaskRunner(scheduler, timeout) if scheduler else LocalPool(workers, timeout)
+    todo = make_jobs()
     try:
-        if todo:
-            runner.run(make_jobs(), on_done)
+        first = next(todo, None)
+        if first is not None:  # a runner (a Dask client, worker processes) only for real work
+            runner: LocalPool | DaskRunner
+            runner = DaskRunner(scheduler, timeout) if scheduler else LocalPool(workers, timeout)
+            runner.run(itertools.chain([first], todo), on_done)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
@@ -216,37 +215,34 @@ class BatchInterrupted(KeyboardInterrupt):
         self.summary = summary
 
 
-def _entry(job: Job, item: BatchItem, outcome: Outcome, settings: dict) -> JournalEntry:
-    """One journal line. A row whose grading did not run to the end (a retried status) carries
-    no score and no check results: it is not a verdict on the learner's code."""
-    status = outcome.get("status", "error")
-    document = (outcome.get("document") or {}) if status not in RETRY_STATUSES else {}
+def _entry(
+    job: GradingJob, item: BatchItem, outcome: GradingOutcome, settings: dict
+) -> JournalEntry:
+    """One journal line, from the outcome's record. A row whose grading did not run to the end
+    (a retried status) carries no score and no check results: it is not a verdict on the
+    learner's code."""
+    status = outcome.status
+    result = outcome.result if status not in RETRY_STATUSES else None
     return JournalEntry(
-        id=job.id,
+        id=job.submission_id,
         source=item.source,
-        content_hash=job.content_hash,
-        grader_version=outcome.get("grader_version", __version__),
+        content_hash=job.sha256,
+        grader_version=outcome.result.grader_version if outcome.result else __version__,
         settings=settings,
-        checks_digest=outcome.get("checks_digest", ""),  # which hidden checks graded it
-        status=status,
-        error=outcome.get("error", ""),
+        checks_digest=outcome.checks_digest,  # which hidden checks graded it
+        status=str(status),
+        error=outcome.message,
         note=item.note,
-        score=document.get("score"),
-        max_score=document.get("max_score"),
+        score=result.score if result else None,
+        max_score=result.max_score if result else None,
         checks=[
-            JournalCheck(
-                number=test.get("number", ""),
-                name=test.get("name", ""),
-                score=test.get("score", 0.0),
-                max_score=test.get("max_score", 0.0),
-                message=test.get("output", ""),
-            )
-            for test in document.get("tests", [])
+            JournalCheck(check.number, check.name, check.score, check.max_score, check.message)
+            for check in (result.checks if result else ())
         ],
-        execution_time=round(float(outcome.get("wall_seconds") or 0.0), 2),
-        cpu_seconds=outcome.get("cpu_seconds"),
-        host=outcome.get("host", ""),
-        isolation=document.get("extra_data", {}).get("isolation", ""),
-        report="document" in outcome,
+        execution_time=round(outcome.wall_seconds, 2),
+        cpu_seconds=outcome.cpu_seconds,
+        host=outcome.host,
+        isolation=result.isolation if result else "",
+        report=outcome.result is not None,
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )

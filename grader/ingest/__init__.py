@@ -34,7 +34,7 @@ from grader.ingest.model import (
     Stmt,
 )
 from grader.ingest.names import Definition, NearName
-from grader.ingest.pipeline import IngestedNotebook, ingest, ingest_notebook
+from grader.ingest.pipeline import IngestedNotebook, ingest, ingest_bytes, ingest_notebook
 from grader.ingest.reading import submission_hash
 from grader.ingest.resolving import Resolver
 
@@ -54,6 +54,7 @@ __all__ = [
     "habit_rows",
     "habits_text",
     "ingest",
+    "ingest_bytes",
     "ingest_notebook",
     "submission_hash",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from grader.ingest.model import (
 )
 from grader.ingest.names import NearName, collect_definitions, misspelt_methods, near_names
 from grader.ingest.parsing import cell_tags, parse_cells
-from grader.ingest.reading import parse_json_bytes, read_submission, to_v4
+from grader.ingest.reading import check_size, parse_json_bytes, read_submission, to_v4
 from grader.ingest.resolving import Resolver
 
 
@@ -66,20 +66,26 @@ def ingest(path: Path | str, rules: IngestRules) -> IngestedNotebook:
     Raises `NotebookError` when the file is not a usable notebook (too big, empty, not JSON,
     not nbformat 4, no graded part at all); everything else is reported in ``problems``.
     """
-    data = read_submission(Path(path), rules.max_bytes)
+    return ingest_bytes(read_submission(Path(path), rules.max_bytes), rules)
+
+
+def ingest_bytes(data: bytes, rules: IngestRules, *, sha256: str = "") -> IngestedNotebook:
+    """:func:`ingest` of a submitted file's bytes (a grading holds them in memory). ``sha256``:
+    their digest when the caller took it already (a grading hashes its notebook once)."""
+    check_size(data, rules.max_bytes)
     nbdict = parse_json_bytes(data)
-    result = _ingest_dict(nbdict, rules)
-    return replace(result, sha256=hashlib.sha256(data).hexdigest())
+    return _ingest_dict(nbdict, rules, sha256 or hashlib.sha256(data).hexdigest())
 
 
 def ingest_notebook(nb: NotebookNode | Mapping[str, Any], rules: IngestRules) -> IngestedNotebook:
     """Ingest an in-memory notebook (any nbformat 4 minor); the caller's object is not modified."""
     if not isinstance(nb, Mapping):
         raise NotebookError("This is not a Jupyter notebook (expected a JSON object).")
-    return _ingest_dict(nb, rules)
+    canonical = json.dumps(nb, sort_keys=True, default=str).encode("utf-8", "replace")
+    return _ingest_dict(nb, rules, hashlib.sha256(canonical).hexdigest())
 
 
-def _ingest_dict(nbdict: Any, rules: IngestRules) -> IngestedNotebook:
+def _ingest_dict(nbdict: Any, rules: IngestRules, sha256: str) -> IngestedNotebook:
     nb, version, problems = to_v4(nbdict)
     parsed = parse_cells(nb)
     problems.extend(c.error for c in parsed.cells if c.error is not None)
@@ -108,9 +114,7 @@ def _ingest_dict(nbdict: Any, rules: IngestRules) -> IngestedNotebook:
         parts=parts,
         problems=problems,
         nbformat_version=version,
-        sha256=hashlib.sha256(
-            json.dumps(nbdict, sort_keys=True, default=str).encode("utf-8", "replace")
-        ).hexdigest(),
+        sha256=sha256,
         graded=rules.parts,
         habits=rules.habits(parsed, resolver) if rules.habits else (),
         near_names={name: found for name, found in near.items() if found},

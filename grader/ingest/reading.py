@@ -54,6 +54,11 @@ def read_submission(path: Path, max_bytes: int) -> bytes:
             data = fh.read(max_bytes + 1)  # the cap also holds for files that grow or lie
     except OSError as exc:
         raise NotebookError(f"The submission could not be read ({exc.strerror}).") from None
+    return check_size(data, max_bytes)
+
+
+def check_size(data: bytes, max_bytes: int) -> bytes:
+    """``data`` when it is at most ``max_bytes`` long; `NotebookError` (too big) otherwise."""
     if len(data) > max_bytes:
         raise NotebookError(_too_big_message(len(data), max_bytes))
     return data

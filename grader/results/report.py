@@ -1,4 +1,5 @@
-"""GradingResult -> one self-contained ``report.html`` (Jinja; pictures inline, no external requests).
+"""A grading's record and what only the report shows -> one self-contained ``report.html`` (Jinja;
+pictures inline, no external requests).
 
 The learner reads this page top down, so it opens with who and what was graded (the learner, the
 file, when, its short hash) and the score, then what to fix first: the problems found in the
@@ -14,17 +15,33 @@ from __future__ import annotations
 
 import base64
 import re
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import jinja2
 import markupsafe
 
 from grader import __version__
-from grader.checking import scrub
-from grader.files import write_atomically
+from grader.checking import Artifacts, scrub
 from grader.results.learner_output import learner_output
 from grader.results.locations import LocatedProblem
-from grader.results.scoring import GradingResult
+from grader.results.pictures import Picture
+from grader.results.record import GradingResult
+
+
+@dataclass
+class ReportMaterial:
+    """What the report shows beside the results record (none of it is in results.json): the
+    data the checks left for it, the pictures drawn from that data, the problems found in the
+    notebook, the assignment's title and credit line."""
+
+    artifacts: Artifacts = field(default_factory=Artifacts)
+    pictures: dict[str, Picture] = field(default_factory=dict)  # the report's, in order
+    #: What ingestion found in the notebook, each with its graded part and its cell as the
+    #: learner sees it (the report opens with these).
+    problems: list[LocatedProblem] = field(default_factory=list)
+    title: str = ""  # the assignment's title, the report's heading
+    credit: str = ""  # the assignment's credit line, in the report's footer
+
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("grader.results", "templates"),
@@ -71,35 +88,35 @@ def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _problems(result: GradingResult) -> list[LocatedProblem]:
+def _problems(material: ReportMaterial) -> list[LocatedProblem]:
     """The problems to show first: located ones, else the plain messages (an unreadable file)."""
-    if result.problems:
-        return result.problems
-    return [LocatedProblem(message) for message in result.artifacts.problems]
+    if material.problems:
+        return material.problems
+    return [LocatedProblem(message) for message in material.artifacts.problems]
 
 
-def render_report(result: GradingResult) -> str:
+def render_report(result: GradingResult, material: ReportMaterial | None = None) -> str:
+    """The report of ``result``, with ``material`` (none: the record's own data only)."""
+    material = material or ReportMaterial()
     pictures = [
-        (picture, png_data_uri(picture.png)) for picture in result.pictures.values() if picture.png
+        (picture, png_data_uri(picture.png))
+        for picture in material.pictures.values()
+        if picture.png
     ]
     percent = 100.0 * result.score / result.max_score if result.max_score else 0.0
+    artifacts = material.artifacts
     return _ENV.get_template("report.html.j2").render(
         result=result,
         percent=percent,
         parts=result.part_scores(),
         pictures=pictures,
-        code=result.artifacts.code,
-        captured_output=learner_output(as_text(result.artifacts.captured_output)).strip("\n"),
-        habits=result.artifacts.habits,
+        code=artifacts.code,
+        captured_output=learner_output(as_text(artifacts.captured_output)).strip("\n"),
+        habits=artifacts.habits,
         plain=as_text,
-        problems=_problems(result),
-        short_hash=str(result.extra.get("submission_sha256", ""))[:12],
-        extra=result.extra,
+        problems=_problems(material),
+        short_hash=result.submission_sha256[:12],
         version=__version__,
-        title=result.title,
-        credit=result.credit,
+        title=material.title,
+        credit=material.credit,
     )
-
-
-def write_report(result: GradingResult, path: Path) -> None:
-    write_atomically(path, render_report(result).encode("utf-8"))

@@ -7,7 +7,7 @@ One module per concern, imports flowing one way (a test fails on any cycle):
 - data: ``settings`` and ``models`` (leaves) <- ``db`` <- ``roster``, ``submissions``, ``leases``
   (the jobs table), ``overrides``, ``quiz_attempts`` (the quiz's one store) <- ``views``,
   ``exports`` (grade exports by name), ``quiz_stats``, ``lms_import``;
-- grading: ``tasks`` (a grading, on Dask) <- ``queue`` (the dispatcher);
+- grading: ``executors`` (Dask) <- ``queue`` (the dispatcher, submitting ``grader.job`` jobs);
 - web: ``auth``, ``formatting``, ``responses``, ``reports`` and ``state`` (what a request shares)
   <- the blueprints ``pages`` (the learner's), ``api``, ``instructor``, ``live``, ``quiz_pages``
   <- ``app.create_app`` (the course) and ``practice.create_practice_app`` (``quiz serve``);

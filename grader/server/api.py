@@ -41,7 +41,7 @@ def create() -> Any:
     if upload is None:
         return jsonify({"error": "send the notebook as the multipart field 'notebook'"}), 400
     try:
-        accepted = server.upload(identity, upload.read())
+        accepted = server.upload(identity, upload.read(), upload.filename or "")
     except Refused as refused:
         return jsonify({"error": refused.message}), refused.status
     return jsonify({"id": accepted.id, "number": accepted.number, "late": accepted.late}), 201

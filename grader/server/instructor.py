@@ -17,7 +17,6 @@ relative links ``<id>/report.html`` resolve to :func:`summary_report` below.
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from flask import (
 from sqlalchemy import and_, or_, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from grader.results.record import REPORT_FILE, RESULTS_FILE, load_results
 from grader.server import auth, exports, lms_import, overrides, views
 from grader.server.models import AuditEvent, Job, Learner, Submission, utcnow
 from grader.server.reports import report_response, self_contained
@@ -207,7 +207,7 @@ def job_report(job_id: int) -> Any:
     with server.db.read() as session:
         job = session.get(Job, job_id)
         folder = job.result_dir if job else None
-    return _report(server.data_dir / folder / "report.html" if folder else None)
+    return _report(server.data_dir / folder / REPORT_FILE if folder else None)
 
 
 def summary_entries(lines: list[exports.GradebookLine]) -> list[Any]:
@@ -224,14 +224,8 @@ def summary_entries(lines: list[exports.GradebookLine]) -> list[Any]:
             job = submission.jobs[-1] if submission and submission.jobs else None
             if job is None:
                 continue
-            document: dict[str, Any] = {}
             folder = server.data_dir / job.result_dir if job.result_dir else None
-            if folder is not None:
-                try:
-                    document = json.loads((folder / "results.json").read_text())
-                except (OSError, ValueError):
-                    document = {}
-            tests = [t for t in document.get("tests") or [] if isinstance(t, dict)]
+            result = load_results(folder / RESULTS_FILE) if folder is not None else None
             entries.append(
                 JournalEntry(
                     id=line.learner.id,
@@ -241,17 +235,11 @@ def summary_entries(lines: list[exports.GradebookLine]) -> list[Any]:
                     score=job.score,
                     max_score=job.max_score,
                     checks=[
-                        JournalCheck(
-                            number=str(t.get("number", "")),
-                            name=str(t.get("name", "")),
-                            score=float(t.get("score") or 0.0),
-                            max_score=float(t.get("max_score") or 0.0),
-                            message=str(t.get("output", "")),
-                        )
-                        for t in tests
+                        JournalCheck(c.number, c.name, c.score, c.max_score, c.message)
+                        for c in (result.checks if result is not None else ())
                     ],
-                    execution_time=float(document.get("execution_time") or 0.0),
-                    report=bool(folder and (folder / "report.html").is_file()),
+                    execution_time=result.execution_time if result is not None else 0.0,
+                    report=bool(folder and (folder / REPORT_FILE).is_file()),
                 )
             )
     return entries

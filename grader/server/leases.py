@@ -18,7 +18,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
@@ -26,13 +26,21 @@ from grader.batch.common import RETRY_STATUSES
 from grader.server.db import Database
 from grader.server.models import AuditEvent, Job, JobStatus, Submission, utcnow
 
+if TYPE_CHECKING:
+    from grader.job import GradingOutcome
+
 
 @dataclass(frozen=True)
 class Claimed:
+    """A job taken under a lease, with what its grading needs of its submission."""
+
     job_id: int
     attempt: int
     submission_id: int
-    path: str
+    path: str  # the stored upload, relative to DIR
+    sha256: str  # of the stored upload, taken when it was stored
+    file_name: str  # as the learner named it ("" when unknown: stored before names were kept)
+    learner: str  # as the report names them: "Name (id)", or the id
 
 
 def new_owner() -> str:
@@ -65,6 +73,7 @@ def claim(db: Database, owner: str, lease_seconds: float) -> Claimed | None:
         job = session.get(Job, job_id)
         assert job is not None
         session.refresh(job)
+        submission = job.submission
         session.add(
             AuditEvent(
                 actor="server",
@@ -73,7 +82,19 @@ def claim(db: Database, owner: str, lease_seconds: float) -> Claimed | None:
                 detail={"job": job.id, "attempt": job.attempts, "owner": owner},
             )
         )
-        return Claimed(job.id, job.attempts, job.submission_id, job.submission.path)
+        learner = submission.learner
+        shown = (
+            f"{learner.name} ({learner.id})" if learner.name not in ("", learner.id) else learner.id
+        )
+        return Claimed(
+            job.id,
+            job.attempts,
+            job.submission_id,
+            submission.path,
+            submission.sha256,
+            submission.filename or "",
+            shown,
+        )
 
 
 def renew(db: Database, owner: str, job_ids: list[int], lease_seconds: float) -> None:
@@ -114,13 +135,13 @@ def record(
     db: Database,
     claimed: Claimed,
     owner: str,
-    outcome: dict[str, Any],
+    outcome: GradingOutcome,
     result_dir: str | None,
     max_attempts: int,
 ) -> bool:
     """Record a grading's outcome if this owner still holds the job's lease for this attempt;
     False (nothing written) for a stale worker's result."""
-    status = str(outcome.get("status", "error"))
+    status = str(outcome.status)
     with db.write() as session:
         job = session.scalar(
             select(Job)
@@ -136,15 +157,15 @@ def record(
             return False
         job.lease_owner = None
         job.lease_expires = None
-        job.message = str(outcome.get("message", ""))[:2000]
+        job.message = outcome.message[:2000]
         detail = {"job": job.id, "attempt": job.attempts, "status": status}
         if status in RETRY_STATUSES and job.attempts < max_attempts:
             job.status = JobStatus.QUEUED
             action = "grading_retried"
         else:
             job.status = status
-            job.score = outcome.get("score")
-            job.max_score = outcome.get("max_score")
+            job.score = outcome.score
+            job.max_score = outcome.max_score
             job.result_dir = result_dir
             job.finished_at = utcnow()
             action = "graded"

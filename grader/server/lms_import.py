@@ -237,6 +237,7 @@ def import_archive(
                 data,
                 now=now or utcnow(),
                 imported={"actor": actor, "source": f"{archive.name}!{source}", "late": found.late},
+                filename=item.name,
             )
         except Refused as refused:
             report.refused.append((source, refused.message))

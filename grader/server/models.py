@@ -118,6 +118,8 @@ class Submission(Base):
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per learner
     path: Mapped[str] = mapped_column(String(500))  # relative to DIR
     sha256: Mapped[str] = mapped_column(String(64))
+    # the uploaded file's own name (the report's header); stored as <number>.ipynb whatever it is
+    filename: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     # feedback_release: manual -> hidden from the learner until the instructor releases it

@@ -20,11 +20,11 @@ The rules, so that a score never changes without a trace:
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.results.record import RESULTS_FILE, ScoredCheck, load_results
 from grader.server.db import Database
 from grader.server.models import AuditEvent, Job, JobStatus, Override, Submission, utcnow
 
@@ -34,14 +34,6 @@ PENDING = (JobStatus.QUEUED, JobStatus.GRADING)
 
 class OverrideError(ValueError):
     """An override that cannot be stored; the message says why (shown as a 400)."""
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    number: str
-    score: float
-    max_score: float
 
 
 @dataclass(frozen=True)
@@ -68,28 +60,12 @@ class Adjusted:
     applied: tuple[Applied, ...]
 
 
-def checks_of(data_dir: Path, job: Job | None) -> dict[str, Check]:
-    """The checks of a grading, from its results.json (empty when there is none)."""
+def checks_of(data_dir: Path, job: Job | None) -> dict[str, ScoredCheck]:
+    """The checks of a grading, by name, from its results record (empty when there is none)."""
     if job is None or not job.result_dir:
         return {}
-    try:
-        document = json.loads((Path(data_dir) / job.result_dir / "results.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    checks: dict[str, Check] = {}
-    for test in document.get("tests") or []:
-        if not isinstance(test, dict) or not test.get("name"):
-            continue
-        try:
-            checks[str(test["name"])] = Check(
-                str(test["name"]),
-                str(test.get("number", "")),
-                float(test.get("score") or 0.0),
-                float(test.get("max_score") or 0.0),
-            )
-        except (TypeError, ValueError):
-            continue
-    return checks
+    result = load_results(Path(data_dir) / job.result_dir / RESULTS_FILE)
+    return {check.name: check for check in result.checks} if result is not None else {}
 
 
 def in_force(rows: list[Override]) -> dict[str, Override]:

@@ -124,7 +124,8 @@ def submit() -> Any:
     if not form.validate_on_submit():
         return _home(identity, Refused("choose your .ipynb notebook file first"))
     try:
-        accepted = current().upload(identity, form.notebook.data.read())
+        upload = form.notebook.data
+        accepted = current().upload(identity, upload.read(), upload.filename or "")
     except Refused as refused:
         return _home(identity, refused)
     flash(f"Submission {accepted.number} received and queued for grading.")

@@ -6,9 +6,10 @@ lease_owner=…, lease_expires=… WHERE id=… AND status='queued'`` inside :me
 (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``FOR UPDATE SKIP LOCKED``), so two dispatchers (two
 server processes on one PostgreSQL database) never take the same job. The work runs on Dask
 distributed, an existing engine: a ``LocalCluster`` of ``-j`` single-threaded worker processes, or
-an existing scheduler (``--scheduler``). Each task grades in a child process of the Dask worker
-under the wall-clock limit (as ``grader.batch.jobs.grade_job_bounded`` does), gets the notebook by
-value and hands back the result files by value, so remote workers need no shared disk.
+an existing scheduler (``--scheduler``). Each grading is a ``grader.job.GradingJob``, the job
+``grader grade`` submits, run by ``grader.bounded.grade_bounded`` in a child process of the Dask
+worker under the wall-clock limit; it gets the notebook by value and hands back the outcome (the
+results record, results.json and report.html) by value, so remote workers need no shared disk.
 
 Exactly once: the dispatcher renews its leases while grading; a server killed with ``kill -9``
 stops renewing, and at the next start (or in another server once the lease expires) the job is
@@ -31,8 +32,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from grader.files import write_atomically
+from grader.assignment import Assignment
+from grader.batch.common import DEFAULT_MEMORY_MB
+from grader.bounded import grade_bounded
+from grader.job import GradeFn, GradingJob, GradingOutcome, grader_failed, grading_limits
 from grader.server.db import Database
+from grader.server.executors import DaskExecutor, Executor
 from grader.server.leases import (
     Claimed,
     claim,
@@ -45,9 +50,9 @@ from grader.server.leases import (
 )
 from grader.server.models import Job, JobStatus
 from grader.server.settings import Settings
-from grader.server.tasks import DaskExecutor, Executor, GradeFn, Task, grade_one, run_task
+from grader.status import Status
 
-__all__ = ["Dispatcher", "grade_one", "regrade_all"]
+__all__ = ["Dispatcher", "regrade_all"]
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +70,9 @@ class _InFlight:
 class Dispatcher:
     """Claims queued jobs and runs them on an executor (Dask by default), records the results.
 
-    ``grade`` is the grading function (:func:`grade_one`; tests pass a fake), ``executor`` any
-    object with ``submit(fn, *args) -> future`` (default: :class:`DaskExecutor` over
-    ``scheduler`` or a local cluster of ``settings.jobs`` workers).
+    ``grade`` is the grading function (None: the engine, ``grader.grade.grade``; tests pass a
+    stand-in), ``executor`` any object with ``submit(fn, *args) -> future`` (default:
+    :class:`DaskExecutor` over ``scheduler`` or a local cluster of ``settings.jobs`` workers).
     """
 
     def __init__(
@@ -76,7 +81,7 @@ class Dispatcher:
         data_dir: Path,
         settings: Settings,
         *,
-        grade: GradeFn = grade_one,
+        grade: GradeFn | None = None,
         executor: Executor | None = None,
         capacity: int | None = None,
         scheduler: str | None = None,
@@ -92,6 +97,8 @@ class Dispatcher:
         self.capacity = capacity
         self.scheduler = scheduler
         self.hidden_seed = hidden_seed
+        self.assignment: Assignment | None = None  # resolved once, at prepare()
+        self.limits: Any = None  # the sandbox's limits: `grader grade`'s, at its default memory
         self.poll_seconds = poll_seconds
         self.owner = new_owner()
         self.in_flight: dict[int, _InFlight] = {}
@@ -104,9 +111,12 @@ class Dispatcher:
     # life cycle -------------------------------------------------------------------------
 
     def prepare(self) -> Dispatcher:
-        """Requeue what a dead predecessor held, read the course secret, start the executor."""
+        """Requeue what a dead predecessor held, resolve the assignment and read the course
+        secret (once: every job carries them), start the executor."""
         if self._prepared:
             return self
+        self.assignment = self.settings.chosen_assignment()  # AssignmentError: none such
+        self.limits = grading_limits(DEFAULT_MEMORY_MB)  # as `grader grade` grades
         self._prepared = True
         requeued = requeue_lost(self.db, self.owner, self.settings.max_attempts, at_start=True)
         if requeued:
@@ -187,20 +197,24 @@ class Dispatcher:
         try:
             data = path.read_bytes()
         except OSError as error:
-            outcome = {"status": "error", "message": f"the stored upload is missing: {error}"}
+            outcome = GradingOutcome(Status.ERROR, f"the stored upload is missing: {error}")
             record(self.db, claimed, self.owner, outcome, None, max_attempts=1)
             return
-        task = Task(
-            job_id=claimed.job_id,
-            name=path.name,
-            data=data,
+        assert self.assignment is not None and self.hidden_seed is not None
+        job = GradingJob(
+            assignment=self.assignment,
+            notebook=data,
+            seed=self.hidden_seed,
+            file_name=claimed.file_name or path.name,
+            learner=claimed.learner,
+            submission_id=str(claimed.submission_id),
+            limits=self.limits,
             sandbox_mode=self.settings.sandbox,
-            hidden_seed=self.hidden_seed,
-            timeout=self.settings.grading_timeout,
-            assignment=self.settings.assignment,
+            sha256=claimed.sha256,  # taken when the upload was stored
         )
         assert self.executor is not None
-        future = self.executor.submit(run_task, task, self.grade)
+        timeout = self.settings.grading_timeout
+        future = self.executor.submit(grade_bounded, job, timeout, self.grade)
         self.in_flight[claimed.job_id] = _InFlight(claimed, future)
 
     def _finish(self, flight: _InFlight) -> None:
@@ -208,23 +222,15 @@ class Dispatcher:
         try:
             outcome = flight.future.result()
         except Exception as error:  # the Dask worker died (KilledWorker), or was cancelled
-            killed = type(error).__name__ == "KilledWorker"
-            outcome = {
-                "status": "killed" if killed else "error",
-                "message": f"grader error: {type(error).__name__}: {error}"[:500],
-            }
+            outcome = grader_failed(error)
         relative = None
         folder = None
-        files: dict[str, bytes] = outcome.pop("files", None) or {}
-        if files:
+        if outcome.result is not None:
             relative = (
                 f"{RESULTS_DIR}/{claimed.submission_id}/job{claimed.job_id}-a{claimed.attempt}"
             )
             folder = self.data_dir / relative
-            folder.mkdir(parents=True, exist_ok=True)
-            for name, content in files.items():
-                if "/" not in name and name not in ("", ".", ".."):
-                    write_atomically(folder / name, content)
+            outcome.write(folder)
         if not record(self.db, claimed, self.owner, outcome, relative, self.settings.max_attempts):
             log.warning("dropped a stale result of job %d (lease lost)", claimed.job_id)
             if folder is not None:

@@ -37,6 +37,7 @@ PROG = "grader serve"
 def serve(args: argparse.Namespace, settings: Any, db: Any) -> int:
     """Start the dispatcher of the course in ``args.data`` (its ``settings`` and ``db``), serve
     until interrupted (Ctrl-C, SIGTERM)."""
+    from grader.assignment import AssignmentError
     from grader.preflight import refusal
     from grader.secret import SecretError, hidden_seed
     from grader.server.app import create_app
@@ -62,7 +63,7 @@ def serve(args: argparse.Namespace, settings: Any, db: Any) -> int:
         dispatcher = Dispatcher(
             db, args.data, settings, scheduler=args.scheduler, hidden_seed=seed
         ).start()
-    except OSError as error:  # the Dask scheduler cannot be reached
+    except (OSError, AssignmentError) as error:  # no such assignment; no Dask scheduler
         print(f"{PROG}: {error}", file=sys.stderr)
         return 2
     app = create_app(args.data, settings, db, dispatcher=dispatcher)

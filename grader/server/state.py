@@ -51,14 +51,21 @@ class ServerState:
     uploads: RateLimiter = field(default_factory=lambda: RateLimiter(6))
     bundle_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def upload(self, identity: Identity, data: bytes) -> Accepted:
-        """Take an upload for a signed-in learner (web page and API alike)."""
+    def upload(self, identity: Identity, data: bytes, filename: str = "") -> Accepted:
+        """Take an upload for a signed-in learner (web page and API alike); ``filename``: the
+        uploaded file's own name, as the browser or client sent it."""
         if identity.learner_id is None:
             raise Refused("instructors do not submit: sign in with a learner link", 403)
         if not self.uploads.allow(identity.learner_id):
             raise Refused("too many uploads in a minute; wait a little and try again", 429)
         accepted = create_submission(
-            self.db, self.data_dir, self.settings, identity.learner_id, data, now=self.clock()
+            self.db,
+            self.data_dir,
+            self.settings,
+            identity.learner_id,
+            data,
+            now=self.clock(),
+            filename=filename,
         )
         self.wake()
         return accepted

@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,14 @@ def check_notebook(data: bytes, settings: Settings) -> None:
         raise Refused(f"this is not a readable Jupyter notebook: {str(error)[:200]}") from None
 
 
+def upload_name(raw: str | None) -> str:
+    """The name a learner's file had, fit to show: its last path part (some browsers send a
+    path), no control characters, at most 255 characters; "" when there is none."""
+    name = re.split(r"[\\/]", raw or "")[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()
+    return name[:255]
+
+
 def _policy(session, settings: Settings, learner_id: str, now: dt.datetime) -> int:
     """Apply the resubmission policy inside the write transaction; the next number."""
     session.execute(select(Learner.id).where(Learner.id == learner_id).with_for_update())
@@ -111,8 +120,12 @@ def create_submission(
     *,
     now: dt.datetime | None = None,
     imported: dict[str, object] | None = None,
+    filename: str = "",
 ) -> Accepted:
     """Store an upload and queue its grading, or raise :class:`Refused` with the reason.
+
+    ``filename``: the uploaded file's own name (kept for its report's header; the file is stored
+    as ``<number>.ipynb`` whatever it is).
 
     ``imported`` (an LMS export brought in by the instructor, ``grader.server.lms_import``):
     the resubmission policy does not apply, the late flag is the export's (``imported["late"]``),
@@ -141,6 +154,7 @@ def create_submission(
                 number=number,
                 path=str(relative),
                 sha256=hashlib.sha256(data).hexdigest(),
+                filename=upload_name(filename) or None,
                 created_at=now,
                 late=late,
             )

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from grader.results.record import REPORT_FILE
 from grader.server import overrides
 from grader.server.db import Database
 from grader.server.models import AuditEvent, Job, JobStatus, Learner, Submission, utcnow
@@ -82,7 +83,7 @@ def _view(
         raw = score = adjusted.total
     report = None
     if job and job.result_dir and released:
-        candidate = data_dir / job.result_dir / "report.html"
+        candidate = data_dir / job.result_dir / REPORT_FILE
         report = candidate if candidate.is_file() else None
     return SubmissionView(
         id=submission.id,

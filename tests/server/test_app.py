@@ -4,6 +4,7 @@ only their own rows (every page and API route tried with the other learner's ids
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -31,10 +32,10 @@ def upload(client, data: bytes, name: str = "nb.ipynb"):
     )
 
 
-def api_upload(course, who: str, data: bytes):
+def api_upload(course, who: str, data: bytes, name: str = "nb.ipynb"):
     return course.app.test_client().post(
         "/api/v1/submissions",
-        data={"notebook": (io.BytesIO(data), "nb.ipynb")},
+        data={"notebook": (io.BytesIO(data), name)},
         headers=course.bearer(who),
         content_type="multipart/form-data",
     )
@@ -109,6 +110,24 @@ def test_upload_is_stored_queued_and_graded(course, notebook):
     report = client.get("/submissions/1/report")
     assert report.status_code == 200 and b"fake report" in report.data
     assert "default-src 'none'" in report.headers["Content-Security-Policy"]
+
+
+def test_the_report_names_the_learner_and_the_file_they_uploaded(course, notebook):
+    """Stored as <n>.ipynb, graded under the name the learner gave it (a path a browser sends is
+    cut to its last part), by the learner the roster knows."""
+    assert upload(course.client("alice"), notebook, "My work (final).ipynb").status_code == 302
+    sent = "../../home/bob/lab 3.ipynb"
+    assert api_upload(course, "bob", notebook, sent).status_code == 201
+    course.grade_all()
+    seen = {}
+    for path in sorted((course.data_dir / "results").glob("*/*/results.json")):
+        extra = json.loads(path.read_text())["extra_data"]
+        seen[extra["learner"]] = extra["submission_file"]
+    assert seen == {"Alice (alice)": "My work (final).ipynb", "Bob (bob)": "lab 3.ipynb"}
+    assert sorted(p.name for p in (course.data_dir / "submissions").rglob("*.ipynb")) == [
+        "1.ipynb",
+        "1.ipynb",
+    ]
 
 
 @pytest.mark.parametrize(

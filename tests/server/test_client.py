@@ -32,12 +32,12 @@ from tests.server.helpers import make_course
 GATE_ENV = "OBJLOC_TEST_GATE"  # a folder: gated_grade writes "started", waits for "open"
 
 
-def gated_grade(path, out_dir, **kw):
-    """Runs in the grading's child process (grader.server.tasks): it signals through files."""
+def gated_grade(job):
+    """Runs in the grading's child process (grader.bounded.grade_bounded): it signals through files."""
     gate = Path(os.environ[GATE_ENV])
     (gate / "started").write_text("")
     assert wait_for(lambda: (gate / "open").exists(), 30), "the test never opened the gate"
-    return fake_grade(path, out_dir, **kw)
+    return fake_grade(job)
 
 
 @dataclasses.dataclass

@@ -340,6 +340,12 @@ def test_an_lms_export_is_matched_to_the_roster_and_queued(data_dir, db, setting
     assert set(rows) == {"alice", "bob", "carol"}
     assert rows["carol"].late and not rows["alice"].late
     assert (course.data_dir / rows["alice"].path).read_bytes() == notebook
+    # each report names the file as the export held it (stored as <number>.ipynb)
+    assert {learner: row.filename for learner, row in rows.items()} == {
+        "alice": "nb.ipynb",
+        "bob": "bob_77_9_nb.ipynb",
+        "carol": "smithcarol_LATE_4242_9_nb.ipynb",
+    }
     assert len(events) == 3 and all(e.actor == "instructor" for e in events)
     assert {e.detail["learner"] for e in events} == {"alice", "bob", "carol"}
     assert any(e.detail["source"].endswith("!smithcarol_LATE_4242_9_nb.ipynb") for e in events)

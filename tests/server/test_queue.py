@@ -1,11 +1,13 @@
 """The grading queue: a job is graded once (on Dask too); a dispatcher killed with kill -9 in the
 middle of a grading and restarted finishes it exactly once; a stale worker's result is dropped;
 retried statuses are retried up to max_attempts; regrade-everyone is one call; the real grading
-function is wired (``grade_one`` -> ``grade_notebook`` with ``sandbox_mode="none"``)."""
+function is wired (``grader.bounded.grade_bounded`` -> ``grader.grade.grade``, ``sandbox_mode="none"``),
+with the learner and the uploaded file's name in the report's header."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -18,6 +20,8 @@ import nbformat
 import pytest
 from sqlalchemy import select
 
+from grader.job import GradingOutcome
+from grader.results import GradingResult, ScoredCheck
 from grader.server import roster
 from grader.server.leases import claim, new_owner, record, regrade_all, requeue_lost
 from grader.server.models import AuditEvent, Job
@@ -88,7 +92,8 @@ def test_a_stale_workers_result_is_dropped(db, data_dir, settings, learners):
     assert requeue_lost(db, second, max_attempts=3) == 1
     fresh = claim(db, second, lease_seconds=60)
     assert fresh is not None and fresh.attempt == 2
-    done = {"status": "graded", "score": 1.0, "max_score": 2.0}
+    check = ScoredCheck("1.1", "a check", "a", 2.0, 1.0, "half")
+    done = GradingOutcome.of(GradingResult("1", [check]), "<html></html>")
     assert not record(db, stale, first, done, "results/x", max_attempts=3)
     assert record(db, fresh, second, done, "results/y", max_attempts=3)
     assert not record(db, fresh, second, done, "results/y", max_attempts=3)  # once only
@@ -163,23 +168,31 @@ def test_kill_9_mid_grading_then_restart_grades_exactly_once(
     assert [p.name for p in (data_dir / "results" / "1").iterdir()] == [f"job{job.id}-a2"]
 
 
-def test_the_real_grading_function_is_wired(db, data_dir, settings, learners, tmp_path):
-    """grade_one -> grader.grade.grade_notebook + write_outputs, through the queue, on a notebook
-    whose graded code does not even parse (fast: nothing to train)."""
+def test_the_real_grading_function_is_wired(db, data_dir, settings, tmp_path):
+    """The engine (grader.grade.grade) through the queue, on a notebook whose graded code does not
+    even parse (fast: nothing to train); the report names the learner and the file they sent."""
+    roster.add_learners(db, roster.read_roster("id,name\nanna,Anna Smith\n"), "http://x")
     notebook = nbformat.v4.new_notebook()
     notebook.cells.append(
         nbformat.v4.new_code_cell("# GRADED: create_example\ndef create_example(:\n    pass")
     )
-    create_submission(db, data_dir, settings, "anna", nbformat.writes(notebook).encode())
+    data = nbformat.writes(notebook).encode()
+    create_submission(db, data_dir, settings, "anna", data, filename="C:\\work\\mine (2).ipynb")
     with ThreadPoolExecutor(1) as pool:
-        dispatcher = Dispatcher(db, data_dir, settings, executor=pool)  # grade=grade_one
+        dispatcher = Dispatcher(db, data_dir, settings, executor=pool)  # the engine
         assert dispatcher.drain(120)
     [job] = jobs(db)
     assert job.status == "graded" and job.score == 0.0 and job.max_score > 0, job.message
     results = json.loads((data_dir / job.result_dir / "results.json").read_text())
     assert results["max_score"] == job.max_score
     assert results["extra_data"]["isolation"] and results["tests"]
-    assert (data_dir / job.result_dir / "report.html").stat().st_size > 1000
+    assert results["extra_data"]["submission_id"] == str(job.submission_id)
+    assert results["extra_data"]["learner"] == "Anna Smith (anna)"
+    assert results["extra_data"]["submission_file"] == "mine (2).ipynb"  # not 1.ipynb
+    assert results["extra_data"]["submission_sha256"] == hashlib.sha256(data).hexdigest()
+    report = (data_dir / job.result_dir / "report.html").read_text()
+    header = report[report.index("<h1>") : report.index('class="total"')]
+    assert "Anna Smith (anna)" in header and "mine (2).ipynb" in header
 
 
 def test_a_clean_stop_puts_its_gradings_back_in_the_queue(

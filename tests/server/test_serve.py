@@ -223,3 +223,15 @@ def test_an_lms_import_between_the_two_caps_passes_through_waitress(small_caps):
     status, _, page = instructor.request("/instructor/import", body, {"Content-Type": kind})
     assert status == 200, page[:500]
     assert b"Imported (2)" in page
+
+
+def test_a_course_whose_assignment_is_not_installed_refuses_to_start(tmp_path, capsys):
+    """The dispatcher resolves the course's assignment once, at its start: a wrong name stops
+    `grader serve` at once, saying which (never a grading that fails later, job after job)."""
+    from grader.cli import main
+
+    data = tmp_path / "course"
+    data.mkdir()
+    (data / "settings.yaml").write_text("assignment: no_such_course\nsandbox: none\n")
+    assert main(["serve", "--data", str(data), "--port", str(_free_port())]) == 2
+    assert "no assignment 'no_such_course'" in capsys.readouterr().err

@@ -1,0 +1,25 @@
+"""The uploaded file's own name beside each submission (its report's header names it).
+
+Revision ID: 0005_submission_filename
+Revises: 0004_quiz_practice
+Create Date: 2027-01-20
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005_submission_filename"
+down_revision = "0004_quiz_practice"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("submissions", sa.Column("filename", sa.String(255), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("submissions") as batch:
+        batch.drop_column("filename")

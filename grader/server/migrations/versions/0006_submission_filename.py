@@ -1,7 +1,7 @@
 """The uploaded file's own name beside each submission (its report's header names it).
 
-Revision ID: 0005_submission_filename
-Revises: 0004_quiz_practice
+Revision ID: 0006_submission_filename
+Revises: 0005_lti
 Create Date: 2027-01-20
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_submission_filename"
-down_revision = "0004_quiz_practice"
+revision = "0006_submission_filename"
+down_revision = "0005_lti"
 branch_labels = None
 depends_on = None
 

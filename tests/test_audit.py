@@ -239,6 +239,24 @@ equivalent:
     assert run.returncode == 2 and "needs a reason" in run.stderr
 
 
+def test_a_training_entry_leaves_every_mutant_of_its_line_to_the_training_checks(tmp_path):
+    listed = """
+training:
+  - part: normalise_box
+    original: "width, height = size"
+    reason: "pretend only a training run can judge this line"
+"""
+    folder = _course_copy(tmp_path, weak=True, equivalents=listed)
+    run, doc = _audit(folder, tmp_path, "--seeds", "1", "--extra-seeds", "0", "--min-killed", "0")
+    assert run.returncode == 0, run.stdout + run.stderr
+    of_line = [m for m in doc["mutants"] if m["original"] == "width, height = size"]
+    left = [m for m in of_line if m["how"] == "training"]
+    assert left and all(m["status"] == "equivalent" for m in left)
+    assert {m["operator"] for m in left} >= {"swap"}  # no operator given: every one of the line
+    assert f"Left to the training checks: {len(left)}" in run.stdout
+    assert not any(m["how"] == "training" for m in doc["mutants"] if m not in of_line)
+
+
 def test_a_mutant_that_hangs_is_killed_by_timeout_and_the_audit_goes_on(tmp_path):
     loop = "    while True:\n        scale = np.array([width, height, width, height], dtype=float)\n        break"
     folder = _course_copy(
@@ -291,10 +309,12 @@ def test_the_train_probe_runs_in_process_through_the_channel():
 
 #: CI's settings for the shipped course's audit: one hidden seed, one more for the survivors, no
 #: collateral gradings (CI holds the kill rate; the full audit reports the rest), two processes.
-#: Measured on the 2-core machine beside other jobs (load 3-11): 452 mutants in 27 min of wall
-#: clock, 24 min of CPU; the callback's checks (one fit per grading) took 60% of it.
+#: Measured on the 2-core machine beside other jobs (load 5-7): all 452 mutants with --first-kill
+#: in 11.5 min of wall clock (27 min without it, before the callback's fit ran eagerly); CI grades
+#: a fixed half of them (--sample 0.5), the same half on every run. The whole audit: see AUTHORING.
 CI_SEEDS = (
     "--seeds", "1", "--extra-seeds", "1", "--collateral-seeds", "0", "-j", "2", "--first-kill",
+    "--sample", "0.5",
 )  # fmt: skip
 
 

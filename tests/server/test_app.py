@@ -51,6 +51,8 @@ def test_signin_sets_a_safe_session_cookie_and_shows_the_learner_page(course):
     page = client.get("/")
     assert b"Hello Alice" in page.data and b"Submit for grading" in page.data
     assert b'name="viewport"' in page.data
+    assert b"<code>grader submit NOTEBOOK</code>" in page.data  # the bundle's command
+    assert b"python -m grader" not in page.data
 
 
 def test_secure_cookie_behind_tls(data_dir, db, settings):

@@ -243,7 +243,7 @@ def test_grader_check_runs_in_a_fresh_venv_made_from_the_requirements(bundle, tm
     finally:
         (bundle / "done.ipynb").unlink()
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "public checks: 41/41 points" in done.stdout
+    assert re.search(r"public checks: (\d+)/\1 points", done.stdout), done.stdout  # full marks
     assert _run(bin_dir, "grader", "submit", "--help", cwd=bundle).returncode == 0
 
 

@@ -1,6 +1,7 @@
 """`grader release`: the learner bundle self-checks and holds nothing hidden."""
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -81,4 +82,4 @@ def test_bundle_has_nothing_hidden_and_its_self_check_works(tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "public checks: 41/41 points" in done.stdout
+    assert re.search(r"public checks: (\d+)/\1 points", done.stdout), done.stdout  # full marks

@@ -42,7 +42,6 @@ PROG = "grader serve"
 def serve(args: argparse.Namespace, settings: Any, db: Any) -> int:
     """Start the dispatcher of the course in ``args.data`` (its ``settings`` and ``db``), serve
     until interrupted (Ctrl-C, SIGTERM)."""
-    from grader.assignment import AssignmentError
     from grader.preflight import refusal
     from grader.secret import SecretError, hidden_seed
 
@@ -75,6 +74,7 @@ def serve(args: argparse.Namespace, settings: Any, db: Any) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Any, db: Any, seed: Any) -> int:
+    from grader.assignment import AssignmentError
     from grader.server.app import create_app
     from grader.server.queue import Dispatcher
 

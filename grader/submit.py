@@ -1,6 +1,6 @@
 """Submit a notebook to the course server (``grader serve``) and watch its grading, from a
-terminal (``grader submit NOTEBOOK``; ``python -m grader.submit NOTEBOOK`` in the learner bundle)
-or from a cell of the notebook (``from grader.submit import submit; submit()``).
+terminal (``grader submit NOTEBOOK``, in the learner bundle too: it installs the command) or from
+a cell of the notebook (``from grader.submit import submit; submit()``).
 
 Why the standard library only: this module ships in the learner bundle (``grader release``) and
 runs on a learner's own machine, where the server's dependencies (Flask, SQLAlchemy, Dask) are
@@ -108,8 +108,7 @@ def credentials(server: str | None = None) -> Credentials:
             link = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             raise SubmitError(
-                "no sign-in link saved yet: run `grader submit --link <your sign-in link>` once "
-                "(python -m grader.submit --link ... in the bundle)",
+                "no sign-in link saved yet: run `grader submit --link <your sign-in link>` once",
                 2,
             ) from None
         except OSError as error:
@@ -446,7 +445,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m grader.submit",
+        prog="grader submit",
         description="Submit a notebook to the course server and wait for its grade.",
     )
     add_arguments(parser)

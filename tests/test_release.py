@@ -56,7 +56,7 @@ def test_bundle_has_nothing_hidden_and_its_self_check_works(tmp_path):
                     word in m for m in imported for word in ("reference", "hidden", "sandbox")
                 ), (path, imported)
 
-    # The bundle's own grader package runs the public checks.
+    # The bundle's own grader package runs the public checks, through the learner's command.
     where = subprocess.run(
         [sys.executable, "-c", "import grader; print(grader.__file__)"],
         cwd=bundle,
@@ -65,14 +65,8 @@ def test_bundle_has_nothing_hidden_and_its_self_check_works(tmp_path):
     )
     assert where.stdout.strip().startswith(str(bundle)), where.stdout
     untouched = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grader.authoring.selfcheck",
-            "object_localization.ipynb",
-            "--part",
-            "IoU",
-        ],
+        # `python -m grader` in the bundle is the learner's command, as `grader` once installed
+        [sys.executable, "-m", "grader", "check", "object_localization.ipynb", "--part", "IoU"],
         cwd=bundle,
         capture_output=True,
         text=True,
@@ -82,7 +76,7 @@ def test_bundle_has_nothing_hidden_and_its_self_check_works(tmp_path):
     )
     shutil.copyfile(ROOT / "examples" / "submissions" / "ada_complete.ipynb", bundle / "done.ipynb")
     done = subprocess.run(
-        [sys.executable, "-m", "grader.authoring.selfcheck", "done.ipynb"],
+        [sys.executable, "-m", "grader", "check", "done.ipynb"],
         cwd=bundle,
         capture_output=True,
         text=True,

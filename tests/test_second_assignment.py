@@ -222,17 +222,17 @@ def test_the_bundle_ships_the_public_files_only_and_self_checks(tmp_path: Path) 
         str(bundle / "assignments" / "tiny_course"),
         "None None",
     ], where.stdout + where.stderr
-    untouched = bundled("-m", "grader.authoring.selfcheck", "learner.ipynb")
+    untouched = bundled("-m", "grader", "check", "learner.ipynb")
     assert untouched.returncode == 1 and "NotImplementedError" in untouched.stdout, (
         untouched.stdout + untouched.stderr
     )
     shutil.copyfile(SOLUTION, bundle / "done.ipynb")
-    done = bundled("-m", "grader.authoring.selfcheck", "done.ipynb")
+    done = bundled("-m", "grader", "check", "done.ipynb")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "public checks: 2/2 points, 1/1 passed" in done.stdout
     # the course's known_causes hook ships with it: the bundle gives the same hint as grading
     variant(bundle / "list.ipynb", "np.asarray(box, dtype=float) / scale", "box / width")
-    listed = bundled("-m", "grader.authoring.selfcheck", "list.ipynb")
+    listed = bundled("-m", "grader", "check", "list.ipynb")
     assert listed.returncode == 1 and "Hint: a box may arrive as a list" in listed.stdout, (
         listed.stdout + listed.stderr
     )

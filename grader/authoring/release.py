@@ -3,9 +3,15 @@ hidden.
 
 Shipped: the learner notebook, the assignment's README, ``requirements.txt``, the files its
 manifest lists under ``bundle`` (its given material and public checks), the engine code that runs
-the public checks in-process, and the submit client (``grader/submit.py``, standard library
-only). Left out: the solution notebook, the reference, the hidden checks, the sandbox, grading
-and results stages.
+the public checks in-process, the submit client (``grader/submit.py``, standard library only)
+and the learner's command (``grader/learner.py``). Left out: the solution notebook, the
+reference, the hidden checks, the sandbox, grading and the results stage (but for the filter of
+the self-check's output).
+
+The bundle is a small package of its own (``pyproject.toml``): the last line of its
+``requirements.txt`` is the bundle's folder, so the one install line a learner runs also installs
+the ``grader`` command (``grader check``, ``grader submit``) that the notebook, the README and
+every message name. ``python -m grader ...`` runs the same command in the bundle's folder.
 
 ``requirements.txt`` is derived from the project's own metadata, never restated: the
 ``learner`` optional-dependency group of pyproject.toml names what a learner installs (Jupyter
@@ -31,6 +37,10 @@ PYPROJECT = PACKAGE.parent / "pyproject.toml"
 DISTRIBUTION = "objloc-course"
 LEARNER_EXTRA = "learner"
 REQUIREMENTS = "requirements.txt"
+BUNDLE_PROJECT = "pyproject.toml"
+#: What builds the bundle's package (tested with 1.33): hatchling leaves nothing in the folder it
+#: builds (setuptools would leave build/ and an .egg-info beside the learner's notebook).
+BUILD_REQUIRES = "hatchling>=1.26,<2"
 
 #: Files of the grader package the self-check needs, relative to the package.
 SHIPPED = (
@@ -41,7 +51,11 @@ SHIPPED = (
     *(f"checking/{p.name}" for p in sorted((PACKAGE / "checking").glob("*.py"))),
     "checking/pytest.ini",
     "files.py",
+    "learner.py",
+    "parts.py",
+    "results/learner_output.py",  # the self-check's output filter (the package's __init__ is not)
     "submit.py",
+    "validation.py",
     *(f"ingest/{p.name}" for p in sorted((PACKAGE / "ingest").glob("*.py"))),
     "wire.py",
     *(f"worker/{p.name}" for p in sorted((PACKAGE / "worker").glob("*.py"))),
@@ -50,31 +64,42 @@ SHIPPED = (
 GENERIC_README = """\
 # {title}
 
-Set up once, with Python 3.11 or newer, from a terminal in this folder (in a virtual environment
-if you like: `python -m venv .venv`, then `. .venv/bin/activate`):
+Set up once, with Python 3.11 or newer, from a terminal in this folder, in a virtual environment
+(`python -m venv .venv`, then `. .venv/bin/activate`; on Windows `.venv\\Scripts\\activate`):
 
     python -m pip install -r requirements.txt
 
-Open the notebook and fill in each graded cell:
+This also installs the `grader` command. Open the notebook and fill in each graded cell:
 
     jupyter notebook {notebook}
 
 Check your work with the public checks, from a terminal in this folder:
 
-    python -m grader.authoring.selfcheck {notebook}
+    grader check {notebook}
 
 The grader runs more checks than these.
 
 Submit: save your sign-in link once, then submit the saved notebook and wait for the score:
 
-    python -m grader.submit --link <your sign-in link>
-    python -m grader.submit {notebook}
+    grader submit --link <your sign-in link>
+    grader submit {notebook}
 
 or from a cell of the notebook, after saving it:
 
     from grader.submit import submit
     submit()
+
+If your terminal says `grader: command not found`, activate the virtual environment first (or
+type `python -m grader` instead of `grader`).
 """
+
+#: The bundle's grader/__main__.py: ``python -m grader`` is the learner's command there.
+BUNDLE_MAIN = '''"""``python -m grader`` in the learner bundle: the learner's command (grader check, submit)."""
+
+from grader.learner import main
+
+raise SystemExit(main())
+'''
 
 
 def _requirement(line: str) -> Requirement:
@@ -139,12 +164,44 @@ def learner_requirements() -> list[str]:
     return learner_requirements_from(dependencies, learner)
 
 
-def requirements_text() -> str:
+def requirements_text(requirements: list[str] | None = None) -> str:
+    lines = learner_requirements() if requirements is None else requirements
     return (
         "# What this assignment needs, with the ranges it was tested with. Install with:\n"
         "#     python -m pip install -r requirements.txt\n"
-        + "\n".join(learner_requirements())
-        + "\n"
+        + "\n".join(lines)
+        + "\n# This folder: the `grader` command (grader check, grader submit). Run pip from here.\n"
+        + "./\n"
+    )
+
+
+def _toml(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def bundle_project(chosen: Assignment, requirements: list[str]) -> str:
+    """The bundle's pyproject.toml: its packages and the ``grader`` command, the same
+    requirements as requirements.txt (so that ``pip install .`` alone works too)."""
+    from grader import __version__
+
+    name = canonicalize_name(f"{chosen.name}-bundle")
+    dependencies = "".join(f"    {_toml(line)},\n" for line in requirements)
+    return (
+        "# The learner bundle as a package: installing it (the last line of requirements.txt)\n"
+        "# gives the `grader` command: grader check, grader submit.\n"
+        "[build-system]\n"
+        f"requires = [{_toml(BUILD_REQUIRES)}]\n"
+        'build-backend = "hatchling.build"\n\n'
+        "[project]\n"
+        f"name = {_toml(name)}\n"
+        f"version = {_toml(__version__)}\n"
+        f"description = {_toml(chosen.title + ': the notebook, its self-check and submit command')}\n"
+        'requires-python = ">=3.11"\n'
+        f"dependencies = [\n{dependencies}]\n\n"
+        "[project.scripts]\n"
+        'grader = "grader.learner:main"\n\n'
+        "[tool.hatch.build.targets.wheel]\n"
+        'packages = ["grader", "assignments"]\n'
     )
 
 
@@ -168,12 +225,16 @@ def build_release(out: Path, assignment: Assignment | str | None = None) -> list
             f"assignment {chosen.name!r} has no learner notebook ({chosen.learner}): run "
             "`grader generate` first"
         )
-    requirements = requirements_text()  # before writing anything: it may fail
+    requirements = learner_requirements()  # before writing anything: it may fail
     out.mkdir(parents=True, exist_ok=True)
     written = [out / chosen.learner.name, out / "README.md", out / REQUIREMENTS]
+    written += [out / BUNDLE_PROJECT, out / "grader" / "__main__.py"]
     shutil.copyfile(chosen.learner, written[0])
     written[1].write_text(learner_readme(chosen), encoding="utf-8")
-    written[2].write_text(requirements, encoding="utf-8")
+    written[2].write_text(requirements_text(requirements), encoding="utf-8")
+    written[3].write_text(bundle_project(chosen, requirements), encoding="utf-8")
+    written[4].parent.mkdir(parents=True, exist_ok=True)
+    written[4].write_text(BUNDLE_MAIN, encoding="utf-8")
     copies = [(PACKAGE / relative, out / "grader" / relative) for relative in SHIPPED]
     # The assignment goes where the self-check looks (grader.assignment.BUILT_IN, beside the
     # grader package), as assignments/<its folder's name>/: its modules import each other

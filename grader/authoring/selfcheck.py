@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from grader.ingest import NotebookError
 
     parser = argparse.ArgumentParser(
-        prog="python -m grader.authoring.selfcheck",
+        prog="grader check",
         description="Run the public checks on your notebook.",
     )
     parser.add_argument("notebook", type=Path)
@@ -136,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         results = check_notebook(args.notebook, args.part, chosen)
     except NotebookError as error:
-        print(f"selfcheck: {error.message}", file=sys.stderr)
+        print(f"grader check: {error.message}", file=sys.stderr)
         return 2
     except AssignmentError as error:
-        print(f"selfcheck: {error}", file=sys.stderr)
+        print(f"grader check: {error}", file=sys.stderr)
         return 2
     print(format_summary(results))
     return 0 if all(r.passed for r in results) else 1

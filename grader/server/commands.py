@@ -9,11 +9,35 @@ waitress, Dask) is imported when a command runs, so ``grader --help`` stays fast
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 PROG = "grader"
+#: The database URL, password included, out of the command line (which every process on the
+#: machine can read in /proc, learner code under Landlock too). Read once, then removed from the
+#: environment, so that no process the server starts inherits it.
+DATABASE_ENV = "OBJLOC_DATABASE_URL"
+
+
+def database_url(args: argparse.Namespace) -> str | None:
+    """``--database`` (which must hold no password), else ``$OBJLOC_DATABASE_URL``, else None
+    (SQLite in the data folder); exits 2 when a password is on the command line."""
+    given = getattr(args, "database", None)
+    from_env = os.environ.pop(DATABASE_ENV, None)
+    if given:
+        if urllib.parse.urlsplit(given).password is not None:
+            print(
+                f"{PROG} {args.command}: --database holds a password, and any process on this "
+                "machine can read a command line. Give the URL without it and keep the password "
+                f"in ~/.pgpass (or $PGPASSFILE, mode 0600), or give the whole URL in ${DATABASE_ENV}",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+        return given
+    return from_env or None
 
 
 def open_course(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -27,7 +51,7 @@ def open_course(args: argparse.Namespace) -> tuple[Any, Any]:
         print(f"{PROG} {args.command}: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     args.data.mkdir(parents=True, exist_ok=True)
-    return settings, open_database(args.data, getattr(args, "database", None))
+    return settings, open_database(args.data, database_url(args))
 
 
 def _base_url(args: argparse.Namespace, settings: Any) -> str:
@@ -167,7 +191,8 @@ def _data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database",
         metavar="URL",
-        help="a database URL instead of DIR/server.sqlite3, e.g. postgresql://user@host/course",
+        help="a database URL instead of DIR/server.sqlite3, e.g. postgresql://user@host/course "
+        f"(no password here: ~/.pgpass, or the whole URL in ${DATABASE_ENV})",
     )
 
 

@@ -388,3 +388,17 @@ class LtiCursor(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SignInSession(Base):
+    """A browser's signed-in session, opened by a sign-in link (or another sign-in path): the
+    session cookie holds a random key whose SHA-256 is ``id``. Signing out ends it here, so the
+    cookie no longer signs anyone in, wherever a copy of it is; revoking the link it came from
+    (``Token.revoked``) ends it too."""
+
+    __tablename__ = "sign_in_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)

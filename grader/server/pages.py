@@ -1,11 +1,17 @@
 """The learner's pages: sign in with a link, the home page (bundle, upload, submissions), a
-submission's page and its report, the bundle download, sign out.
+submission's page and its report, the bundle download, sign out, and the help page on
+automating the course (the API).
 
 Why server-rendered forms: the pages must work without JavaScript and on a phone; a page with a
 grading in progress updates itself (``live``; without JavaScript a ``<noscript>`` refresh reloads
 it). Every form carries a CSRF token (Flask-WTF). A learner reaches only their own rows: each
 lookup filters on the signed-in learner in ``views``, and anything else is a 404, whether it
 exists or not.
+
+Why a sign-in link does not simply replace a session: a page elsewhere could make the browser
+open someone else's link (login CSRF) and the learner would then upload their work into that
+account without noticing. A link opened while another person is signed in asks first, with a
+form (a POST with the session's CSRF token) that a third-party page cannot send.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ from flask import (
     render_template,
     request,
     send_file,
-    session,
     url_for,
 )
 from flask_wtf import FlaskForm
@@ -31,10 +36,10 @@ from flask_wtf.file import FileField, FileRequired
 from grader.server import auth, views
 from grader.server.models import AuditEvent
 from grader.server.reports import report_response
-from grader.server.responses import message
+from grader.server.responses import body_too_large, message
 from grader.server.roster import Identity, identify
 from grader.server.state import QUIZ_EXTENSION, current
-from grader.server.submissions import Refused
+from grader.server.submissions import Refused, too_large
 
 learner = Blueprint("learner", __name__)
 
@@ -71,8 +76,8 @@ def _home(identity: Identity, refused: Refused | None = None) -> Any:
         "home.html",
         name=views.learner_name(server.db, identity.learner_id),
         submissions=rows,
-        form=UploadForm(),
-        action=ActionForm(),
+        form=UploadForm(formdata=None),  # a blank form: never reads (maybe refused) request data
+        action=ActionForm(formdata=None),
         refused=refused,
         refresh=any(row.pending for row in rows),
         settings=server.settings,
@@ -92,8 +97,14 @@ def index() -> Any:
     return _home(identity)
 
 
-@learner.get("/signin/<token>")
-def signin(token: str) -> Any:
+def _who(identity: Identity) -> str:
+    if identity.learner_id is None:
+        return "the instructor"
+    return views.learner_name(current().db, identity.learner_id)
+
+
+def _link_identity(token: str) -> Identity | Any:
+    """The identity of a sign-in link, or the page that refuses it (rate limit, not valid)."""
     server = current()
     if not server.signins.allow(request.remote_addr or "?"):
         return message("Too many sign-in attempts; wait a minute and try again.", 429)
@@ -105,15 +116,46 @@ def signin(token: str) -> Any:
             404,
             "Sign-in link not valid",
         )
-    auth.sign_in(identity)
+    return identity
+
+
+def _sign_in(identity: Identity) -> Any:
+    server = current()
+    auth.sign_in(identity, server.db)
     with server.db.write() as s:
         s.add(AuditEvent(actor=identity.learner_id or "instructor", action="signed_in"))
     return redirect(url_for("learner.index"))
 
 
+@learner.get("/signin/<token>")
+def signin(token: str) -> Any:
+    identity = _link_identity(token)
+    if not isinstance(identity, Identity):
+        return identity
+    now = auth.session_identity(current().db)
+    if now is None or (now.kind, now.learner_id) == (identity.kind, identity.learner_id):
+        return _sign_in(identity)
+    g.identity = now
+    return render_template(
+        "signin_confirm.html",
+        current=_who(now),
+        other=_who(identity),
+        action=ActionForm(),
+        token=token,
+    )
+
+
+@learner.post("/signin/<token>")
+def signin_confirmed(token: str) -> Any:
+    """The confirmation's form: the link replaces the session the browser had."""
+    identity = _link_identity(token)
+    return _sign_in(identity) if isinstance(identity, Identity) else identity
+
+
 @learner.post("/signout")
 def signout() -> Any:
-    session.clear()
+    auth.sign_out(current().db)
+    flash("You are signed out. Your sign-in link signs you in again.")
     return redirect(url_for("learner.index"))
 
 
@@ -123,13 +165,23 @@ def submit() -> Any:
     form = UploadForm()
     if not form.validate_on_submit():
         return _home(identity, Refused("choose your .ipynb notebook file first"))
+    upload = form.notebook.data
     try:
-        upload = form.notebook.data
         accepted = current().upload(identity, upload.read(), upload.filename or "")
     except Refused as refused:
         return _home(identity, refused)
     flash(f"Submission {accepted.number} received and queued for grading.")
     return redirect(url_for("learner.submission_page", submission_id=accepted.id))
+
+
+@learner.errorhandler(413)
+def _too_large(_error: Any) -> Any:
+    """An upload over the cap (refused from its headers, unread): the learner's page says so."""
+    identity = auth.session_identity(current().db)
+    if request.endpoint != "learner.submit" or identity is None or identity.is_instructor:
+        return body_too_large("")
+    g.identity = identity
+    return _home(identity, Refused(too_large(request.content_length or 0, current().settings), 413))
 
 
 def _own(submission_id: int) -> views.SubmissionView:
@@ -166,3 +218,16 @@ def bundle_download() -> Any:
     signed_in()
     bundle = current().bundle_zip()
     return send_file(bundle, as_attachment=True, download_name=bundle.name)
+
+
+@learner.get("/help/automation")
+def automation_help() -> Any:
+    """How to script the course: the API, Bearer tokens, the exports' column parameter."""
+    g.identity = auth.session_identity(current().db)
+    return render_template("help_automation.html", base=current().settings.base_url)
+
+
+@learner.get("/favicon.ico")
+def favicon() -> Any:
+    """Browsers ask for /favicon.ico before reading a page's icon link: the same icon."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)

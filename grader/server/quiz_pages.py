@@ -271,7 +271,7 @@ def _sign_in_instructor(quiz: QuizService) -> Any:
     if identity is None or not identity.is_instructor:
         page = render_template("quiz_instructor_login.html", form=form, error="Wrong token.")
         return page, 403
-    auth.sign_in(identity)
+    auth.sign_in(identity, quiz.db)
     return redirect(url_for("quiz.instructor"), 303)
 
 

@@ -86,6 +86,11 @@ class Settings:
     # Upload requests per learner per minute (per process, in memory), on top of the policy above:
     # a cheap guard in front of the database transaction that enforces the policy.
     uploads_per_minute: int = 6
+    # Open connections of one client address (an IPv6 client: its /64). A browser opens up to 6,
+    # so 100 fits a classroom behind one NAT; one machine cannot hold every connection slot. The
+    # trusted reverse proxy (--trusted-proxy) is exempt. Raise it when a bigger class shares one
+    # address without a reverse proxy.
+    connections_per_address: int = 100
     # Minutes a learner has for one quiz attempt, enforced on the server: answers arriving after
     # the limit plus a minute's grace are refused and the attempt is closed at the limit with
     # score 0 (the page sends all answers at once, so the server has none before). None: no
@@ -198,6 +203,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "lease_seconds": _POSITIVE,
         "signin_per_minute": _count(1),
         "uploads_per_minute": _count(0, minimum="must not be negative"),
+        "connections_per_address": _count(1),
         "quiz_time_limit_minutes": {
             "type": ["number", "null"],
             "exclusiveMinimum": 0,

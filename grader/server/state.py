@@ -20,14 +20,13 @@ from typing import Any
 
 from flask import current_app
 
-from grader.server.auth import RateLimiter
+from grader.server.auth import EXTENSION, RateLimiter
 from grader.server.db import Database
 from grader.server.models import utcnow
 from grader.server.roster import Identity
 from grader.server.settings import Settings
 from grader.server.submissions import Accepted, Refused, create_submission
 
-EXTENSION = "course_server"
 QUIZ_EXTENSION = "course_quiz"  # the quiz's service, when the course's assignment has a quiz
 
 
@@ -53,7 +52,8 @@ class ServerState:
 
     def upload(self, identity: Identity, data: bytes, filename: str = "") -> Accepted:
         """Take an upload for a signed-in learner (web page and API alike); ``filename``: the
-        uploaded file's own name, as the browser or client sent it."""
+        uploaded file's own name, as the browser or client sent it (kept with the submission,
+        and it words a refusal)."""
         if identity.learner_id is None:
             raise Refused("instructors do not submit: sign in with a learner link", 403)
         if not self.uploads.allow(identity.learner_id):

@@ -51,6 +51,8 @@ def test_signin_sets_a_safe_session_cookie_and_shows_the_learner_page(course):
     page = client.get("/")
     assert b"Hello Alice" in page.data and b"Submit for grading" in page.data
     assert b'name="viewport"' in page.data
+    assert b"<code>grader submit NOTEBOOK</code>" in page.data  # the bundle's command
+    assert b"python -m grader" not in page.data
 
 
 def test_secure_cookie_behind_tls(data_dir, db, settings):
@@ -151,7 +153,10 @@ def test_upload_size_cap(data_dir, db, settings):
     course = make_course(data_dir, db, small)
     big = notebook_bytes("x = 1\n# " + "a" * 200_000)
     response = upload(course.client("alice"), big)
-    assert response.status_code == 413 and b"larger than the limit of 0.01 MB" in response.data
+    page = response.data.decode()
+    assert response.status_code == 413 and "Hello Alice" in page  # the course page, not a bare 413
+    assert "Not accepted: the file is 0.2 MB and the limit is 0.01 MB" in page
+    assert "Clear Outputs of All Cells" in page
     response = api_upload(course, "alice", big)
     assert response.status_code == 413 and "limit" in response.get_json()["error"]
     medium = notebook_bytes("x = 1\n# " + "a" * 10_400)  # over the cap, under the form's slack

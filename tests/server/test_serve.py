@@ -4,6 +4,7 @@ notebook that does not parse: fast) ends graded with a report; an idle connectio
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -235,3 +236,91 @@ def test_a_course_whose_assignment_is_not_installed_refuses_to_start(tmp_path, c
     (data / "settings.yaml").write_text("assignment: no_such_course\nsandbox: none\n")
     assert main(["serve", "--data", str(data), "--port", str(_free_port())]) == 2
     assert "no assignment 'no_such_course'" in capsys.readouterr().err
+
+
+def test_a_second_server_on_the_same_sqlite_folder_is_refused(server, tmp_path):
+    """The first holds DIR/.server.lock: a second refuses at once, naming it."""
+    base, _, process = server
+    data = tmp_path / "course"
+    second = subprocess.run(
+        [sys.executable, "-m", "grader", "serve", "--data", str(data), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert f"is already served by another grader serve (pid {process.pid}" in second.stderr
+    assert "stop that one first" in second.stderr and "PostgreSQL" in second.stderr
+    assert _request(base + "/")[0] == 200  # the first goes on
+
+
+def _cmdlines(root: int) -> dict[int, bytes]:
+    """The command lines of ``root`` and of every process it started (by parent pid)."""
+    found: dict[int, bytes] = {}
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as handle:
+                    parent = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(name))
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                found[pid] = handle.read()
+        except OSError:
+            continue
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def test_the_database_password_stays_out_of_every_command_line(tmp_path, postgres_url):
+    """The URL with its password comes from $OBJLOC_DATABASE_URL: no process of the server (nor
+    the Dask workers it starts) shows it in /proc/<pid>/cmdline, the processes it starts do not
+    inherit it, and `--database` with a password is refused, saying where to put it."""
+    from tests.server.conftest import _new_pg_database
+
+    password = "pw-" + uuid.uuid4().hex[:12]
+    url = _new_pg_database(postgres_url).replace("postgres@", f"postgres:{password}@", 1)
+    data = tmp_path / "course"
+    data.mkdir()
+    port = _free_port()
+    (data / "settings.yaml").write_text("sandbox: none\n")
+    refused = subprocess.run(
+        [sys.executable, "-m", "grader", "serve", "--data", str(data), "--database", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2 and "--database holds a password" in refused.stderr
+    assert "~/.pgpass" in refused.stderr and "$OBJLOC_DATABASE_URL" in refused.stderr
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grader", "serve", "--data", str(data), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=os.environ | {"OBJLOC_DATABASE_URL": url},
+    )
+    try:
+        assert wait_for(lambda: _request(f"http://127.0.0.1:{port}/")[0] == 200, 90), (
+            tmp_path / "serve.log"
+        ).read_text()
+        assert not (data / "server.sqlite3").exists()  # the rows are in PostgreSQL
+        lines = _cmdlines(process.pid)
+        assert len(lines) >= 2, lines  # the server and its Dask cluster
+        assert not [pid for pid, line in lines.items() if password.encode() in line]
+        for pid in set(lines) - {process.pid}:  # read once, then gone from the environment
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/environ", "rb") as handle:
+                assert password.encode() not in handle.read(), pid
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -267,7 +268,10 @@ def test_a_mutant_that_hangs_is_killed_by_timeout_and_the_audit_goes_on(tmp_path
     assert run.returncode == 0, run.stdout + run.stderr
     hung = [m for m in doc["mutants"] if m["how"] == "timeout"]
     assert {m["mutated"] for m in hung} == {"pass", "continue"}  # the `break` removed or turned
-    assert all(m["status"] == "killed" and "no result within 4 s" in m["reason"] for m in hung)
+    # the limit is --timeout, or more on a busy machine (SLOWER times the reference's time there)
+    limits = [re.search(r"no result within (\d+) s", m["reason"]) for m in hung]
+    assert all(m["status"] == "killed" for m in hung) and all(limits), [m["reason"] for m in hung]
+    assert all(int(found.group(1)) >= 4 for found in limits)
     assert "Killed by timeout or crash (2)" in run.stdout
     others = [m for m in doc["mutants"] if m["how"] != "timeout"]
     assert others and all(m["status"] in ("killed", "equivalent") for m in others)

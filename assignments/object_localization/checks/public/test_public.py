@@ -204,7 +204,13 @@ def test_data_generator_yields_dicts_of_the_right_shapes(submission):
         if not np.isfinite(x).all():
             raise Incorrect("images should be numbers in [0, 1]", got="NaN or infinity")
         if x.max() > 1.0 + 1e-6 or x.min() < 0:
-            hint = "divide by 255" if x.max() > 1.5 else ""
+            hint = (
+                "divide by 255"
+                if x.max() > 1.5
+                else "the images are scaled to [-1, 1]: divide by 255 only"
+                if x.min() < -0.9 and x.max() > 0.9
+                else ""
+            )
             raise Incorrect(
                 "images should lie in [0, 1]", got=f"{x.min():.3f}..{x.max():.3f}", hint=hint
             )

@@ -125,14 +125,14 @@ def test_serve_says_it_has_no_sign_in_and_records_its_token(tmp_path, capsys, mo
     served = []
 
     def run_until_stopped(server):
-        served.append(type(server).__module__)
+        served.append({cls.__module__.split(".")[0] for cls in type(server).__mro__})
 
     monkeypatch.setattr(grader.server.serve, "run_until_stopped", run_until_stopped)
     db = str(tmp_path / "q.db")
     assert main(["serve", "--db", db, "--port", "0", "--instructor-token", "tok"]) == 0
     out = capsys.readouterr().out
     assert "Practice mode: this stand-alone quiz has no sign-in" in out
-    assert served and served[0].startswith("waitress")
+    assert served and "waitress" in served[0]  # waitress's server (the guarded front extends it)
     store = open_store(db)
     assert identify(store, "tok").is_instructor and identify(store, "nope") is None
     store.dispose()

@@ -111,12 +111,12 @@ def grade(
     ingested: IngestedNotebook,
     parts: list[str],
     seed: int,
-    baseline: dict[str, float] | None = None,
+    baseline: dict[tuple[int, str], float] | None = None,
     own_part: str = "",
 ) -> Graded:
     """The checks of ``parts`` on ``ingested`` under hidden seed ``seed``, in this process;
-    with ``baseline`` (the reference's score by check name), only until the first check of
-    ``own_part`` that scores below it."""
+    with ``baseline`` (the reference's score by (seed, check name)), only until the first check
+    of ``own_part`` that scores below it."""
     _fresh_process_state()
     start = time.perf_counter()
     namespace: dict[str, Any] = {"__name__": "submission"}
@@ -128,7 +128,7 @@ def grade(
     submission = RecordingSubmission(namespace, ingested, assignment, load_error)
     stop = None
     if baseline is not None:
-        stop = lambda r: r.part == own_part and r.score < baseline.get(r.name, r.max_score)  # noqa: E731
+        stop = lambda r: r.part == own_part and r.score < baseline.get((seed, r.name), r.max_score)  # noqa: E731
     with using_seed(seed):
         results = run_checks(submission, parts=parts, stop=stop)
     checks = [
@@ -143,6 +143,19 @@ def grade(
         for r in results
     ]
     return Graded(checks, submission.probes, time.perf_counter() - start)
+
+
+def lost_points(
+    result: dict[str, Any], parts: list[str], baseline: dict[tuple[int, str], float]
+) -> list[str]:
+    """The checks of ``parts`` that scored below the reference on that seed: a mutant is killed
+    when this is not empty on some seed (``baseline``: the reference's score by (seed, check))."""
+    return [
+        check["name"]
+        for check in result.get("checks", [])
+        if check["part"] in parts
+        and check["score"] < baseline.get((result["seed"], check["name"]), check["max_score"])
+    ]
 
 
 def _slowest(probes: list[Probe]) -> dict[str, tuple[str, float]]:
@@ -186,14 +199,14 @@ class Grader:
         baseline = None
         if mutant is not None and first_kill:
             reference = self.reference_grading(parts, seed)
-            baseline = {c["name"]: c["score"] for c in reference.checks}
+            baseline = {(seed, c["name"]): c["score"] for c in reference.checks}
         graded = grade(self.assignment, ingested, parts, seed, baseline, mutant and mutant.part)
         if mutant is None:
             self.recordings[(tuple(parts), seed)] = graded
             difference = None
         else:
             difference = first_difference(self.reference_grading(parts, seed).probes, graded.probes)
-        return {
+        result = {
             "seed": seed,
             "parts": parts,
             "checks": graded.checks,
@@ -201,14 +214,9 @@ class Grader:
             "difference": difference,
             "seconds": graded.seconds,
         }
-
-
-def _killed(result: dict[str, Any], reference: list[dict[str, Any]], part: str) -> bool:
-    scores = {c["name"]: c["score"] for c in reference}
-    return any(
-        c["part"] == part and c["score"] < scores.get(c["name"], c["max_score"])
-        for c in result.get("checks", [])
-    )
+        # killed on this seed: with first_kill, the task's other seeds are not graded
+        result["settled"] = bool(baseline and lost_points(result, [mutant.part], baseline))
+        return result
 
 
 def serve(conn: Connection, folder: str) -> None:
@@ -234,11 +242,8 @@ def serve(conn: Connection, folder: str) -> None:
             except Exception as error:  # the audit's own fault (e.g. ingestion): not a verdict
                 result = {"seed": seed, "parts": parts, "error": f"{type(error).__name__}: {error}"}
             conn.send(("seed", task["id"], result))
-            mutant = task["mutant"]
-            if first_kill and mutant is not None:
-                reference = grader.reference_grading(parts, seed).checks
-                if _killed(result, reference, mutant.part):
-                    break  # the verdict is settled: the other seeds would not change it
+            if result.get("settled"):
+                break  # the verdict is settled: the other seeds would not change it
         conn.send(("done", task["id"]))
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from grader.assignment import Assignment
 from grader.audit.equivalence import Listed, load_equivalents
+from grader.audit.grading import lost_points
 from grader.audit.pool import MEMORY_MB, AuditFault, Outcome, Pool, Task
 from grader.checking import probe_timeout
 from grader.mutation.mutants import (
@@ -216,18 +217,6 @@ def reference_scores(outcomes: list[Outcome]) -> dict[tuple[int, str], float]:
         for result in outcome.seeds
         for check in result.get("checks", [])
     }
-
-
-def lost_points(
-    result: dict, parts: list[str], baseline: dict[tuple[int, str], float]
-) -> list[str]:
-    """The checks of ``parts`` that scored below the reference on that seed."""
-    return [
-        check["name"]
-        for check in result.get("checks", [])
-        if check["part"] in parts
-        and check["score"] < baseline.get((result["seed"], check["name"]), check["max_score"])
-    ]
 
 
 def _survived(outcome: Outcome, reference: Outcome, own: list[str]) -> bool:

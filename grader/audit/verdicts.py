@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.audit.equivalence import Listed, listed_reason
-from grader.audit.run import AuditRun, lost_points, reference_scores
+from grader.audit.grading import lost_points
+from grader.audit.run import AuditRun, reference_scores
 from grader.checking import probe_timeout
 from grader.mutation.mutants import Mutant
 

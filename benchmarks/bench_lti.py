@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
-import json
 import logging
 import re
 import statistics
@@ -35,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.server import live  # noqa: E402
 from tests.server.conftest import wait_for  # noqa: E402
-from tests.server.lti_platform import LEARNER_ROLES, FakePlatform, User  # noqa: E402
+from tests.server.lti_platform import LEARNER_ROLES, FakePlatform, User, registered_with  # noqa: E402
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -104,17 +103,7 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the fake platform's request log
     with tempfile.TemporaryDirectory(prefix="bench-lti-") as tmp:
         server = live.new_course(Path(tmp))
-
-        def tool_jwks() -> dict:
-            with urllib.request.urlopen(server.base + "/lti/jwks.json", timeout=10) as answer:
-                return json.load(answer)
-
-        platform = FakePlatform(
-            tool_jwks=tool_jwks,
-            tool_launch_url=server.base + "/lti/launch",
-            tool_login_url=server.base + "/lti/login",
-        ).start()
-        live.grader("lti", "register", "--data", str(server.data), *platform.register_args())
+        platform = registered_with(server)
         server.start()
         try:
             users = [

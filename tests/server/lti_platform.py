@@ -27,6 +27,7 @@ wwwroot, sub the numeric user id, ``lis.person_sourcedid`` the ID number, ``ext.
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import threading
 import time
@@ -35,6 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
+from urllib.request import urlopen
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -467,6 +469,24 @@ class FakePlatform:
 
     def score_posts(self) -> list[Call]:
         return [c for c in self.calls if c.path.endswith("/scores")]
+
+
+def registered_with(server: Any) -> FakePlatform:
+    """A started fake platform pointing at a live course server's LTI URLs (``live.Server``), and
+    registered with it by ``grader lti register``, as an instructor would."""
+    from tests.server import live
+
+    def tool_jwks() -> dict:
+        with urlopen(server.base + "/lti/jwks.json", timeout=10) as answer:
+            return json.load(answer)
+
+    platform = FakePlatform(
+        tool_jwks=tool_jwks,
+        tool_launch_url=server.base + "/lti/launch",
+        tool_login_url=server.base + "/lti/login",
+    ).start()
+    live.grader("lti", "register", "--data", str(server.data), *platform.register_args())
+    return platform
 
 
 @contextlib.contextmanager

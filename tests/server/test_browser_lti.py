@@ -11,15 +11,18 @@ replayed and expired launches are refused with the refusal page.
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 
 from tests.objloc import SOLUTION_NOTEBOOK
 from tests.server import live
 from tests.server.conftest import wait_for
-from tests.server.lti_platform import DL, INSTRUCTOR_ROLES, LEARNER_ROLES, FakePlatform, User
+from tests.server.lti_platform import (
+    DL,
+    INSTRUCTOR_ROLES,
+    LEARNER_ROLES,
+    User,
+    registered_with,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,17 +39,7 @@ def lms(tmp_path_factory):
     """A live server of the shipped assignment and a fake Moodle registered with it."""
     folder = tmp_path_factory.mktemp("lti-browser")
     server = live.new_course(folder, assignment="object_localization")
-
-    def tool_jwks() -> dict:
-        with urllib.request.urlopen(server.base + "/lti/jwks.json", timeout=10) as answer:
-            return json.load(answer)
-
-    platform = FakePlatform(
-        tool_jwks=tool_jwks,
-        tool_launch_url=server.base + "/lti/launch",
-        tool_login_url=server.base + "/lti/login",
-    ).start()
-    live.grader("lti", "register", "--data", str(server.data), *platform.register_args())
+    platform = registered_with(server)
     server.start()
     try:
         yield server, platform

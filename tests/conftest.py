@@ -11,7 +11,21 @@ def pytest_addoption(parser):
     )
 
 
+#: The files that take minutes (the shipped course's audit, the browser's LMS launch, the batch
+#: CLI, the end-to-end grading), measured in CI's --durations: run first, so that both xdist
+#: workers (a file each, `--dist loadfile`) end together instead of one finishing the longest last.
+LONG_FIRST = (
+    "tests/test_audit.py",
+    "tests/server/test_browser_lti.py",
+    "tests/test_batch.py",
+    "tests/test_grade.py",
+    "tests/test_hidden_seed.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: full training; run with --runslow")

@@ -278,6 +278,40 @@ def test_a_mutant_that_hangs_is_killed_by_timeout_and_the_audit_goes_on(tmp_path
     assert time.monotonic() - started < 120
 
 
+def _graded(seed: int, **scores: float) -> dict:
+    kinds = {1.0: "passed", 0.0: "incorrect"}
+    return {"seed": seed, "checks": [{"name": n, "score": v, "kind": kinds[v]}
+                                     for n, v in scores.items()]}  # fmt: skip
+
+
+def test_a_verdict_that_changes_on_one_seed_graded_twice_is_the_programs_not_the_checks():
+    """A killed mutant whose verdict differs between seeds is graded on the same seeds again:
+    a check whose verdicts repeat seed by seed depends on its inputs (to fix); one whose verdict
+    changed on a seed shows a program that differs run to run (np.empty), not the check."""
+    from types import SimpleNamespace
+
+    from grader.audit.pool import Outcome
+    from grader.audit.run import seed_varying
+    from grader.audit.verdicts import KILLED, seed_dependence
+
+    first = [_graded(1, inputs=0.0, memory=1.0, steady=0.0),
+             _graded(2, inputs=1.0, memory=0.0, steady=0.0)]  # fmt: skip
+    again = [_graded(1, inputs=0.0, memory=0.0, steady=0.0),
+             _graded(2, inputs=1.0, memory=0.0, steady=0.0)]  # fmt: skip
+    assert sorted(seed_varying(first)) == ["inputs", "memory"]
+    run = SimpleNamespace(
+        reference_outcomes=[Outcome(seeds=[_graded(1, inputs=1.0), _graded(2, inputs=1.0)])],
+        outcomes={0: Outcome(seeds=first, again=again), 1: Outcome(seeds=first)},
+    )
+    verdicts = [SimpleNamespace(mutant=SimpleNamespace(id=f"m{i}"), status=KILLED) for i in (0, 1)]
+    found = seed_dependence(run, verdicts)
+    assert found["by_seed"] == [
+        {"check": "inputs", "shown_by": ["m0", "m1"]},
+        {"check": "memory", "shown_by": ["m1"]},  # not graded again: nothing tells them apart
+    ]
+    assert found["run_to_run"] == [{"check": "memory", "shown_by": ["m0"]}]
+
+
 def test_bad_usage_exits_2_and_lists_the_assignments():
     run = grader_cli("audit", "--assignment", "no_such_course")
     assert run.returncode == 2

@@ -63,6 +63,7 @@ class Outcome:
     seeds: list[dict[str, Any]] = field(default_factory=list)
     ended: str = "done"  # done | timeout | crashed
     note: str = ""
+    again: list[dict[str, Any]] = field(default_factory=list)  # the same seeds graded once more
 
 
 def _environment() -> dict[str, str]:

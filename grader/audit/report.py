@@ -37,6 +37,7 @@ def document(run: AuditRun, verdicts: list[Verdict], min_killed: float) -> dict[
         for name in (mutant.part, "total"):
             rows[name]["grading_seconds"] = round(rows[name].get("grading_seconds", 0) + seconds, 1)
     total = rows.get("total", {"killed_fraction": 1.0})
+    by_seed = seed_dependence(run, verdicts)
     return {
         "assignment": run.reference.assignment.name,
         "seeds": run.seeds,
@@ -49,7 +50,8 @@ def document(run: AuditRun, verdicts: list[Verdict], min_killed: float) -> dict[
         "passed": total["killed_fraction"] >= min_killed,
         "parts": rows,
         "mutants": [v.as_json() for v in verdicts],
-        "seed_dependent_checks": seed_dependence(run, verdicts),
+        "seed_dependent_checks": by_seed["by_seed"],
+        "run_to_run_checks": by_seed["run_to_run"],
         "timeout_margins": timeout_margins(run),
         "reference_failures": reference_failures(run),
         "equivalents_file_unused": unused_entries(run, verdicts),
@@ -137,6 +139,16 @@ def table(doc: dict[str, Any]) -> str:
         + ")"
         for row in doc["seed_dependent_checks"]
     ] or ["  none" if len(doc["seeds"]) > 1 else "  (one seed: not measured)"]
+    if doc.get("run_to_run_checks"):
+        lines += [
+            "",
+            "Verdicts that changed between two gradings of one seed (the program differs run to "
+            "run, e.g. np.empty: not the check's inputs):",
+        ]
+        lines += [
+            f"  {row['check']}  (shown by {', '.join(row['shown_by'][:3])})"
+            for row in doc["run_to_run_checks"]
+        ]
     lines += ["", "Smallest margins to a probe's timeout (in process; the sandbox adds transfers):"]
     lines += [
         f"  {row['margin']:>7.1f}x  {row['check']}  ({row['op']}: {row['seconds']:.2f} s of "

@@ -21,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -191,6 +193,14 @@ def run_audit(assignment: Assignment | str, settings: Settings) -> AuditRun:
             for i, outcome in done.items():
                 outcomes[i].seeds += outcome.seeds
                 outcomes[i].ended, outcomes[i].note = outcome.ended, outcome.note
+        # a verdict that differs between seeds: the same seeds once more, to tell a check that
+        # depends on its inputs from a program that differs run to run (np.empty, unseeded draws)
+        varying = [i for i, o in outcomes.items() if o.ended == "done" and seed_varying(o.seeds)]
+        if varying:
+            again = [Task(i, mutants[i], tasks[i].plan, limit, generous) for i in varying]
+            progress.add(sum(len(t.plan) for t in again), "verdicts that differ by seed, again")
+            for i, outcome in pool.run(again, progress.seed).items():
+                outcomes[i].again = outcome.seeds if outcome.ended == "done" else []
     finally:
         pool.close()
         progress.close()
@@ -207,6 +217,21 @@ def run_audit(assignment: Assignment | str, settings: Settings) -> AuditRun:
         training=settings.training,
         generated=len(generated),
     )
+
+
+def check_verdicts(results: list[dict[str, Any]]) -> dict[str, dict[int, tuple[float, str]]]:
+    """Each check's verdict (score, outcome kind) by seed, in gradings' results."""
+    found: dict[str, dict[int, tuple[float, str]]] = defaultdict(dict)
+    for result in results:
+        for check in result.get("checks", []):
+            found[check["name"]][result["seed"]] = (check["score"], check["kind"])
+    return found
+
+
+def seed_varying(results: list[dict[str, Any]]) -> list[str]:
+    """The checks whose verdict differs between seeds."""
+    return [name for name, by_seed in check_verdicts(results).items()
+            if len(set(by_seed.values())) > 1]  # fmt: skip
 
 
 def reference_scores(outcomes: list[Outcome]) -> dict[tuple[int, str], float]:

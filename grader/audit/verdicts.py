@@ -21,7 +21,7 @@ from typing import Any
 
 from grader.audit.equivalence import Listed, listed_reason
 from grader.audit.grading import lost_points
-from grader.audit.run import AuditRun, reference_scores
+from grader.audit.run import AuditRun, check_verdicts, reference_scores
 from grader.checking import probe_timeout
 from grader.mutation.mutants import Mutant
 
@@ -132,24 +132,28 @@ def summary(verdicts: list[Verdict], parts: tuple[str, ...]) -> dict[str, dict[s
     return rows
 
 
-def seed_dependence(run: AuditRun, verdicts: list[Verdict]) -> list[dict[str, Any]]:
+def seed_dependence(run: AuditRun, verdicts: list[Verdict]) -> dict[str, list[dict[str, Any]]]:
     """Checks whose verdict (score and outcome kind) differs between seeds, for the reference or
-    for a killed mutant, with who showed it."""
-    found: dict[str, list[str]] = defaultdict(list)
-    graded = [("reference", [r for o in run.reference_outcomes for r in o.seeds])]
-    graded += [(v.mutant.id, run.outcomes[i].seeds) for i, v in enumerate(verdicts)
-               if v.status == KILLED]  # fmt: skip
-    for who, results in graded:
-        seen: dict[str, set[tuple[float, str]]] = defaultdict(set)
-        count: dict[str, int] = defaultdict(int)
-        for result in results:
-            for check in result.get("checks", []):
-                seen[check["name"]].add((check["score"], check["kind"]))
-                count[check["name"]] += 1
-        for name, verdicts_seen in seen.items():
-            if count[name] > 1 and len(verdicts_seen) > 1:
-                found[name].append(who)
-    return [{"check": name, "shown_by": who} for name, who in sorted(found.items())]
+    for a killed mutant, with who showed it: ``by_seed`` when each seed, graded again, gave its
+    verdict again (the check's inputs decide), ``run_to_run`` when one seed did not (the program
+    itself differs from run to run: np.empty, an unseeded draw; no fault of the check)."""
+    found: dict[str, dict[str, list[str]]] = {"by_seed": defaultdict(list),
+                                              "run_to_run": defaultdict(list)}  # fmt: skip
+    graded = [("reference", [r for o in run.reference_outcomes for r in o.seeds], [])]
+    graded += [(v.mutant.id, run.outcomes[i].seeds, run.outcomes[i].again)
+               for i, v in enumerate(verdicts) if v.status == KILLED]  # fmt: skip
+    for who, results, again in graded:
+        repeated = check_verdicts(again)
+        for name, by_seed in check_verdicts(results).items():
+            if len(set(by_seed.values())) < 2:
+                continue
+            second = repeated.get(name, {})
+            changed = any(seed in second and second[seed] != v for seed, v in by_seed.items())
+            found["run_to_run" if changed else "by_seed"][name].append(who)
+    return {
+        kind: [{"check": name, "shown_by": who} for name, who in sorted(rows.items())]
+        for kind, rows in found.items()
+    }
 
 
 def timeout_margins(run: AuditRun) -> list[dict[str, Any]]:

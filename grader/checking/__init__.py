@@ -25,6 +25,7 @@ from grader.checking.check_api import (
     PartialCredit,
     check,
     short,
+    where_it_returns,
 )
 from grader.checking.contract import PartContract
 from grader.checking.diagnosis import Diagnoser, KnownMistake, Model, agree, load_catalogue
@@ -80,4 +81,5 @@ __all__ = [
     "scrub",
     "short",
     "trusted_keras",
+    "where_it_returns",
 ]

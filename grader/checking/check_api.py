@@ -12,13 +12,15 @@ visibility as pytest markers (gradescope-utils style). A check ends in one of th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any, TypeVar
 
 import pytest
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C")
+T = TypeVar("T")
 
 
 def check(part: str, points: float, *, public: bool = False) -> Callable[[F], F]:
@@ -64,9 +66,38 @@ class NotAttempted(CheckOutcome):
 
 
 class LearnerError(CheckOutcome):
-    """The learner's code raised, timed out or crashed the worker during this check."""
+    """The learner's code raised, timed out or crashed the worker during this check; ``raised``
+    when it raised an exception of its own (an input it cannot handle), not a timeout or a crash."""
 
     kind = OutcomeKind.LEARNER_ERROR
+
+    def __init__(self, message: str, *, raised: bool = False) -> None:
+        super().__init__(message)
+        self.raised = raised
+
+
+def where_it_returns(cases: Iterable[C], call: Callable[[C], T]) -> list[tuple[C, T]]:
+    """``(case, value)`` for each case on which the learner's code returns; the first error it
+    raised when it returns on none.
+
+    For a check of a property other than "it handles these inputs", on random inputs: a crash
+    on some inputs (a box past an edge, one coordinate order) is the finding of the check whose
+    fixed inputs meet it every time. Judged here, it would fail this check on the hidden seeds
+    whose inputs happen to meet it and not on the others: the same mistake, two verdicts. A
+    timeout or a crash is raised at once (each further case would cost as much).
+    """
+    kept: list[tuple[C, T]] = []
+    first: LearnerError | None = None
+    for case in cases:
+        try:
+            kept.append((case, call(case)))
+        except LearnerError as error:
+            if not error.raised:
+                raise
+            first = first or error
+    if first is not None and not kept:
+        raise first
+    return kept
 
 
 class Incorrect(CheckOutcome):

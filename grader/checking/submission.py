@@ -31,6 +31,7 @@ from grader.checking.keras_probes import KerasProbes
 from grader.checking.metric_probes import MetricProbes
 from grader.checking.probes import Causes, ProbeFailure, describe_failure
 from grader.ingest import IngestedNotebook
+from grader.wire import FailureKind
 
 
 class Submission(CallProbes, MetricProbes, KerasProbes):
@@ -159,7 +160,7 @@ class Submission(CallProbes, MetricProbes, KerasProbes):
             misspelt = self.contract.misspelt_message(part) if part else None
             if misspelt:  # the cause, not its symptom (an attribute it should have set)
                 message = f"{misspelt}\n(What it caused: {message.splitlines()[0]})"
-            error = LearnerError(message)
+            error = LearnerError(message, raised=failure.kind is FailureKind.LEARNER_ERROR)
             if key is not None:
                 self._cache[key] = error
             raise error from None

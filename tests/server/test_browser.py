@@ -172,6 +172,8 @@ def _gradebook(page: Any, course: LiveCourse, problems: list[str]) -> None:
 def _open_report(page: Any, course: LiveCourse, problems: list[str]) -> None:
     row = page.locator("tbody tr", has_text="anna")
     row.get_by_role("link", name="report").click()
+    page.wait_for_url("**/report")
+    page.wait_for_load_state()  # the title is read from the loaded report, not mid-navigation
     assert page.url.endswith("/report") and "5.0/5.0" in page.title()
     live.check_page(page, problems)
     page.go_back()
@@ -184,6 +186,8 @@ def _override(page: Any, course: LiveCourse, problems: list[str]) -> None:
     """The override form of anna's latest submission; the first check set to 0 with a comment."""
     row = page.locator("tbody tr", has_text="anna")
     row.get_by_role("link", name="override").click()
+    page.wait_for_url("**/override*")
+    page.wait_for_load_state()
     assert "/override" in page.url and page.locator("h1").inner_text().startswith("Override: anna")
     live.check_page(page, problems)
     first = page.locator("tbody tr").first.locator("td")
@@ -192,7 +196,8 @@ def _override(page: Any, course: LiveCourse, problems: list[str]) -> None:
     page.get_by_label("Check", exact=True).select_option(name)
     page.get_by_label("New score").fill("0")
     page.get_by_label("Comment").fill(OVERRIDE_COMMENT)
-    page.get_by_role("button", name="Save").click()
+    with page.expect_navigation():  # the form posts, then the page reloads with the result
+        page.get_by_role("button", name="Save").click()
     assert f"Overrode check {name}." in page.inner_text("main")
     assert OVERRIDE_COMMENT in page.locator("tbody tr").first.inner_text()
     live.check_page(page, problems)
@@ -201,6 +206,8 @@ def _override(page: Any, course: LiveCourse, problems: list[str]) -> None:
 
 def _gradebook_shows_the_override(page: Any, course: LiveCourse, problems: list[str]) -> None:
     page.get_by_role("link", name="history").click()
+    page.wait_for_url("**/instructor/learners/anna")
+    page.wait_for_load_state()
     assert page.url.endswith("/instructor/learners/anna") and OVERRIDE_COMMENT in page.content()
     live.check_page(page, problems)
     page.goto(course.base + "/instructor")

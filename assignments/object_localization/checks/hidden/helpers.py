@@ -50,3 +50,17 @@ def random_boxes(n: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
     few = max(1, n // 12)  # always a few of them
     b[:few] = a[:few] + np.array([0.0, side * 1.5])
     return a.astype(np.float32), b.astype(np.float32)
+
+
+#: Tile positions at the canvas's four corners: row above, below and level with col, and the
+#: widest gaps between them. A drawing that breaks for some boxes (two coordinates swapped, a box
+#: past an edge) breaks on one of these, whatever the hidden seed.
+CORNERS = ((0, 0), (0, ref.MAX_OFFSET), (ref.MAX_OFFSET, 0), (ref.MAX_OFFSET, ref.MAX_OFFSET))
+
+
+def drawing_cases(offset: int) -> list[tuple[np.ndarray, list[float]]]:
+    """(image, box) pairs for the checks of plot_bounding_box whose property is not the box: a
+    hidden example with its own box, and hidden images with the corners' boxes."""
+    batch = hidden_batch(1 + len(CORNERS), offset)
+    boxes = [batch.boxes[0], *ref.positions_to_boxes(np.array(CORNERS))]
+    return [(image, box.tolist()) for image, box in zip(batch.images, boxes, strict=True)]

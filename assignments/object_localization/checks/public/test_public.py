@@ -244,6 +244,10 @@ IOU_CASES = (
     ("side by side", (0.2, 0.0), (0.2, 0.6), 0.0),
 )
 
+#: Fresh metrics per case of IOU_CASES: a value that is wrong for one fresh metric in two (a random
+#: initial state) passes all of them on 2^-8 of the seeds, per case it changes.
+FRESH_METRICS = 8
+
 
 @check("IoU", 3, public=True)
 def test_iou_is_a_keras_metric_named_as_asked(submission):
@@ -263,9 +267,11 @@ def test_iou_is_a_keras_metric_named_as_asked(submission):
 @check("IoU", 4, public=True)
 def test_iou_of_the_notebooks_cases(submission):
     """identical boxes 1, disjoint 0, touching 0, half overlap 1/3, side by side 0, each on a fresh metric"""
-    y_true = np.array([case[1] for case in IOU_CASES], np.float32)
-    y_pred = np.array([case[2] for case in IOU_CASES], np.float32)
-    want = [case[3] for case in IOU_CASES]
+    # each case on FRESH_METRICS fresh metrics: a state that starts random (a variable made with
+    # a random initializer) then shows on every hidden seed, not on the seeds whose draws are bad
+    y_true = np.array([case[1] for case in IOU_CASES] * FRESH_METRICS, np.float32)
+    y_pred = np.array([case[2] for case in IOU_CASES] * FRESH_METRICS, np.float32)
+    want = [case[3] for case in IOU_CASES] * FRESH_METRICS
 
     def measure(other):
         return metric_values(other, one_pair_each(y_true, y_pred))

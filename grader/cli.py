@@ -285,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     from grader.audit.command import add_command as add_audit  # the mutation audit
 
     add_audit(commands, [choose])
+    from grader.audit.bench import add_command as add_bench  # the reference over many seeds
+
+    add_bench(commands, [choose])
 
     # --- the course server (grader.server): roster, serve, regrade --------------------------
     from grader.server.commands import add_commands

@@ -312,6 +312,25 @@ def test_a_verdict_that_changes_on_one_seed_graded_twice_is_the_programs_not_the
     assert found["run_to_run"] == [{"check": "memory", "shown_by": ["m0"]}]
 
 
+def test_bench_prints_each_checks_scores_and_measures_over_the_seeds(tmp_path):
+    out = tmp_path / "bench.json"
+    run = grader_cli("bench", "--assignment", str(TINY), "--seeds", "3", "--json", str(out))
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = json.loads(out.read_text())
+    assert len(doc["seeds"]) == 3 and not doc["faults"]
+    hidden = next(row for row in doc["checks"] if row["check"].startswith("normalise_box: many"))
+    assert hidden["scores"] == [3.0, 3.0, 3.0]
+    assert hidden["figures"]["share of boxes right"]["values"] == [1.0, 1.0, 1.0]
+    assert "share of boxes right: min 1, median 1, max 1 (over 3 of 3 seeds)" in run.stdout
+    # a reference that loses points on some seed: exit 1, the check marked
+    folder = _course_copy(tmp_path, graded=("0.0, 1.0)", "0.0, 0.5)"))
+    run = grader_cli("bench", "--assignment", str(folder), "--seeds", "2")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "LOST" in run.stdout and "share of boxes right: min 0." in run.stdout
+    run = grader_cli("bench", "--assignment", str(TINY), "--parts", "nothing")
+    assert run.returncode == 2 and "no part nothing" in run.stderr
+
+
 def test_bad_usage_exits_2_and_lists_the_assignments():
     run = grader_cli("audit", "--assignment", "no_such_course")
     assert run.returncode == 2

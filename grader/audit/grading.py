@@ -101,7 +101,7 @@ def _fresh_process_state() -> None:
 class Graded:
     """One grading of one program under one hidden seed."""
 
-    checks: list[dict[str, Any]]  # name, part, score, max_score, kind, message
+    checks: list[dict[str, Any]]  # name, part, score, max_score, kind, message, figures
     probes: list[Probe]
     seconds: float
 
@@ -139,6 +139,7 @@ def grade(
             "max_score": r.max_score,
             "kind": str(r.kind),
             "message": r.message[:400],
+            "figures": r.figures,
         }
         for r in results
     ]

@@ -108,11 +108,12 @@ def _own_parts(reference: Reference, mutant: Mutant, training: bool) -> list[str
     return [mutant.part] + ([TRAINING] if train and trains(reference, mutant.part) else [])
 
 
-class _Progress:
+class Progress:
     """tqdm on stderr on a terminal (as ``grader grade`` shows a batch); otherwise a line per
-    tenth of each round, for logs."""
+    tenth of each round, for logs, each starting with ``command``."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, command: str = "grader audit") -> None:
+        self.command = command
         self.bar = None
         self.total = self.done = 0
         self.what = ""
@@ -135,7 +136,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(1)
         elif self.lines and 10 * self.done // self.total > 10 * (self.done - 1) // self.total:
-            print(f"grader audit: {self.done}/{self.total} gradings ({self.what})",
+            print(f"{self.command}: {self.done}/{self.total} gradings ({self.what})",
                   file=sys.stderr, flush=True)  # fmt: skip
 
     def close(self) -> None:
@@ -159,7 +160,7 @@ def run_audit(assignment: Assignment | str, settings: Settings) -> AuditRun:
     order = reference.assignment.check_order
     needed = {p for i in own for p in (*own[i], *checked[i])} or set(settings.parts or ())
     baseline_parts = [p for p in order if p in needed]
-    progress = _Progress(settings.progress)
+    progress = Progress(settings.progress)
     pool = Pool(reference.assignment.folder, settings.jobs, settings.memory_mb)
     try:
         generous = 600.0 + (probe_timeout("train") if TRAINING in baseline_parts else 0.0)

@@ -35,6 +35,8 @@ class CheckResult:
     message: str  # empty when passed
     public: bool = False
     kind: OutcomeKind = OutcomeKind.PASSED
+    #: what the check measured (``Submission.measured``), for ``grader bench``; not in results.json
+    figures: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -102,8 +104,10 @@ class _Collector:
                 message=message,
                 public=item.get_closest_marker("public") is not None,
                 kind=kind,
+                figures=dict(self.learner.figures),
             )
         )
+        self.learner.figures.clear()
         if self.stop is not None and self.stop(self.results[-1]):
             item.session.shouldstop = "a check's verdict settled what was asked"
 

@@ -51,6 +51,7 @@ class Submission(CallProbes, MetricProbes, KerasProbes):
         self._load: dict[str, Any] | None = None
         self._load_failure: ProbeFailure | None = None
         self._seeded_calls = 0
+        self.figures: dict[str, float] = {}  # what the running check measured (``measured``)
         #: runs the known mistakes of the reference for a failed check (lazy: the solution is
         #: read on first use, and only where it is available: grading, not the self-check)
         self.diagnoser = Diagnoser(self.assignment)
@@ -113,6 +114,13 @@ class Submission(CallProbes, MetricProbes, KerasProbes):
         if hint or self.diagnoser is None:
             return hint
         return self.diagnoser.explain(part, measure, got, same=same, mutants=mutants)
+
+    def measured(self, what: str, value: float) -> float:
+        """Record a figure the running check judged (a trained model's accuracy, a cost) and return
+        it. ``grader bench`` prints each figure over many hidden seeds of the reference: where a
+        check's bands and limits come from. Never shown to learners."""
+        self.figures[what] = float(value)
+        return value
 
     def signature_problem(self, part: str, *, keyword: str | None = None) -> str | None:
         """A message when ``part`` does not take the stub's ``keyword`` argument (e.g. ``rng``)."""

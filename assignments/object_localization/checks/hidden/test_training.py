@@ -172,7 +172,9 @@ def test_trained_model_localizes_hidden_images(submission):
     """after training within the budget, IoU on hidden test images"""
     test, report, outputs = trained(submission)
     boxes = output(outputs, "box_out", 2)
-    value = float(ref.iou(test.boxes, boxes).mean())
+    value = submission.measured("mean IoU", float(ref.iou(test.boxes, boxes).mean()))
+    if report.get("train_seconds") is not None:
+        submission.measured("training seconds", report["train_seconds"])
     banded(value, IOU_BANDS, "mean IoU on 256 hidden test images", facts(report, "box_out_loss"))
 
 
@@ -181,7 +183,7 @@ def test_trained_model_classifies_hidden_images(submission):
     """after training within the budget, class accuracy on hidden test images"""
     test, report, outputs = trained(submission)
     probs = output(outputs, "class_out", None)
-    value = float((probs.argmax(1) == test.class_ids).mean())
+    value = submission.measured("class accuracy", float((probs.argmax(1) == test.class_ids).mean()))
     banded(
         value,
         ACCURACY_BANDS,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from grader.checking import CheckOutcome, Incorrect, PartialCredit, check, short
 
 from ... import course
-from .cost import COST_HINT, over_budget
+from .cost import COST_HINT, mflops, over_budget
 from .helpers import (
     CALLBACK_EPOCHS,
     MARGIN,
@@ -337,7 +337,9 @@ def test_model_has_named_outputs_of_the_right_shapes(submission):
 @check("create_model", 2, public=True)
 def test_model_cost_fits_the_training_budget(submission):
     """at most the notebook's cost limit per example, so the grader can train it"""
-    problem = over_budget(working_model(submission))
+    model = working_model(submission)
+    submission.measured("million FLOPs per example", mflops(model))
+    problem = over_budget(model)
     if problem:
         raise Incorrect(problem, hint=COST_HINT)
 

@@ -120,15 +120,6 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
-    from grader.authoring.selfcheck import main as selfcheck_main
-
-    argv = [str(args.notebook)] + (["--part", args.part] if args.part else [])
-    if args.assignment:
-        argv += ["--assignment", args.assignment]
-    return selfcheck_main(argv)
-
-
 def _cmd_release(args: argparse.Namespace) -> int:
     from grader.assignment import AssignmentError
     from grader.authoring import build_release
@@ -261,16 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.set_defaults(handler=_cmd_grade)
 
-    check = commands.add_parser(
-        "check",
-        parents=[choose],
-        help="run the public checks on your notebook (self-check)",
-        description="Run the public checks on a notebook in this process and print a summary. "
-        "From inside the notebook: `from grader.authoring.selfcheck import check; check()`.",
-    )
-    check.add_argument("notebook", type=Path)
-    check.add_argument("--part", help="only this graded part (default: all)")
-    check.set_defaults(handler=_cmd_check)
+    from grader.learner import add_check  # the learner's own command, the same verb
+
+    add_check(commands, [choose])
 
     release = commands.add_parser(
         "release",

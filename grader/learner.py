@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 PROG = "grader"
 
@@ -24,16 +25,12 @@ def _check(args: argparse.Namespace) -> int:
     return check(argv + (["--assignment", args.assignment] if args.assignment else []))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from grader import submit
-
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Check your notebook with the public checks, then submit it for grading.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def add_check(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """``check NOTEBOOK [--part P]``: the learner's command and the instructor's take it alike
+    (``parents`` brings ``--assignment``)."""
     check = commands.add_parser(
         "check",
+        parents=parents,
         help="run the public checks on your notebook",
         description="Run the public checks on NOTEBOOK (as saved) here and print a summary. "
         "The grader runs more checks than these. From inside the notebook: "
@@ -41,12 +38,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("notebook", type=Path, metavar="NOTEBOOK")
     check.add_argument("--part", help="only this graded part (default: all)")
-    check.add_argument(
+    check.set_defaults(handler=_check)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from grader import submit
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Check your notebook with the public checks, then submit it for grading.",
+    )
+    choose = argparse.ArgumentParser(add_help=False)
+    choose.add_argument(
         "--assignment",
         metavar="NAME",
         help="the assignment's name or folder (default: the only one in this bundle)",
     )
-    check.set_defaults(handler=_check)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_check(commands, [choose])
     sender = commands.add_parser(
         "submit",
         help="submit your notebook to the course server and wait for the grade",

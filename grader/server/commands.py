@@ -40,11 +40,20 @@ def database_url(args: argparse.Namespace) -> str | None:
     return from_env or None
 
 
-def open_course(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(settings, database) of ``--data`` (and ``--database``), or exits 2 saying why."""
+def open_course(args: argparse.Namespace, *, create: bool = True) -> tuple[Any, Any]:
+    """(settings, database) of ``--data`` (and ``--database``), or exits 2 saying why. A command
+    that only reads or changes a course (``create=False``) refuses a folder that does not exist,
+    rather than leave an empty course behind a typo."""
     from grader.server.db import open_database
     from grader.server.settings import SettingsError, load_settings
 
+    if not create and not args.data.is_dir():
+        print(
+            f"{PROG} {args.command}: there is no course at {args.data} (a typo in --data? "
+            f"`{PROG} roster instructor --data {args.data}` or `{PROG} serve` starts one)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     try:
         settings = load_settings(args.data)
     except SettingsError as error:
@@ -72,7 +81,7 @@ def _print_links(issued: list[Any], fmt: str) -> None:
 def _cmd_roster(args: argparse.Namespace) -> int:
     from grader.server import roster
 
-    settings, db = open_course(args)
+    settings, db = open_course(args, create=args.roster_command in ("add", "instructor"))
     base = _base_url(args, settings)
     try:
         if args.roster_command == "add":
@@ -106,7 +115,7 @@ def _cmd_roster(args: argparse.Namespace) -> int:
 def _cmd_regrade(args: argparse.Namespace) -> int:
     from grader.server.leases import regrade_all
 
-    _, db = open_course(args)
+    _, db = open_course(args, create=False)
     try:
         count = regrade_all(db)
     finally:
@@ -120,7 +129,7 @@ def _cmd_regrade(args: argparse.Namespace) -> int:
 def _cmd_lti(args: argparse.Namespace) -> int:
     from grader.server.lti import keys, platforms
 
-    settings, db = open_course(args)
+    settings, db = open_course(args, create=args.lti_command == "register")
     base = settings.base_url
     try:
         if args.lti_command == "register":

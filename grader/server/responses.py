@@ -20,7 +20,8 @@ from flask import Flask, Response, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 
 #: Paths whose answers are personal or hold tokens: never cached.
-PERSONAL = ("/signin", "/submissions", "/api", "/instructor", "/quiz")
+PERSONAL = ("/signin", "/submissions", "/api", "/instructor", "/quiz", "/lti/launch",
+            "/lti/login", "/lti/deep-link", "/lti/course", "/lti/contexts")  # fmt: skip
 #: The body of a form of a few fields (sign out, a quiz's answers, an override, an LMS launch's
 #: signed token): a few KB, with room to spare.
 FORM_BODY_CAP = 256 * 1024

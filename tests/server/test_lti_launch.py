@@ -167,7 +167,10 @@ def test_forged_replayed_expired_and_foreign_launches_are_refused_and_logged(lms
     first = lms.course.app.test_client()
     started = first.get("/lti/login", query_string=platform.login_params(platform.claims(DANA)))
     _, form = platform.authorize(dict(parse_qsl(urlsplit(started.location).query)))
-    assert first.post("/lti/launch", data=form).status_code == 302
+    launched = first.post("/lti/launch", data=form)
+    assert launched.status_code == 302
+    assert launched.headers["Cache-Control"] == "no-store"  # it signs Dana in: never kept
+    assert started.headers["Cache-Control"] == "no-store"
     thief = lms.course.app.test_client()
     thief.set_cookie(f"lti1p3-{form['state']}", form["state"])
     _refused(thief.post("/lti/launch", data=form), "already used")
@@ -282,6 +285,12 @@ def test_grader_lti_register_adds_platforms_and_deployments(tmp_path, capsys):
     capsys.readouterr()
     assert grader_main(["lti", "platforms", "--data", str(data)]) == 0
     listing = capsys.readouterr().out.splitlines()
+    typo = tmp_path / "cuorse"  # a command that reads a course never starts an empty one
+    for command in (["lti", "platforms"], ["lti", "rotate-key"], ["regrade"]):
+        with pytest.raises(SystemExit) as refused:
+            grader_main([*command, "--data", str(typo)])
+        assert refused.value.code == 2 and not typo.exists()
+        assert f"there is no course at {typo}" in capsys.readouterr().err
     assert len(listing) == 2
     assert "deployments 1, 2" in listing[0] and "10000000000001" in listing[1]
     bad = [*base[:-2], "--jwks-url", "not a url"]

@@ -283,6 +283,59 @@ def test_a_mistake_costs_only_the_checks_of_its_property(part, source, lost, hin
     assert any(hint in message for message in lost_now.values()), lost_now
 
 
+# -- the same verdict on every hidden seed
+
+PLOT = solution_cell("plot_bounding_box")
+EXAMPLE = solution_cell("create_example")
+SEED_BOUND = [
+    pytest.param(
+        "plot_bounding_box",
+        PLOT.replace(
+            "draw.rectangle((col, row, col + BOX_SIDE, row + BOX_SIDE)",
+            "draw.rectangle((col, col + BOX_SIDE, row, row + BOX_SIDE)",
+        ),
+        ["the true box is green and the predicted box red"],
+        id="drawing-that-raises-for-some-boxes",
+    ),
+    pytest.param(
+        "create_example",
+        EXAMPLE.replace(
+            "rng.integers(0, MAX_OFFSET + 1, size=2)", "rng.integers(-1, MAX_OFFSET + 1, size=2)"
+        ),
+        ["every class and every tile position"],
+        id="example-that-raises-for-some-seeds",
+    ),
+    pytest.param(
+        "IoU",
+        IOU.replace(
+            'initializer="zeros", name="num_examples"',
+            'initializer="glorot_uniform", name="num_examples"',
+        ),
+        ["identical boxes 1", "each example's IoU equals", "mean over every example"],
+        id="metric-that-starts-random",
+    ),
+]
+
+
+@pytest.mark.parametrize(("part", "source", "lost"), SEED_BOUND)
+def test_a_mistake_met_by_some_inputs_only_costs_the_same_checks_on_every_hidden_seed(
+    part, source, lost
+):
+    """Random inputs meet such a mistake on some seeds only (a box order that raises, a position
+    past the edge, a random initial state): the checks give it one verdict whatever the seed."""
+    from grader.secret import using_seed
+
+    assert source != solution_cell(part)
+    ingested = notebook_with({part: source})
+    verdicts = []
+    for seed in (11, 2024, 987654321):
+        with using_seed(seed):
+            results = graded(ingested, part)
+        verdicts.append(sorted(failed(results)))
+    assert verdicts[0] == verdicts[1] == verdicts[2], verdicts
+    assert verdicts[0] == sorted(n for n in results if any(k in n for k in lost))
+
+
 # -- alternative correct implementations get full marks
 
 ALTERNATIVES = {

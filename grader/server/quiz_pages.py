@@ -129,7 +129,10 @@ def _instructor() -> Identity:
 def _home_page(quiz: QuizService, identity: Identity | None, form: PracticeForm | None) -> str:
     attempts = quiz.attempts_of(identity.learner_id) if identity and identity.learner_id else []
     now = quiz.clock()
-    nxt = quiz.policy.next_start(attempts, now)
+    granted = bool(identity and identity.learner_id) and any(
+        grant.attempt_id is None for grant in quiz.grants_of(identity.learner_id or "")
+    )
+    nxt = quiz.policy.next_start(attempts, now, granted)
     return render_template(
         "quiz_home.html",
         quiz=quiz,

@@ -37,10 +37,9 @@ from sqlalchemy import and_, or_, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from grader.results.record import REPORT_FILE, RESULTS_FILE, load_results
-from grader.server import auth, exports, lms_import, overrides, totals, views
+from grader.server import auth, exports, lms_import, overrides, quiz_grants, totals, views
 from grader.server.history import describe_event
 from grader.server.models import AuditEvent, Job, Learner, Submission, utcnow
-from grader.server.quiz_attempts import QuizRefused
 from grader.server.reports import report_response, self_contained
 from grader.server.state import QUIZ_EXTENSION, current
 
@@ -159,7 +158,7 @@ def learner(learner_id: str) -> Any:
         events=[(event, describe_event(event, numbers)) for event in events],
         quiz=quiz,
         attempts=quiz.attempts_of(learner_id) if quiz else [],
-        grants=quiz.grants_of(learner_id) if quiz else [],
+        grants=quiz_grants.grants_of(server.db, learner_id) if quiz else [],
     )
 
 
@@ -171,11 +170,13 @@ def grant_quiz_attempt(learner_id: str) -> Any:
     if quiz is None:
         abort(404)
     try:
-        quiz.grant(learner_id, request.form.get("comment", ""))
-    except QuizRefused as refused:
-        if refused.status == 404:
-            abort(404)
-        flash(f"No attempt granted: {refused.message}.")
+        quiz_grants.grant(
+            current().db, learner_id, request.form.get("comment", ""), current().clock()
+        )
+    except LookupError:
+        abort(404)
+    except quiz_grants.GrantRefused as refused:
+        flash(f"No attempt granted: {refused}.")
     else:
         flash("Granted: this learner may start another quiz attempt now.")
     return redirect(url_for("instructor.learner", learner_id=learner_id), 303)

@@ -20,8 +20,8 @@ Decisions, documented in the README:
   server before it is sent, so that is with no answers (score 0), ``submitted_at`` = the deadline
   (the cooldown counts from there), ``expired`` set. An open attempt past its deadline is closed
   the same way as soon as the learner comes back to the quiz.
-- The instructor may grant one learner another attempt (``grant``, audit-logged): their next
-  start ignores the cooldown and the attempt limit, once.
+- The instructor may grant one learner another attempt (``quiz_grants``, audit-logged): their
+  next start ignores the cooldown and the attempt limit, once.
 - Correct answers, option feedback and explanations are shown to a learner only once all their
   allowed attempts (granted ones included) are used, or after the instructor released them (a ``QuizRelease`` row); in
   practice mode at once.
@@ -38,8 +38,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from grader.server import quiz_grants
 from grader.server.db import Database
-from grader.server.models import AuditEvent, Learner, QuizAttempt, QuizGrant, QuizRelease, utcnow
+from grader.server.models import AuditEvent, Learner, QuizAttempt, QuizRelease, utcnow
 from grader.server.roster import Identity
 from quiz.bank import Bank, QuizDefinition
 from quiz.model import Item
@@ -47,6 +48,7 @@ from quiz.scoring import score_quiz
 from quiz.variants import build_quiz
 
 GRACE = dt.timedelta(seconds=60)
+WAIT = "The waiting time after your last attempt has not passed yet."
 TIME_UP = (
     "The time for this attempt ran out before your answers arrived, so they were not accepted; "
     "the attempt was closed as it stood at the limit."
@@ -167,23 +169,6 @@ class QuizService:
                 )
             )
 
-    def maximum(self) -> float:
-        """The quiz's points (every variant drawn from one bank has the same)."""
-        return float(score_quiz(self.items(0), {}, 0, self.policy.pass_mark).max_score)
-
-    def grants_of(self, learner_id: str) -> list[QuizGrant]:
-        """The extra attempts the instructor granted this learner, oldest first."""
-        if self.practice:
-            return []
-        with self.db.read() as session:
-            return list(
-                session.scalars(
-                    select(QuizGrant)
-                    .where(QuizGrant.learner_id == learner_id)
-                    .order_by(QuizGrant.id)
-                )
-            )
-
     def released_at(self) -> dt.datetime | None:
         with self.db.read() as session:
             return session.scalar(select(func.min(QuizRelease.released_at)))
@@ -203,7 +188,8 @@ class QuizService:
                     self._mine(),
                 )
             )
-        return (done or 0) >= self.policy.attempt_limit + len(self.grants_of(learner_id))
+        granted = len(quiz_grants.grants_of(self.db, learner_id))
+        return (done or 0) >= self.policy.attempt_limit + granted
 
     # ------------------------------------------------------------------------------- writing
 
@@ -225,14 +211,7 @@ class QuizService:
             open_ = [a for a in attempts if a.submitted_at is None]
             if open_:
                 return open_[-1]
-            grant = None
-            if not self.practice:  # the instructor's grant lifts the limit and the cooldown
-                grant = session.scalars(
-                    select(QuizGrant)
-                    .where(QuizGrant.learner_id == learner_id, QuizGrant.attempt_id.is_(None))
-                    .order_by(QuizGrant.id)
-                    .limit(1)
-                ).first()
+            grant = None if self.practice else quiz_grants.waiting(session, learner_id)
             limit = self.policy.attempt_limit
             if grant is None and len(attempts) >= limit:
                 raise QuizRefused(f"All {limit} attempts have been used.", 403)
@@ -240,11 +219,7 @@ class QuizService:
                 retry_at = max(a.submitted_at for a in attempts if a.submitted_at)
                 retry_at += self.policy.cooldown
                 if now < retry_at:
-                    raise QuizRefused(
-                        "The waiting time after your last attempt has not passed yet.",
-                        429,
-                        retry_at,
-                    )
+                    raise QuizRefused(WAIT, 429, retry_at)
             limit_delta = self.policy.time_limit
             attempt = QuizAttempt(
                 learner_id=learner_id,
@@ -265,45 +240,8 @@ class QuizService:
                 )
             )
             session.flush()
-            if grant is not None:
-                grant.attempt_id = attempt.id
+            quiz_grants.use(grant, attempt.id)
             return attempt
-
-    def grant(self, learner_id: str, comment: str = "", actor: str = "instructor") -> QuizGrant:
-        """Let one learner start another graded attempt now, past the cooldown and the attempt
-        limit (audit-logged). A grant not used yet is not doubled: QuizRefused (409)."""
-        if self.practice:
-            raise QuizRefused("practice attempts have no limit to lift", 404)
-        with self.db.write() as session:
-            learner = session.scalar(
-                select(Learner).where(Learner.id == learner_id).with_for_update()
-            )
-            if learner is None:
-                raise QuizRefused("there is no such learner", 404)
-            waiting = session.scalar(
-                select(QuizGrant.id).where(
-                    QuizGrant.learner_id == learner_id, QuizGrant.attempt_id.is_(None)
-                )
-            )
-            if waiting is not None:
-                raise QuizRefused(
-                    "this learner already has another attempt granted, not started yet", 409
-                )
-            comment = (comment or "").strip()[:2000]
-            row = QuizGrant(
-                learner_id=learner_id, granted_at=self.clock(), actor=actor, comment=comment
-            )
-            session.add(row)
-            session.add(
-                AuditEvent(
-                    actor=actor,
-                    action="quiz_attempt_granted",
-                    subject=learner_id,
-                    detail={"comment": comment},
-                )
-            )
-            session.flush()
-            return row
 
     def submit(self, attempt: QuizAttempt, answers: Mapping[str, Any]) -> QuizAttempt:
         """Score and record ``answers`` once. After the deadline (and its grace) the answers

@@ -226,9 +226,9 @@ SETTINGS_SCHEMA: dict[str, Any] = {
                 "exclusiveMinimum": "should be a positive number of minutes",
             },
         },
-        "cookie_samesite": {"enum": ["auto", "lax", "none"]},
         "notebook_points": _POINTS,
         "quiz_points": _POINTS,
+        "cookie_samesite": {"enum": ["auto", "lax", "none"]},
     },
 }
 

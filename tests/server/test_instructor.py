@@ -358,7 +358,8 @@ def test_an_lms_export_is_matched_to_the_roster_and_queued(data_dir, db, setting
     assert any(e.detail["source"].endswith("!smithcarol_LATE_4242_9_nb.ipynb") for e in events)
     course.grade_all(checks_grade)
     gradebook = instructor.get("/instructor").data.decode()
-    assert gradebook.count("6 / 10") == 6  # notebook and total of the three imported
+    assert gradebook.count("6 / 10") == 3  # the notebook of the three imported
+    assert gradebook.count("6 / 20") == 3  # their total: no quiz attempt is 0 of its 10 points
     again = import_zip(instructor, export).data.decode()  # idempotent
     assert "Imported (0)" in again and "Skipped (3)" in again
     assert list((course.data_dir / "imports").iterdir())  # the export is kept

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from grader.server import auth, views
+from grader.server import auth, totals, views
 from grader.server.exports import GRADE_EXPORTS, gradebook_lines
 from grader.server.reports import report_response
 from grader.server.state import current
@@ -64,7 +64,7 @@ def report(submission_id: int) -> Any:
     row = views.submission_for(server.db, server.data_dir, server.settings, identity, submission_id)
     if row is None or row.report is None:
         abort(404)
-    return report_response(row.report, row.overrides)
+    return report_response(row.report, row.overrides, row.score, row.max_score)
 
 
 @api.get("/gradebook.csv")
@@ -74,7 +74,9 @@ def gradebook() -> Any:
     if not identity.is_instructor:
         abort(403, "the gradebook is for the instructor's token only")
     export = GRADE_EXPORTS["gradebook"]
-    lines = gradebook_lines(server.db, server.data_dir, server.settings)
+    lines = gradebook_lines(
+        server.db, server.data_dir, server.settings, totals.quiz_maximum(current_app)
+    )
     return Response(
         export.render(lines, ""),
         mimetype="text/csv",

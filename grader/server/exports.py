@@ -2,9 +2,10 @@
 the two LMSs a course most often uses, chosen by name from :data:`GRADE_EXPORTS`.
 
 Why here and not in the page: the gradebook page, ``gradebook.csv`` (also
-``/api/v1/gradebook.csv``), the Canvas and the Moodle CSV all show one score per learner, computed
-once in :func:`gradebook_lines` from ``views.gradebook`` (latest submission, late penalty,
-feedback release and the instructor's overrides applied there). Learner-controlled text (names,
+``/api/v1/gradebook.csv``), the Canvas and the Moodle CSV all show the same scores per learner,
+computed once in :func:`gradebook_lines` from ``views.gradebook`` (latest submission, late
+penalty, feedback release and the instructor's overrides applied there), with the course total
+of ``totals`` (notebook and quiz, each scaled to its points). Learner-controlled text (names,
 ids, emails, roster columns) is made spreadsheet-safe by ``grader.spreadsheet``: a cell that
 starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'``. A new
 export is one entry of :data:`GRADE_EXPORTS` (the route, its link and its file name read it).
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from grader.server import views
+from grader.server import totals, views
 from grader.server.db import Database
 from grader.server.models import Learner, QuizAttempt
 from grader.server.settings import Settings
@@ -62,6 +63,7 @@ class GradebookLine:
     submissions: int
     latest: views.SubmissionView | None
     quiz: QuizScore | None
+    course_total: totals.Total
 
     @property
     def notebook(self) -> float | None:
@@ -69,23 +71,12 @@ class GradebookLine:
 
     @property
     def total(self) -> float | None:
-        """Notebook score plus quiz score (each counted when there is one); None when neither."""
-        parts = [
-            p for p in (self.notebook, self.quiz.score if self.quiz else None) if p is not None
-        ]
-        return round(sum(parts), 4) if parts else None
+        """The course total (``totals``); None while the learner has no score at all."""
+        return self.course_total.score
 
     @property
-    def total_max(self) -> float | None:
-        parts = [
-            p
-            for p in (
-                self.latest.max_score if self.latest else None,
-                self.quiz.max_score if self.quiz else None,
-            )
-            if p is not None
-        ]
-        return sum(parts) if parts else None
+    def total_max(self) -> float:
+        return self.course_total.maximum
 
     @property
     def status(self) -> str:
@@ -96,12 +87,43 @@ class GradebookLine:
         return bool(self.latest and self.latest.overrides)
 
 
-def gradebook_lines(db: Database, data_dir: Path, settings: Settings) -> list[GradebookLine]:
-    """One line per roster learner, ordered by id."""
-    return [
-        GradebookLine(row.learner, row.submissions, row.latest, quiz_score(db, row.learner.id))
-        for row in views.gradebook(db, data_dir, settings)
-    ]
+def line_total(
+    latest: views.SubmissionView | None, quiz: QuizScore | None, scale: totals.Scale
+) -> totals.Total:
+    """The course total of a learner's latest submission (as the viewer may see it) and quiz."""
+    return totals.course_total(
+        latest.score if latest else None,
+        latest.max_score if latest else None,
+        (quiz.score, quiz.max_score) if quiz else None,
+        scale,
+    )
+
+
+def gradebook_lines(
+    db: Database, data_dir: Path, settings: Settings, quiz_max: float | None
+) -> list[GradebookLine]:
+    """One line per roster learner, ordered by id. ``quiz_max``: the course quiz's points
+    (``totals.quiz_maximum``), None when it has no quiz."""
+    scale = totals.scale_of(db, settings, quiz_max)
+    lines = []
+    for row in views.gradebook(db, data_dir, settings):
+        quiz = quiz_score(db, row.learner.id)
+        lines.append(
+            GradebookLine(
+                row.learner, row.submissions, row.latest, quiz, line_total(row.latest, quiz, scale)
+            )
+        )
+    return lines
+
+
+def learner_total(
+    db: Database, data_dir: Path, settings: Settings, learner_id: str, quiz_max: float | None
+) -> totals.Total:
+    """A learner's course total as they may see it (feedback not released counts 0): their
+    home page and the scores posted to an LMS."""
+    rows = views.submissions_of(db, data_dir, settings, learner_id)
+    scale = totals.scale_of(db, settings, quiz_max)
+    return line_total(rows[0] if rows else None, quiz_score(db, learner_id), scale)
 
 
 def _number(value: float | None) -> object:
@@ -140,6 +162,10 @@ GRADEBOOK_COLUMNS = (
     "max_score",
     "late",
     "raw_score",
+    "quiz_score",
+    "quiz_max_score",
+    "total",
+    "total_max_score",
 )
 
 
@@ -148,8 +174,8 @@ def _blank(value: object) -> object:
 
 
 def gradebook_csv(lines: list[GradebookLine], column: str = "") -> str:
-    """``gradebook.csv``: one row per roster learner, their latest submission's state and score
-    (the notebook's; the LMS files carry the total)."""
+    """``gradebook.csv``: one row per roster learner: their latest submission's state and score,
+    their quiz score and the course total (``totals``; the LMS files carry the same total)."""
     rows = []
     for line in lines:
         latest = line.latest
@@ -166,6 +192,10 @@ def gradebook_csv(lines: list[GradebookLine], column: str = "") -> str:
                 _blank(latest.max_score if latest else None),
                 "yes" if latest and latest.late else "",
                 _blank(latest.raw_score if latest else None),
+                _blank(line.quiz.score if line.quiz else None),
+                _blank(line.course_total.quiz.maximum if line.course_total.quiz else None),
+                _blank(line.total),
+                line.total_max,
             ]
         )
     return csv_text(GRADEBOOK_COLUMNS, rows)

@@ -37,14 +37,22 @@ from sqlalchemy import and_, or_, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from grader.results.record import REPORT_FILE, RESULTS_FILE, load_results
-from grader.server import auth, exports, lms_import, overrides, views
+from grader.server import auth, exports, lms_import, overrides, quiz_grants, totals, views
+from grader.server.history import describe_event
 from grader.server.models import AuditEvent, Job, Learner, Submission, utcnow
 from grader.server.reports import report_response, self_contained
-from grader.server.state import current
+from grader.server.state import QUIZ_EXTENSION, current
 
 instructor = Blueprint("instructor", __name__, url_prefix="/instructor")
 
-ROSTER_ACTIONS = ("learner_added", "link_reissued", "links_revoked")
+#: Events whose subject is a learner id (the others name a submission).
+LEARNER_ACTIONS = (
+    "learner_added",
+    "link_reissued",
+    "links_revoked",
+    "quiz_attempt_granted",
+    "lti_learner_linked",
+)
 
 
 @instructor.before_request
@@ -86,7 +94,9 @@ def _view(submission: Submission) -> views.SubmissionView:
 @instructor.get("")
 def gradebook() -> Any:
     server = current()
-    lines = exports.gradebook_lines(server.db, server.data_dir, server.settings)
+    lines = exports.gradebook_lines(
+        server.db, server.data_dir, server.settings, totals.quiz_maximum(current_app)
+    )
     return render_template(
         "instructor_gradebook.html",
         lines=lines,
@@ -127,21 +137,49 @@ def learner(learner_id: str) -> Any:
         ordered = sorted(person.submissions, key=lambda s: s.id, reverse=True)
         history = [(_view(s), list(s.jobs), list(s.overrides)) for s in ordered]
         ids = [str(s.id) for s in ordered]
+        numbers = {str(s.id): s.number for s in ordered}
         events = session.scalars(
             select(AuditEvent)
             .where(
                 or_(
                     AuditEvent.actor == learner_id,
-                    and_(AuditEvent.subject == learner_id, AuditEvent.action.in_(ROSTER_ACTIONS)),
-                    and_(AuditEvent.subject.in_(ids), AuditEvent.action.not_in(ROSTER_ACTIONS)),
+                    and_(AuditEvent.subject == learner_id, AuditEvent.action.in_(LEARNER_ACTIONS)),
+                    and_(AuditEvent.subject.in_(ids), AuditEvent.action.not_in(LEARNER_ACTIONS)),
                 )
             )
             .order_by(AuditEvent.id.desc())
             .limit(500)
         ).all()
+    quiz = current_app.extensions.get(QUIZ_EXTENSION)
     return render_template(
-        "instructor_learner.html", learner=person, history=history, events=events
+        "instructor_learner.html",
+        learner=person,
+        history=history,
+        events=[(event, describe_event(event, numbers)) for event in events],
+        quiz=quiz,
+        attempts=quiz.attempts_of(learner_id) if quiz else [],
+        grants=quiz_grants.grants_of(server.db, learner_id) if quiz else [],
     )
+
+
+@instructor.post("/learners/<learner_id>/quiz-attempt")
+def grant_quiz_attempt(learner_id: str) -> Any:
+    """Let one learner start another graded quiz attempt now, past the cooldown and the
+    attempt limit (audit-logged, as overrides are)."""
+    quiz = current_app.extensions.get(QUIZ_EXTENSION)
+    if quiz is None:
+        abort(404)
+    try:
+        quiz_grants.grant(
+            current().db, learner_id, request.form.get("comment", ""), current().clock()
+        )
+    except LookupError:
+        abort(404)
+    except quiz_grants.GrantRefused as refused:
+        flash(f"No attempt granted: {refused}.")
+    else:
+        flash("Granted: this learner may start another quiz attempt now.")
+    return redirect(url_for("instructor.learner", learner_id=learner_id), 303)
 
 
 def _override_page(submission_id: int, error: str = "", status: int = 200) -> Any:
@@ -194,10 +232,12 @@ def override(submission_id: int) -> Any:
     return redirect(url_for("instructor.override_form", submission_id=submission_id))
 
 
-def _report(path: Path | None, applied: tuple[overrides.Applied, ...] = ()) -> Any:
+def _report(path: Path | None, row: views.SubmissionView | None = None) -> Any:
     if path is None or not path.is_file():
         abort(404)
-    return report_response(path, applied)
+    if row is None:
+        return report_response(path)
+    return report_response(path, row.overrides, row.score, row.max_score)
 
 
 @instructor.get("/jobs/<int:job_id>/report")
@@ -211,7 +251,9 @@ def job_report(job_id: int) -> Any:
 
 
 def summary_entries(lines: list[exports.GradebookLine]) -> list[Any]:
-    """Journal entries (``grader grade``'s rows) of each learner's latest finished grading."""
+    """Journal entries (``grader grade``'s rows) of each learner's latest finished grading, with
+    the instructor's overrides applied as everywhere else: the score is the gradebook's (late
+    penalty, total override), and an overridden check shows its new score."""
     from grader.batch.journal import JournalCheck, JournalEntry
 
     server = current()
@@ -226,16 +268,19 @@ def summary_entries(lines: list[exports.GradebookLine]) -> list[Any]:
                 continue
             folder = server.data_dir / job.result_dir if job.result_dir else None
             result = load_results(folder / RESULTS_FILE) if folder is not None else None
+            changed = {a.check: a.score for a in line.latest.overrides if a.applies}
             entries.append(
                 JournalEntry(
                     id=line.learner.id,
                     source=f"submission {line.latest.number}",
                     status=str(job.status),
                     error=job.message,
-                    score=job.score,
+                    score=line.latest.score if line.latest.score is not None else job.score,
                     max_score=job.max_score,
                     checks=[
-                        JournalCheck(c.number, c.name, c.score, c.max_score, c.message)
+                        JournalCheck(
+                            c.number, c.name, changed.get(c.name, c.score), c.max_score, c.message
+                        )
                         for c in (result.checks if result is not None else ())
                     ],
                     execution_time=result.execution_time if result is not None else 0.0,
@@ -256,7 +301,9 @@ def summary() -> Any:
     from grader.batch.gradebook import render_index
 
     server = current()
-    lines = exports.gradebook_lines(server.db, server.data_dir, server.settings)
+    lines = exports.gradebook_lines(
+        server.db, server.data_dir, server.settings, totals.quiz_maximum(current_app)
+    )
     title = f"Class summary: {server.settings.title}"
     return self_contained(render_index(summary_entries(lines), Path("summary"), title))
 
@@ -274,7 +321,7 @@ def summary_report(learner_id: str) -> Any:
             .limit(1)
         )
         row = _view(submission) if submission else None
-    return _report(row.report if row else None, row.overrides if row else ())
+    return _report(row.report if row else None, row)
 
 
 @instructor.get("/export/<kind>.csv")
@@ -286,7 +333,9 @@ def export(kind: str) -> Any:
         abort(404)
     server = current()
     column = (request.args.get("column") or server.settings.title).strip()[:200]
-    lines = exports.gradebook_lines(server.db, server.data_dir, server.settings)
+    lines = exports.gradebook_lines(
+        server.db, server.data_dir, server.settings, totals.quiz_maximum(current_app)
+    )
     return Response(
         chosen.render(lines, column or "Notebook"),
         mimetype="text/csv",

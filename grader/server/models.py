@@ -191,6 +191,21 @@ class QuizAttempt(Base):
     practice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class QuizGrant(Base):
+    """The instructor let one learner start another graded quiz attempt now, past the cooldown
+    and the attempt limit (``QuizService.grant``). ``attempt_id`` is the attempt it let them
+    start; None while it is unused."""
+
+    __tablename__ = "quiz_grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id"), index=True)
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("quiz_attempts.id"), default=None)
+
+
 class QuizRelease(Base):
     """The instructor released the quiz's correct answers and explanations to every learner (the
     flag is that a row exists; the rows keep who released and when)."""

@@ -33,7 +33,7 @@ from flask import (
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
-from grader.server import auth, views
+from grader.server import auth, exports, totals, views
 from grader.server.models import AuditEvent
 from grader.server.reports import report_response
 from grader.server.responses import body_too_large, message
@@ -82,6 +82,13 @@ def _home(identity: Identity, refused: Refused | None = None) -> Any:
         refresh=any(row.pending for row in rows),
         settings=server.settings,
         has_quiz=QUIZ_EXTENSION in current_app.extensions,  # the course's assignment has a quiz
+        total=exports.learner_total(
+            server.db,
+            server.data_dir,
+            server.settings,
+            identity.learner_id,
+            totals.quiz_maximum(current_app),
+        ),
     )
     return (page, refused.status) if refused else page
 
@@ -210,7 +217,7 @@ def report_page(submission_id: int) -> Any:
     row = _own(submission_id)
     if row.report is None:
         abort(404)
-    return report_response(row.report, row.overrides)
+    return report_response(row.report, row.overrides, row.score, row.max_score)
 
 
 @learner.get("/bundle.zip")

@@ -20,8 +20,10 @@ Decisions, documented in the README:
   server before it is sent, so that is with no answers (score 0), ``submitted_at`` = the deadline
   (the cooldown counts from there), ``expired`` set. An open attempt past its deadline is closed
   the same way as soon as the learner comes back to the quiz.
+- The instructor may grant one learner another attempt (``quiz_grants``, audit-logged): their
+  next start ignores the cooldown and the attempt limit, once.
 - Correct answers, option feedback and explanations are shown to a learner only once all their
-  allowed attempts are used, or after the instructor released them (a ``QuizRelease`` row); in
+  allowed attempts (granted ones included) are used, or after the instructor released them (a ``QuizRelease`` row); in
   practice mode at once.
 """
 
@@ -36,6 +38,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from grader.server import quiz_grants
 from grader.server.db import Database
 from grader.server.models import AuditEvent, Learner, QuizAttempt, QuizRelease, utcnow
 from grader.server.roster import Identity
@@ -45,6 +48,7 @@ from quiz.scoring import score_quiz
 from quiz.variants import build_quiz
 
 GRACE = dt.timedelta(seconds=60)
+WAIT = "The waiting time after your last attempt has not passed yet."
 TIME_UP = (
     "The time for this attempt ran out before your answers arrived, so they were not accepted; "
     "the attempt was closed as it stood at the limit."
@@ -88,8 +92,13 @@ class Policy:
             time_limit=dt.timedelta(minutes=time_limit_minutes) if time_limit_minutes else None,
         )
 
-    def next_start(self, attempts: list[QuizAttempt], now: dt.datetime) -> dt.datetime | None:
-        """When a learner with these attempts may start another (None: never, all used)."""
+    def next_start(
+        self, attempts: list[QuizAttempt], now: dt.datetime, granted: bool = False
+    ) -> dt.datetime | None:
+        """When a learner with these attempts may start another (None: never, all used);
+        ``granted``: the instructor granted one not used yet, so now."""
+        if granted:
+            return now
         if len(attempts) >= self.attempt_limit:
             return None
         done = [a.submitted_at for a in attempts if a.submitted_at is not None]
@@ -179,7 +188,8 @@ class QuizService:
                     self._mine(),
                 )
             )
-        return (done or 0) >= self.policy.attempt_limit
+        granted = len(quiz_grants.grants_of(self.db, learner_id))
+        return (done or 0) >= self.policy.attempt_limit + granted
 
     # ------------------------------------------------------------------------------- writing
 
@@ -201,18 +211,15 @@ class QuizService:
             open_ = [a for a in attempts if a.submitted_at is None]
             if open_:
                 return open_[-1]
+            grant = None if self.practice else quiz_grants.waiting(session, learner_id)
             limit = self.policy.attempt_limit
-            if len(attempts) >= limit:
+            if grant is None and len(attempts) >= limit:
                 raise QuizRefused(f"All {limit} attempts have been used.", 403)
-            if attempts:
+            if grant is None and attempts:
                 retry_at = max(a.submitted_at for a in attempts if a.submitted_at)
                 retry_at += self.policy.cooldown
                 if now < retry_at:
-                    raise QuizRefused(
-                        "The waiting time after your last attempt has not passed yet.",
-                        429,
-                        retry_at,
-                    )
+                    raise QuizRefused(WAIT, 429, retry_at)
             limit_delta = self.policy.time_limit
             attempt = QuizAttempt(
                 learner_id=learner_id,
@@ -229,9 +236,11 @@ class QuizService:
                     actor=learner_id,
                     action="quiz_practice_started" if self.practice else "quiz_started",
                     subject=str(attempt.number),
+                    detail={"granted_by": grant.actor} if grant is not None else {},
                 )
             )
             session.flush()
+            quiz_grants.use(grant, attempt.id)
             return attempt
 
     def submit(self, attempt: QuizAttempt, answers: Mapping[str, Any]) -> QuizAttempt:

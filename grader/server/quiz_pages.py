@@ -32,7 +32,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from grader.server import auth, quiz_stats
+from grader.server import auth, quiz_grants, quiz_stats
 from grader.server.formatting import fmt_wait, fmt_when
 from grader.server.models import QuizAttempt, TokenKind
 from grader.server.quiz_attempts import TIME_UP, QuizRefused, QuizService
@@ -129,7 +129,11 @@ def _instructor() -> Identity:
 def _home_page(quiz: QuizService, identity: Identity | None, form: PracticeForm | None) -> str:
     attempts = quiz.attempts_of(identity.learner_id) if identity and identity.learner_id else []
     now = quiz.clock()
-    nxt = quiz.policy.next_start(attempts, now)
+    granted = bool(identity and identity.learner_id) and any(
+        grant.attempt_id is None
+        for grant in quiz_grants.grants_of(quiz.db, identity.learner_id or "")
+    )
+    nxt = quiz.policy.next_start(attempts, now, granted)
     return render_template(
         "quiz_home.html",
         quiz=quiz,

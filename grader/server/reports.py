@@ -31,11 +31,22 @@ def self_contained(page: str | Path) -> Response:
     return response
 
 
-def report_response(path: Path, applied: Sequence[Applied] = ()) -> Response:
-    """A report.html; with overrides in force, shown above it."""
+def report_response(
+    path: Path,
+    applied: Sequence[Applied] = (),
+    score: float | None = None,
+    max_score: float | None = None,
+) -> Response:
+    """A report.html; with overrides in force, shown above it with the score they make
+    (``score`` of ``max_score``: the submission's, as the gradebook counts it)."""
     if not applied:
         return self_contained(path)
     report = path.read_text(encoding="utf-8", errors="replace")
-    return self_contained(
-        render_template("report_with_overrides.html", applied=applied, report=report)
+    page = render_template(
+        "report_with_overrides.html",
+        applied=applied,
+        report=report,
+        score=score,
+        max_score=max_score,
     )
+    return self_contained(page)

@@ -96,6 +96,15 @@ class Settings:
     # score 0 (the page sends all answers at once, so the server has none before). None: no
     # limit, as in the original course. Attempts, cooldown and pass mark come from quiz.yaml.
     quiz_time_limit_minutes: float | None = None
+    # Points the notebook counts for in the course total (the gradebook page, gradebook.csv, the
+    # Canvas and Moodle files, the learner's home page, the scores posted to an LMS), its score
+    # scaled to them. None: the notebook's own maximum, so by default the total is the
+    # notebook's 100 points plus the quiz's points, as the course was designed.
+    notebook_points: float | None = None
+    # Points the quiz counts for in the course total, its best attempt's score scaled to them; a
+    # learner without a submitted attempt counts 0 of them, so every total has one maximum.
+    # None: the quiz's own points. 0 leaves the quiz out of the total.
+    quiz_points: float | None = None
     # SameSite of the session cookie. auto: None (with Secure and Partitioned) when base_url is
     # https, so that the pages work inside an LMS's iframe (LTI launches), else Lax; lax: always
     # Lax (a course never shown in an iframe); none: always None, which browsers accept only on
@@ -170,6 +179,11 @@ def _count(least: int, **messages: str) -> dict[str, Any]:
 
 _POSITIVE = {"type": "number", "exclusiveMinimum": 0}
 _FRACTION = "is a fraction between 0 and 1"
+_POINTS = {
+    "type": ["number", "null"],
+    "minimum": 0,
+    "messages": {"type": "should be a number of points", "minimum": "must not be negative"},
+}
 
 #: What ``settings.yaml`` may hold (jsonschema; messages by grader.validation). Each key is a
 #: field of :class:`Settings`, whose comments say why its default is what it is.
@@ -212,6 +226,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {
                 "exclusiveMinimum": "should be a positive number of minutes",
             },
         },
+        "notebook_points": _POINTS,
+        "quiz_points": _POINTS,
         "cookie_samesite": {"enum": ["auto", "lax", "none"]},
     },
 }
@@ -229,7 +245,7 @@ def from_mapping(values: Any, source: str = "settings") -> Settings:
         default = getattr(defaults, name)
         if name == "deadline":
             converted[name] = _deadline(value)
-        elif isinstance(default, float) and value is not None:
+        elif (isinstance(default, float) or name.endswith("_points")) and value is not None:
             converted[name] = float(value)
         elif isinstance(default, int) and not isinstance(default, bool):
             converted[name] = int(value)

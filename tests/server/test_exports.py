@@ -121,25 +121,29 @@ def test_gradebook_csv_is_kept_and_agrees_with_the_lms_files(course):
     assert course.client("instructor").get("/instructor/export/other.csv").status_code == 404
 
 
-def test_the_total_adds_the_quiz_score_when_there_is_one(course, monkeypatch):
+def test_the_total_counts_the_quiz_alike_with_or_without_an_attempt(course, monkeypatch):
+    """No attempt is 0 of the quiz's points, never a smaller maximum (test_totals checks that
+    every view shows these totals)."""
     grade_alice(course)
-    lines = gradebook_lines(course.db, course.data_dir, course.settings)
+    lines = gradebook_lines(course.db, course.data_dir, course.settings, 10.0)
     alice = next(line for line in lines if line.learner.id == "alice")
-    assert alice.quiz is None and alice.total == 6.0 and alice.total_max == 10.0
+    assert alice.quiz is None and alice.total == 6.0 and alice.total_max == 20.0
     monkeypatch.setattr(
         "grader.server.exports.quiz_score",
         lambda db, learner_id: QuizScore(8.0, 10.0) if learner_id in ("alice", "bob") else None,
     )
-    lines = gradebook_lines(course.db, course.data_dir, course.settings)
+    lines = gradebook_lines(course.db, course.data_dir, course.settings, 10.0)
     totals = {line.learner.id: (line.total, line.total_max) for line in lines}
-    assert totals["alice"] == (14.0, 20.0) and totals["bob"] == (8.0, 10.0)
-    assert totals["dora"] == (None, None)
+    assert totals["alice"] == (14.0, 20.0) and totals["bob"] == (8.0, 20.0)
+    assert totals["dora"] == (None, 20.0)  # no score at all: no total to import
     canvas = list(csv.reader(io.StringIO(canvas_csv(lines, "A"))))
     assert by_first_cell(canvas, 2)["bob"][-1] == "8"
+    assert by_first_cell(canvas, 2)["dora"][-1] == ""
     moodle = list(csv.reader(io.StringIO(moodle_csv(lines, "A"))))
     assert by_first_cell(moodle, 3)["a@x.org"][-1] == "14"
-    page = course.client("instructor").get("/instructor").data.decode()
-    assert "8 / 10" in page and "14 / 20" in page
+    # a course without a quiz: the notebook alone
+    lines = gradebook_lines(course.db, course.data_dir, course.settings, None)
+    assert {line.learner.id: line.total_max for line in lines}["dora"] == 10.0
 
 
 def test_the_gradebook_reads_each_learners_best_submitted_quiz_attempt(course):
@@ -161,7 +165,7 @@ def test_the_gradebook_reads_each_learners_best_submitted_quiz_attempt(course):
         )
     assert quiz_score(course.db, "bob") == QuizScore(9.0, 10.0)
     assert quiz_score(course.db, "alice") is None
-    lines = gradebook_lines(course.db, course.data_dir, course.settings)
+    lines = gradebook_lines(course.db, course.data_dir, course.settings, 10.0)
     assert next(line for line in lines if line.learner.id == "bob").quiz == QuizScore(9.0, 10.0)
 
 

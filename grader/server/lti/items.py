@@ -10,18 +10,14 @@ score, which comes from the functions the gradebook itself uses (``views``, ``ex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Flask, url_for
-from sqlalchemy import func, select
 
-from grader.server import exports, views
-from grader.server.models import Job
+from grader.server import exports, totals
 from grader.server.state import QUIZ_EXTENSION, ServerState
 
 ASSIGNMENT = "assignment"
 QUIZ = "quiz"
-DEFAULT_MAXIMUM = 100.0  # a line item's maximum before any grading says what it is
 
 
 @dataclass(frozen=True)
@@ -63,27 +59,22 @@ def find_item(app: Flask, server: ServerState, key: str | None) -> Item | None:
 
 
 def score_of(app: Flask, server: ServerState, item: Item, learner_id: str) -> Score | None:
-    """The learner's score of ``item`` as the gradebook shows it, None while there is none to
-    send: the assignment's latest submission once graded and its feedback released (late
-    penalty and overrides applied), the quiz's best submitted attempt."""
-    if item.kind == QUIZ:
-        quiz = exports.quiz_score(server.db, learner_id)
-        return Score(quiz.score, quiz.max_score) if quiz else None
-    rows = views.submissions_of(server.db, server.data_dir, server.settings, learner_id)
-    latest = rows[0] if rows else None
-    if latest is None or latest.pending or latest.score is None or not latest.max_score:
+    """The learner's score of ``item`` as it counts in their course total (``totals``: late
+    penalty and overrides applied, scaled to the points the item counts for), None while there
+    is none to send: the assignment once graded and its feedback released, the quiz once an
+    attempt is submitted. The scores of a learner's items add up to the gradebook's total."""
+    total = exports.learner_total(
+        server.db, server.data_dir, server.settings, learner_id, totals.quiz_maximum(app)
+    )
+    part = total.quiz if item.kind == QUIZ else total.notebook
+    if part is None or part.score is None or not part.points:
         return None
-    return Score(latest.score, latest.max_score)
+    return Score(part.counted, part.points)
 
 
 def maximum_of(app: Flask, server: ServerState, item: Item) -> float:
-    """The item's maximum score for a new line item: the quiz's points, the assignment's
-    maximum in its gradings so far (every grading of one assignment has the same), else 100."""
-    if item.kind == QUIZ:
-        from quiz.scoring import score_quiz
-
-        quiz: Any = app.extensions[QUIZ_EXTENSION]
-        return float(score_quiz(quiz.items(0), {}, 0, quiz.policy.pass_mark).max_score)
-    with server.db.read() as session:
-        found = session.scalar(select(func.max(Job.max_score)).where(Job.max_score.is_not(None)))
-    return float(found) if found else DEFAULT_MAXIMUM
+    """The points an item counts for in the course total: a new line item's maximum."""
+    scale = totals.scale_of(server.db, server.settings, totals.quiz_maximum(app))
+    empty = totals.course_total(None, None, None, scale)
+    part = empty.quiz if item.kind == QUIZ else empty.notebook
+    return part.points if part is not None else totals.DEFAULT_NOTEBOOK_MAXIMUM

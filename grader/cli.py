@@ -286,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_audit(commands, [choose])
 
+    from grader.similarity.command import add_command as add_similarity  # similar submissions
+
+    add_similarity(commands, [choose])
+
     # --- the course server (grader.server): roster, serve, regrade --------------------------
     from grader.server.commands import add_commands
 

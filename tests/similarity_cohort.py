@@ -482,7 +482,7 @@ class _Renamer(ast.NodeTransformer):
         return node
 
 
-def _local_names(tree: ast.Module, part: str) -> list[str]:
+def local_names(tree: ast.Module, part: str) -> list[str]:
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
@@ -500,7 +500,7 @@ def disguise(code: str, part: str, seed: int) -> str:
     renamed, the methods of a class reordered, comments replaced, indentation and blank lines
     changed."""
     tree = ast.parse(code)
-    names = _local_names(tree, part)
+    names = local_names(tree, part)
     _Renamer({name: f"my_{name[::-1]}_{seed}" for name in names}).visit(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):

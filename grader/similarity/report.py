@@ -25,8 +25,12 @@ from grader.similarity.pairs import (
     SimilarPair,
 )
 
-#: Pairs listed (all those at or above the threshold, and at least this many of the highest).
+#: Pairs listed: those at or above the threshold, at least this many of the highest...
 SHOWN = 20
+#: ...and at most this many (the JSON has every pair); the code side by side for the first
+#: :data:`SIDE_BY_SIDE` of them, so that a cohort sharing much stays a page a browser opens.
+MAX_LISTED = 300
+SIDE_BY_SIDE = 60
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("grader.similarity", "templates"),
@@ -57,11 +61,11 @@ def _pair_view(comparison: Comparison, pair: SimilarPair) -> dict[str, Any]:
 
 def context(comparison: Comparison) -> dict[str, Any]:
     """What the section shows, as plain data."""
-    shown = [p for p in comparison.pairs if p.flagged or p.score > 0][
-        : max(SHOWN, len(comparison.flagged))
-    ]
+    listed = max(SHOWN, min(MAX_LISTED, len(comparison.flagged)))
+    shown = [pair for pair in comparison.pairs if pair.score > 0][:listed]
     return {
-        "pairs": [_pair_view(comparison, pair) for pair in shown],
+        "pairs": shown,
+        "views": [_pair_view(comparison, pair) for pair in shown[:SIDE_BY_SIDE]],
         "total": len(comparison.pairs),
         "flagged": len(comparison.flagged),
         "compared": len(comparison.codes) - comparison.sources,
@@ -80,7 +84,7 @@ def section(comparison: Comparison) -> markupsafe.Markup:
     return markupsafe.Markup(html)
 
 
-def page(comparison: Comparison, title: str = "Similar submissions") -> str:
+def page(comparison: Comparison, title: str = "Similarity across the cohort") -> str:
     """The whole page ``grader similarity`` writes."""
     return _ENV.get_template("page.html.j2").render(
         title=title,

@@ -188,3 +188,30 @@ def test_bad_input_is_refused_with_a_clear_message(tmp_path, capsys):
         code = main(["similarity", *extra, "--out", str(tmp_path / "out")])
         assert code == 2 and said in capsys.readouterr().err, extra
     assert not (tmp_path / "out").exists()
+
+
+def test_grade_s_class_summary_embeds_the_section_and_keeps_it_when_rebuilt(tmp_path):
+    from grader import batch
+    from grader.similarity.command import write_for_batch
+
+    folder = cohort.write(
+        {
+            "learner_a": cohort.alternative(0),
+            "learner_b": cohort.disguised_copy(cohort.alternative(0), 2),
+            "learner_c": cohort.with_mistakes("lr_schedule-no-floor"),
+        },
+        tmp_path / "submissions",
+    )
+    items, _ = batch.discover([folder])
+    out = tmp_path / "reports"
+    line = write_for_batch(items, out, COURSE)
+    assert "1 pair(s) at or above" in line
+    for _ in range(2):  # as written, then as any later run rebuilds it from the journal
+        index = (out / batch.INDEX).read_text()
+        assert "Similar submissions" in index and "not a verdict" in index
+        assert 'href="similarity.html"' in index and "learner_b" in index
+        assert "<mark>" not in index  # the code side by side is on the similarity page only
+        batch.rebuild(out)
+    rows = json.loads((out / "similarity.json").read_text())
+    assert (rows[0]["a"], rows[0]["b"]) == ("learner_a", "learner_b")
+    assert "<mark>" in (out / "similarity.html").read_text()

@@ -151,3 +151,29 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return 0
+
+
+def write_for_batch(items: list[Any], out_dir: Path, assignment: Any) -> str:
+    """``grader grade``'s similarity: the page, every pair and the class summary's section into
+    ``out_dir`` (under its lock), then the class summary rebuilt with it. Returns a line to print;
+    never raises for the submissions' sake (a batch's grading stands whatever happens here)."""
+    from grader import batch
+    from grader.batch.common import SIMILARITY, SIMILARITY_JSON, SIMILARITY_SECTION
+    from grader.files import write_atomically
+    from grader.similarity import extract, pairs, report
+
+    codes = extract.read_all(items, assignment)
+    if sum(1 for code in codes if code.cells) < 2:
+        return "similarity: fewer than two submissions with graded code, nothing compared"
+    comparison = pairs.compare_cohort(codes, given=extract.given_code(assignment))
+    with batch.out_dir_lock(out_dir, wait=True):
+        write_atomically(out_dir / SIMILARITY, report.page(comparison).encode("utf-8"))
+        rows = json.dumps(comparison.rows(), indent=1) + "\n"
+        write_atomically(out_dir / SIMILARITY_JSON, rows.encode("utf-8"))
+        summary = report.section(comparison, page=SIMILARITY)
+        write_atomically(out_dir / SIMILARITY_SECTION, str(summary).encode("utf-8"))
+        batch.rebuild(out_dir)
+    return (
+        f"similarity: {len(comparison.flagged)} pair(s) at or above {pairs.CODE_THRESHOLD} "
+        f"-> {out_dir / SIMILARITY}"
+    )

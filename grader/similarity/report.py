@@ -59,13 +59,15 @@ def _pair_view(comparison: Comparison, pair: SimilarPair) -> dict[str, Any]:
     }
 
 
-def context(comparison: Comparison) -> dict[str, Any]:
-    """What the section shows, as plain data."""
-    listed = max(SHOWN, min(MAX_LISTED, len(comparison.flagged)))
+def context(comparison: Comparison, *, page: str | None = None) -> dict[str, Any]:
+    """What the section shows, as plain data: with ``page`` (the class summary's section, which
+    links to the whole page) only the highest pairs, without the code."""
+    listed = SHOWN if page else max(SHOWN, min(MAX_LISTED, len(comparison.flagged)))
     shown = [pair for pair in comparison.pairs if pair.score > 0][:listed]
     return {
         "pairs": shown,
-        "views": [_pair_view(comparison, pair) for pair in shown[:SIDE_BY_SIDE]],
+        "views": [] if page else [_pair_view(comparison, pair) for pair in shown[:SIDE_BY_SIDE]],
+        "page": page,
         "total": len(comparison.pairs),
         "flagged": len(comparison.flagged),
         "compared": len(comparison.codes) - comparison.sources,
@@ -78,9 +80,10 @@ def context(comparison: Comparison) -> dict[str, Any]:
     }
 
 
-def section(comparison: Comparison) -> markupsafe.Markup:
-    """The similarity section, for a page of its own or the class summary."""
-    html = _ENV.get_template("section.html.j2").render(**context(comparison))
+def section(comparison: Comparison, *, page: str | None = None) -> markupsafe.Markup:
+    """The similarity section: the whole one, or with ``page`` the class summary's (the highest
+    pairs, a link to ``page`` for the code side by side)."""
+    html = _ENV.get_template("section.html.j2").render(**context(comparison, page=page))
     return markupsafe.Markup(html)
 
 

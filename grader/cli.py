@@ -117,6 +117,12 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         print(f"grader grade: {error}", file=sys.stderr)
         return 2
     print(f"{summary.line()} -> {args.out / batch.INDEX}", flush=True)
+    from grader.similarity.command import write_for_batch  # the class summary's section
+
+    try:
+        print(write_for_batch(items, args.out, chosen), flush=True)
+    except (OSError, ValueError) as error:  # the grading stands: only the section is missing
+        print(f"grader grade: similarity not written: {error}", file=sys.stderr)
     return 0
 
 
@@ -272,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     from grader.audit.bench import add_command as add_bench  # the reference over many seeds
 
     add_bench(commands, [choose])
+
+    from grader.similarity.command import add_command as add_similarity  # similar submissions
+
+    add_similarity(commands, [choose])
 
     # --- the course server (grader.server): roster, serve, regrade --------------------------
     from grader.server.commands import add_commands

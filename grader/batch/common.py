@@ -19,7 +19,14 @@ JOURNAL = "journal.jsonl"
 GRADEBOOK = "gradebook.csv"
 INDEX = "index.html"
 LOCK = ".grader.lock"  # held (flock) by the one run writing into DIR
-RESERVED_IDS = frozenset({JOURNAL, GRADEBOOK, INDEX, LOCK})
+#: What ``grader grade`` adds from ``grader similarity`` (grader.similarity): its page, its pairs,
+#: and its section, which the class summary embeds.
+SIMILARITY = "similarity.html"
+SIMILARITY_JSON = "similarity.json"
+SIMILARITY_SECTION = ".similarity-section.html"
+RESERVED_IDS = frozenset(
+    {JOURNAL, GRADEBOOK, INDEX, LOCK, SIMILARITY, SIMILARITY_JSON, SIMILARITY_SECTION}
+)
 
 # One submission, wall clock: above the training probe's own limit (grader.checking.probes), so a
 # slow machine ends a grading with the probe's `timeout` first; both are retried, never a score.

@@ -15,8 +15,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import markupsafe
+
 from grader import __version__
-from grader.batch.common import GRADEBOOK, INDEX, JOURNAL
+from grader.batch.common import GRADEBOOK, INDEX, JOURNAL, SIMILARITY_SECTION
 from grader.batch.journal import JournalEntry, read_journal
 from grader.files import write_atomically
 from grader.job import first_line
@@ -133,23 +135,34 @@ def summary_context(entries: list[JournalEntry], out_dir: Path) -> dict[str, Any
         "slowest": sorted(rows, key=lambda e: -float(e.execution_time or 0.0))[:10],
         "rows": rows,
         "version": __version__,
+        "similarity": "",  # the similarity section, when grader grade wrote one
     }
 
 
-def render_index(entries: list[JournalEntry], out_dir: Path, title: str | None = None) -> str:
-    """The class summary page; ``title`` replaces the default naming ``out_dir``."""
+def render_index(
+    entries: list[JournalEntry], out_dir: Path, title: str | None = None, similarity: str = ""
+) -> str:
+    """The class summary page; ``title`` replaces the default naming ``out_dir``; ``similarity``
+    is the similarity section's HTML (``grader.similarity.report``), shown as it is."""
     from grader.results.report import _ENV
 
     context = summary_context(entries, out_dir)
     if title is not None:
         context["title"] = title
+    context["similarity"] = markupsafe.Markup(similarity)
     return _ENV.get_template("index.html.j2").render(**context)
 
 
 def write_class_files(out_dir: Path, entries: list[JournalEntry]) -> None:
-    """gradebook.csv and index.html from journal entries, each written atomically."""
+    """gradebook.csv and index.html from journal entries, each written atomically; index.html
+    embeds the similarity section ``grader grade`` left in ``out_dir``, if any."""
+    try:
+        similarity = (out_dir / SIMILARITY_SECTION).read_text(encoding="utf-8")
+    except OSError:
+        similarity = ""
     write_atomically(out_dir / GRADEBOOK, gradebook_csv(entries).encode("utf-8"))
-    write_atomically(out_dir / INDEX, render_index(entries, out_dir).encode("utf-8"))
+    page = render_index(entries, out_dir, similarity=similarity)
+    write_atomically(out_dir / INDEX, page.encode("utf-8"))
 
 
 def rebuild(out_dir: Path) -> int:

@@ -19,7 +19,6 @@ from grader.assignment import AssignmentError, PartKind
 from grader.checking.check_api import Incorrect
 from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config
 
-
 #: What a model is fitted on: one array (a single output), a list or a dict of arrays by name.
 Targets = np.ndarray | list[np.ndarray] | tuple[np.ndarray, ...] | dict[str, np.ndarray]
 

@@ -147,7 +147,8 @@ def _targets(tree: Any, arrays: dict, what: str) -> Any:
         or not all(_isinstance(v, np.ndarray) for v in values)
     ):
         raise BadRequest(f"{what}: targets must be an array, a list or a dict of arrays")
-    return targets
+    # a generator's list is not a structure tf.data takes: a tuple is, one array per output
+    return tuple(values) if _isinstance(targets, list) else targets
 
 
 def _fit_with_callback(

@@ -41,6 +41,8 @@ BUILT_IN = Path(__file__).resolve().parents[1] / "assignments"
 #: package); every one is optional.
 HOOKS = {
     "model_input": "the shape of one model input, e.g. [144, 144, 3]: the model probes' images",
+    "input_scale": "a number uint8 images are multiplied by before they reach the model (e.g. "
+    "1/255); without it they reach it as float32 of the same values",
     "stand_in": "() -> {'json', 'compile'}: the model a callback is tried on when the learner's "
     "model factory fails",
     "known_causes": "((regex, hint), ...): hints for learner errors whose text matches",

@@ -226,7 +226,7 @@ def _grade(job: GradingJob) -> tuple[GradingResult, ReportMaterial]:
             found = _unreadable(job, error.message, Status.UNREADABLE)
         else:
             timings["ingest"] = time.perf_counter() - started
-            seed = secret.submission_seed(job.seed, ingested.source)
+            seed = secret.submission_seed(job.seed, ingested.source, assignment=assignment.name)
             with secret.using_seed(seed):
                 found = _grade_source(job, ingested, _within_budget(limits), timings)
     material = found.material

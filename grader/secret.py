@@ -10,7 +10,7 @@ Dask jobs carry it by value.
 Why one seed per submission: a report shows what the checks expected on hidden inputs, so with one
 seed per course a first submission would reveal what a second could hard-code. The seed a grading
 uses (:func:`submission_seed`) is a keyed hash, HMAC-SHA256 with the course seed as the key, of the
-submission's graded source (the kept source the grader runs, ``IngestedNotebook.source``): the same
+assignment's name and the submission's graded source (the kept source the grader runs, ``IngestedNotebook.source``): the same
 submission always gets the same hidden inputs, so the same score and messages (regrading agrees),
 while any change to what is graded draws inputs nobody has seen; without the course seed nobody
 can compute them. An unreadable notebook (no source) is graded with the course seed itself.
@@ -100,12 +100,15 @@ def load_hidden_seed(path: Path | None = None) -> int:
 _DERIVATION = b"objloc hidden inputs of a submission\0"
 
 
-def submission_seed(course_seed: int, source: str) -> int:
-    """The hidden seed of grading ``source`` (a submission's graded source) in a course whose
-    seed is ``course_seed``: HMAC-SHA256 keyed by the course seed, its first 62 bits (the size
-    of a course seed). The same source always gets the same seed; any change, another."""
+def submission_seed(course_seed: int, source: str, *, assignment: str) -> int:
+    """The hidden seed of grading ``source`` (a submission's graded source) for ``assignment``
+    (its name) in a course whose seed is ``course_seed``: HMAC-SHA256 keyed by the course seed,
+    its first 62 bits (the size of a course seed). The same source always gets the same seed;
+    any change, another; and each assignment of a course its own, so two assignments sharing one
+    secret never draw the same hidden inputs (nor does one's report tell the other's)."""
     key = str(int(course_seed)).encode("ascii")
-    message = _DERIVATION + source.encode("utf-8", "surrogatepass")
+    name = assignment.encode("utf-8", "surrogatepass")
+    message = _DERIVATION + name + b"\0" + source.encode("utf-8", "surrogatepass")
     digest = hmac.new(key, message, hashlib.sha256).digest()
     return int.from_bytes(digest[:8], "big") >> 2
 

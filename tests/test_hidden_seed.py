@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import types
+from pathlib import Path
 from typing import ClassVar
 
 import nbformat
@@ -29,6 +31,8 @@ from tests.conftest import TEST_HIDDEN_SEED
 from tests.objloc import GRADED_PARTS, SOLUTION_NOTEBOOK, ingest, ingest_notebook
 
 NOT_TRAINING = [part for part in GRADED_PARTS if part != "training"]
+COURSE = "object_localization"
+TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_course"
 COSTLY = ("callback", "train")
 
 
@@ -96,10 +100,12 @@ def _with_a_comment(tmp_path, part: str = "IoU"):
 
 def test_a_submissions_seed_is_a_keyed_hash_of_its_graded_source():
     source = ingest(SOLUTION_NOTEBOOK).source
-    seed = secret.submission_seed(7, source)
-    assert seed == secret.submission_seed(7, source)  # the same submission, the same seed
-    assert secret.submission_seed(7, source + "\n") != seed  # any change, another
-    assert secret.submission_seed(8, source) != seed  # another course, another
+    seed = secret.submission_seed(7, source, assignment=COURSE)
+    assert seed == secret.submission_seed(7, source, assignment=COURSE)  # the same, the same seed
+    assert secret.submission_seed(7, source + "\n", assignment=COURSE) != seed  # any change
+    assert secret.submission_seed(8, source, assignment=COURSE) != seed  # another course secret
+    # another assignment of the same course (one secret), the same source: another seed
+    assert secret.submission_seed(7, source, assignment="tiny_course") != seed
     assert 0 <= seed < 2**62 and seed != 7
 
 
@@ -144,7 +150,23 @@ def test_the_reference_passes_every_non_training_check_whatever_its_derived_seed
     ingested = ingest_notebook(nbformat.read(SOLUTION_NOTEBOOK, as_version=4))
     namespace = {"__name__": "submission"}
     exec(compile(ingested.source, "submission", "exec"), namespace)
-    with secret.using_seed(secret.submission_seed(course, ingested.source)):
+    with secret.using_seed(secret.submission_seed(course, ingested.source, assignment=COURSE)):
         results = run_checks(InProcessSubmission(namespace, ingested), parts=NOT_TRAINING)
     assert {r.part for r in results} == set(NOT_TRAINING)
     assert [(r.name, r.message) for r in results if not r.passed] == []
+
+
+def test_two_assignments_on_one_secret_draw_different_hidden_inputs(tmp_path):
+    """The same source graded for two assignments of one course (one secret) gets two seeds: one
+    assignment's report never tells what another's hidden checks draw."""
+    copy = shutil.copytree(TINY, tmp_path / "tiny_b", ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = copy / "assignment.yaml"
+    manifest.write_text(manifest.read_text().replace("name: tiny_course", "name: tiny_b"))
+    fingerprints = []
+    for folder in (TINY, copy):
+        job = GradingJob.of_file(TINY / "solution.ipynb", assignment=str(folder), seed=7)
+        result, _ = grade_in_detail(job)
+        assert (result.assignment, result.status) == (folder.name, "graded")
+        assert result.score == result.max_score  # each draws its own inputs, and passes them
+        fingerprints.append(result.seed_fingerprint)
+    assert fingerprints[0] != fingerprints[1]

@@ -334,7 +334,7 @@ def test_callback_probe_counts_figures(tiny: Sandbox) -> None:
     args = {
         "class": "ShowTestImages",
         "factory": "create_model",
-        "targets": ["class_out", "box_out"],
+        "targets": {"class_out": {"$array": "class_out"}, "box_out": {"$array": "box_out"}},
         "epochs": 2,
         "steps": 1,
         "kwargs": {"n": 3},

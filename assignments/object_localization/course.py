@@ -27,6 +27,9 @@ MAX_OFFSET = IMAGE_SIZE - TILE_SIZE  # the tile's row/col lies in [0, MAX_OFFSET
 NUM_CLASSES = 9
 #: One model input (the ``model_input`` hook): the structural probes of the model use this shape.
 MODEL_INPUT = (IMAGE_SIZE, IMAGE_SIZE, 3)
+#: The model takes pixels divided by 255 (the ``input_scale`` hook): uint8 images the grader sends
+#: are scaled so before they reach it, as the notebook's generator scales them.
+INPUT_SCALE = 1 / 255
 BOX_PADDING = 2  # pixels of white kept around the face inside the labelled box
 
 #: Class id -> (name, OpenMoji code point), as in the original course.

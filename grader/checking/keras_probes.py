@@ -15,9 +15,12 @@ from typing import Any
 import numpy as np
 
 from grader import wire
-from grader.assignment import PartKind
+from grader.assignment import AssignmentError, PartKind
 from grader.checking.check_api import Incorrect
 from grader.checking.model_audit import ModelAudit, ModelAuditError, audit_config
+
+#: What a model is fitted on: one array (a single output), a list or a dict of arrays by name.
+Targets = np.ndarray | list[np.ndarray] | tuple[np.ndarray, ...] | dict[str, np.ndarray]
 
 
 def probe_images(shape: tuple[int, ...], n: int = 8) -> np.ndarray:
@@ -37,6 +40,12 @@ class KerasProbes:
         """The inputs every structural probe of the model runs on (the ``model_input`` hook)."""
         return probe_images(tuple(self.assignment.hook("model_input")))
 
+    def input_scale(self) -> float | None:
+        """What uint8 images are multiplied by before they reach the model (the ``input_scale``
+        hook, e.g. 1/255); None: they reach it as float32 of the same values."""
+        scale = self.assignment.hook("input_scale")
+        return None if scale is None else float(scale)
+
     def model(
         self, images: np.ndarray | None = None, seed: int = 0, *, factory: str | None = None
     ) -> dict[str, Any]:
@@ -49,7 +58,7 @@ class KerasProbes:
         arrays = {"images": self.probe_images() if images is None else images}
         return self.probe(
             "model",
-            {"factory": factory, "seed": seed},
+            {"factory": factory, "seed": seed, "input_scale": self.input_scale()},
             arrays,
             doing=f"building your model with {factory}()",
             part=factory,
@@ -78,7 +87,7 @@ class KerasProbes:
     def callback(
         self,
         x: np.ndarray,
-        targets: dict[str, np.ndarray],
+        targets: Targets,
         *,
         epochs: int,
         steps: int,
@@ -86,32 +95,44 @@ class KerasProbes:
         cls: str | None = None,
         factory: str | None = None,
         epoch_images: np.ndarray | None = None,
+        stand_in: bool = False,
     ) -> dict[str, Any]:
         """Fit with the learner's callback class ``cls``: on their model when ``factory()``
         works, else on the assignment's stand-in model (its ``stand_in`` hook: the callback is
-        graded on its own). Keyword arguments the class does not take are left out and listed
-        under ``dropped_kwargs``. By default, the assignment's callback and model parts. With
-        ``epoch_images``, the reply's ``epoch_predictions`` holds what the model predicted on
-        them after each epoch (after the learner's callback ran)."""
+        graded on its own); with ``stand_in=True`` on the stand-in only (a property that needs a
+        model the check knows). ``targets`` as the model's outputs take them: one array, a list
+        or a dict of arrays by output name. Keyword arguments the class does not take are left
+        out and listed under ``dropped_kwargs``. By default, the assignment's callback and model
+        parts. With ``epoch_images``, the reply's ``epoch_predictions`` holds what the model
+        predicted on them after each epoch (after the learner's callback ran)."""
         cls = self._named(cls, PartKind.CALLBACK)
-        factory = self._named(factory, PartKind.MODEL)
         self.require(cls)
-        stand_in = self.assignment.hook("stand_in")
+        if not stand_in:
+            factory = self._named(factory, PartKind.MODEL)
+        spec = self.assignment.hook("stand_in")
+        if stand_in and spec is None:
+            raise AssignmentError(
+                f"assignment {self.assignment.name!r} has no stand_in hook: a callback check "
+                "cannot ask for the stand-in model"
+            )
         wanted = dict(kwargs or {})
         given = self._bind(cls, (), wanted, optional=tuple(wanted))
         tree, arrays = wire.pack(given)
-        arrays.update({"x": x, **targets})
+        target_tree, arrays = wire.pack(targets, arrays)
+        arrays["x"] = x
         if epoch_images is not None:
             arrays["epoch_images"] = epoch_images
         args = {
             "class": cls,
             "factory": factory,
-            "targets": list(targets),
-            "stand_in": stand_in() if stand_in else None,
+            "targets": target_tree,
+            "stand_in": spec() if spec else None,
+            "model": "stand-in" if stand_in else "yours",
             "epochs": epochs,
             "steps": steps,
             "kwargs": tree,
             "seed": 0,
+            "input_scale": self.input_scale(),
         }
         if epoch_images is not None:
             args["epoch_images"] = "epoch_images"
@@ -133,7 +154,7 @@ class KerasProbes:
 
     def train(
         self,
-        batches: Callable[[int], tuple[np.ndarray, dict[str, np.ndarray]]],
+        batches: Callable[[int], tuple[np.ndarray, Targets]],
         test_images: np.ndarray,
         *,
         epochs: int,
@@ -144,8 +165,10 @@ class KerasProbes:
     ) -> dict[str, Any]:
         """Exactly ``epochs x steps_per_epoch`` steps on batches made here (no time cut-off) of
         the model ``factory()`` builds, with the learning-rate ``schedule`` when the learner
-        defines it; the worker gets the test images without labels. By default, the
-        assignment's model part and its schedule part, if it has one."""
+        defines it; the worker gets the test images without labels. ``batches(index)`` returns
+        (images, targets), the targets as the model's outputs take them: one array, a list or a
+        dict of arrays by output name. By default, the assignment's model part and its schedule
+        part, if it has one."""
         factory = self._named(factory, PartKind.MODEL)
         if schedule is None and any(p.kind == PartKind.SCHEDULE for p in self.assignment.parts):
             schedule = self.assignment.part_of_kind(PartKind.SCHEDULE)
@@ -155,7 +178,8 @@ class KerasProbes:
             if header.get("need") != "batch":
                 return None
             images, targets = batches(int(header.get("index", 0)))
-            return {"ok": True}, {"images": images, **targets}
+            tree, arrays = wire.pack(targets)
+            return {"ok": True, "targets": tree}, {"images": images, **arrays}
 
         args = {
             "factory": factory,
@@ -163,6 +187,7 @@ class KerasProbes:
             "epochs": epochs,
             "steps_per_epoch": steps_per_epoch,
             "seed": seed,
+            "input_scale": self.input_scale(),
         }
         return self.probe(
             "train",

@@ -36,7 +36,7 @@ from .state import (
 from .tracebacks import _exc_message, learner_code
 
 
-def _batches(x: np.ndarray, targets: dict[str, np.ndarray]):
+def _batches(x: np.ndarray, targets: Any):
     while True:
         yield x, targets
 
@@ -130,15 +130,25 @@ def _stand_in_model(keras: Any, spec: Any, seed: Any) -> Any:
     return stand_in
 
 
-def _targets(args: dict, arrays: dict) -> list[str]:
-    """The names of the target arrays to fit on (``args["targets"]``), each sent in the request."""
-    names = args.get("targets")
-    if not _isinstance(names, list) or not all(_isinstance(n, str) for n in names):
-        raise BadRequest("callback needs 'targets': the names of its target arrays")
-    missing = [n for n in names if n not in arrays]
-    if missing:
-        raise BadRequest(f"callback: target arrays not sent: {', '.join(missing)}")
-    return names
+def _targets(tree: Any, arrays: dict, what: str) -> Any:
+    """The targets to fit on, as the model's outputs take them: one array (a single-output
+    model), a list of arrays (a list-output model) or a dict of arrays by output name. ``tree``
+    is their wire tree (``grader.wire.pack``) over the arrays sent."""
+    try:
+        targets = wire.resolve(tree, arrays)
+    except wire.WireError as error:
+        raise BadRequest(f"{what}: bad targets ({error})") from None
+    if _isinstance(targets, np.ndarray):
+        return targets
+    values = list(targets.values()) if _isinstance(targets, dict) else targets
+    if (
+        not _isinstance(values, list)
+        or not values
+        or not all(_isinstance(v, np.ndarray) for v in values)
+    ):
+        raise BadRequest(f"{what}: targets must be an array, a list or a dict of arrays")
+    # a generator's list is not a structure tf.data takes: a tuple is, one array per output
+    return tuple(values) if _isinstance(targets, list) else targets
 
 
 def _fit_with_callback(
@@ -156,8 +166,8 @@ def _fit_with_callback(
     with learner_code(f"creating {name}()"):
         cb = cls(**dict(wire.resolve(args.get("kwargs", {}), arrays)))
     is_callback = _isinstance(cb, keras.callbacks.Callback)
-    x = _as_float_images(arrays["x"])
-    targets = {k: arrays[k] for k in _targets(args, arrays)}
+    x = _as_float_images(arrays["x"], args.get("input_scale"))
+    targets = _targets(args.get("targets"), arrays, "callback")
     created: list[Any] = []
     original_init = figure_cls.__init__
 
@@ -174,7 +184,9 @@ def _fit_with_callback(
 
         class Predictions(keras.callbacks.Callback):
             def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-                predictions.append(_predict(self.model, arrays[watched], encoder))
+                predictions.append(
+                    _predict(self.model, arrays[watched], encoder, args.get("input_scale"))
+                )
 
         callbacks.append(Predictions())
     before = set(plt.get_fignums())
@@ -225,7 +237,10 @@ def op_callback(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
     The learner's model is used when their factory (``args["factory"]``) builds one and the fit
     succeeds with it; otherwise the callback runs again on the stand-in model the request sends
     (``args["stand_in"]``), so that a missing or broken model (or metric compiled into it) never
-    costs the callback's points. Without a stand-in, the model's failure is the probe's.
+    costs the callback's points. Without a stand-in, the model's failure is the probe's. With
+    ``args["model"] == "stand-in"`` only the stand-in is used (a check whose property needs a
+    model it knows, e.g. the metrics it logs). ``args["targets"]`` is the targets' wire tree: one
+    array, a list or a dict of arrays, as the model's outputs take them.
     """
     keras = _keras()
     import matplotlib
@@ -236,33 +251,37 @@ def op_callback(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
 
     if "x" not in arrays:
         raise BadRequest("callback needs an 'x' batch and target arrays")
-    _targets(args, arrays)
-    factory = _named(args, "factory")
+    _targets(args.get("targets"), arrays, "callback")
     seed = args.get("seed")
+    on_stand_in = args.get("model") == "stand-in"  # the check asks for it, whatever the learner's
+    if on_stand_in and args.get("stand_in") is None:
+        raise BadRequest("'model': 'stand-in' needs the stand-in model under 'stand_in'")
     result: dict[str, Any] | None = None
+    problem: LearnerFailure | None = None
     model_problem = ""
     encoder = Encoder(prefix="f")
-    try:
-        model = _build_model(seed, factory)
-    except LearnerFailure as failure:
-        model_problem, problem = failure.message, failure
-    else:
+    if not on_stand_in:
         try:
-            result = _fit_with_callback(
-                keras, model, args, arrays, plt, matplotlib.figure.Figure, encoder
-            )
+            model = _build_model(seed, _named(args, "factory"))
         except LearnerFailure as failure:
-            model_problem, problem = f"with your model: {failure.message}", failure
-        plt.close("all")
+            model_problem, problem = failure.message, failure
+        else:
+            try:
+                result = _fit_with_callback(
+                    keras, model, args, arrays, plt, matplotlib.figure.Figure, encoder
+                )
+            except LearnerFailure as failure:
+                model_problem, problem = f"with your model: {failure.message}", failure
+            plt.close("all")
     if result is None:
-        if args.get("stand_in") is None:
+        if args.get("stand_in") is None and problem is not None:
             raise problem
         encoder = Encoder(prefix="f")  # nothing of the failed fit's arrays is sent
         model = _stand_in_model(keras, args["stand_in"], seed)
         result = _fit_with_callback(
             keras, model, args, arrays, plt, matplotlib.figure.Figure, encoder
         )
-    result["model"] = "stand-in" if model_problem else "yours"
+    result["model"] = "stand-in" if on_stand_in or model_problem else "yours"
     result["model_problem"] = model_problem
     created = result.pop("_created")
     if created:
@@ -332,11 +351,14 @@ def _fit_counted(
 
     def batches():
         while True:
-            _, batch = chan.ask({"need": "batch", "index": counter["asked"]})
+            header, batch = chan.ask({"need": "batch", "index": counter["asked"]})
             counter["asked"] += 1
             if "images" not in batch:
                 raise BadRequest("a batch needs 'images'")
-            yield _as_float_images(batch.pop("images")), batch
+            images = _as_float_images(batch.pop("images"), args.get("input_scale"))
+            # the targets' structure when the answer gives one; else the other arrays by name
+            tree = header.get("targets", {name: {"$array": name} for name in batch})
+            yield images, _targets(tree, batch, "a training batch")
 
     class StepCounter(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -409,5 +431,7 @@ def op_train(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
     }
     if "test_images" in arrays:
         with learner_code("predicting on the test images"):
-            result["predictions"] = _predict(model, arrays["test_images"], encoder)
+            result["predictions"] = _predict(
+                model, arrays["test_images"], encoder, args.get("input_scale")
+            )
     return {"result": result}, encoder.arrays

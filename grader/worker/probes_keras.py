@@ -268,14 +268,18 @@ def _summarise_model(model: Any, notes: list[str]) -> dict[str, Any]:
     return info
 
 
-def _as_float_images(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == np.uint8:
-        return np.multiply(arr, np.float32(1 / 255), dtype=np.float32)  # one pass, one allocation
+def _as_float_images(arr: np.ndarray, scale: Any = None) -> np.ndarray:
+    """Images as the model takes them: float32, uint8 images multiplied by the assignment's
+    ``scale`` (its ``input_scale`` hook, e.g. 1/255) when it declares one; float images as sent."""
+    if arr.dtype == np.uint8 and scale is not None:
+        if not _isinstance(scale, int | float) or not np.isfinite(scale):
+            raise BadRequest("'input_scale' must be a finite number")
+        return np.multiply(arr, np.float32(scale), dtype=np.float32)  # one pass, one allocation
     return arr.astype(np.float32)
 
 
-def _predict(model: Any, images: np.ndarray, encoder: Encoder) -> Any:
-    raw = model.predict(_as_float_images(images), verbose=0, batch_size=32)
+def _predict(model: Any, images: np.ndarray, encoder: Encoder, scale: Any = None) -> Any:
+    raw = model.predict(_as_float_images(images, scale), verbose=0, batch_size=32)
     if _isinstance(raw, list | tuple):
         try:
             names = [name for name, _ in _model_outputs(model)]
@@ -333,6 +337,8 @@ def op_model(args: dict, arrays: dict, chan: Channel) -> tuple[dict, dict]:
     encoder = Encoder(prefix="m")
     if "images" in arrays:
         with learner_code("predicting with the model"):
-            info["predictions"] = _predict(model, arrays["images"], encoder)
+            info["predictions"] = _predict(
+                model, arrays["images"], encoder, args.get("input_scale")
+            )
     info["notes"] = notes
     return {"result": info}, encoder.arrays

@@ -20,6 +20,7 @@ LONG_FIRST = (
     "tests/test_batch.py",
     "tests/test_grade.py",
     "tests/test_hidden_seed.py",
+    "tests/test_keras_course.py",
 )
 
 

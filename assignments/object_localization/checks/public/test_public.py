@@ -267,14 +267,19 @@ def test_iou_is_a_keras_metric_named_as_asked(submission):
 @check("IoU", 4, public=True)
 def test_iou_of_the_notebooks_cases(submission):
     """identical boxes 1, disjoint 0, touching 0, half overlap 1/3, side by side 0, each on a fresh metric"""
-    # each case on FRESH_METRICS fresh metrics: a state that starts random (a variable made with
-    # a random initializer) then shows on every hidden seed, not on the seeds whose draws are bad
-    y_true = np.array([case[1] for case in IOU_CASES] * FRESH_METRICS, np.float32)
-    y_pred = np.array([case[2] for case in IOU_CASES] * FRESH_METRICS, np.float32)
-    want = [case[3] for case in IOU_CASES] * FRESH_METRICS
+    y_true = np.array([case[1] for case in IOU_CASES], np.float32)
+    y_pred = np.array([case[2] for case in IOU_CASES], np.float32)
+    want = np.array([case[3] for case in IOU_CASES])
 
     def measure(other):
-        return metric_values(other, one_pair_each(y_true, y_pred))
+        # each case on FRESH_METRICS fresh metrics, its most wrong value kept: a state that
+        # starts random (a variable made with a random initializer) shows on every hidden seed
+        pairs = one_pair_each(
+            np.tile(y_true, (FRESH_METRICS, 1)), np.tile(y_pred, (FRESH_METRICS, 1))
+        )
+        values = np.asarray(metric_values(other, pairs), float).reshape(FRESH_METRICS, len(want))
+        off = np.nan_to_num(np.abs(values - want), nan=np.inf)
+        return values[off.argmax(axis=0), np.arange(len(want))].tolist()
 
     got = measure(submission)
     if close(got, want, 2e-3):

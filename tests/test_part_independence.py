@@ -46,11 +46,15 @@ def solution_cell(name: str) -> str:
     return next(c.source for c in nb.cells if (m := GRADED_CELL.match(c.source)) and m[1] == name)
 
 
-def graded(ingested, *parts: str):
-    """{check name: result} for the checks of ``parts``, run in process."""
+def graded(ingested, *parts: str, hints: bool = True):
+    """{check name: result} for the checks of ``parts``, run in process (``hints=False``: no
+    diagnosis of a failed check, for a test of verdicts only: it runs known mistakes, minutes)."""
     namespace = {"__name__": "submission"}
     exec(compile(ingested.source, "submission", "exec"), namespace)
-    results = run_checks(InProcessSubmission(namespace, ingested), parts=list(parts))
+    submission = InProcessSubmission(namespace, ingested)
+    if not hints:
+        submission.diagnoser = None
+    results = run_checks(submission, parts=list(parts))
     assert results, parts
     return {r.name: r for r in results}
 
@@ -330,7 +334,7 @@ def test_a_mistake_met_by_some_inputs_only_costs_the_same_checks_on_every_hidden
     verdicts = []
     for seed in (11, 2024, 987654321):
         with using_seed(seed):
-            results = graded(ingested, part)
+            results = graded(ingested, part, hints=False)
         verdicts.append(sorted(failed(results)))
     assert verdicts[0] == verdicts[1] == verdicts[2], verdicts
     assert verdicts[0] == sorted(n for n in results if any(k in n for k in lost))

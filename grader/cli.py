@@ -141,6 +141,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from grader.batch.common import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+    from grader.batch.discovery import add_submissions_argument
     from grader.sandbox.isolation import MODES, sandbox_help
 
     parser = argparse.ArgumentParser(
@@ -195,14 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/index.html, rebuilt from OUT/journal.jsonl; a rerun skips what is already graded. "
         "Exits 0 when grading ran, whatever the scores.",
     )
-    grade.add_argument(
-        "submissions",
-        nargs="+",
-        type=Path,
-        metavar="SUBMISSION",
-        help="a notebook, a folder (one submission per notebook or learner subfolder) or an LMS "
-        "zip export (Moodle, Canvas)",
-    )
+    add_submissions_argument(grade)
     grade.add_argument(
         "--out", type=Path, default=Path("reports"), help="output folder (default: %(default)s)"
     )

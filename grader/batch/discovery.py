@@ -7,6 +7,7 @@ and names that climb out ("..", drive letters) are never followed; and nothing h
 
 from __future__ import annotations
 
+import argparse
 import re
 import stat
 import unicodedata
@@ -219,6 +220,18 @@ def _zip_files(archive: Path) -> tuple[list[_File], list[str]]:
 
         files.append(_File(parts, make))
     return files, []
+
+
+def add_submissions_argument(parser: argparse.ArgumentParser) -> None:
+    """The SUBMISSION... argument of every command that takes what :func:`discover` reads."""
+    parser.add_argument(
+        "submissions",
+        nargs="+",
+        type=Path,
+        metavar="SUBMISSION",
+        help="a notebook, a folder (one submission per notebook or learner subfolder) or an LMS "
+        "zip export (Moodle, Canvas)",
+    )
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[BatchItem], list[str]]:

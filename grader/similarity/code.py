@@ -22,10 +22,12 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from copydetect import CodeFingerprint, compare_files
-from copydetect.utils import get_token_coverage
+
+if TYPE_CHECKING:  # copydetect imports matplotlib (~0.5 s): loaded when a comparison runs, not
+    from copydetect import CodeFingerprint  # by every `grader` command that builds its parser
 
 #: k-gram length in tokenised characters (copydetect's noise threshold, its default): matches
 #: shorter than this are never reported.
@@ -37,6 +39,9 @@ WINDOW = 1
 
 def fingerprint(code: str, boilerplate: frozenset[int] = frozenset()) -> CodeFingerprint:
     """copydetect's fingerprint of Python ``code`` with the ``boilerplate`` hashes removed."""
+    from copydetect import CodeFingerprint
+    from copydetect.utils import get_token_coverage
+
     print_ = CodeFingerprint("code.py", K, WINDOW, fp=io.StringIO(code), language="python")
     if boilerplate:
         kept = {h: i for h, i in print_.hash_idx.items() if h not in boilerplate}
@@ -81,6 +86,8 @@ def compare(first: CodeFingerprint, second: CodeFingerprint) -> CodeMatch:
     """copydetect's comparison of two fingerprints."""
     if not first.hashes & second.hashes:
         return NO_MATCH
+    from copydetect import compare_files
+
     shared, similarity, slices = compare_files(first, second)
     shares = [
         float(share) * own / max(own, MIN_OWN_CODE)

@@ -16,6 +16,7 @@ PAGE = "similarity.html"
 
 def add_command(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``similarity`` to the ``grader`` command's subparsers."""
+    from grader.batch.discovery import add_submissions_argument
     from grader.similarity.pairs import CODE_THRESHOLD
 
     similarity = commands.add_parser(
@@ -32,14 +33,7 @@ def add_command(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "to read, not a verdict. Nothing is graded or run. Exit 0 when the comparison ran, "
         "2 on bad input.",
     )
-    similarity.add_argument(
-        "submissions",
-        nargs="+",
-        type=Path,
-        metavar="SUBMISSION",
-        help="a notebook, a folder (one submission per notebook or learner subfolder) or an LMS "
-        "zip export (Moodle, Canvas)",
-    )
+    add_submissions_argument(similarity)
     similarity.add_argument(
         "--out", type=Path, required=True, metavar="DIR", help=f"folder to write {PAGE} into"
     )

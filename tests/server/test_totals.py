@@ -22,11 +22,11 @@ from grader.server.lti import ags
 from grader.server.lti.services import ToolConnector
 from grader.server.models import LtiUser
 from grader.server.state import QUIZ_EXTENSION
-from tests.server.conftest import notebook_bytes
 from tests.server.helpers import csrf_token
 from tests.server.instructor_fakes import checks_grade
 from tests.server.lti_platform import LEARNER_ROLES, User
 from tests.server.test_lti_launch import DANA, TEACHER, lms_for
+from tests.server.test_lti_services import submit
 
 ELI = User("8", "Eli Vance", "eli@x.org", LEARNER_ROLES)
 ASSIGNMENT = "assignment:object_localization"
@@ -52,16 +52,6 @@ def make_lms(data_dir, sqlite_db, settings):
 def learner_of(lms, user: User) -> str:
     with lms.course.db.read() as s:
         return s.scalar(select(LtiUser.learner_id).where(LtiUser.sub == user.sub))
-
-
-def submit(client) -> None:
-    token = csrf_token(client.get("/").data)
-    answer = client.post(
-        "/submit",
-        data={"csrf_token": token, "notebook": (io.BytesIO(notebook_bytes()), "nb.ipynb")},
-        content_type="multipart/form-data",
-    )
-    assert answer.status_code == 302, answer.data[:500]
 
 
 def take_quiz_right_on_choices(lms, learner: str) -> tuple[float, float]:

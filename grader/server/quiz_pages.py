@@ -46,7 +46,8 @@ from quiz.source import quiz_of
 
 PRACTICE_LEARNER = "practice_learner"  # the session key of the id a practice visitor typed
 LEARNER_ID = r"^[\w.@+-]{1,64}$"
-CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; "
+CSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; script-src 'self'; "
+CSP += "form-action 'self'; "
 CSP += "frame-ancestors 'none'; base-uri 'none'"
 
 quiz_pages = Blueprint("quiz", __name__, url_prefix="/quiz")

@@ -361,3 +361,87 @@ def check_page(page: Any, problems: list[str]) -> None:
     overflow = horizontal_overflow(page)
     if overflow > 0:
         problems.append(f"{where}: {overflow}px wider than a {PHONE['width']}px phone screen")
+
+
+# --------------------------------------------------------------------------------------------
+# the look: each page at phone and desktop width and in the dark scheme, with a screenshot
+
+
+DESKTOP = {"width": 1280, "height": 800}  # a laptop's
+LOOKS = [
+    ("phone", PHONE, "light"),
+    ("desktop", DESKTOP, "light"),
+    ("phone-dark", PHONE, "dark"),
+]
+
+# For each cell of a table that holds a score ("110 / 110"): how many lines its content takes.
+LINES_OF_SCORES = """(selector) => Array.from(document.querySelectorAll(selector))
+  .filter((cell) => /^[-\\d.]+ \\/ [\\d.]+/.test(cell.textContent.trim()))
+  .map((cell) => {
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    const boxes = Array.from(range.getClientRects()).filter((r) => r.width > 0)
+      .sort((a, b) => a.top - b.top);
+    let lines = 0, bottom = -Infinity;
+    for (const box of boxes) {
+      if (box.top >= bottom - 0.5) { lines += 1; }  // no vertical overlap: a new line
+      bottom = Math.max(bottom, box.bottom);
+    }
+    return [cell.textContent.trim(), lines];
+  })"""
+
+FOCUS_RING = """() => {
+  const style = getComputedStyle(document.activeElement);
+  return [document.activeElement.tagName, style.outlineStyle, parseFloat(style.outlineWidth)];
+}"""
+
+
+# The report is ``grader grade``'s self-contained file, the same one a course without the server
+# hands out: its landmarks are that template's, outside the server's pages.
+REPORT_LANDMARKS = ("region", "landmark-one-main")
+
+
+def every_violation(page: Any, ignore: tuple[str, ...] = ()) -> list[str]:
+    """All of axe-core's violations on the page as shown now, whatever their impact, except the
+    rules in ``ignore``."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + "; ".join(", ".join(n["target"]) for n in v["nodes"])
+        for v in Axe().run(page).response["violations"]
+        if v["id"] not in ignore
+    ]
+
+
+@dataclass
+class Looker:
+    """Opens pages, then looks at each at every width: a screenshot and the checks."""
+
+    folder: Path
+    problems: list[str]
+
+    def look(self, page: Any, name: str, ignore: tuple[str, ...] = ()) -> None:
+        page.wait_for_load_state()
+        for look, viewport, scheme in LOOKS:
+            page.set_viewport_size(viewport)
+            page.emulate_media(color_scheme=scheme)
+            page.screenshot(path=str(self.folder / f"{name}-{look}.png"), full_page=True)
+            where = f"{name} ({look})"
+            self.problems.extend(f"{where}: {p}" for p in every_violation(page, ignore))
+            overflow = horizontal_overflow(page)
+            if overflow > 0:
+                self.problems.append(f"{where}: the page scrolls sideways by {overflow}px")
+            for text, lines in page.evaluate(LINES_OF_SCORES, "td, th"):
+                if lines != 1:
+                    self.problems.append(f"{where}: {text!r} takes {lines} lines")
+        page.set_viewport_size(PHONE)
+        page.emulate_media(color_scheme="light")
+
+
+def looker(tmp_path: Path) -> Looker:
+    """A Looker that keeps its screenshots in the folder named by ``GRADER_SCREENSHOTS`` (to look
+    at them after a run), else in ``tmp_path``."""
+    folder = Path(os.environ.get("GRADER_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return Looker(folder, [])

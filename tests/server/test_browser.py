@@ -8,6 +8,13 @@ downloads) run on a phone-sized screen; on every page
 they visit, axe-core (shipped offline in axe-playwright-python) must report no violation of impact
 serious or critical, and the page must not scroll sideways. The learner path also runs with
 JavaScript off: the pages are forms and links, and a grading in progress reloads itself.
+
+The look: every main page (welcome, the learner's home, a submission, its report, the quiz, the
+gradebook, a learner's history, the override form, the LMS import) is opened at phone and desktop
+width and in the dark scheme; axe must find no violation at all, the page must not scroll
+sideways (the gradebook scrolls inside its own region), a score such as "110 / 110" must stay on
+one line, and a keyboard user must see where the focus is. Screenshots of each go to the folder
+named by ``GRADER_SCREENSHOTS`` (default: the test's temporary folder) for a human to look at.
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ class LiveCourse:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> LiveCourse:
-    with live.running(tmp_path_factory.mktemp("browser")) as server:
+    folder = tmp_path_factory.mktemp("browser")
+    course_with_quiz = live.tiny_course_with_quiz(folder)  # the quiz's pages are looked at too
+    with live.running(folder, assignment=str(course_with_quiz)) as server:
         links = live.add_roster(
             server.data,
             server.base,
@@ -214,7 +223,8 @@ def _gradebook_shows_the_override(page: Any, course: LiveCourse, problems: list[
     cells = page.locator("tbody tr", has_text="anna").locator("td")
     new = 5 - course.overridden
     assert cells.nth(4).inner_text() == f"{new:g} / 5 (o)"  # notebook, overridden
-    assert cells.nth(6).inner_text() == f"{new:g} / 5"  # total (no quiz in the tiny course)
+    assert cells.nth(5).inner_text() == "- / 10"  # no quiz attempt yet
+    assert cells.nth(6).inner_text() == f"{new:g} / 15"  # the quiz not taken counts 0
     live.check_page(page, problems)
 
 
@@ -267,3 +277,81 @@ def test_instructor_path(course, chromium, anna_graded, problems):
     for step in INSTRUCTOR_PATH:
         step(page, course, problems)
     assert not problems, "\n".join(problems)
+
+
+# The look: each main page at phone and desktop width, and in the dark scheme (live.Looker).
+
+
+@pytest.fixture
+def looker(tmp_path) -> live.Looker:
+    return live.looker(tmp_path)
+
+
+def test_every_page_looks_cared_for_at_phone_and_desktop_width(
+    course, chromium, anna_graded, looker
+):
+    learner = live.phone_page(chromium)
+    learner.goto(course.base + "/")
+    looker.look(learner, "welcome")
+    learner.goto(course.links["anna"])
+    looker.look(learner, "home")
+    learner.goto(f"{course.base}/submissions/{anna_graded}")
+    looker.look(learner, "submission")
+    learner.goto(f"{course.base}/submissions/{anna_graded}/report")
+    looker.look(learner, "report", ignore=live.REPORT_LANDMARKS)
+    learner.goto(course.base + "/quiz/")
+    looker.look(learner, "quiz-home")
+    learner.get_by_role("button", name="Start attempt 1").click()
+    learner.wait_for_url("**/quiz/attempts/*")
+    looker.look(learner, "quiz-attempt")
+    for question in learner.locator("fieldset.question").all():  # the first option, or "1"
+        choice = question.locator("input[type=radio], input[type=checkbox]")
+        if choice.count():
+            choice.first.check()
+        else:
+            question.locator("input[type=text]").fill("1")
+    learner.get_by_role("button", name="Submit answers").click()
+    learner.wait_for_url("**/result")
+    looker.look(learner, "quiz-result")
+
+    teacher = live.phone_page(chromium)
+    teacher.goto(course.links["instructor"])
+    looker.look(teacher, "gradebook")
+    gradebook = teacher.get_by_role("region", name="Gradebook")
+    widths = "(region) => [region.scrollWidth, region.clientWidth]"
+    content, shown = gradebook.evaluate(widths)
+    assert content > shown, "on a phone the gradebook scrolls inside its region"
+    teacher.set_viewport_size(live.DESKTOP)
+    content, shown = gradebook.evaluate(widths)
+    assert content <= shown, f"on a laptop the whole gradebook is shown ({content} > {shown} px)"
+    for _ in range(40):  # a keyboard user reaches a button and sees where the focus is
+        teacher.keyboard.press("Tab")
+        tag, outline, width = teacher.evaluate(live.FOCUS_RING)
+        if tag == "BUTTON":
+            break
+    assert (tag, outline) == ("BUTTON", "solid") and width >= 2, (tag, outline, width)
+    teacher.goto(course.base + "/instructor/learners/anna")
+    looker.look(teacher, "learner")
+    teacher.goto(f"{course.base}/instructor/submissions/{anna_graded}/override")
+    looker.look(teacher, "override")
+    teacher.goto(course.base + "/instructor/import")
+    looker.look(teacher, "import")
+    teacher.goto(course.base + "/quiz/instructor")
+    looker.look(teacher, "quiz-instructor")
+    assert not looker.problems, "\n".join(looker.problems)
+
+
+def test_the_icon_and_the_stylesheet_are_served(course):
+    """Browsers ask for /favicon.ico whatever the page links: it answers (no 404 in the logs)."""
+    client = live.Client(course.base)
+    status, headers, body = client.get("/favicon.ico")
+    assert status == 200 and client.url.endswith("/static/favicon.svg")
+    assert headers["Content-Type"].startswith("image/svg+xml") and body.startswith(b"<svg")
+    _, _, page = client.get("/")
+    for link in (
+        'rel="icon" href="/static/favicon.svg"',
+        'rel="stylesheet" href="/static/course.css"',
+    ):
+        assert link.encode() in page
+    status, headers, _ = client.get("/static/course.css")
+    assert status == 200 and headers["Content-Type"].startswith("text/css")

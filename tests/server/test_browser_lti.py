@@ -122,21 +122,22 @@ def test_forged_expired_and_replayed_launches_are_refused(lms, chromium, attack)
     assert words[attack] in frame.locator("main").inner_text()
 
 
-def test_the_lti_pages_pass_the_accessibility_and_phone_checks(lms, chromium):
-    """The instructor's LTI page, the deep linking picker and a refusal, opened top-level on a
-    phone: axe finds nothing serious, nothing scrolls sideways."""
+def test_the_lti_pages_pass_the_accessibility_and_phone_checks(lms, chromium, tmp_path):
+    """The instructor's LTI page, the deep linking picker and a refusal, opened top-level at phone
+    and desktop width and in the dark scheme: axe finds nothing, nothing scrolls sideways (the
+    screenshots go where ``live.looker`` says)."""
     _, platform = lms
-    problems: list[str] = []
+    looker = live.looker(tmp_path)
     page = live.phone_page(chromium)
     page.goto(platform.login_url(platform.claims(TEACHER)))
     page.wait_for_url("**/lti/course")
     assert page.locator("h1").inner_text() == "Your LMS courses"
-    live.check_page(page, problems)
+    looker.look(page, "lti-course")
     page.goto(platform.login_url(platform.claims(TEACHER, message="LtiDeepLinkingRequest")))
     page.wait_for_url("**/lti/deep-link")
-    live.check_page(page, problems)
+    looker.look(page, "lti-deep-link")
     platform.tamper = "expired"
     page.goto(platform.login_url(platform.claims(LEARNER)))
     page.locator("h1", has_text="Launch refused").wait_for()
-    live.check_page(page, problems)
-    assert not problems, "\n".join(problems)
+    looker.look(page, "lti-refused")
+    assert not looker.problems, "\n".join(looker.problems)

@@ -355,7 +355,7 @@ def import_zip() -> Any:
     upload = request.files.get("archive")  # parsed under the gate's size cap
 
     if upload is None or not upload.filename:
-        return _import_refused("choose the zip file downloaded from your LMS first")
+        return _import_refused("choose the LMS's zip export first")
     now = utcnow()
     path = lms_import.keep_archive(server.data_dir, upload.stream, now)
     if not zipfile.is_zipfile(path):

@@ -313,6 +313,11 @@ def test_every_page_looks_cared_for_at_phone_and_desktop_width(
     learner.get_by_role("button", name="Submit answers").click()
     learner.wait_for_url("**/result")
     looker.look(learner, "quiz-result")
+    learner.goto(course.base + "/submissions/999999")
+    looker.look(learner, "not-found")
+    learner.goto(course.links["bob"])  # another learner's link: a question, not a switch
+    assert learner.locator("h1").inner_text() == "Switch to another account?"
+    looker.look(learner, "switch-account")
 
     teacher = live.phone_page(chromium)
     teacher.goto(course.links["instructor"])

@@ -36,6 +36,7 @@ from grader.assignment import Assignment, AssignmentError
 from grader.batch.common import DEFAULT_MEMORY_MB
 from grader.bounded import grade_bounded
 from grader.job import GradeFn, GradingJob, GradingOutcome, grader_failed, grading_limits
+from grader.server.assignments import name_of
 from grader.server.db import Database
 from grader.server.executors import DaskExecutor, Executor
 from grader.server.leases import (
@@ -48,7 +49,6 @@ from grader.server.leases import (
     renew,
     requeue_lost,
 )
-from grader.server.assignments import name_of
 from grader.server.models import Job, JobStatus, Submission
 from grader.server.settings import Settings
 from grader.status import Status

@@ -27,6 +27,30 @@ class ExtensionRefused(ValueError):
     """No extension stored; the message says why."""
 
 
+def read_deadline(text: str) -> dt.datetime | None:
+    """The new deadline as the instructor's form sends it (``2027-02-01T23:59``, UTC unless it
+    names a zone); None when empty."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ExtensionRefused(
+            f"{text!r} is not a date and time (write it as 2027-02-01T23:59, in UTC)"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def read_count(text: str) -> int:
+    """Extra submissions a day as the form sends them ("" : none)."""
+    text = (text or "").strip()
+    try:
+        return int(text) if text else 0
+    except ValueError:
+        raise ExtensionRefused(f"{text!r} is not a whole number of submissions") from None
+
+
 def in_force(
     session: Session, settings: Settings, learner_id: str, assignment: str
 ) -> Extension | None:

@@ -338,7 +338,8 @@ def register_quiz(app: Flask, quiz: QuizService | None = None) -> None:
     under /quiz."""
     if quiz is None:
         server = app.extensions[STATE]
-        source = quiz_of(server.settings.chosen_assignment())
+        assignment = server.settings.chosen_assignment()  # the default one's quiz
+        source = quiz_of(assignment)
         if source is not None:
             bank, definition = source.load()
             quiz = QuizService(
@@ -347,6 +348,7 @@ def register_quiz(app: Flask, quiz: QuizService | None = None) -> None:
                 definition,
                 server.settings.quiz_time_limit_minutes,
                 clock=lambda: server.clock(),
+                assignment=assignment.name,
             )
     if quiz is not None:
         app.extensions[EXTENSION] = quiz

@@ -317,3 +317,31 @@ def test_extensions_are_the_instructors_only_and_checked(make, settings):
     assert grant(teacher, "bob", assignment="nope").status_code == 404
     with course.db.read() as session:
         assert session.scalars(select(Extension)).all() == []
+
+
+def test_regrading_everyone_regrades_the_latest_of_each_assignment(make, settings):
+    from grader.server.leases import regrade_all
+    from grader.server.models import Job
+
+    course = make(two_assignments(settings))
+    alice = course.client("alice")
+    for assignment in ("", "", "keras_course"):
+        assert upload(alice, assignment).status_code == 302
+    course.grade_all(per_assignment_grade)
+    assert regrade_all(course.db) == 2  # submission 2 (the first's latest) and 3
+    with course.db.read() as session:
+        queued = session.scalars(
+            select(Submission.number).join(Job).where(Job.status == "queued")
+        ).all()
+    assert sorted(queued) == [2, 3]
+
+
+def test_a_quiz_attempt_names_its_assignment(make, settings):
+    from grader.server.models import QuizAttempt
+    from grader.server.state import QUIZ_EXTENSION
+
+    course = make(two_assignments(settings))
+    course.app.extensions[QUIZ_EXTENSION].start("alice")
+    with course.db.read() as session:
+        (attempt,) = session.scalars(select(QuizAttempt)).all()
+    assert attempt.assignment == "object_localization"

@@ -47,6 +47,7 @@ from grader.server import (
     totals,
     views,
 )
+from grader.server.assignments import default_name, of_assignment
 from grader.server.history import describe_event
 from grader.server.models import AuditEvent, Job, Learner, Submission, utcnow
 from grader.server.reports import report_response, self_contained
@@ -352,13 +353,18 @@ def summary() -> Any:
 
 @instructor.get("/summary/<learner_id>/report.html")
 def summary_report(learner_id: str) -> Any:
-    """The summary's link to a learner's report: their latest submission's."""
+    """The summary's link to a learner's report: their latest submission's (of the default
+    assignment, the one the summary shows)."""
     server = current()
+    first = default_name(server.settings)
     with server.db.read() as session:
         submission = session.scalar(
             select(Submission)
             .options(*views.WITH_GRADINGS)
-            .where(Submission.learner_id == learner_id)
+            .where(
+                Submission.learner_id == learner_id,
+                of_assignment(Submission.assignment, server.settings, first),
+            )
             .order_by(Submission.id.desc())
             .limit(1)
         )

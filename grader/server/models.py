@@ -192,7 +192,8 @@ class QuizAttempt(Base):
     passed: Mapped[bool | None] = mapped_column(Boolean, default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     practice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # the assignment whose quiz this is; "": the course's default (first) assignment
+    # the assignment whose quiz this is; "": the course's default (first) assignment, whose
+    # quiz is the course's quiz (the only value written while a course has one quiz)
     assignment: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 

@@ -61,6 +61,13 @@ RESULTS_DIR = "results"
 POLL_SECONDS = 1.0  # how often the dispatcher looks for jobs queued by another server process
 
 
+def assignment_of(db: Database, settings: Settings, submission_id: int) -> str:
+    """The name of the assignment a submission is for (its job is graded as that one)."""
+    with db.read() as session:
+        stored = session.scalar(select(Submission.assignment).where(Submission.id == submission_id))
+    return name_of(settings, stored or "")
+
+
 @dataclass
 class _InFlight:
     claimed: Claimed
@@ -206,13 +213,10 @@ class Dispatcher:
             outcome = GradingOutcome(Status.ERROR, f"the stored upload is missing: {error}")
             record(self.db, claimed, self.owner, outcome, None, max_attempts=1)
             return
-        with self.db.read() as session:
-            stored = session.scalar(
-                select(Submission.assignment).where(Submission.id == claimed.submission_id)
-            )
-        assignment = self.assignments.get(name_of(self.settings, stored or ""))
+        name = assignment_of(self.db, self.settings, claimed.submission_id)
+        assignment = self.assignments.get(name)
         if assignment is None:
-            message = f"the course has no assignment {stored!r} any more (settings.yaml)"
+            message = f"the course has no assignment {name!r} any more (settings.yaml)"
             outcome = GradingOutcome(Status.ERROR, message)
             record(self.db, claimed, self.owner, outcome, None, max_attempts=1)
             return

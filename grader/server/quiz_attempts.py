@@ -119,10 +119,8 @@ class QuizService:
         practice: bool = False,
         attempt_limit: int | None = None,
         cooldown_seconds: float | None = None,
-        assignment: str = "",
     ) -> None:
         self.db = db
-        self.assignment = assignment  # the name of the assignment whose quiz this is
         self.bank = bank
         self.definition = definition
         self.clock = clock
@@ -229,7 +227,6 @@ class QuizService:
                 practice=self.practice,
                 seed=secrets.randbelow(2**31),
                 bank=self.bank.fingerprint,
-                assignment=self.assignment,
                 started_at=now,
                 deadline_at=now + limit_delta if limit_delta else None,
             )

@@ -46,7 +46,8 @@ from quiz.source import quiz_of
 
 PRACTICE_LEARNER = "practice_learner"  # the session key of the id a practice visitor typed
 LEARNER_ID = r"^[\w.@+-]{1,64}$"
-CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; "
+CSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; script-src 'self'; "
+CSP += "form-action 'self'; "
 CSP += "frame-ancestors 'none'; base-uri 'none'"
 
 quiz_pages = Blueprint("quiz", __name__, url_prefix="/quiz")
@@ -338,8 +339,7 @@ def register_quiz(app: Flask, quiz: QuizService | None = None) -> None:
     under /quiz."""
     if quiz is None:
         server = app.extensions[STATE]
-        assignment = server.settings.chosen_assignment()  # the default one's quiz
-        source = quiz_of(assignment)
+        source = quiz_of(server.settings.chosen_assignment())
         if source is not None:
             bank, definition = source.load()
             quiz = QuizService(
@@ -348,7 +348,6 @@ def register_quiz(app: Flask, quiz: QuizService | None = None) -> None:
                 definition,
                 server.settings.quiz_time_limit_minutes,
                 clock=lambda: server.clock(),
-                assignment=assignment.name,
             )
     if quiz is not None:
         app.extensions[EXTENSION] = quiz

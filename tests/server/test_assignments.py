@@ -336,7 +336,8 @@ def test_regrading_everyone_regrades_the_latest_of_each_assignment(make, setting
     assert sorted(queued) == [2, 3]
 
 
-def test_a_quiz_attempt_names_its_assignment(make, settings):
+def test_a_quiz_attempt_belongs_to_the_default_assignment(make, settings):
+    from grader.server.assignments import name_of
     from grader.server.models import QuizAttempt
     from grader.server.state import QUIZ_EXTENSION
 
@@ -344,4 +345,4 @@ def test_a_quiz_attempt_names_its_assignment(make, settings):
     course.app.extensions[QUIZ_EXTENSION].start("alice")
     with course.db.read() as session:
         (attempt,) = session.scalars(select(QuizAttempt)).all()
-    assert attempt.assignment == "object_localization"
+    assert name_of(course.settings, attempt.assignment) == "object_localization"

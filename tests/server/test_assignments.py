@@ -346,3 +346,32 @@ def test_a_quiz_attempt_belongs_to_the_default_assignment(make, settings):
     with course.db.read() as session:
         (attempt,) = session.scalars(select(QuizAttempt)).all()
     assert name_of(course.settings, attempt.assignment) == "object_localization"
+
+
+def test_migration_0009_gives_older_rows_the_default_assignment(data_dir, db_url):
+    from alembic import command
+    from sqlalchemy import text
+
+    from grader.server.db import DB_FILE, Database, alembic_config
+
+    database = Database(db_url) if db_url else Database(f"sqlite:///{data_dir / DB_FILE}")
+    with database.engine.connect() as connection:
+        command.upgrade(alembic_config(connection), "0008_quiz_grants")
+        connection.execute(
+            text(
+                "INSERT INTO learners (id, name, email, extra, created_at) "
+                "VALUES ('ann', 'Ann', '', '{}', '2027-01-01 00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO submissions (learner_id, number, path, sha256, created_at, late) "
+                "VALUES ('ann', 1, 'submissions/ann/1.ipynb', 'x', '2027-01-01 00:00:00', false)"
+            )
+        )
+        connection.commit()
+    database.migrate()
+    with database.read() as session:
+        (stored,) = session.scalars(select(Submission.assignment)).all()
+    assert stored == ""  # the default (first) assignment of whatever the settings hold
+    database.dispose()

@@ -3,10 +3,10 @@ the two LMSs a course most often uses, chosen by name from :data:`GRADE_EXPORTS`
 
 Why here and not in the page: the gradebook page, ``gradebook.csv`` (also
 ``/api/v1/gradebook.csv``), the Canvas and the Moodle CSV all show the same scores per learner,
-computed once in :func:`gradebook_lines` from ``views.gradebook`` (latest submission, late
-penalty, feedback release and the instructor's overrides applied there), with the course total
-of ``totals`` (notebook and quiz, each scaled to its points). Learner-controlled text (names,
-ids, emails, roster columns) is made spreadsheet-safe by ``grader.spreadsheet``: a cell that
+computed once in :func:`gradebook_lines` from ``views.gradebook`` (latest submission of each
+assignment, late penalty, feedback release and the instructor's overrides applied there), with
+the course total of ``totals`` (each assignment and the quiz, each scaled to its points).
+Learner-controlled text (names, ids, emails, roster columns) is made spreadsheet-safe by ``grader.spreadsheet``: a cell that
 starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'``. A new
 export is one entry of :data:`GRADE_EXPORTS` (the route, its link and its file name read it).
 

@@ -358,10 +358,9 @@ def _assignments(values: dict[str, Any], source: str) -> tuple[AssignmentPolicy,
         if key in values
     ]
     if clashing:
+        what = "is not used; remove it" if len(clashing) == 1 else "are not used; remove them"
         raise SettingsError(
-            f"{source}: with `assignments:` the top-level "
-            + ", ".join(clashing)
-            + " is not used; remove it"
+            f"{source}: with `assignments:` the top-level {', '.join(clashing)} {what}"
         )
     defaults = Settings()
     penalty = float(values.get("late_penalty", defaults.late_penalty))

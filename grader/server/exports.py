@@ -8,7 +8,8 @@ assignment, late penalty, feedback release and the instructor's overrides applie
 the course total of ``totals`` (each assignment and the quiz, each scaled to its points).
 Learner-controlled text (names, ids, emails, roster columns) is made spreadsheet-safe by
 ``grader.spreadsheet``: a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-return is prefixed with ``'``. A new export is one entry of :data:`GRADE_EXPORTS` (the route, its link and its file name read it).
+return is prefixed with ``'``. A new export is one entry of :data:`GRADE_EXPORTS` (the route,
+its link and its file name read it).
 
 Roster columns used by the exports (``grader roster add`` keeps extra columns):
 ``canvas_id`` (Canvas's numeric user ID), ``sis_user_id`` (default: the roster id),

@@ -159,9 +159,11 @@ class Client:
                 "moment: try again later"
             ) from None
 
-    def upload(self, data: bytes, filename: str) -> dict[str, Any]:
+    def upload(self, data: bytes, filename: str, assignment: str = "") -> dict[str, Any]:
+        """Upload a notebook (for ``assignment``; none: the course's first)."""
         body, kind = multipart("notebook", filename, data)
-        return self._call("POST", "/api/v1/submissions", body, kind)
+        query = f"?assignment={urllib.parse.quote(assignment)}" if assignment else ""
+        return self._call("POST", "/api/v1/submissions" + query, body, kind)
 
     def status(self, submission_id: int) -> dict[str, Any]:
         return self._call("GET", f"/api/v1/submissions/{int(submission_id)}")
@@ -341,8 +343,10 @@ def send(
     wait_for_grade: bool = True,
     out: TextIO | None = None,
     limit: float = WAIT_LIMIT,
+    assignment: str = "",
 ) -> dict[str, Any]:
-    """Upload ``notebook``; with ``wait_for_grade``, watch its grading. The last state."""
+    """Upload ``notebook`` (for ``assignment``: a course with several; none: its first); with
+    ``wait_for_grade``, watch its grading. The last state."""
     out = out or sys.stdout
     client = Client(credentials(server))
     _warn_plain_http(client.creds.server, out)
@@ -353,7 +357,7 @@ def send(
         raise SubmitError(f"cannot read {path}: {error.strerror or error}", 2) from None
     saved = dt.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
     out.write(f"Submitting {path.name} as saved at {saved} to {client.creds.server}\n")
-    accepted = client.upload(data, path.name)
+    accepted = client.upload(data, path.name, assignment)
     ident = int(accepted["id"])
     late = " (after the deadline)" if accepted.get("late") else ""
     out.write(f"Submission {accepted.get('number', '?')} received{late}: {client.page(ident)}\n")
@@ -379,7 +383,10 @@ def _warn_plain_http(server: str, out: TextIO) -> None:
 
 
 def submit(
-    notebook: str | Path | None = None, server: str | None = None, wait: bool = True
+    notebook: str | Path | None = None,
+    server: str | None = None,
+    wait: bool = True,
+    assignment: str = "",
 ) -> dict[str, Any] | None:
     """Submit from inside the notebook: save it first (Ctrl-S), then run
     ``from grader.submit import submit; submit()``. Finds the notebook itself (see
@@ -387,7 +394,7 @@ def submit(
     (with the reason printed) when nothing was submitted or the grading could not be followed."""
     try:
         path = Path(notebook) if notebook else find_notebook()
-        return send(path, server, wait_for_grade=wait)
+        return send(path, server, wait_for_grade=wait, assignment=assignment)
     except SubmitError as error:
         print(
             error.message
@@ -407,6 +414,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--link",
         metavar="LINK",
         help=f"save your sign-in link (once) in {link_file()} (mode 0600) and use it from now on",
+    )
+    parser.add_argument(
+        "--assignment",
+        metavar="NAME",
+        default="",
+        help="the assignment it is for, on a course with several (default: its first)",
     )
     parser.add_argument(
         "--no-wait", action="store_true", help="upload and return without waiting for the grade"
@@ -433,7 +446,9 @@ def run(args: argparse.Namespace) -> int:
             return 0 if state.get("status") not in PENDING else 1
         if args.notebook is None:
             raise SubmitError("give the notebook to submit, e.g. grader submit mine.ipynb", 2)
-        state = send(args.notebook, args.server, wait_for_grade=not args.no_wait)
+        state = send(
+            args.notebook, args.server, wait_for_grade=not args.no_wait, assignment=args.assignment
+        )
     except SubmitError as error:
         print(f"grader submit: {error.message}", file=sys.stderr)
         return error.code

@@ -35,16 +35,24 @@ def _error(error: Any) -> tuple[Response, int]:
 
 @api.post("/submissions")
 def create() -> Any:
+    """Take an upload: the multipart field ``notebook``, and ``assignment`` (a form field or
+    query parameter; the course's first assignment when none is named, as older clients send)."""
     server = current()
     identity = auth.bearer_identity(server.db)
     upload = request.files.get("notebook")
     if upload is None:
         return jsonify({"error": "send the notebook as the multipart field 'notebook'"}), 400
+    named = request.form.get("assignment") or request.args.get("assignment") or ""
+    policy = server.settings.policy_of(named)  # none named: the default (first) assignment
+    if policy is None:
+        names = ", ".join(each.name for each in server.settings.course_assignments())
+        return jsonify({"error": f"no assignment {named!r} here; this course has: {names}"}), 400
     try:
-        accepted = server.upload(identity, upload.read(), upload.filename or "")
+        accepted = server.upload(identity, upload.read(), upload.filename or "", policy)
     except Refused as refused:
         return jsonify({"error": refused.message}), refused.status
-    return jsonify({"id": accepted.id, "number": accepted.number, "late": accepted.late}), 201
+    answer = {"id": accepted.id, "number": accepted.number, "late": accepted.late}
+    return jsonify(answer | {"assignment": policy.name}), 201
 
 
 @api.get("/submissions/<int:submission_id>")

@@ -3,12 +3,13 @@ the two LMSs a course most often uses, chosen by name from :data:`GRADE_EXPORTS`
 
 Why here and not in the page: the gradebook page, ``gradebook.csv`` (also
 ``/api/v1/gradebook.csv``), the Canvas and the Moodle CSV all show the same scores per learner,
-computed once in :func:`gradebook_lines` from ``views.gradebook`` (latest submission, late
-penalty, feedback release and the instructor's overrides applied there), with the course total
-of ``totals`` (notebook and quiz, each scaled to its points). Learner-controlled text (names,
-ids, emails, roster columns) is made spreadsheet-safe by ``grader.spreadsheet``: a cell that
-starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'``. A new
-export is one entry of :data:`GRADE_EXPORTS` (the route, its link and its file name read it).
+computed once in :func:`gradebook_lines` from ``views.gradebook`` (latest submission of each
+assignment, late penalty, feedback release and the instructor's overrides applied there), with
+the course total of ``totals`` (each assignment and the quiz, each scaled to its points).
+Learner-controlled text (names, ids, emails, roster columns) is made spreadsheet-safe by
+``grader.spreadsheet``: a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return is prefixed with ``'``. A new export is one entry of :data:`GRADE_EXPORTS` (the route,
+its link and its file name read it).
 
 Roster columns used by the exports (``grader roster add`` keeps extra columns):
 ``canvas_id`` (Canvas's numeric user ID), ``sis_user_id`` (default: the roster id),
@@ -60,10 +61,23 @@ def quiz_score(db: Database, learner_id: str) -> QuizScore | None:
 @dataclass(frozen=True)
 class GradebookLine:
     learner: Learner
-    submissions: int
-    latest: views.SubmissionView | None
+    assignments: dict[str, views.AssignmentRow]  # by name, in the course's order
     quiz: QuizScore | None
     course_total: totals.Total
+
+    @property
+    def submissions(self) -> int:
+        return sum(row.submissions for row in self.assignments.values())
+
+    @property
+    def latest(self) -> views.SubmissionView | None:
+        """The default (first) assignment's latest submission."""
+        return next(iter(self.assignments.values())).latest
+
+    @property
+    def latests(self) -> list[views.SubmissionView]:
+        """The latest submission of each assignment that has one."""
+        return [row.latest for row in self.assignments.values() if row.latest is not None]
 
     @property
     def notebook(self) -> float | None:
@@ -88,15 +102,21 @@ class GradebookLine:
 
 
 def line_total(
-    latest: views.SubmissionView | None, quiz: QuizScore | None, scale: totals.Scale
+    latests: dict[str, views.SubmissionView | None],
+    quiz: QuizScore | None,
+    scales: tuple[totals.Scale, ...],
 ) -> totals.Total:
-    """The course total of a learner's latest submission (as the viewer may see it) and quiz."""
-    return totals.course_total(
-        latest.score if latest else None,
-        latest.max_score if latest else None,
-        (quiz.score, quiz.max_score) if quiz else None,
-        scale,
-    )
+    """The course total of a learner's latest submission of each assignment (by name, as the
+    viewer may see it) and their quiz."""
+    scores: dict[str, tuple[float | None, float | None]] = {}
+    for scale in scales:
+        if scale.kind == totals.ASSIGNMENT and latests.get(scale.name) is not None:
+            latest = latests[scale.name]
+            assert latest is not None
+            scores[scale.key] = (latest.score, latest.max_score)
+        elif scale.kind == totals.QUIZ and quiz is not None:
+            scores[scale.key] = (quiz.score, quiz.max_score)
+    return totals.course_total(scores, scales)
 
 
 def gradebook_lines(
@@ -104,15 +124,13 @@ def gradebook_lines(
 ) -> list[GradebookLine]:
     """One line per roster learner, ordered by id. ``quiz_max``: the course quiz's points
     (``totals.quiz_maximum``), None when it has no quiz."""
-    scale = totals.scale_of(db, settings, quiz_max)
+    scales = totals.scales_of(db, settings, quiz_max)
     lines = []
     for row in views.gradebook(db, data_dir, settings):
         quiz = quiz_score(db, row.learner.id)
-        lines.append(
-            GradebookLine(
-                row.learner, row.submissions, row.latest, quiz, line_total(row.latest, quiz, scale)
-            )
-        )
+        latests = {name: each.latest for name, each in row.assignments.items()}
+        total = line_total(latests, quiz, scales)
+        lines.append(GradebookLine(row.learner, row.assignments, quiz, total))
     return lines
 
 
@@ -121,9 +139,12 @@ def learner_total(
 ) -> totals.Total:
     """A learner's course total as they may see it (feedback not released counts 0): their
     home page and the scores posted to an LMS."""
-    rows = views.submissions_of(db, data_dir, settings, learner_id)
-    scale = totals.scale_of(db, settings, quiz_max)
-    return line_total(rows[0] if rows else None, quiz_score(db, learner_id), scale)
+    rows = views.submissions_of(db, data_dir, settings, learner_id)  # newest first
+    latests: dict[str, views.SubmissionView | None] = {}
+    for row in rows:
+        latests.setdefault(row.assignment, row)
+    scales = totals.scales_of(db, settings, quiz_max)
+    return line_total(latests, quiz_score(db, learner_id), scales)
 
 
 def _number(value: float | None) -> object:
@@ -173,32 +194,64 @@ def _blank(value: object) -> object:
     return "" if value is None else value
 
 
+def _assignment_cells(row: views.AssignmentRow) -> list[object]:
+    latest = row.latest
+    return [
+        row.submissions,
+        latest.id if latest else "",
+        latest.created_at.isoformat() if latest else "",
+        latest.status if latest else "not submitted",
+        _blank(latest.score if latest else None),
+        _blank(latest.max_score if latest else None),
+        "yes" if latest and latest.late else "",
+        _blank(latest.raw_score if latest else None),
+    ]
+
+
+#: The columns of each assignment after the first, named ``<assignment>_<column>``.
+ASSIGNMENT_COLUMNS = GRADEBOOK_COLUMNS[3:11]
+
+
+def _item_name(part: totals.Part) -> str:
+    return part.scale.name if part.scale.kind == totals.ASSIGNMENT else "quiz"
+
+
+def gradebook_header(lines: list[GradebookLine]) -> list[str]:
+    """``GRADEBOOK_COLUMNS`` (the first assignment's columns unprefixed, as in a one-assignment
+    course), then each further assignment's columns prefixed with its name, then one
+    ``<item>_counted`` column per item (``quiz_counted`` for the quiz): its score as it counts
+    in the total, scaled to its points (what an LMS receives for that item)."""
+    if not lines:
+        return list(GRADEBOOK_COLUMNS)
+    further = list(lines[0].assignments)[1:]
+    header = list(GRADEBOOK_COLUMNS[:11])
+    header += [f"{name}_{column}" for name in further for column in ASSIGNMENT_COLUMNS]
+    header += list(GRADEBOOK_COLUMNS[11:])
+    header += [f"{_item_name(part)}_counted" for part in lines[0].course_total.parts]
+    return header
+
+
 def gradebook_csv(lines: list[GradebookLine], column: str = "") -> str:
-    """``gradebook.csv``: one row per roster learner: their latest submission's state and score,
-    their quiz score and the course total (``totals``; the LMS files carry the same total)."""
+    """``gradebook.csv``: one row per roster learner: their latest submission's state and score
+    of each assignment, their quiz score, each item's counted points and the course total
+    (``totals``; the LMS files carry the same total)."""
     rows = []
     for line in lines:
-        latest = line.latest
-        rows.append(
-            [
-                line.learner.id,
-                line.learner.name,
-                line.learner.email,
-                line.submissions,
-                latest.id if latest else "",
-                latest.created_at.isoformat() if latest else "",
-                latest.status if latest else "not submitted",
-                _blank(latest.score if latest else None),
-                _blank(latest.max_score if latest else None),
-                "yes" if latest and latest.late else "",
-                _blank(latest.raw_score if latest else None),
-                _blank(line.quiz.score if line.quiz else None),
-                _blank(line.course_total.quiz.maximum if line.course_total.quiz else None),
-                _blank(line.total),
-                line.total_max,
-            ]
-        )
-    return csv_text(GRADEBOOK_COLUMNS, rows)
+        each = list(line.assignments.values())
+        row: list[object] = [line.learner.id, line.learner.name, line.learner.email]
+        row += _assignment_cells(each[0])
+        for further in each[1:]:
+            row += _assignment_cells(further)
+        quiz = line.course_total.quiz
+        row += [
+            _blank(line.quiz.score if line.quiz else None),
+            _blank(quiz.maximum if quiz else None),
+            _blank(line.total),
+            line.total_max,
+        ]
+        row += [_blank(None if p.score is None else p.counted) for p in line.course_total.parts]
+        rows.append(row)
+    return csv_text(gradebook_header(lines), rows)
 
 
 def canvas_csv(lines: list[GradebookLine], column: str) -> str:

@@ -37,7 +37,17 @@ from sqlalchemy import and_, or_, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from grader.results.record import REPORT_FILE, RESULTS_FILE, load_results
-from grader.server import auth, exports, lms_import, overrides, quiz_grants, totals, views
+from grader.server import (
+    auth,
+    exports,
+    extensions,
+    lms_import,
+    overrides,
+    quiz_grants,
+    totals,
+    views,
+)
+from grader.server.assignments import default_name, of_assignment
 from grader.server.history import describe_event
 from grader.server.models import AuditEvent, Job, Learner, Submission, utcnow
 from grader.server.reports import report_response, self_contained
@@ -51,6 +61,7 @@ LEARNER_ACTIONS = (
     "link_reissued",
     "links_revoked",
     "quiz_attempt_granted",
+    "extension_granted",
     "lti_learner_linked",
 )
 
@@ -102,7 +113,7 @@ def gradebook() -> Any:
         lines=lines,
         exports=exports.GRADE_EXPORTS.values(),
         settings=server.settings,
-        pending=sum(1 for line in lines if line.latest and line.latest.pending),
+        pending=sum(1 for line in lines for latest in line.latests if latest.pending),
     )
 
 
@@ -159,7 +170,39 @@ def learner(learner_id: str) -> Any:
         quiz=quiz,
         attempts=quiz.attempts_of(learner_id) if quiz else [],
         grants=quiz_grants.grants_of(server.db, learner_id) if quiz else [],
+        assignments=server.settings.course_assignments(),
+        extensions=extensions.extensions_of(server.db, server.settings, learner_id),
     )
+
+
+@instructor.post("/learners/<learner_id>/extension")
+def grant_extension(learner_id: str) -> Any:
+    """Give one learner of one assignment a later deadline and/or more submissions a day
+    (audit-logged; an empty form ends the extension in force)."""
+    server = current()
+    policy = server.settings.policy_of(request.form.get("assignment") or None)
+    if policy is None:
+        abort(404)
+    try:
+        row = extensions.grant(
+            server.db,
+            server.settings,
+            learner_id,
+            policy,
+            extensions.read_deadline(request.form.get("deadline", "")),
+            extensions.read_count(request.form.get("extra_per_day", "")),
+            request.form.get("comment", ""),
+        )
+    except LookupError:
+        abort(404)
+    except extensions.ExtensionRefused as refused:
+        flash(f"No extension stored: {refused}.")
+    else:
+        if row.deadline is None and not row.extra_per_day:
+            flash(f"{policy.name}: no extension any more; the course's deadline and limit apply.")
+        else:
+            flash(f"{policy.name}: extension stored.")
+    return redirect(url_for("instructor.learner", learner_id=learner_id), 303)
 
 
 @instructor.post("/learners/<learner_id>/quiz-attempt")
@@ -310,13 +353,18 @@ def summary() -> Any:
 
 @instructor.get("/summary/<learner_id>/report.html")
 def summary_report(learner_id: str) -> Any:
-    """The summary's link to a learner's report: their latest submission's."""
+    """The summary's link to a learner's report: their latest submission's (of the default
+    assignment, the one the summary shows)."""
     server = current()
+    first = default_name(server.settings)
     with server.db.read() as session:
         submission = session.scalar(
             select(Submission)
             .options(*views.WITH_GRADINGS)
-            .where(Submission.learner_id == learner_id)
+            .where(
+                Submission.learner_id == learner_id,
+                of_assignment(Submission.assignment, server.settings, first),
+            )
             .order_by(Submission.id.desc())
             .limit(1)
         )

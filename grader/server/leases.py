@@ -234,10 +234,14 @@ def requeue_lost(db: Database, me: str, max_attempts: int, *, at_start: bool = F
 
 
 def regrade_all(db: Database, actor: str = "cli") -> int:
-    """Queue a new grading of every learner's latest submission (after a check changed); one
-    already queued or grading is left alone. The number queued."""
+    """Queue a new grading of every learner's latest submission of each assignment (after a
+    check changed); one already queued or grading is left alone. The number queued."""
     with db.write() as session:
-        latest = select(func.max(Submission.id)).group_by(Submission.learner_id).scalar_subquery()
+        latest = (
+            select(func.max(Submission.id))
+            .group_by(Submission.learner_id, Submission.assignment)
+            .scalar_subquery()
+        )
         ids = session.scalars(select(Submission.id).where(Submission.id.in_(latest))).all()
         busy = set(
             session.scalars(

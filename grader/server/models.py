@@ -122,6 +122,9 @@ class Submission(Base):
     filename: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the assignment's name (settings.AssignmentPolicy.name); "": the course's default (first)
+    # assignment, as rows from before a server had several
+    assignment: Mapped[str] = mapped_column(String(200), default="", server_default="", index=True)
     # feedback_release: manual -> hidden from the learner until the instructor releases it
     released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
 
@@ -189,6 +192,9 @@ class QuizAttempt(Base):
     passed: Mapped[bool | None] = mapped_column(Boolean, default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     practice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the assignment whose quiz this is; "": the course's default (first) assignment, whose
+    # quiz is the course's quiz (the only value written while a course has one quiz)
+    assignment: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class QuizGrant(Base):
@@ -204,6 +210,23 @@ class QuizGrant(Base):
     actor: Mapped[str] = mapped_column(String(200))
     comment: Mapped[str] = mapped_column(Text, default="")
     attempt_id: Mapped[int | None] = mapped_column(ForeignKey("quiz_attempts.id"), default=None)
+
+
+class Extension(Base):
+    """The instructor gave one learner more time (a later deadline) and/or more submissions a
+    day for one assignment. Rows are never updated: the latest of a learner and an assignment
+    is in force (``grader.server.extensions``), so the table is their whole history."""
+
+    __tablename__ = "extensions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id"), index=True)
+    assignment: Mapped[str] = mapped_column(String(200))  # as Submission.assignment
+    deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    extra_per_day: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(200), default="instructor")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class QuizRelease(Base):

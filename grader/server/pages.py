@@ -16,6 +16,8 @@ form (a POST with the session's CSRF token) that a third-party page cannot send.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -33,11 +35,12 @@ from flask import (
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
-from grader.server import auth, exports, totals, views
-from grader.server.models import AuditEvent
+from grader.server import auth, exports, extensions, totals, views
+from grader.server.models import AuditEvent, Extension
 from grader.server.reports import report_response
 from grader.server.responses import body_too_large, message
 from grader.server.roster import Identity, identify
+from grader.server.settings import AssignmentPolicy
 from grader.server.state import QUIZ_EXTENSION, current
 from grader.server.submissions import Refused, too_large
 
@@ -68,27 +71,73 @@ def _learner() -> Identity:
     return identity
 
 
-def _home(identity: Identity, refused: Refused | None = None) -> Any:
+@dataclass(frozen=True)
+class AssignmentHome:
+    """One assignment on a learner's home: its policy as it applies to them, their
+    submissions of it and its part of their total."""
+
+    policy: AssignmentPolicy
+    title: str
+    submissions: list[views.SubmissionView]
+    extension: Extension | None
+    part: totals.Part | None
+
+    @property
+    def name(self) -> str:
+        return self.policy.name
+
+    @property
+    def deadline(self) -> dt.datetime | None:
+        """Their deadline (an extension's when it is later)."""
+        return self.policy.deadline_for(self.extension.deadline if self.extension else None)
+
+    @property
+    def per_day(self) -> int:
+        extra = self.extension.extra_per_day if self.extension else 0
+        return self.policy.submissions_per_day + extra
+
+
+def assignment_of(name: str | None) -> AssignmentPolicy:
+    """The course's assignment a form or a query names (none: the default); 404 otherwise."""
+    policy = current().settings.policy_of(name)
+    if policy is None:
+        abort(404)
+    return policy
+
+
+def _home(identity: Identity, refused: Refused | None = None, refused_for: str = "") -> Any:
     assert identity.learner_id is not None
     server = current()
-    rows = views.submissions_of(server.db, server.data_dir, server.settings, identity.learner_id)
+    settings = server.settings
+    rows = views.submissions_of(server.db, server.data_dir, settings, identity.learner_id)
+    total = exports.learner_total(
+        server.db, server.data_dir, settings, identity.learner_id, totals.quiz_maximum(current_app)
+    )
+    granted = extensions.extensions_of(server.db, settings, identity.learner_id)
+    policies = settings.course_assignments()
+    homes = [
+        AssignmentHome(
+            policy,
+            settings.title if len(policies) == 1 else policy.chosen().title,
+            [row for row in rows if row.assignment == policy.name],
+            granted.get(policy.name),
+            total.part(f"{totals.ASSIGNMENT}:{policy.name}"),
+        )
+        for policy in policies
+    ]
     page = render_template(
         "home.html",
         name=views.learner_name(server.db, identity.learner_id),
+        assignments=homes,
         submissions=rows,
         form=UploadForm(formdata=None),  # a blank form: never reads (maybe refused) request data
         action=ActionForm(formdata=None),
         refused=refused,
+        refused_for=refused_for or policies[0].name,
         refresh=any(row.pending for row in rows),
-        settings=server.settings,
+        settings=settings,
         has_quiz=QUIZ_EXTENSION in current_app.extensions,  # the course's assignment has a quiz
-        total=exports.learner_total(
-            server.db,
-            server.data_dir,
-            server.settings,
-            identity.learner_id,
-            totals.quiz_maximum(current_app),
-        ),
+        total=total,
     )
     return (page, refused.status) if refused else page
 
@@ -170,13 +219,14 @@ def signout() -> Any:
 def submit() -> Any:
     identity = _learner()
     form = UploadForm()
+    policy = assignment_of(request.args.get("assignment"))  # the form's action names it
     if not form.validate_on_submit():
-        return _home(identity, Refused("choose your .ipynb notebook file first"))
+        return _home(identity, Refused("choose your .ipynb notebook file first"), policy.name)
     upload = form.notebook.data
     try:
-        accepted = current().upload(identity, upload.read(), upload.filename or "")
+        accepted = current().upload(identity, upload.read(), upload.filename or "", policy)
     except Refused as refused:
-        return _home(identity, refused)
+        return _home(identity, refused, policy.name)
     flash(f"Submission {accepted.number} received and queued for grading.")
     return redirect(url_for("learner.submission_page", submission_id=accepted.id))
 
@@ -188,7 +238,8 @@ def _too_large(_error: Any) -> Any:
     if request.endpoint != "learner.submit" or identity is None or identity.is_instructor:
         return body_too_large("")
     g.identity = identity
-    return _home(identity, Refused(too_large(request.content_length or 0, current().settings), 413))
+    refused = Refused(too_large(request.content_length or 0, current().settings), 413)
+    return _home(identity, refused, request.args.get("assignment", ""))
 
 
 def _own(submission_id: int) -> views.SubmissionView:
@@ -223,7 +274,7 @@ def report_page(submission_id: int) -> Any:
 @learner.get("/bundle.zip")
 def bundle_download() -> Any:
     signed_in()
-    bundle = current().bundle_zip()
+    bundle = current().bundle_zip(assignment_of(request.args.get("assignment")))
     return send_file(bundle, as_attachment=True, download_name=bundle.name)
 
 

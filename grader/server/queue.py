@@ -32,10 +32,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from grader.assignment import Assignment
+from grader.assignment import Assignment, AssignmentError
 from grader.batch.common import DEFAULT_MEMORY_MB
 from grader.bounded import grade_bounded
 from grader.job import GradeFn, GradingJob, GradingOutcome, grader_failed, grading_limits
+from grader.server.assignments import name_of
 from grader.server.db import Database
 from grader.server.executors import DaskExecutor, Executor
 from grader.server.leases import (
@@ -48,7 +49,7 @@ from grader.server.leases import (
     renew,
     requeue_lost,
 )
-from grader.server.models import Job, JobStatus
+from grader.server.models import Job, JobStatus, Submission
 from grader.server.settings import Settings
 from grader.status import Status
 
@@ -58,6 +59,13 @@ log = logging.getLogger(__name__)
 
 RESULTS_DIR = "results"
 POLL_SECONDS = 1.0  # how often the dispatcher looks for jobs queued by another server process
+
+
+def assignment_of(db: Database, settings: Settings, submission_id: int) -> str:
+    """The name of the assignment a submission is for (its job is graded as that one)."""
+    with db.read() as session:
+        stored = session.scalar(select(Submission.assignment).where(Submission.id == submission_id))
+    return name_of(settings, stored or "")
 
 
 @dataclass
@@ -97,7 +105,9 @@ class Dispatcher:
         self.capacity = capacity
         self.scheduler = scheduler
         self.hidden_seed = hidden_seed
-        self.assignment: Assignment | None = None  # resolved once, at prepare()
+        # the course's assignments by name, resolved once, at prepare(): each job is graded
+        # with the one its submission is for
+        self.assignments: dict[str, Assignment] = {}
         self.limits: Any = None  # the sandbox's limits: `grader grade`'s, at its default memory
         self.poll_seconds = poll_seconds
         self.owner = new_owner()
@@ -111,11 +121,14 @@ class Dispatcher:
     # life cycle -------------------------------------------------------------------------
 
     def prepare(self) -> Dispatcher:
-        """Requeue what a dead predecessor held, resolve the assignment and read the course
+        """Requeue what a dead predecessor held, resolve the assignments and read the course
         secret (once: every job carries them), start the executor."""
         if self._prepared:
             return self
-        self.assignment = self.settings.chosen_assignment()  # AssignmentError: none such
+        for policy in self.settings.course_assignments():  # AssignmentError: none such
+            if policy.name in self.assignments:
+                raise AssignmentError(f"settings: assignments names {policy.name} twice")
+            self.assignments[policy.name] = policy.chosen()
         self.limits = grading_limits(DEFAULT_MEMORY_MB)  # as `grader grade` grades
         self._prepared = True
         requeued = requeue_lost(self.db, self.owner, self.settings.max_attempts, at_start=True)
@@ -200,9 +213,16 @@ class Dispatcher:
             outcome = GradingOutcome(Status.ERROR, f"the stored upload is missing: {error}")
             record(self.db, claimed, self.owner, outcome, None, max_attempts=1)
             return
-        assert self.assignment is not None and self.hidden_seed is not None
+        name = assignment_of(self.db, self.settings, claimed.submission_id)
+        assignment = self.assignments.get(name)
+        if assignment is None:
+            message = f"the course has no assignment {name!r} any more (settings.yaml)"
+            outcome = GradingOutcome(Status.ERROR, message)
+            record(self.db, claimed, self.owner, outcome, None, max_attempts=1)
+            return
+        assert self.hidden_seed is not None
         job = GradingJob(
-            assignment=self.assignment,
+            assignment=assignment,
             notebook=data,
             seed=self.hidden_seed,
             file_name=claimed.file_name or path.name,

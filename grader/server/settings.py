@@ -34,12 +34,51 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class AssignmentPolicy:
+    """One assignment of the course (an entry of ``assignments:``, or the top-level keys of a
+    one-assignment course) and its own policy: each notebook has its deadline and late rule, and
+    counts for its points in the course total."""
+
+    assignment: str = ""  # a name among those installed, or a folder (as `assignment`)
+    deadline: dt.datetime | None = None
+    late_penalty: float = 0.0
+    submissions_per_day: int = 5
+    points: float | None = None  # in the course total; None: the notebook's own maximum
+
+    def chosen(self) -> Assignment:
+        """The assignment itself (AssignmentError when there is no such one)."""
+        return _resolved(self.assignment)
+
+    @property
+    def name(self) -> str:
+        """The assignment's name: the key its submissions, quiz attempts and line items carry."""
+        return self.chosen().name
+
+    def deadline_for(self, extended: dt.datetime | None) -> dt.datetime | None:
+        """The deadline of one learner: an extension's when it is later (an extension never
+        shortens the time a learner has)."""
+        if extended is None or (self.deadline is not None and extended < self.deadline):
+            return self.deadline
+        return extended
+
+    def is_late(self, when: dt.datetime, extended: dt.datetime | None = None) -> bool:
+        deadline = self.deadline_for(extended) if self.deadline is not None else None
+        return deadline is not None and when > deadline
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything an instructor may change about a course server (``DIR/settings.yaml``)."""
 
     # The assignment the server grades and hands out: a name among those installed, or a folder
     # holding assignment.yaml (as `grader grade --assignment`). Empty: the only one installed.
     assignment: str = ""
+    # Several assignments on one server, each a mapping with `assignment` (as above) and its own
+    # deadline, late_penalty, submissions_per_day (default: the top-level ones) and points (in the
+    # course total; default: the notebook's own maximum). Empty: the one of `assignment`, with the
+    # top-level deadline, late_penalty and notebook_points. The first one is the default of
+    # uploads and clients that name none, and its quiz is the course's quiz.
+    assignments: tuple[AssignmentPolicy, ...] = ()
     # Shown in every page's header and title. Empty: the assignment's own title.
     course_title: str = ""
     # Links printed by `grader roster` are <base_url>/signin/<token>. localhost:8000 is where
@@ -114,8 +153,31 @@ class Settings:
     _source: str = field(default="defaults", repr=False, compare=False)
 
     def chosen_assignment(self) -> Assignment:
-        """The assignment of ``assignment`` (AssignmentError when there is no such one)."""
-        return _resolved(self.assignment)
+        """The course's first (default) assignment (AssignmentError when there is no such one)."""
+        return self.course_assignments()[0].chosen()
+
+    def course_assignments(self) -> tuple[AssignmentPolicy, ...]:
+        """The course's assignments, the default first: ``assignments``, else the one of the
+        top-level keys."""
+        if self.assignments:
+            return self.assignments
+        return (
+            AssignmentPolicy(
+                self.assignment,
+                self.deadline,
+                self.late_penalty,
+                self.submissions_per_day,
+                self.notebook_points,
+            ),
+        )
+
+    def policy_of(self, name: str | None) -> AssignmentPolicy | None:
+        """The assignment named ``name`` (empty or None: the default one); None when the
+        course has no such assignment (any more)."""
+        every = self.course_assignments()
+        if not name:
+            return every[0]
+        return next((policy for policy in every if policy.name == name), None)
 
     @property
     def title(self) -> str:
@@ -142,7 +204,8 @@ class Settings:
         return int(self.max_upload_mb * 1024 * 1024)
 
     def is_late(self, when: dt.datetime) -> bool:
-        return self.deadline is not None and when > self.deadline
+        """Late for the default assignment, without any extension."""
+        return self.course_assignments()[0].is_late(when)
 
 
 @functools.cache
@@ -185,6 +248,34 @@ _POINTS = {
     "messages": {"type": "should be a number of points", "minimum": "must not be negative"},
 }
 
+_LATE_PENALTY = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": 1,
+    "messages": {"minimum": _FRACTION, "maximum": _FRACTION},
+}
+#: The keys of one entry of ``assignments:`` (:class:`AssignmentPolicy`).
+_ASSIGNMENT_ENTRY = {
+    "type": "object",
+    "noun": "key of an assignment",
+    "messages": {"type": "should be a mapping with at least `assignment: NAME or FOLDER`"},
+    "additionalProperties": False,
+    "required": ["assignment"],
+    "properties": {
+        "assignment": {
+            "type": "string",
+            "minLength": 1,
+            "messages": {"minLength": "should name an assignment or a folder"},
+        },
+        "deadline": {},  # read by _deadline, as the top-level one
+        "late_penalty": _LATE_PENALTY,
+        "submissions_per_day": _count(1),
+        "points": _POINTS,
+    },
+}
+#: Top-level keys that an ``assignments:`` list replaces (each entry has its own).
+_PER_ASSIGNMENT = {"assignment": "assignment", "deadline": "deadline", "notebook_points": "points"}
+
 #: What ``settings.yaml`` may hold (jsonschema; messages by grader.validation). Each key is a
 #: field of :class:`Settings`, whose comments say why its default is what it is.
 SETTINGS_SCHEMA: dict[str, Any] = {
@@ -193,6 +284,12 @@ SETTINGS_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "assignment": {"type": "string"},
+        "assignments": {
+            "type": "array",
+            "minItems": 1,
+            "items": _ASSIGNMENT_ENTRY,
+            "messages": {"type": "should be a list of assignments (`- assignment: NAME`)"},
+        },
         "course_title": {"type": "string"},
         "base_url": {
             "type": "string",
@@ -200,12 +297,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "messages": {"pattern": "must start with http:// or https://"},
         },
         "deadline": {},  # a YAML timestamp or its text: read by _deadline, which says what is wrong
-        "late_penalty": {
-            "type": "number",
-            "minimum": 0,
-            "maximum": 1,
-            "messages": {"minimum": _FRACTION, "maximum": _FRACTION},
-        },
+        "late_penalty": _LATE_PENALTY,
         "submissions_per_day": _count(1),
         "cooldown_seconds": _count(0, minimum="must not be negative"),
         "max_upload_mb": _POSITIVE,
@@ -243,7 +335,9 @@ def from_mapping(values: Any, source: str = "settings") -> Settings:
     converted: dict[str, Any] = {}
     for name, value in values.items():
         default = getattr(defaults, name)
-        if name == "deadline":
+        if name == "assignments":
+            converted[name] = _assignments(values, source)
+        elif name == "deadline":
             converted[name] = _deadline(value)
         elif (isinstance(default, float) or name.endswith("_points")) and value is not None:
             converted[name] = float(value)
@@ -253,6 +347,45 @@ def from_mapping(values: Any, source: str = "settings") -> Settings:
             converted[name] = value
     converted["base_url"] = str(converted.get("base_url", defaults.base_url)).rstrip("/")
     return dataclasses.replace(defaults, _source=source, **converted)
+
+
+def _assignments(values: dict[str, Any], source: str) -> tuple[AssignmentPolicy, ...]:
+    """The ``assignments:`` list: each entry's own keys, the top-level late_penalty and
+    submissions_per_day as defaults; top-level keys that each entry must give refused."""
+    clashing = [
+        f"{key} (give each assignment its {_PER_ASSIGNMENT[key]})"
+        for key in _PER_ASSIGNMENT
+        if key in values
+    ]
+    if clashing:
+        what = "is not used; remove it" if len(clashing) == 1 else "are not used; remove them"
+        raise SettingsError(
+            f"{source}: with `assignments:` the top-level {', '.join(clashing)} {what}"
+        )
+    defaults = Settings()
+    penalty = float(values.get("late_penalty", defaults.late_penalty))
+    per_day = int(values.get("submissions_per_day", defaults.submissions_per_day))
+    policies = []
+    for index, entry in enumerate(values["assignments"]):
+        try:
+            deadline = _deadline(entry.get("deadline"))
+        except SettingsError as error:
+            raise SettingsError(f"{source}: assignments[{index}].{error}") from None
+        points = entry.get("points")
+        policies.append(
+            AssignmentPolicy(
+                entry["assignment"],
+                deadline,
+                float(entry.get("late_penalty", penalty)),
+                int(entry.get("submissions_per_day", per_day)),
+                None if points is None else float(points),
+            )
+        )
+    choices = [policy.assignment for policy in policies]
+    repeated = sorted({choice for choice in choices if choices.count(choice) > 1})
+    if repeated:
+        raise SettingsError(f"{source}: assignments lists {', '.join(repeated)} more than once")
+    return tuple(policies)
 
 
 def load_settings(data_dir: Path) -> Settings:

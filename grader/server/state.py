@@ -24,7 +24,7 @@ from grader.server.auth import EXTENSION, RateLimiter
 from grader.server.db import Database
 from grader.server.models import utcnow
 from grader.server.roster import Identity
-from grader.server.settings import Settings
+from grader.server.settings import AssignmentPolicy, Settings
 from grader.server.submissions import Accepted, Refused, create_submission
 
 QUIZ_EXTENSION = "course_quiz"  # the quiz's service, when the course's assignment has a quiz
@@ -50,10 +50,17 @@ class ServerState:
     uploads: RateLimiter = field(default_factory=lambda: RateLimiter(6))
     bundle_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def upload(self, identity: Identity, data: bytes, filename: str = "") -> Accepted:
+    def upload(
+        self,
+        identity: Identity,
+        data: bytes,
+        filename: str = "",
+        assignment: AssignmentPolicy | None = None,
+    ) -> Accepted:
         """Take an upload for a signed-in learner (web page and API alike); ``filename``: the
         uploaded file's own name, as the browser or client sent it (kept with the submission,
-        and it words a refusal)."""
+        and it words a refusal); ``assignment``: the course's assignment it is for (default:
+        the first)."""
         if identity.learner_id is None:
             raise Refused("instructors do not submit: sign in with a learner link", 403)
         if not self.uploads.allow(identity.learner_id):
@@ -66,6 +73,7 @@ class ServerState:
             data,
             now=self.clock(),
             filename=filename,
+            assignment=assignment,
         )
         self.wake()
         return accepted
@@ -75,16 +83,18 @@ class ServerState:
         if self.dispatcher is not None:
             self.dispatcher.wake()
 
-    def bundle_zip(self) -> Path:
-        """The bundle as a zip, built once per server process (in a temp folder, then zipped)."""
-        name = self.settings.chosen_assignment().name
+    def bundle_zip(self, assignment: AssignmentPolicy | None = None) -> Path:
+        """The bundle of ``assignment`` (default: the first) as a zip, built once per server
+        process (in a temp folder, then zipped)."""
+        policy = assignment or self.settings.course_assignments()[0]
+        name = policy.name
         target = self.data_dir / "cache" / f"{name}.zip"
         with self.bundle_lock:
             if not target.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with tempfile.TemporaryDirectory(prefix="course-bundle-") as tmp:
                     folder = Path(tmp) / name
-                    self.bundle(folder, self.settings.assignment)
+                    self.bundle(folder, policy.assignment)
                     partial = target.with_suffix(".zip.tmp")
                     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
                         for path in sorted(folder.rglob("*")):

@@ -22,10 +22,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from grader.files import write_atomically
+from grader.server import extensions
+from grader.server.assignments import of_assignment
 from grader.server.db import Database
 from grader.server.formatting import fmt_wait
 from grader.server.models import AuditEvent, Job, JobStatus, Learner, Submission, utcnow
-from grader.server.settings import Settings
+from grader.server.settings import AssignmentPolicy, Settings
 
 SUBMISSIONS_DIR = "submissions"
 
@@ -147,25 +149,33 @@ def upload_name(raw: str | None) -> str:
     return name[:255]
 
 
-def _policy(session, settings: Settings, learner_id: str, now: dt.datetime) -> int:
-    """Apply the resubmission policy inside the write transaction; the next number."""
-    session.execute(select(Learner.id).where(Learner.id == learner_id).with_for_update())
+def _policy(
+    session,
+    settings: Settings,
+    policy: AssignmentPolicy,
+    learner_id: str,
+    now: dt.datetime,
+    extra_per_day: int,
+) -> None:
+    """Apply the resubmission policy of one assignment inside the write transaction (the
+    learner's row is locked by the caller); ``extra_per_day``: the learner's extension."""
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    today = session.scalar(
-        select(func.count(Submission.id)).where(
-            Submission.learner_id == learner_id, Submission.created_at >= day_start
-        )
+    mine = (
+        Submission.learner_id == learner_id,
+        of_assignment(Submission.assignment, settings, policy.name),
     )
-    if today >= settings.submissions_per_day:
+    today = session.scalar(
+        select(func.count(Submission.id)).where(*mine, Submission.created_at >= day_start)
+    )
+    per_day = policy.submissions_per_day + extra_per_day
+    if today >= per_day:
         wait = (day_start + dt.timedelta(days=1) - now).total_seconds()
         raise Refused(
-            f"you have used today's {settings.submissions_per_day} submission(s); the next one "
+            f"you have used today's {per_day} submission(s); the next one "
             f"is possible in {fmt_wait(wait)} (at 00:00 UTC)",
             429,
         )
-    last = session.scalar(
-        select(func.max(Submission.created_at)).where(Submission.learner_id == learner_id)
-    )
+    last = session.scalar(select(func.max(Submission.created_at)).where(*mine))
     if last is not None and settings.cooldown_seconds:
         left = settings.cooldown_seconds - (now - last).total_seconds()
         if left > 0:
@@ -174,10 +184,6 @@ def _policy(session, settings: Settings, learner_id: str, now: dt.datetime) -> i
                 f"every {fmt_wait(settings.cooldown_seconds)})",
                 429,
             )
-    number = session.scalar(
-        select(func.max(Submission.number)).where(Submission.learner_id == learner_id)
-    )
-    return (number or 0) + 1
 
 
 def create_submission(
@@ -190,6 +196,7 @@ def create_submission(
     now: dt.datetime | None = None,
     imported: dict[str, object] | None = None,
     filename: str = "",
+    assignment: AssignmentPolicy | None = None,
 ) -> Accepted:
     """Store an upload and queue its grading, or raise :class:`Refused` with the reason.
 
@@ -198,22 +205,34 @@ def create_submission(
 
     ``imported`` (an LMS export brought in by the instructor, ``grader.server.lms_import``):
     the resubmission policy does not apply, the late flag is the export's (``imported["late"]``),
-    and the audit event says who imported it from where."""
+    and the audit event says who imported it from where.
+
+    ``assignment``: the course's assignment it is for (default: the first one); its deadline,
+    late penalty and submissions a day apply, moved by the learner's extension of it."""
     check_notebook(data, settings, filename)
+    policy = assignment or settings.course_assignments()[0]
     now = (now or utcnow()).astimezone(dt.UTC)  # days are UTC days
-    late = bool(imported.get("late")) if imported is not None else settings.is_late(now)
     written: Path | None = None
     try:
         with db.write() as session:
-            if session.get(Learner, learner_id) is None:
+            locked = select(Learner.id).where(Learner.id == learner_id).with_for_update()
+            if session.scalar(locked) is None:
                 raise Refused("you are not on this course's roster", 403)
+            extension = extensions.in_force(session, settings, learner_id, policy.name)
             if imported is None:
-                number = _policy(session, settings, learner_id, now)
-            else:
-                last = select(func.max(Submission.number)).where(
-                    Submission.learner_id == learner_id
+                _policy(
+                    session,
+                    settings,
+                    policy,
+                    learner_id,
+                    now,
+                    extension.extra_per_day if extension else 0,
                 )
-                number = (session.scalar(last) or 0) + 1
+                late = policy.is_late(now, extension.deadline if extension else None)
+            else:
+                late = bool(imported.get("late"))
+            last = select(func.max(Submission.number)).where(Submission.learner_id == learner_id)
+            number = (session.scalar(last) or 0) + 1
             relative = Path(SUBMISSIONS_DIR) / learner_id / f"{number}.ipynb"
             written = Path(data_dir) / relative
             written.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -226,6 +245,7 @@ def create_submission(
                 filename=upload_name(filename) or None,
                 created_at=now,
                 late=late,
+                assignment=policy.name,
             )
             session.add(submission)
             session.flush()
@@ -235,7 +255,12 @@ def create_submission(
                     actor=str(imported.get("actor", "instructor")) if imported else learner_id,
                     action="imported" if imported else "submitted",
                     subject=str(submission.id),
-                    detail={"number": number, "late": late, "bytes": len(data)}
+                    detail={
+                        "number": number,
+                        "late": late,
+                        "bytes": len(data),
+                        "assignment": policy.name,
+                    }
                     | (
                         {"learner": learner_id, "source": imported.get("source")}
                         if imported

@@ -1,15 +1,16 @@
-"""A learner's course total: the one computation behind every number that adds the notebook and
-the quiz (the gradebook page, ``gradebook.csv``, the Canvas and Moodle files, the learner's home
-page, the scores posted to an LMS).
+"""A learner's course total: the one computation behind every number that adds the course's
+items, each assignment's notebook and the quiz (the gradebook page, ``gradebook.csv``, the Canvas
+and Moodle files, the learner's home page, the scores posted to an LMS).
 
 Why one function: views that each add the parts their own way disagree (a quiz counted only
 when attempted makes one learner's total out of 110 and another's out of 100). The rules, once:
 
-- The notebook's part is the latest submission's score as ``views`` shows it (late penalty and
-  the instructor's overrides applied); the quiz's part is the best submitted attempt
-  (``exports.quiz_score``).
-- Each part counts for its points in the total (``notebook_points``, ``quiz_points`` in the
-  settings; default: the part's own maximum), its score scaled to them.
+- An assignment's part is the learner's latest submission of it as ``views`` shows it (late
+  penalty and the instructor's overrides applied); the quiz's part is the best submitted
+  attempt (``exports.quiz_score``).
+- Each item counts for its points in the total (``points`` of each of ``assignments``, or
+  ``notebook_points`` of a one-assignment course, and ``quiz_points``; default: the item's own
+  maximum), its score scaled to them: the weights of the total are settings.
 - A part without a score yet (no submission, no attempt, a grading in progress, feedback not
   released) counts 0 of its points, so every learner's total has the same maximum.
 - A learner with no score in any part has no total (None): nothing to import, nothing to post.
@@ -17,34 +18,49 @@ when attempted makes one learner's total out of 110 and another's out of 100). T
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 
+from grader.server.assignments import of_assignment
 from grader.server.db import Database
-from grader.server.models import Job
+from grader.server.models import Job, Submission
 from grader.server.settings import Settings
 from grader.server.state import QUIZ_EXTENSION
 
-DEFAULT_NOTEBOOK_MAXIMUM = 100.0  # the notebook's maximum before any grading says what it is
+DEFAULT_NOTEBOOK_MAXIMUM = 100.0  # a notebook's maximum before any grading says what it is
+ASSIGNMENT = "assignment"  # the kinds of items
+QUIZ = "quiz"
 
 
 @dataclass(frozen=True)
 class Scale:
-    """What each part is out of and what it counts for in the total."""
+    """One item of the course total: what it is out of and what it counts for."""
 
-    notebook_maximum: float
-    quiz_maximum: float | None  # None: the course has no quiz
-    notebook_points: float | None = None  # None: the part's own maximum
-    quiz_points: float | None = None
+    kind: str  # ASSIGNMENT or QUIZ
+    name: str  # the assignment's name (the quiz: the assignment it belongs to)
+    title: str
+    maximum: float  # the item's own maximum
+    points: float | None = None  # what it counts for in the total; None: its own maximum
+
+    @property
+    def key(self) -> str:
+        """``assignment:NAME`` or ``quiz:NAME``: the item's key everywhere (LTI line items too)."""
+        return f"{self.kind}:{self.name}"
 
 
 @dataclass(frozen=True)
 class Part:
+    scale: Scale
     score: float | None  # the part's own score; None: none yet (counts 0)
     maximum: float  # the part's own maximum
     points: float  # what the part counts for in the total
+
+    @property
+    def key(self) -> str:
+        return self.scale.key
 
     @property
     def counted(self) -> float:
@@ -56,12 +72,24 @@ class Part:
 
 @dataclass(frozen=True)
 class Total:
-    notebook: Part
-    quiz: Part | None  # None: the course has no quiz
+    parts: tuple[Part, ...]  # in the course's order: the assignments, then the quiz
+
+    def part(self, key: str) -> Part | None:
+        return next((part for part in self.parts if part.key == key), None)
 
     @property
-    def parts(self) -> tuple[Part, ...]:
-        return (self.notebook,) if self.quiz is None else (self.notebook, self.quiz)
+    def assignments(self) -> tuple[Part, ...]:
+        return tuple(part for part in self.parts if part.scale.kind == ASSIGNMENT)
+
+    @property
+    def notebook(self) -> Part:
+        """The default (first) assignment's part."""
+        return self.assignments[0]
+
+    @property
+    def quiz(self) -> Part | None:
+        """The quiz's part; None: the course has no quiz."""
+        return next((part for part in self.parts if part.scale.kind == QUIZ), None)
 
     @property
     def score(self) -> float | None:
@@ -75,11 +103,15 @@ class Total:
         return round(sum(part.points for part in self.parts), 4)
 
 
-def notebook_maximum(db: Database) -> float:
-    """The notebook's maximum: its gradings' (every grading of one assignment has the same),
+def notebook_maximum(db: Database, settings: Settings, name: str) -> float:
+    """An assignment's maximum: its gradings' (every grading of one assignment has the same),
     else :data:`DEFAULT_NOTEBOOK_MAXIMUM`."""
     with db.read() as session:
-        found = session.scalar(select(func.max(Job.max_score)).where(Job.max_score.is_not(None)))
+        found = session.scalar(
+            select(func.max(Job.max_score))
+            .join(Submission, Submission.id == Job.submission_id)
+            .where(Job.max_score.is_not(None), of_assignment(Submission.assignment, settings, name))
+        )
     return float(found) if found else DEFAULT_NOTEBOOK_MAXIMUM
 
 
@@ -93,24 +125,30 @@ def quiz_maximum(app: Any) -> float | None:
     return float(score_quiz(quiz.items(0), {}, 0, quiz.policy.pass_mark).max_score)
 
 
-def scale_of(db: Database, settings: Settings, quiz_max: float | None) -> Scale:
-    """The scale of this course's totals (``quiz_max``: the quiz's points, None without one)."""
-    return Scale(notebook_maximum(db), quiz_max, settings.notebook_points, settings.quiz_points)
+def scales_of(db: Database, settings: Settings, quiz_max: float | None) -> tuple[Scale, ...]:
+    """The items of this course's totals, in order: each assignment, then the quiz of the
+    default assignment (``quiz_max``: its points, None without one)."""
+    policies = settings.course_assignments()
+    found = []
+    for policy in policies:
+        title = settings.title if len(policies) == 1 else policy.chosen().title
+        top = notebook_maximum(db, settings, policy.name)
+        found.append(Scale(ASSIGNMENT, policy.name, title, top, policy.points))
+    if quiz_max is not None:
+        name = policies[0].name
+        found.append(Scale(QUIZ, name, f"Quiz: {settings.title}", quiz_max, settings.quiz_points))
+    return tuple(found)
 
 
 def course_total(
-    notebook: float | None,
-    notebook_max: float | None,
-    quiz: tuple[float, float] | None,
-    scale: Scale,
+    scores: Mapping[str, tuple[float | None, float | None]], scales: Sequence[Scale]
 ) -> Total:
-    """The total of a learner whose notebook scored ``notebook`` of ``notebook_max`` (None:
-    no score yet) and whose quiz scored ``quiz`` (score, maximum; None: no submitted attempt)."""
-    top = notebook_max or scale.notebook_maximum
-    points = top if scale.notebook_points is None else scale.notebook_points
-    notebook_part = Part(notebook, top, points)
-    quiz_max = quiz[1] if quiz is not None else scale.quiz_maximum
-    if quiz_max is None:
-        return Total(notebook_part, None)
-    points = quiz_max if scale.quiz_points is None else scale.quiz_points
-    return Total(notebook_part, Part(quiz[0] if quiz else None, quiz_max, points))
+    """The total of a learner whose item of key K scored ``scores[K]`` = (score, the score's
+    maximum); an item missing there, or with score None, has no score yet."""
+    parts = []
+    for scale in scales:
+        score, top = scores.get(scale.key, (None, None))
+        top = top or scale.maximum
+        points = top if scale.points is None else scale.points
+        parts.append(Part(scale, score, top, points))
+    return Total(tuple(parts))

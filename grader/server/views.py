@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from grader.results.record import REPORT_FILE
 from grader.server import overrides
+from grader.server.assignments import name_of, of_assignment
 from grader.server.db import Database
 from grader.server.models import AuditEvent, Job, JobStatus, Learner, Submission, utcnow
 from grader.server.roster import Identity
@@ -48,6 +49,7 @@ class SubmissionView:
     report: Path | None  # report.html when the viewer may read it
     released: bool
     overrides: tuple[overrides.Applied, ...] = ()  # in force, shown when released
+    assignment: str = ""  # the assignment's name
 
     @property
     def pending(self) -> bool:
@@ -63,6 +65,7 @@ class SubmissionView:
             "late": self.late,
             "submitted_at": self.created_at.isoformat(),
             "report": self.report is not None,
+            "assignment": self.assignment,
         }
 
 
@@ -77,8 +80,11 @@ def _view(
     adjusted = overrides.adjust(submission, job, data_dir)  # the instructor's overrides
     raw = adjusted.raw
     score = raw
-    if raw is not None and submission.late and settings.late_penalty:
-        score = round(raw * (1 - settings.late_penalty), 4)
+    assignment = name_of(settings, submission.assignment)
+    policy = settings.policy_of(assignment)
+    penalty = policy.late_penalty if policy is not None else 0.0
+    if raw is not None and submission.late and penalty:
+        score = round(raw * (1 - penalty), 4)
     if adjusted.total is not None:  # a total override is final: no late penalty on top
         raw = score = adjusted.total
     report = None
@@ -99,6 +105,7 @@ def _view(
         report=report,
         released=released,
         overrides=adjusted.applied if released else (),
+        assignment=assignment,
     )
 
 
@@ -122,16 +129,19 @@ def submission_for(
 
 
 def submissions_of(
-    db: Database, data_dir: Path, settings: Settings, learner_id: str
+    db: Database, data_dir: Path, settings: Settings, learner_id: str, assignment: str = ""
 ) -> list[SubmissionView]:
-    """A learner's own submissions, newest first."""
+    """A learner's own submissions (of ``assignment`` only, when named), newest first."""
     with db.read() as session:
-        rows = session.scalars(
+        query = (
             select(Submission)
             .options(selectinload(Submission.jobs))
             .where(Submission.learner_id == learner_id)
             .order_by(Submission.id.desc())
-        ).all()
+        )
+        if assignment:
+            query = query.where(of_assignment(Submission.assignment, settings, assignment))
+        rows = session.scalars(query).all()
         return [_view(s, data_dir, settings, instructor=False) for s in rows]
 
 
@@ -142,14 +152,32 @@ def learner_name(db: Database, learner_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class GradebookRow:
-    learner: Learner
+class AssignmentRow:
+    """A learner's submissions of one assignment: how many, and the latest (the one graded)."""
+
     submissions: int
     latest: SubmissionView | None
 
 
+@dataclass(frozen=True)
+class GradebookRow:
+    learner: Learner
+    assignments: dict[str, AssignmentRow]  # by name, in the course's order
+
+    @property
+    def submissions(self) -> int:
+        return sum(row.submissions for row in self.assignments.values())
+
+    @property
+    def latest(self) -> SubmissionView | None:
+        """The latest submission of the default (first) assignment."""
+        return next(iter(self.assignments.values())).latest
+
+
 def gradebook(db: Database, data_dir: Path, settings: Settings) -> list[GradebookRow]:
-    """One row per learner on the roster, with their latest submission (instructor only)."""
+    """One row per learner on the roster, with their latest submission of each of the course's
+    assignments (instructor only)."""
+    names = [policy.name for policy in settings.course_assignments()]
     with db.read() as session:
         learners = session.scalars(
             select(Learner).options(*LEARNER_WITH_GRADINGS).order_by(Learner.id)
@@ -157,8 +185,12 @@ def gradebook(db: Database, data_dir: Path, settings: Settings) -> list[Gradeboo
         rows = []
         for learner in learners:
             ordered = sorted(learner.submissions, key=lambda s: s.id)
-            latest = _view(ordered[-1], data_dir, settings, instructor=True) if ordered else None
-            rows.append(GradebookRow(learner, len(ordered), latest))
+            per: dict[str, AssignmentRow] = {}
+            for name in names:
+                mine = [s for s in ordered if name_of(settings, s.assignment) == name]
+                latest = _view(mine[-1], data_dir, settings, instructor=True) if mine else None
+                per[name] = AssignmentRow(len(mine), latest)
+            rows.append(GradebookRow(learner, per))
         return rows
 
 

@@ -1,5 +1,5 @@
-"""The course's items an LMS can link to and grade: the server's assignment, and its quiz when it
-has one. An item is named by a key (``assignment:NAME``, ``quiz:NAME``) that travels in the
+"""The course's items an LMS can link to and grade: the server's assignments, and the quiz when
+the course has one. An item is named by a key (``assignment:NAME``, ``quiz:NAME``) that travels in the
 deep-linked resource link (its custom parameter ``item``) and tags its line item.
 
 Why one module: the deep linking picker lists the items, a launch opens one, and the grade
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from flask import Flask, url_for
 
 from grader.server import exports, totals
-from grader.server.state import QUIZ_EXTENSION, ServerState
+from grader.server.state import ServerState
 
-ASSIGNMENT = "assignment"
-QUIZ = "quiz"
+ASSIGNMENT = totals.ASSIGNMENT
+QUIZ = totals.QUIZ
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,13 @@ class Score:
 
 
 def course_items(app: Flask, server: ServerState) -> list[Item]:
-    """The items of this server, the assignment first."""
-    assignment = server.settings.chosen_assignment()
-    found = [Item(ASSIGNMENT, assignment.name, server.settings.title)]
-    if QUIZ_EXTENSION in app.extensions:
-        found.append(Item(QUIZ, assignment.name, f"Quiz: {server.settings.title}"))
-    return found
+    """The items of this server, as the course total has them: each assignment, then the quiz."""
+    scales = totals.scales_of(server.db, server.settings, totals.quiz_maximum(app))
+    return [Item(scale.kind, scale.name, scale.title) for scale in scales]
 
 
 def find_item(app: Flask, server: ServerState, key: str | None) -> Item | None:
-    """The item of ``key``; None for an unknown key. No key: the assignment."""
+    """The item of ``key``; None for an unknown key. No key: the default (first) assignment."""
     items = course_items(app, server)
     if not key:
         return items[0]
@@ -61,12 +58,12 @@ def find_item(app: Flask, server: ServerState, key: str | None) -> Item | None:
 def score_of(app: Flask, server: ServerState, item: Item, learner_id: str) -> Score | None:
     """The learner's score of ``item`` as it counts in their course total (``totals``: late
     penalty and overrides applied, scaled to the points the item counts for), None while there
-    is none to send: the assignment once graded and its feedback released, the quiz once an
+    is none to send: an assignment once graded and its feedback released, the quiz once an
     attempt is submitted. The scores of a learner's items add up to the gradebook's total."""
     total = exports.learner_total(
         server.db, server.data_dir, server.settings, learner_id, totals.quiz_maximum(app)
     )
-    part = total.quiz if item.kind == QUIZ else total.notebook
+    part = total.part(item.key)
     if part is None or part.score is None or not part.points:
         return None
     return Score(part.counted, part.points)
@@ -74,7 +71,6 @@ def score_of(app: Flask, server: ServerState, item: Item, learner_id: str) -> Sc
 
 def maximum_of(app: Flask, server: ServerState, item: Item) -> float:
     """The points an item counts for in the course total: a new line item's maximum."""
-    scale = totals.scale_of(server.db, server.settings, totals.quiz_maximum(app))
-    empty = totals.course_total(None, None, None, scale)
-    part = empty.quiz if item.kind == QUIZ else empty.notebook
+    scales = totals.scales_of(server.db, server.settings, totals.quiz_maximum(app))
+    part = totals.course_total({}, scales).part(item.key)
     return part.points if part is not None else totals.DEFAULT_NOTEBOOK_MAXIMUM

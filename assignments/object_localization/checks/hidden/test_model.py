@@ -55,9 +55,55 @@ BOX_RANGE = (
 )
 
 
+#: The model's fingerprint (``grader similarity``): its predictions on this many images, the
+#: same for every submission of the course (``Submission.cohort_rng``): per image, its class
+#: probabilities and its box, rounded. Two rows agree when every number differs by at most the
+#: tolerance (for a box, a fraction of the image: a fifth of a pixel); the same model, built
+#: twice, agrees on every image.
+FINGERPRINT_IMAGES = 16
+FINGERPRINT_TOLERANCE = 0.0015
+
+
+def record_fingerprint(submission) -> None:
+    """Record the model's layers and what it predicts, as built (untrained) under the cohort's
+    seed, on the cohort's images. Untrained, because grading trains each model on its own
+    hidden seed: two copies trained apart differ as any two good models do, while the same
+    layers built under one seed predict the same. Never a verdict: a model that cannot be built
+    or run records nothing here (its checks say why)."""
+    rng = submission.cohort_rng()
+    if rng is None:  # not a grading (the self-check, the audit)
+        return
+    try:
+        audit = working_model(submission)
+        images = ref.make_batch(FINGERPRINT_IMAGES, rng).images
+        info = submission.model(images, seed=int(rng.integers(2**31)))
+    except CheckOutcome:
+        return
+    submission.fingerprint(
+        architecture=[
+            f"{layer.class_name} {tuple(layer.output_shape)} {layer.params}"
+            for layer in audit.layers
+        ]
+    )
+    predictions = info.get("predictions") if isinstance(info, dict) else None
+    probs = predictions.get("class_out") if isinstance(predictions, dict) else None
+    boxes = predictions.get("box_out") if isinstance(predictions, dict) else None
+    shapes = [getattr(a, "shape", ()) for a in (probs, boxes)]
+    if shapes[0][:1] == shapes[1][:1] == (FINGERPRINT_IMAGES,) and shapes[1][1:] == (2,):
+        if np.isfinite(probs).all() and np.isfinite(boxes).all():
+            submission.fingerprint(
+                predictions=[
+                    [round(float(x), 4) for x in (*p, *b)]
+                    for p, b in zip(probs, boxes, strict=True)
+                ],
+                tolerance=FINGERPRINT_TOLERANCE,
+            )
+
+
 @check("create_model", 2)
 def test_class_head_outputs_probabilities(submission):
     """class_out gives a probability distribution (softmax), whatever its number of classes"""
+    record_fingerprint(submission)
     activation = str(working_model(submission).activations.get("class_out") or "").lower()
     predictions = model_summary(submission).get("predictions") or {}
     probs = predictions.get("class_out") if isinstance(predictions, dict) else None

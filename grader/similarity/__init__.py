@@ -13,9 +13,9 @@ course server embed); ``command`` is ``grader similarity``.
 
 from __future__ import annotations
 
+from grader.similarity.behaviour import BehaviourMatch, read_fingerprints
 from grader.similarity.code import MIN_OWN_CODE, CodeMatch
 from grader.similarity.extract import GradedCode, read_all, read_item, read_notebook
-from grader.similarity.behaviour import BehaviourMatch, read_fingerprints
 from grader.similarity.pairs import (
     BEHAVIOUR_THRESHOLD,
     CODE_THRESHOLD,

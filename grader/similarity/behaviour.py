@@ -52,19 +52,24 @@ class BehaviourMatch:
 
 
 def read_fingerprints(
-    codes: Iterable[GradedCode], results: Path | None
+    codes: Iterable[GradedCode], results: Path | Mapping[str, Path] | None
 ) -> tuple[dict[str, Fingerprint], dict[str, str]]:
-    """id -> fingerprint of each submission whose grading in ``results`` (``grader grade --out``'s
-    folder) stored one for the same bytes; id -> why not, for the others."""
+    """id -> fingerprint of each submission whose stored grading has one for the same bytes; id
+    -> why not, for the others. ``results``: the folder ``grader grade --out`` wrote (its
+    ``<id>/results.json``), or each id's results.json (the course server's)."""
     found: dict[str, Fingerprint] = {}
     missing: dict[str, str] = {}
     for code in codes:
         if results is None:
             missing[code.id] = NO_RESULTS
             continue
-        record = load_results(Path(results) / code.id / RESULTS_FILE)
+        if isinstance(results, Mapping):
+            path = results.get(code.id)
+        else:
+            path = Path(results) / code.id / RESULTS_FILE
+        record = load_results(path) if path is not None else None
         if record is None:
-            missing[code.id] = f"no readable {RESULTS_FILE} in {Path(results) / code.id}"
+            missing[code.id] = f"no readable {RESULTS_FILE} of its grading"
         elif code.sha256 and record.submission_sha256 != code.sha256:
             missing[code.id] = "its stored grading is of another version of the notebook"
         elif record.fingerprint is None:

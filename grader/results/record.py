@@ -145,6 +145,10 @@ class GradingResult:
         object.__setattr__(self, "submission_file", self.submission_file or None)
         object.__setattr__(self, "status", Status(self.status))
         object.__setattr__(self, "timings", dict(self.timings))
+        if self.fingerprint is not None and not (
+            self.fingerprint.architecture or self.fingerprint.predictions
+        ):
+            object.__setattr__(self, "fingerprint", None)  # nothing recorded: none
 
     @property
     def score(self) -> float:

@@ -117,12 +117,9 @@ def weighed(fingerprints: Mapping[str, Fingerprint]) -> dict[tuple[str, str], Be
     mapping's order), each agreement weighed by how many of the cohort share it."""
     ids = list(fingerprints)
     distinct: dict[Fingerprint, int] = {}
-    for ident in ids:
-        distinct.setdefault(fingerprints[ident], len(distinct))
+    index = {ident: distinct.setdefault(fingerprints[ident], len(distinct)) for ident in ids}
     keys = list(distinct)
-    counts = np.zeros(len(keys), int)
-    for ident in ids:
-        counts[distinct[fingerprints[ident]]] += 1
+    counts = np.bincount(list(index.values()), minlength=len(keys))
     between = {}
     alike = np.zeros((len(keys), len(keys)), bool)
     for i, first in enumerate(keys):
@@ -130,16 +127,18 @@ def weighed(fingerprints: Mapping[str, Fingerprint]) -> dict[tuple[str, str], Be
             found = agreement(first, keys[j])
             between[i, j] = between[j, i] = found
             alike[i, j] = alike[j, i] = found is not None and found[3] >= ALIKE
+    # shared[i, j]: the submissions alike to both fingerprints i and j
+    shared_by = (alike * counts) @ alike.T.astype(int)
     matches = {}
     for x, a in enumerate(ids):
-        i = distinct[fingerprints[a]]
+        i = index[a]
         for b in ids[x + 1 :]:
-            j = distinct[fingerprints[b]]
+            j = index[b]
             found = between[i, j]
             if found is None:
                 continue
             layers, agreed, images, value = found
-            shared = int(counts[alike[i] & alike[j]].sum())
+            shared = int(shared_by[i, j])
             weight = 2 / max(2, shared)
             matches[a, b] = BehaviourMatch(
                 layers, agreed, images, shared, round(value, 4), round(value * weight, 4)

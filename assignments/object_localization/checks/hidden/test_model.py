@@ -89,15 +89,16 @@ def record_fingerprint(submission) -> None:
     probs = predictions.get("class_out") if isinstance(predictions, dict) else None
     boxes = predictions.get("box_out") if isinstance(predictions, dict) else None
     shapes = [getattr(a, "shape", ()) for a in (probs, boxes)]
-    if shapes[0][:1] == shapes[1][:1] == (FINGERPRINT_IMAGES,) and shapes[1][1:] == (2,):
-        if np.isfinite(probs).all() and np.isfinite(boxes).all():
-            submission.fingerprint(
-                predictions=[
-                    [round(float(x), 4) for x in (*p, *b)]
-                    for p, b in zip(probs, boxes, strict=True)
-                ],
-                tolerance=FINGERPRINT_TOLERANCE,
-            )
+    if shapes[0][:1] != (FINGERPRINT_IMAGES,) or shapes[1] != (FINGERPRINT_IMAGES, 2):
+        return
+    if not (np.isfinite(probs).all() and np.isfinite(boxes).all()):
+        return
+    submission.fingerprint(
+        predictions=[
+            [round(float(x), 4) for x in (*p, *b)] for p, b in zip(probs, boxes, strict=True)
+        ],
+        tolerance=FINGERPRINT_TOLERANCE,
+    )
 
 
 @check("create_model", 2)

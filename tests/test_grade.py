@@ -225,6 +225,7 @@ def test_grading_stores_the_models_fingerprint_on_the_cohorts_images(graded_solu
     tag = hashlib.sha256(f"images:{cohort_seed(int(TEST_HIDDEN_SEED), COURSE.name)}".encode())
     assert found.images == tag.hexdigest()[:8]
     assert 0 < found.tolerance < 0.01
+    assert found.expected  # the solution's own model: the expected answer
 
 
 def test_report_is_self_contained_with_pictures_and_credit(graded_solution):

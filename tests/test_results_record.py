@@ -168,6 +168,7 @@ _records = st.builds(
         predictions=st.lists(st.lists(_points, max_size=4).map(tuple), max_size=3).map(tuple),
         tolerance=_points,
         images=_text,
+        expected=st.booleans(),
     ),
 )
 
@@ -186,6 +187,7 @@ def test_the_models_fingerprint_is_kept_with_named_fields_and_never_half_read() 
         "predictions": [[0.1, 0.9, 0.3125, 0.5], [0.6, 0.4, 0.25, 0.0625]],
         "tolerance": 0.0015,
         "images": "5ea2754a",
+        "expected": False,
     }
     assert "fingerprint" not in json.loads(results_json(UNREADABLE))["extra_data"]
     for broken in ("a string", {"predictions": [["x"]]}, {"architecture": 3}, {}):

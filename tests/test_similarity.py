@@ -14,6 +14,7 @@ writes them is tested on the real grading in tests/test_grade.py."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import json
 import re
@@ -248,9 +249,10 @@ def model(which: int, images: int = 16) -> Fingerprint:
 def synthetic_models(notebooks: dict[str, nbformat.NotebookNode]) -> dict[str, Fingerprint]:
     """What grading would record for each notebook of the cohort, as measured on it (every model
     built as grading builds it, under two course secrets): the same model for notebooks whose
-    create_model cell is the same (the reference's, by 19 of them), the copy's model
-    for a disguised copy, none where create_model is the stub."""
+    create_model cell is the same (the solution's, by 19 of them: ``expected``), the copy's
+    model for a disguised copy, none where create_model is the stub."""
     stub = cohort.graded_cells(cohort.learner_stub())["create_model"].source
+    solution = cohort.graded_cells(cohort.solution())["create_model"].source
     kinds: dict[str, int] = {}
     found = {}
     for name, nb in notebooks.items():
@@ -260,7 +262,8 @@ def synthetic_models(notebooks: dict[str, nbformat.NotebookNode]) -> dict[str, F
         original = dict((copy, first) for first, copy in cohort.COPIES).get(name)
         if original:
             code = cohort.graded_cells(notebooks[original])["create_model"].source
-        found[name] = model(kinds.setdefault(code, len(kinds)))
+        made = model(kinds.setdefault(code, len(kinds)))
+        found[name] = dataclasses.replace(made, expected=code == solution)
     return found
 
 
@@ -315,10 +318,10 @@ def test_with_stored_gradings_no_independent_pair_passes_either_threshold(graded
     measured = [row["behaviour"] for row in independent if row["behaviour"] is not None]
     assert len(measured) == 28 * 27 // 2 - 3  # the untouched stub and partly_done_1 build none
     assert max(measured) < BEHAVIOUR_THRESHOLD
-    # the reference's model, built by 19 notebooks here, is the expected answer: 2/19 of
-    # agreement (measured: 20, with the sparse-loss mistake, whose compile no fingerprint sees)
+    # the solution's model, built by 19 notebooks here, is the expected answer: it counts 0
+    # (measured: 20, with the sparse-loss mistake, whose compile no fingerprint sees)
     pair = next(r for r in rows if {r["a"], r["b"]} == {"solution", "mistake_IoU-unclamped"})
-    assert pair["behaviour"] == round(2 / 19, 4)
+    assert pair["behaviour"] == 0.0
     for row in rows:
         assert row["score"] == max(row["code"], row["behaviour"] or 0.0)
         built = {"untouched", "partly_done_1"}.isdisjoint((row["a"], row["b"]))
@@ -330,7 +333,8 @@ def test_the_page_shows_the_behaviour_and_what_could_not_be_compared(graded_coho
     page = (root / "out" / "similarity.html").read_text()
     assert "Behaviour is not measured here" not in page
     assert "the same predictions on 16 of 16 hidden images" in page
-    assert "19 submissions share this model" in page
+    # the same mistake made twice is listed (by its code); its model, the solution's, counts 0
+    assert "both are the solution's model, the expected answer, so it counts 0" in page
     assert "No model to compare" in page and "recorded no fingerprint" in page
 
 
@@ -378,6 +382,10 @@ def test_a_model_shared_by_many_counts_less_and_a_ring_of_three_still_passes():
     assert found["learner_0", "learner_1"].value == 0.2 < BEHAVIOUR_THRESHOLD
     assert found["learner_0", "learner_1"].agreement == 1.0
     assert found["copier_0", "other"].value == 0.0
+    # the solution's model: the expected answer, 0 however few share it
+    solved = dataclasses.replace(model(7), expected=True)
+    pair = weighed({"a": solved, "b": solved})["a", "b"]
+    assert (pair.agreement, pair.value, pair.expected) == (1.0, 0.0, True)
     # the same layers, predictions that differ on half the images: half the agreement
     half = model(7)
     rows = [*half.predictions[:8], *model(9).predictions[8:]]

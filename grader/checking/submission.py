@@ -138,18 +138,35 @@ class Submission(CallProbes, MetricProbes, KerasProbes):
             return None
         return np.random.default_rng([cohort_seed(self.course_seed, self.assignment.name), offset])
 
+    def solution(self) -> Submission | None:
+        """The assignment's solution as a submission the probes can drive, run in this trusted
+        process (the diagnoser's copy), with this grading's course seed: what a check compares
+        the learner's model with. None where the solution is not available (the self-check)."""
+        from grader.checking.diagnosis import IN_PROCESS
+
+        base = self.diagnoser._solution() if self.diagnoser is not None else None
+        if base is None or not IN_PROCESS:
+            return None
+        made = IN_PROCESS[0](dict(base), None, self.assignment)
+        made.course_seed = self.course_seed
+        return made
+
     def fingerprint(
         self,
         *,
         architecture: Iterable[str] | None = None,
         predictions: Iterable[Iterable[float]] | None = None,
         tolerance: float = 0.0,
+        expected: bool | None = None,
     ) -> None:
         """Record what the model is (``architecture``: a line per layer) and what it predicts
         on the :meth:`cohort_rng` images (a row of numbers per image; two rows agree when each
-        number differs by at most ``tolerance``). Grading keeps it in the results record, where
-        ``grader similarity`` compares it across a cohort; it never changes a verdict and is
-        never shown to learners. Record it compact and rounded."""
+        number differs by at most ``tolerance``); ``expected``: it is the solution's model (the
+        expected answer, never evidence of copying). Grading keeps it in the results record,
+        where ``grader similarity`` compares it across a cohort; it never changes a verdict and
+        is never shown to learners. Record it compact and rounded."""
+        if expected is not None:
+            self.recorded["expected"] = bool(expected)
         if architecture is not None:
             self.recorded["architecture"] = [str(line) for line in architecture]
         if predictions is not None:

@@ -72,12 +72,14 @@ class Fingerprint:
     ``architecture``: one line per layer (its type, output shape, parameters); ``predictions``:
     one row of numbers per image of ``images``, a tag of the images predicted on, the same for
     every submission of a cohort (drawn from the course secret and the assignment, never from the
-    submission); two rows agree when every number differs by at most ``tolerance``."""
+    submission); two rows agree when every number differs by at most ``tolerance``.
+    ``expected``: the model is the solution's (what the assignment expects: no evidence)."""
 
     architecture: tuple[str, ...] = ()
     predictions: tuple[tuple[float, ...], ...] = ()
     tolerance: float = 0.0
     images: str = ""
+    expected: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "architecture", tuple(str(a) for a in self.architecture))
@@ -92,6 +94,7 @@ class Fingerprint:
             "predictions": [list(row) for row in self.predictions],
             "tolerance": self.tolerance,
             "images": self.images,
+            "expected": self.expected,
         }
 
     @classmethod
@@ -106,6 +109,7 @@ class Fingerprint:
                 predictions=tuple(document.get("predictions") or ()),
                 tolerance=_number(document.get("tolerance")),
                 images=_text(document.get("images")),
+                expected=document.get("expected") is True,
             )
         except (TypeError, ValueError):
             return None

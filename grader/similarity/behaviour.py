@@ -11,9 +11,11 @@ have in common, in order (difflib's ratio over the layer lines), times the share
 which their predictions agree (every number within the fingerprint's tolerance). The same model
 gives 1 whatever its code looks like; two different designs agree on no image.
 
-Why a weight for what many share (:func:`weighed`): like the reference's code, a model that many
-learners build (the notebook's suggestion, a public solution's layers) is the expected answer,
-not evidence of copying. A pair's agreement is multiplied by ``2 / m``, where ``m`` is how many
+Why the solution's model counts 0: like the reference's code, it is the expected answer (the
+notebook's guidance leads to it), never evidence of copying; the course's check records whether a
+model is the solution's (``expected``). Why a weight for what many share (:func:`weighed`): a
+model that many learners build (a common variant of the guidance, a public solution's layers) is
+no evidence either. A pair's agreement is multiplied by ``2 / m``, where ``m`` is how many
 submissions of the cohort are alike (agreement at least :data:`ALIKE`) to both of the pair, when
 more than two are: two alone keep their agreement, a ring of three copies keeps two thirds, the
 twenty notebooks that share the reference's model keep a tenth.
@@ -41,7 +43,8 @@ ALIKE = 0.9
 class BehaviourMatch:
     """How alike two submissions' models are: ``layers`` the share of layers in common (None:
     not both recorded), ``agreed`` of ``images`` the images whose predictions agree, ``shared``
-    how many submissions of the cohort are alike to both, ``value`` the behaviour (0..1)."""
+    how many submissions of the cohort are alike to both, ``expected`` both are the solution's
+    model, ``value`` the behaviour (0..1)."""
 
     layers: float | None
     agreed: int
@@ -49,6 +52,7 @@ class BehaviourMatch:
     shared: int
     agreement: float
     value: float
+    expected: bool = False
 
 
 def read_fingerprints(
@@ -139,8 +143,9 @@ def weighed(fingerprints: Mapping[str, Fingerprint]) -> dict[tuple[str, str], Be
                 continue
             layers, agreed, images, value = found
             shared = int(shared_by[i, j])
-            weight = 2 / max(2, shared)
+            expected = keys[i].expected and keys[j].expected
+            weight = 0.0 if expected else 2 / max(2, shared)
             matches[a, b] = BehaviourMatch(
-                layers, agreed, images, shared, round(value, 4), round(value * weight, 4)
+                layers, agreed, images, shared, round(value, 4), round(value * weight, 4), expected
             )
     return matches

@@ -31,14 +31,16 @@ MEASURED_INDEPENDENT_MAX = 0.29
 MEASURED_COPY_MIN = 0.87
 
 #: A pair at or above this behaviour is worth a look. Measured on the same cohort's models,
-#: built as grading builds them, under two course secrets (tests/test_similarity.py): each disguised
-#: copy's model agrees with its original's on all 16 images (1.0); models of different designs
-#: agree on none (0.0; the closest differ by 0.075 on their closest image, 50 times the
-#: tolerance), even with the same layers; the reference's model, which 20 of the 28 notebooks
-#: with a model build, weighs 2/20 (0.1). 0.5 lies between: a pair is flagged when its models
-#: are the same and at most four submissions of the cohort share them.
+#: built as grading builds them, under two course secrets (tests/test_similarity.py): each
+#: disguised copy's model agrees with its original's on all 16 images (1.0); models of different
+#: designs agree on none (0.0; the closest differ by 0.075 on their closest image, 50 times the
+#: tolerance), even with the same layers; the 20 notebooks that build the solution's model count
+#: 0 (the expected answer; weighed by how many share it, they would count 2/20). Confirmed on
+#: real sandboxed gradings of 8 of them: copies 1.0, every other pair 0.0. 0.5 lies between: a
+#: pair is flagged when its models are the same, not the solution's, and at most four
+#: submissions of the cohort share them.
 BEHAVIOUR_THRESHOLD = 0.5
-MEASURED_BEHAVIOUR_INDEPENDENT_MAX = 0.1
+MEASURED_BEHAVIOUR_INDEPENDENT_MAX = 0.0
 MEASURED_BEHAVIOUR_COPY_MIN = 1.0
 
 #: The prefix of an outside source's id (``--against``), so it never collides with a submission.

@@ -17,8 +17,8 @@ model is the solution's (``expected``). Why a weight for what many share (:func:
 model that many learners build (a common variant of the guidance, a public solution's layers) is
 no evidence either. A pair's agreement is multiplied by ``2 / m``, where ``m`` is how many
 submissions of the cohort are alike (agreement at least :data:`ALIKE`) to both of the pair, when
-more than two are: two alone keep their agreement, a ring of three copies keeps two thirds, the
-twenty notebooks that share the reference's model keep a tenth.
+more than two are: two alone keep their agreement, a ring of three copies keeps two thirds, ten
+learners who build one common model keep a fifth.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from grader.similarity.extract import GradedCode
 
 #: Why a submission has no fingerprint when no stored gradings were given.
 NO_RESULTS = "no stored gradings given"
-#: Two fingerprints this alike (of 1) are the same model, for counting how many share one.
+#: Two fingerprints this alike (of 1) are the same model, for counting how many share one: the
+#: same model measured 1.0, different designs 0.0; 0.9 forgives an image or two at a rounding edge.
 ALIKE = 0.9
 
 

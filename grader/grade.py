@@ -38,7 +38,7 @@ from grader.ingest import IngestedNotebook, NotebookError, habit_rows, habits_te
 from grader.job import GradingJob, GradingOutcome
 from grader.results.locations import CellNames, GradedCell, locate
 from grader.results.pictures import report_pictures
-from grader.results.record import GradingResult, shown_isolation
+from grader.results.record import Fingerprint, GradingResult, shown_isolation
 from grader.results.report import ReportMaterial
 from grader.results.scoring import scored
 from grader.sandbox import Limits, ProbeError, Sandbox, refuse_shown
@@ -182,6 +182,7 @@ class _Findings:
     material: ReportMaterial
     isolation: str | None = None  # the sandbox's rung; None: no learner code ran
     isolation_note: str = ""
+    fingerprint: Fingerprint | None = None  # what the checks recorded of the model
 
 
 def grade(job: GradingJob) -> GradingOutcome:
@@ -252,6 +253,7 @@ def _grade(job: GradingJob) -> tuple[GradingResult, ReportMaterial]:
         submission_sha256=job.sha256,
         threads=limits.threads,
         timings={name: round(value, 2) for name, value in timings.items()},
+        fingerprint=found.fingerprint,
     )
     return result, material
 
@@ -282,6 +284,7 @@ def _grade_source(
     ) as sandbox:
         isolation, isolation_note = sandbox.isolation, sandbox.isolation_note
         submission = SandboxedSubmission(ingested, sandbox, assignment)
+        submission.course_seed = job.seed  # the cohort's fingerprint inputs derive from it
         load_start = time.perf_counter()
         with contextlib.suppress(LearnerError):
             submission.loaded_names()
@@ -327,6 +330,7 @@ def _grade_source(
         ReportMaterial(artifacts, problems=problems),
         isolation,
         isolation_note,
+        Fingerprint.of(submission.recorded) if status.is_verdict else None,
     )
 
 

@@ -467,6 +467,7 @@ class _Renamer(ast.NodeTransformer):
 
     def __init__(self, names: dict[str, str]) -> None:
         self.names = names
+        self.functions: list[ast.FunctionDef] = []
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         node.id = self.names.get(node.id, node.id)
@@ -479,7 +480,13 @@ class _Renamer(ast.NodeTransformer):
         return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        nested = any(isinstance(child, ast.FunctionDef) for child in self.functions)
+        self.functions.append(node)
         self.generic_visit(node)
+        self.functions.pop()
+        if nested:  # a helper's parameters are its own (a part's and a method's are the API)
+            for arg in node.args.args:
+                arg.arg = self.names.get(arg.arg, arg.arg)
         node.name = self.names.get(node.name, node.name)
         return node
 

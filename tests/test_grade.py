@@ -1,6 +1,7 @@
 """Grading one notebook: full marks for the solution, zero with a message for the stub, each typical
 mistake loses its points with a hint that names it, the same score twice, Gradescope output."""
 
+import hashlib
 import json
 import re
 import subprocess
@@ -203,6 +204,30 @@ def test_solution_scores_full_marks_end_to_end(graded_solution):
     assert {"ingest", "checks", "training"} <= set(extra["timings"])
 
 
+def test_grading_stores_the_models_fingerprint_on_the_cohorts_images(graded_solution):
+    """What ``grader similarity`` compares: the model's layers (from the model audit) and its
+    predictions, as built under the cohort's seed, on hidden images drawn from the course secret
+    and the assignment, not from the submission (so every submission predicts the same images).
+    Built untrained, so it is there with training off too."""
+    from grader.checking.submission import cohort_seed
+    from grader.results import read_results
+    from tests.objloc import COURSE
+
+    result, folder = graded_solution
+    found = result.fingerprint
+    assert found is not None
+    assert read_results((folder / "results.json").read_bytes()).fingerprint == found
+    layers = [line.split()[0] for line in found.architecture]
+    assert layers.count("Conv2D") == 4 and layers.count("BatchNormalization") == 4
+    assert layers.count("Dense") == 3 and found.architecture[0].startswith("InputLayer")
+    assert len(found.predictions) == 16 and {len(row) for row in found.predictions} == {9 + 2}
+    assert all(abs(sum(row[:9]) - 1) < 0.002 for row in found.predictions)  # probabilities
+    tag = hashlib.sha256(f"images:{cohort_seed(int(TEST_HIDDEN_SEED), COURSE.name)}".encode())
+    assert found.images == tag.hexdigest()[:8]
+    assert 0 < found.tolerance < 0.01
+    assert found.expected  # the solution's own model: the expected answer
+
+
 def test_report_is_self_contained_with_pictures_and_credit(graded_solution):
     _, folder = graded_solution
     html = (folder / "report.html").read_text()
@@ -224,6 +249,7 @@ def test_same_submission_gets_the_same_score_twice(graded_solution):
         (c.name, c.score, c.message) for c in first.checks
     ]
     assert material.pictures["predictions"] is not None
+    assert second.fingerprint == first.fingerprint  # the same model, the same fingerprint
 
 
 def test_untouched_learner_notebook_scores_zero_with_a_message_for_every_check(tmp_path):

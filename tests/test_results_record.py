@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from grader.results import (
     NOT_RUN,
+    Fingerprint,
     GradingResult,
     ResultsError,
     ScoredCheck,
@@ -55,6 +56,12 @@ GRADED = GradingResult(
     submission_sha256="ab" * 32,
     threads=2,
     timings={"ingest": 0.05, "checks": 30.12, "training": 25.0},
+    fingerprint=Fingerprint(
+        architecture=("InputLayer (None, 144, 144, 3) 0", "Dense (None, 9) 2313"),
+        predictions=((0.1, 0.9, 0.3125, 0.5), (0.6, 0.4, 0.25, 0.0625)),
+        tolerance=0.0015,
+        images="5ea2754a",
+    ),
 )
 UNREADABLE = GradingResult(
     submission_id="broken",
@@ -154,6 +161,15 @@ _records = st.builds(
     submission_sha256=_text,
     threads=st.none() | st.integers(min_value=1, max_value=64),
     timings=st.dictionaries(_text, _points, max_size=4),
+    fingerprint=st.none()
+    | st.builds(
+        Fingerprint,
+        architecture=st.lists(_text, max_size=4).map(tuple),
+        predictions=st.lists(st.lists(_points, max_size=4).map(tuple), max_size=3).map(tuple),
+        tolerance=_points,
+        images=_text,
+        expected=st.booleans(),
+    ),
 )
 
 
@@ -161,6 +177,23 @@ _records = st.builds(
 @given(_records)
 def test_any_record_round_trips(record: GradingResult) -> None:
     assert read_results(results_json(record)) == record
+
+
+def test_the_models_fingerprint_is_kept_with_named_fields_and_never_half_read() -> None:
+    document = json.loads(results_json(GRADED))
+    kept = document["extra_data"]["fingerprint"]
+    assert kept == {
+        "architecture": ["InputLayer (None, 144, 144, 3) 0", "Dense (None, 9) 2313"],
+        "predictions": [[0.1, 0.9, 0.3125, 0.5], [0.6, 0.4, 0.25, 0.0625]],
+        "tolerance": 0.0015,
+        "images": "5ea2754a",
+        "expected": False,
+    }
+    assert "fingerprint" not in json.loads(results_json(UNREADABLE))["extra_data"]
+    for broken in ("a string", {"predictions": [["x"]]}, {"architecture": 3}, {}):
+        document["extra_data"]["fingerprint"] = broken
+        read = read_results(json.dumps(document))
+        assert read.fingerprint is None and read.checks == GRADED.checks, broken
 
 
 def test_results_json_keeps_the_gradescope_schema() -> None:

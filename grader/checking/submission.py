@@ -15,6 +15,8 @@ comes from the assignment's ``stand_in`` hook.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -52,6 +54,11 @@ class Submission(CallProbes, MetricProbes, KerasProbes):
         self._load_failure: ProbeFailure | None = None
         self._seeded_calls = 0
         self.figures: dict[str, float] = {}  # what the running check measured (``measured``)
+        #: the course's secret seed, set by grading (None in the self-check, the audit, bench):
+        #: what :meth:`cohort_rng` draws from
+        self.course_seed: int | None = None
+        #: what the checks recorded of the model's behaviour (:meth:`fingerprint`)
+        self.recorded: dict[str, Any] = {}
         #: runs the known mistakes of the reference for a failed check (lazy: the solution is
         #: read on first use, and only where it is available: grading, not the self-check)
         self.diagnoser = Diagnoser(self.assignment)
@@ -122,6 +129,56 @@ class Submission(CallProbes, MetricProbes, KerasProbes):
         self.figures[what] = float(value)
         return value
 
+    def cohort_rng(self, offset: int = 0) -> np.random.Generator | None:
+        """A generator that draws the same numbers for every submission of the assignment in
+        this course (keyed by the course secret and the assignment's name, never by the
+        submission, unlike the hidden seed): the images a :meth:`fingerprint` predicts on, so
+        that two submissions' predictions can be compared. None outside grading."""
+        if self.course_seed is None:
+            return None
+        return np.random.default_rng([cohort_seed(self.course_seed, self.assignment.name), offset])
+
+    def solution(self) -> Submission | None:
+        """The assignment's solution as a submission the probes can drive, run in this trusted
+        process (the diagnoser's copy), with this grading's course seed: what a check compares
+        the learner's model with. None where the solution is not available (the self-check)."""
+        from grader.checking.diagnosis import IN_PROCESS
+
+        base = self.diagnoser._solution() if self.diagnoser is not None else None
+        if base is None or not IN_PROCESS:
+            return None
+        made = IN_PROCESS[0](dict(base), None, self.assignment)
+        made.course_seed = self.course_seed
+        return made
+
+    def fingerprint(
+        self,
+        *,
+        architecture: Iterable[str] | None = None,
+        predictions: Iterable[Iterable[float]] | None = None,
+        tolerance: float = 0.0,
+        expected: bool | None = None,
+    ) -> None:
+        """Record what the model is (``architecture``: a line per layer) and what it predicts
+        on the :meth:`cohort_rng` images (a row of numbers per image; two rows agree when each
+        number differs by at most ``tolerance``); ``expected``: it is the solution's model (the
+        expected answer, never evidence of copying). Grading keeps it in the results record,
+        where ``grader similarity`` compares it across a cohort; it never changes a verdict and
+        is never shown to learners. Record it compact and rounded."""
+        if expected is not None:
+            self.recorded["expected"] = bool(expected)
+        if architecture is not None:
+            self.recorded["architecture"] = [str(line) for line in architecture]
+        if predictions is not None:
+            self.recorded["predictions"] = [[float(x) for x in row] for row in predictions]
+            self.recorded["tolerance"] = float(tolerance)
+            seed = (
+                cohort_seed(self.course_seed, self.assignment.name)
+                if self.course_seed is not None
+                else 0
+            )
+            self.recorded["images"] = hashlib.sha256(f"images:{seed}".encode()).hexdigest()[:8]
+
     def signature_problem(self, part: str, *, keyword: str | None = None) -> str | None:
         """A message when ``part`` does not take the stub's ``keyword`` argument (e.g. ``rng``)."""
         return self.contract.signature_problem(part, self.loaded_names().get(part), keyword)
@@ -175,3 +232,17 @@ class Submission(CallProbes, MetricProbes, KerasProbes):
         if key is not None:
             self._cache[key] = value
         return value
+
+
+#: Separates this use of the course seed from the hidden seed's (``grader.secret``).
+_COHORT_DERIVATION = b"grader fingerprint inputs of an assignment\0"
+
+
+def cohort_seed(course_seed: int, assignment: str) -> int:
+    """The seed of the inputs every submission of ``assignment`` is fingerprinted on: a keyed
+    hash of the assignment's name by the course seed (as ``grader.secret.submission_seed``, with
+    no submission in it), so the inputs are unknown without the secret and the same across a
+    cohort."""
+    key = str(int(course_seed)).encode("ascii")
+    message = _COHORT_DERIVATION + assignment.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hmac.new(key, message, hashlib.sha256).digest()[:8], "big") >> 2

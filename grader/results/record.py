@@ -64,6 +64,59 @@ class ScoredCheck:
 
 
 @dataclass(frozen=True)
+class Fingerprint:
+    """What a submission's model is and does, as its checks recorded it
+    (``Submission.fingerprint``): ``grader similarity`` compares two submissions' fingerprints,
+    whatever their code looks like. Compact (a few kB) and rounded by the check that records it.
+
+    ``architecture``: one line per layer (its type, output shape, parameters); ``predictions``:
+    one row of numbers per image of ``images``, a tag of the images predicted on, the same for
+    every submission of a cohort (drawn from the course secret and the assignment, never from the
+    submission); two rows agree when every number differs by at most ``tolerance``.
+    ``expected``: the model is the solution's (what the assignment expects: no evidence)."""
+
+    architecture: tuple[str, ...] = ()
+    predictions: tuple[tuple[float, ...], ...] = ()
+    tolerance: float = 0.0
+    images: str = ""
+    expected: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "architecture", tuple(str(a) for a in self.architecture))
+        rows = tuple(tuple(float(x) for x in row) for row in self.predictions)
+        object.__setattr__(self, "predictions", rows)
+        object.__setattr__(self, "tolerance", float(self.tolerance))
+
+    def document(self) -> dict[str, Any]:
+        """The fingerprint as results.json keeps it (``extra_data.fingerprint``)."""
+        return {
+            "architecture": list(self.architecture),
+            "predictions": [list(row) for row in self.predictions],
+            "tolerance": self.tolerance,
+            "images": self.images,
+            "expected": self.expected,
+        }
+
+    @classmethod
+    def of(cls, document: Any) -> Fingerprint | None:
+        """The fingerprint a document (``extra_data.fingerprint``, or what the checks recorded)
+        holds; None when it holds none or is malformed (a fingerprint is never half-read)."""
+        if not isinstance(document, Mapping):
+            return None
+        try:
+            found = cls(
+                architecture=tuple(document.get("architecture") or ()),
+                predictions=tuple(document.get("predictions") or ()),
+                tolerance=_number(document.get("tolerance")),
+                images=_text(document.get("images")),
+                expected=document.get("expected") is True,
+            )
+        except (TypeError, ValueError):
+            return None
+        return found if found.architecture or found.predictions else None
+
+
+@dataclass(frozen=True)
 class GradingResult:
     """How one grading ended, as results.json records it: the checks' verdicts and the grader's
     own fields (``extra_data``), each named. Built once, at the end of a grading."""
@@ -87,6 +140,8 @@ class GradingResult:
     submission_sha256: str = ""  # of the bytes graded
     threads: int | None = None  # TensorFlow's threads in the sandbox (the same at any -j)
     timings: Mapping[str, float] = field(default_factory=dict)  # stage -> seconds
+    #: what the model is and predicts (``grader similarity``); None when no check recorded it
+    fingerprint: Fingerprint | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checks", tuple(self.checks))
@@ -94,6 +149,10 @@ class GradingResult:
         object.__setattr__(self, "submission_file", self.submission_file or None)
         object.__setattr__(self, "status", Status(self.status))
         object.__setattr__(self, "timings", dict(self.timings))
+        if self.fingerprint is not None and not (
+            self.fingerprint.architecture or self.fingerprint.predictions
+        ):
+            object.__setattr__(self, "fingerprint", None)  # nothing recorded: none
 
     @property
     def score(self) -> float:
@@ -137,6 +196,8 @@ def to_gradescope(result: GradingResult) -> dict[str, Any]:
     extra["timings"] = dict(result.timings)
     extra["status"] = str(result.status)
     extra["status_message"] = result.status_message
+    if result.fingerprint is not None:
+        extra["fingerprint"] = result.fingerprint.document()
     return {
         "score": result.score,
         "max_score": result.max_score,
@@ -208,6 +269,7 @@ def read_results(data: bytes | str) -> GradingResult:
         timings=(
             {str(k): _number(v) for k, v in timings.items()} if isinstance(timings, dict) else {}
         ),
+        fingerprint=Fingerprint.of(extra.get("fingerprint")),
     )
 
 

@@ -29,6 +29,7 @@ from grader.server.pages import learner
 from grader.server.quiz_pages import register_quiz
 from grader.server.responses import add_error_pages, add_security_headers
 from grader.server.settings import Settings
+from grader.server.similarity_page import similarity_page
 from grader.server.state import EXTENSION, ServerState, build_bundle
 
 
@@ -69,7 +70,7 @@ def create_app(
     csrf = CSRFProtect(app)
     csrf.exempt(api)  # Bearer tokens, no cookie
     csrf.exempt(instructor)  # checks the token itself, after its 404 gate (instructor.py)
-    for blueprint in (learner, api, instructor, live):
+    for blueprint in (learner, api, instructor, live, similarity_page):
         app.register_blueprint(blueprint)
     register_quiz(app)  # the course's quiz under /quiz, when its assignment has one
     register_lti(app)  # LTI 1.3 under /lti (and the score poster when a dispatcher runs)

@@ -17,21 +17,24 @@ PAGE = "similarity.html"
 def add_command(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``similarity`` to the ``grader`` command's subparsers."""
     from grader.batch.discovery import add_submissions_argument
-    from grader.similarity.pairs import CODE_THRESHOLD
+    from grader.similarity.pairs import BEHAVIOUR_THRESHOLD, CODE_THRESHOLD
 
     similarity = commands.add_parser(
         "similarity",
         parents=parents,
-        help="rank pairs of submissions by how alike their graded code is (for the instructor)",
+        help="rank pairs of submissions by how alike their graded code and models are "
+        "(for the instructor)",
         description="Compare the graded cells of every pair of submissions (notebooks, folders "
         "and LMS zip exports, found as `grader grade` finds them) and write OUT/" + PAGE + ": the "
         "pairs ranked by similarity, each with both notebooks' code side by side and the matching "
         "code marked. Only what the learners wrote counts: the stubs' given code and the "
         "reference solution are left out, and renamed variables, reordered definitions, changed "
         "comments and whitespace do not hide a copy (copydetect's winnowing on tokenised code). "
-        f"A pair scoring {CODE_THRESHOLD} or more is worth a look; the page is for the instructor "
-        "to read, not a verdict. Nothing is graded or run. Exit 0 when the comparison ran, "
-        "2 on bad input.",
+        "With --results, the models too: their layers and predictions on hidden images, as "
+        "`grader grade` stored them. A pair's score is the higher of the two; a pair at or above "
+        f"{CODE_THRESHOLD} (code) or {BEHAVIOUR_THRESHOLD} (behaviour) is worth a look; the page "
+        "is for the instructor to read, not a verdict. Nothing is graded or run. Exit 0 when "
+        "the comparison ran, 2 on bad input.",
     )
     add_submissions_argument(similarity)
     similarity.add_argument(
@@ -45,11 +48,21 @@ def add_command(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "of the original course; their graded cells only); they are not compared with each other",
     )
     similarity.add_argument(
+        "--results",
+        type=Path,
+        metavar="DIR",
+        help="the folder `grader grade --out DIR` wrote for these submissions: their models are "
+        "compared from the fingerprints it stored in DIR/<id>/results.json (a grading of the "
+        "same file only); without it, behaviour is not measured",
+    )
+    similarity.add_argument(
         "--json",
         type=Path,
         metavar="FILE",
         help='also write every pair as JSON: [{"a", "b", "code", "behaviour", "score"}], highest '
-        "score first (behaviour is null: grading keeps no model predictions to compare)",
+        "score first; code and behaviour 0..1, behaviour null when either submission has no "
+        "stored fingerprint (no --results, no grading of that file, a model that did not "
+        "build); score = max(code, behaviour)",
     )
     similarity.add_argument(
         "-j",
@@ -83,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from grader.assignment import AssignmentError, resolve
     from grader.batch import discover
     from grader.files import write_atomically
-    from grader.similarity import extract, pairs, report
+    from grader.similarity import behaviour, extract, pairs, report
 
     if args.jobs is not None and args.jobs < 1:
         return _fail("-j must be at least 1")
@@ -91,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--against {args.against}: not found")
     if args.out.exists() and not args.out.is_dir():
         return _fail(f"--out {args.out}: not a folder")
+    if args.results is not None and not args.results.is_dir():
+        return _fail(f"--results {args.results}: not a folder")
     try:
         assignment = resolve(args.assignment)
     except AssignmentError as error:
@@ -126,8 +141,14 @@ def run(args: argparse.Namespace) -> int:
                 bar.total = total
                 bar.update(1)
 
+        models, why = behaviour.read_fingerprints(codes, args.results)
         comparison = pairs.compare_cohort(
-            codes, sources, given=extract.given_code(assignment), on_pair=counted
+            codes,
+            sources,
+            given=extract.given_code(assignment),
+            on_pair=counted,
+            fingerprints=models,
+            no_fingerprint=why,
         )
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -139,8 +160,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(error))
     print(
         f"compared {len(comparison.codes) - comparison.sources} submission(s), "
-        f"{len(comparison.pairs)} pair(s): {len(comparison.flagged)} at or above "
-        f"{pairs.CODE_THRESHOLD}; {len(comparison.not_compared)} not compared -> "
+        f"{len(comparison.pairs)} pair(s): {len(comparison.flagged)} at or above a threshold; "
+        f"{comparison.fingerprinted} with a stored model fingerprint; "
+        f"{len(comparison.not_compared)} not compared -> "
         f"{args.out / PAGE}",
         flush=True,
     )
@@ -154,12 +176,18 @@ def write_for_batch(items: list[Any], out_dir: Path, assignment: Any) -> str:
     from grader import batch
     from grader.batch.common import SIMILARITY, SIMILARITY_JSON, SIMILARITY_SECTION
     from grader.files import write_atomically
-    from grader.similarity import extract, pairs, report
+    from grader.similarity import behaviour, extract, pairs, report
 
     codes = extract.read_all(items, assignment)
     if sum(1 for code in codes if code.cells) < 2:
         return "similarity: fewer than two submissions with graded code, nothing compared"
-    comparison = pairs.compare_cohort(codes, given=extract.given_code(assignment))
+    models, why = behaviour.read_fingerprints(codes, out_dir)  # what this batch just stored
+    comparison = pairs.compare_cohort(
+        codes,
+        given=extract.given_code(assignment),
+        fingerprints=models,
+        no_fingerprint=why,
+    )
     with batch.out_dir_lock(out_dir, wait=True):
         write_atomically(out_dir / SIMILARITY, report.page(comparison).encode("utf-8"))
         rows = json.dumps(comparison.rows(), indent=1) + "\n"
@@ -168,6 +196,6 @@ def write_for_batch(items: list[Any], out_dir: Path, assignment: Any) -> str:
         write_atomically(out_dir / SIMILARITY_SECTION, str(summary).encode("utf-8"))
         batch.rebuild(out_dir)
     return (
-        f"similarity: {len(comparison.flagged)} pair(s) at or above {pairs.CODE_THRESHOLD} "
-        f"-> {out_dir / SIMILARITY}"
+        f"similarity: {len(comparison.flagged)} pair(s) at or above a threshold "
+        f"({comparison.fingerprinted} model fingerprint(s)) -> {out_dir / SIMILARITY}"
     )

@@ -11,6 +11,7 @@ training run). Nothing here runs learner code: ingestion only parses it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -32,6 +33,7 @@ class GradedCode:
     source: str  # shown to the instructor: a path, or "archive.zip!member"
     cells: dict[str, str] = field(default_factory=dict)
     problem: str = ""
+    sha256: str = ""  # of the notebook's bytes: which grading in a results folder is of it
 
     @property
     def document(self) -> str:
@@ -69,14 +71,15 @@ def read_item(item: BatchItem, rules: IngestRules) -> GradedCode:
     if item.rejected:
         return GradedCode(item.id, item.source, problem=item.rejected)
     try:
-        cells = graded_cells(item.read(), rules)
+        data = item.read()
+        cells = graded_cells(data, rules)
     except NotebookError as error:
         return GradedCode(item.id, item.source, problem=str(error))
     except OSError as error:
         return GradedCode(item.id, item.source, problem=f"could not be read: {error}")
     if not cells:
         return GradedCode(item.id, item.source, problem="no graded part found")
-    return GradedCode(item.id, item.source, cells)
+    return GradedCode(item.id, item.source, cells, sha256=hashlib.sha256(data).hexdigest())
 
 
 def read_notebook(path: Path, rules: IngestRules, ident: str | None = None) -> GradedCode:

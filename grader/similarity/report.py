@@ -16,9 +16,13 @@ import markupsafe
 from copydetect.utils import highlight_overlap
 
 from grader import __version__
+from grader.similarity.behaviour import NO_RESULTS
 from grader.similarity.code import MIN_OWN_CODE
 from grader.similarity.pairs import (
+    BEHAVIOUR_THRESHOLD,
     CODE_THRESHOLD,
+    MEASURED_BEHAVIOUR_COPY_MIN,
+    MEASURED_BEHAVIOUR_INDEPENDENT_MAX,
     MEASURED_COPY_MIN,
     MEASURED_INDEPENDENT_MAX,
     Comparison,
@@ -56,6 +60,12 @@ def _pair_view(comparison: Comparison, pair: SimilarPair) -> dict[str, Any]:
         "a_code": _marked(first.document, pair.match.slices[0]),
         "b_code": _marked(second.document, pair.match.slices[1]),
         "shares": [round(100 * share) for share in pair.match.similarity],
+        "model": pair.model,
+        "why_no_model": [
+            f"{ident}: {comparison.no_fingerprint[ident]}"
+            for ident in (pair.a, pair.b)
+            if ident in comparison.no_fingerprint
+        ],
     }
 
 
@@ -77,6 +87,13 @@ def context(comparison: Comparison, *, page: str | None = None) -> dict[str, Any
         "min_own_code": MIN_OWN_CODE,
         "independent_max": MEASURED_INDEPENDENT_MAX,
         "copies_min": MEASURED_COPY_MIN,
+        "behaviour_threshold": BEHAVIOUR_THRESHOLD,
+        "behaviour_independent_max": MEASURED_BEHAVIOUR_INDEPENDENT_MAX,
+        "behaviour_copies_min": MEASURED_BEHAVIOUR_COPY_MIN,
+        "fingerprinted": comparison.fingerprinted,
+        "no_fingerprint": sorted(comparison.no_fingerprint.items()),
+        "no_results": bool(comparison.no_fingerprint)
+        and all(why == NO_RESULTS for why in comparison.no_fingerprint.values()),
     }
 
 

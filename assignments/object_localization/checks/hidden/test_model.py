@@ -28,6 +28,7 @@ from ..public.helpers import (
     model_summary,
     working_model,
 )
+from .fingerprint import record_fingerprint
 
 # -- create_model
 
@@ -58,6 +59,7 @@ BOX_RANGE = (
 @check("create_model", 2)
 def test_class_head_outputs_probabilities(submission):
     """class_out gives a probability distribution (softmax), whatever its number of classes"""
+    record_fingerprint(submission)
     activation = str(working_model(submission).activations.get("class_out") or "").lower()
     predictions = model_summary(submission).get("predictions") or {}
     probs = predictions.get("class_out") if isinstance(predictions, dict) else None

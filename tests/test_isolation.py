@@ -217,8 +217,8 @@ def seed_file(tmp_path: Path) -> Path:
 def test_no_secret_is_reachable(
     mode: str, install: str, request: pytest.FixtureRequest, seed_file: Path
 ) -> None:
-    env = {**os.environ, "OBJLOC_SECRET_FILE": str(seed_file)}
-    env.pop("OBJLOC_HIDDEN_SEED", None)
+    env = {**os.environ, "GRADER_SECRET_FILE": str(seed_file)}
+    env.pop("GRADER_HIDDEN_SEED", None)
     if install == "wheel":
         venv = request.getfixturevalue("wheel_venv")
         python = str(venv / "bin" / "python")
@@ -245,7 +245,7 @@ def test_no_secret_is_reachable(
 
 def test_without_isolation_the_same_probe_leaks(seed_file: Path) -> None:
     """Documents why ``none`` must be explicit: the probe above then reads the secrets."""
-    env = {**os.environ, "OBJLOC_SECRET_FILE": str(seed_file)}
+    env = {**os.environ, "GRADER_SECRET_FILE": str(seed_file)}
     site = Path(sysconfig.get_paths()["purelib"])
     report = _run_probe(sys.executable, "none", _secret_paths(site, seed_file), env)
     assert report["isolation"] == "none"
@@ -263,7 +263,7 @@ def test_an_installed_grader_finds_its_assignment_and_grades_with_it(
     not refused as shown to the sandbox (it is masked there), and grades a notebook."""
     python = str(wheel_venv / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["OBJLOC_HIDDEN_SEED"] = "7"
+    env["GRADER_HIDDEN_SEED"] = "7"
     site = next((wheel_venv / "lib").glob("python3*/site-packages"))
     found = subprocess.run(
         [python, "-c", "from grader.assignment import resolve; print(resolve().folder)"],

@@ -48,6 +48,7 @@ SHIPPED = (
     "assignment.py",
     "authoring/__init__.py",
     "authoring/selfcheck.py",
+    "environment.py",
     *(f"checking/{p.name}" for p in sorted((PACKAGE / "checking").glob("*.py"))),
     "checking/pytest.ini",
     "files.py",

@@ -124,7 +124,7 @@ def bwrap_status() -> tuple[bool, str]:
 
 def _landlock_try(inner: list[str], prefix: list[str], abi: int, check: str) -> tuple[bool, str]:
     """Start the interpreter confined as a worker would be, in a throwaway sandbox folder."""
-    tmp = Path(tempfile.mkdtemp(prefix="objloc-probe-"))
+    tmp = Path(tempfile.mkdtemp(prefix="grader-probe-"))
     try:
         tmp.chmod(0o711)
         (tmp / "rt").mkdir(mode=0o755)

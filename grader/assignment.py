@@ -101,6 +101,8 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "credit": _TEXT,
         "bundle": _PATHS,
         "bundle_readme": _TEXT,
+        "requirements": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "examples": _TEXT,
         "hooks": {
             "type": ["object", "null"],
             "additionalProperties": False,
@@ -134,6 +136,10 @@ class Assignment:
     credit: str  # a line in every report's footer (licences of the material shown)
     bundle: tuple[str, ...]  # files of the folder the learner bundle ships, relative
     bundle_readme: Path | None  # the learner bundle's README (Markdown; {differences} is filled)
+    #: What the bundle's requirements.txt installs (names take the project's tested ranges);
+    #: None: the project's whole ``learner`` group. See grader.authoring.release.
+    requirements: tuple[str, ...] | None
+    examples: Path | None  # a folder of example submissions (``./dev grade``)
     hooks: tuple[tuple[str, str], ...]  # hook name -> "module:attribute"
 
     @property
@@ -253,6 +259,10 @@ def load(folder: Path | str) -> Assignment:
         credit=str(data.get("credit", "")),
         bundle=tuple(data.get("bundle") or (MANIFEST, "__init__.py")),
         bundle_readme=path("bundle_readme"),
+        requirements=(
+            tuple(str(r) for r in data["requirements"]) if "requirements" in data else None
+        ),
+        examples=path("examples"),
         hooks=tuple(sorted((str(k), str(v)) for k, v in hooks.items())),
     )
 

@@ -26,6 +26,7 @@ from grader.sandbox import Sandbox, SandboxUnavailable, isolation_status, landlo
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_DIR = "assignments/object_localization"  # relative to the checkout or site-packages
+COURSE_NAME = Path(COURSE_DIR).name  # its name, chosen: a checkout may install several
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
 CONFINED = [
     pytest.param(m, marks=pytest.mark.skipif(not ok, reason=why))
@@ -266,7 +267,11 @@ def test_an_installed_grader_finds_its_assignment_and_grades_with_it(
     env["GRADER_HIDDEN_SEED"] = "7"
     site = next((wheel_venv / "lib").glob("python3*/site-packages"))
     found = subprocess.run(
-        [python, "-c", "from grader.assignment import resolve; print(resolve().folder)"],
+        [
+            python,
+            "-c",
+            f"from grader.assignment import resolve; print(resolve({COURSE_NAME!r}).folder)",
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -276,7 +281,19 @@ def test_an_installed_grader_finds_its_assignment_and_grades_with_it(
     learner = site / "assignments" / "object_localization.ipynb"  # shipped as package data
     out = tmp_path / "out"
     run = subprocess.run(
-        [python, "-m", "grader", "grade", str(learner), "--out", str(out), "-j", "1"],
+        [
+            python,
+            "-m",
+            "grader",
+            "grade",
+            str(learner),
+            "--out",
+            str(out),
+            "-j",
+            "1",
+            "--assignment",
+            COURSE_NAME,
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -297,7 +297,8 @@ def test_an_unknown_assignment_exits_2_naming_those_offered(
 ) -> None:
     assert main(["grade", "--assignment", "no_such_course", str(SOLUTION), "--out", "x"]) == 2
     err = capsys.readouterr().err
-    assert "no assignment 'no_such_course'" in err and "offered are object_localization" in err
+    offered = ", ".join(sorted(discover()))  # whatever this checkout installs beside the engine
+    assert "no assignment 'no_such_course'" in err and f"offered are {offered}" in err
     assert main(["release", "--assignment", "no_such_course", "--out", str(tmp_path)]) == 2
     assert "no assignment 'no_such_course'" in capsys.readouterr().err
     assert main(["check", "--assignment", "no_such_course", str(SOLUTION)]) == 2
@@ -344,11 +345,12 @@ def test_an_installed_package_is_found_through_its_entry_point(
             return importlib.metadata.EntryPoints([offered])
         return real(**selection)
 
+    built_in = sorted(discover())  # whatever this checkout installs beside the engine
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
     monkeypatch.syspath_prepend(str(TINY.parent))  # as if installed: `tiny_course` imports
     found = discover()
-    assert sorted(found) == ["object_localization", "tiny_course"]
+    assert sorted(found) == sorted([*built_in, "tiny_course"]) and "object_localization" in found
     assert found["tiny_course"].folder == TINY and found["tiny_course"].title == TITLE
     assert resolve("tiny_course") == found["tiny_course"]
-    with pytest.raises(AssignmentError, match=r"several assignments \(object_localization, tiny"):
+    with pytest.raises(AssignmentError, match=r"several assignments \(.*object_localization, tiny"):
         resolve()

@@ -233,7 +233,7 @@ def _bwrap(refused: list[str]) -> _Isolation:
     who = _UNPRIVILEGED if os.geteuid() == 0 else "an unprivileged user namespace"
     note = (
         "bubblewrap: read-only system, no network, private PID namespace, only "
-        f"the worker package + wire.py from the grader, as {who}, with rlimits"
+        f"the worker package + wire.py + environment.py from the grader, as {who}, with rlimits"
     )
     return _Isolation("bwrap", note, tuple(_setpriv_args() if os.geteuid() == 0 else []))
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from grader import environment
 from grader.parts import Part, PartKind
 from grader.validation import problems
 
@@ -287,10 +288,12 @@ def discover() -> dict[str, Assignment]:
 
 
 def resolve(choice: Assignment | str | Path | None = None) -> Assignment:
-    """The assignment a user named: a folder path, a discovered name, or (None) the only one; an
-    Assignment is returned as it is."""
+    """The assignment a user named: a folder path, a discovered name, or (None) the one
+    ``$GRADER_ASSIGNMENT`` names, else the only one; an Assignment is returned as it is."""
     if isinstance(choice, Assignment):
         return choice
+    if choice is None:
+        choice = environment.ASSIGNMENT.get()
     if choice is not None and (Path(choice) / MANIFEST).is_file():
         return load(Path(choice))
     offered = discover()
@@ -304,7 +307,7 @@ def resolve(choice: Assignment | str | Path | None = None) -> Assignment:
             )
         raise AssignmentError(
             f"this course has several assignments ({', '.join(sorted(offered))}): "
-            "choose one with --assignment NAME"
+            f"choose one with --assignment NAME (or set ${environment.ASSIGNMENT.name})"
         )
     if str(choice) in offered:
         return offered[str(choice)]

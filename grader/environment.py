@@ -92,6 +92,10 @@ SANDBOX = Variable("GRADER_SANDBOX", old="OBJLOC_SANDBOX")
 """The marker the engine sets in each sandbox's processes, so that a sweep finds a sandbox's
 leftovers in /proc; ``old``: processes a grader of the previous release started."""
 
+ASSIGNMENT = Variable("GRADER_ASSIGNMENT")
+"""The assignment (a name or a folder) a command uses when none is given and several are
+installed: a course's machine, or a test suite that grades one course among others."""
+
 THREADS = Variable("GRADER_THREADS")
 """How many threads the sandboxed worker gives TensorFlow: set by the engine for its worker."""
 
@@ -105,5 +109,6 @@ ALL = (
     TRAIN_TIMEOUT,
     COURSE_DATA,
     SANDBOX,
+    ASSIGNMENT,
     THREADS,
 )

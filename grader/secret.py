@@ -48,6 +48,7 @@ FILE_ENV = environment.SECRET_FILE.name
 DATA_FOLDER, OLD_DATA_FOLDER = "grader", "objloc-course"
 
 _active: ContextVar[int | None] = ContextVar("hidden_seed", default=None)
+_told: set[Path] = set()  # the previous release's secret files this process said it read
 
 
 class SecretError(RuntimeError):
@@ -62,7 +63,9 @@ def secret_path() -> Path:
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     path, old = base / DATA_FOLDER / "hidden-seed", base / OLD_DATA_FOLDER / "hidden-seed"
     if not path.exists() and old.exists():
-        print(f"grader: reading the hidden seed from {old}; move it to {path}", file=sys.stderr)
+        if old not in _told:  # once per process
+            _told.add(old)
+            print(f"grader: reading the hidden seed from {old}; move it to {path}", file=sys.stderr)
         return old
     return path
 

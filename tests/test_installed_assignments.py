@@ -32,10 +32,12 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     (folder / "object_localization").symlink_to(ROOT / "assignments" / "object_localization")
     for name in ("keras_course", "tiny_course"):
-        shutil.copytree(
-            FIXTURES / name, folder / name, ignore=shutil.ignore_patterns("__pycache__")
-        )
+        # a folder name of its own: its package must not be the fixture's, which other tests
+        # of this process may have imported (one process, one module per package name)
+        copy = folder / f"installed_{name}"
+        shutil.copytree(FIXTURES / name, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(assignment_module, "BUILT_IN", folder)
+    monkeypatch.delenv("GRADER_ASSIGNMENT", raising=False)  # the suite's default: not here
     return folder
 
 
@@ -51,11 +53,19 @@ def test_dev_grade_plans_each_installed_assignments_examples_into_its_own_folder
     assert shipped == (ROOT / "examples" / "submissions",)  # its manifest's examples folder
     keras = plan["keras_course"]  # no examples folder: its solution and its learner notebook
     assert keras.submissions == (
-        installed / "keras_course" / "solution.ipynb",
-        installed / "keras_course" / "learner.ipynb",
+        installed / "installed_keras_course" / "solution.ipynb",
+        installed / "installed_keras_course" / "learner.ipynb",
     )
     (chosen,) = examples.plan(out, "keras_course")  # --assignment NAME: that one, into OUT
     assert chosen.assignment.name == "keras_course" and chosen.out == out
+
+
+def test_a_default_assignment_is_graded_alone(
+    installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADER_ASSIGNMENT", "tiny_course")
+    (chosen,) = examples.plan(tmp_path / "reports")
+    assert chosen.assignment.name == "tiny_course" and chosen.out == tmp_path / "reports"
 
 
 def test_the_plan_the_dev_script_reads_names_the_assignment_of_each_line(
@@ -63,12 +73,12 @@ def test_the_plan_the_dev_script_reads_names_the_assignment_of_each_line(
 ) -> None:
     assert examples.main(["--out", str(tmp_path / "r")]) == 0
     lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
-    assert [Path(line[0]).name for line in lines] == [
-        "keras_course",
-        "object_localization",
-        "tiny_course",
-    ]
-    assert all(Path(line[1]) == tmp_path / "r" / Path(line[0]).name for line in lines)
+    folders = {Path(line[0]).name: Path(line[1]) for line in lines}  # folder -> its output
+    assert folders == {
+        "installed_keras_course": tmp_path / "r" / "keras_course",  # by its manifest's name
+        "installed_tiny_course": tmp_path / "r" / "tiny_course",
+        "object_localization": tmp_path / "r" / "object_localization",
+    }
     assert examples.main(["--assignment", "no_such_course"]) == 2
     err = capsys.readouterr().err
     assert "offered are keras_course, object_localization, tiny_course" in err

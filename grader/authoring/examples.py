@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import environment
 from grader.assignment import Assignment, AssignmentError, discover, resolve
 
 
@@ -38,8 +39,10 @@ def examples_of(assignment: Assignment) -> tuple[Path, ...]:
 
 
 def plan(out: Path, choice: str | None = None) -> list[ExampleGrading]:
-    """The gradings of ``./dev grade``: ``choice`` alone into ``out``, else every installed
-    assignment with examples (into ``out/<name>`` when there are several)."""
+    """The gradings of ``./dev grade``: ``choice`` (else ``$GRADER_ASSIGNMENT``) alone into
+    ``out``, else every installed assignment with examples (into ``out/<name>`` when there are
+    several)."""
+    choice = choice or environment.ASSIGNMENT.get()
     chosen = [resolve(choice)] if choice else list(discover().values())
     if not chosen:
         resolve()  # raises the message that says where assignments are looked for

@@ -131,7 +131,7 @@ def main() -> None:
                 )
             )
         )
-        env = dict(os.environ, OBJLOC_HIDDEN_SEED=os.environ.get("OBJLOC_HIDDEN_SEED", "1"))
+        env = dict(os.environ, GRADER_HIDDEN_SEED=os.environ.get("GRADER_HIDDEN_SEED", "1"))
         server = subprocess.Popen(
             [sys.executable, "-m", "grader", "serve", "--data", str(data), "--port", str(port),
              "-j", str(args.jobs), "--threads", "8"],

@@ -130,7 +130,7 @@ def main() -> None:
         (data / "settings.yaml").write_text(f"sandbox: none\nbase_url: http://127.0.0.1:{port}\n")
         server = subprocess.Popen(
             [sys.executable, "-m", "grader", "serve", "--data", str(data), "--port", str(port)],
-            cwd=ROOT, env=dict(os.environ, OBJLOC_HIDDEN_SEED="1"), start_new_session=True,
+            cwd=ROOT, env=dict(os.environ, GRADER_HIDDEN_SEED="1"), start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:

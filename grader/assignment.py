@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from grader import environment
 from grader.parts import Part, PartKind
 from grader.validation import problems
 
@@ -101,6 +102,8 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "credit": _TEXT,
         "bundle": _PATHS,
         "bundle_readme": _TEXT,
+        "requirements": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "examples": _TEXT,
         "hooks": {
             "type": ["object", "null"],
             "additionalProperties": False,
@@ -134,6 +137,10 @@ class Assignment:
     credit: str  # a line in every report's footer (licences of the material shown)
     bundle: tuple[str, ...]  # files of the folder the learner bundle ships, relative
     bundle_readme: Path | None  # the learner bundle's README (Markdown; {differences} is filled)
+    #: What the bundle's requirements.txt installs (names take the project's tested ranges);
+    #: None: the project's whole ``learner`` group. See grader.authoring.release.
+    requirements: tuple[str, ...] | None
+    examples: Path | None  # a folder of example submissions (``./dev grade``)
     hooks: tuple[tuple[str, str], ...]  # hook name -> "module:attribute"
 
     @property
@@ -253,6 +260,10 @@ def load(folder: Path | str) -> Assignment:
         credit=str(data.get("credit", "")),
         bundle=tuple(data.get("bundle") or (MANIFEST, "__init__.py")),
         bundle_readme=path("bundle_readme"),
+        requirements=(
+            tuple(str(r) for r in data["requirements"]) if "requirements" in data else None
+        ),
+        examples=path("examples"),
         hooks=tuple(sorted((str(k), str(v)) for k, v in hooks.items())),
     )
 
@@ -277,10 +288,12 @@ def discover() -> dict[str, Assignment]:
 
 
 def resolve(choice: Assignment | str | Path | None = None) -> Assignment:
-    """The assignment a user named: a folder path, a discovered name, or (None) the only one; an
-    Assignment is returned as it is."""
+    """The assignment a user named: a folder path, a discovered name, or (None) the one
+    ``$GRADER_ASSIGNMENT`` names, else the only one; an Assignment is returned as it is."""
     if isinstance(choice, Assignment):
         return choice
+    if choice is None:
+        choice = environment.ASSIGNMENT.get()
     if choice is not None and (Path(choice) / MANIFEST).is_file():
         return load(Path(choice))
     offered = discover()
@@ -294,7 +307,7 @@ def resolve(choice: Assignment | str | Path | None = None) -> Assignment:
             )
         raise AssignmentError(
             f"this course has several assignments ({', '.join(sorted(offered))}): "
-            "choose one with --assignment NAME"
+            f"choose one with --assignment NAME (or set ${environment.ASSIGNMENT.name})"
         )
     if str(choice) in offered:
         return offered[str(choice)]

@@ -52,7 +52,7 @@ def call_bounded(
     """``function(*args)`` in a child process (a session of its own), killed with its process
     group after ``timeout`` s, or when this call is cancelled. ``exit_with_parent``: the child also
     ends when the process that started it dies (a server killed leaves no grading behind)."""
-    with tempfile.TemporaryDirectory(prefix="objloc-bounded-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="grader-bounded-") as tmp:
         call_file, result_file = Path(tmp) / "call.pickle", Path(tmp) / "result.pickle"
         call_file.write_bytes(pickle.dumps((function, args, exit_with_parent)))
         code = "import sys; from grader.bounded import _child; _child(*sys.argv[1:])"

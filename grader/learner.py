@@ -22,6 +22,7 @@ def _check(args: argparse.Namespace) -> int:
     from grader.authoring.selfcheck import main as check
 
     argv = [str(args.notebook)] + (["--part", args.part] if args.part else [])
+    argv += ["--training"] if args.training else []
     return check(argv + (["--assignment", args.assignment] if args.assignment else []))
 
 
@@ -38,6 +39,11 @@ def add_check(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     check.add_argument("notebook", type=Path, metavar="NOTEBOOK")
     check.add_argument("--part", help="only this graded part (default: all)")
+    check.add_argument(
+        "--training",
+        action="store_true",
+        help="also train your model here with the training checks, where this install has them",
+    )
     check.set_defaults(handler=_check)
 
 

@@ -17,10 +17,14 @@ can compute them. An unreadable notebook (no source) is graded with the course s
 
 Where it lives, first match wins:
 
-1. ``$OBJLOC_HIDDEN_SEED``: the seed itself (an integer), e.g. for CI or a Dask worker's
+1. ``$GRADER_HIDDEN_SEED``: the seed itself (an integer), e.g. for CI or a Dask worker's
    environment;
-2. ``$OBJLOC_SECRET_FILE``: a file holding it;
-3. ``$XDG_DATA_HOME/objloc-course/hidden-seed`` (``~/.local/share/...``), created on first use.
+2. ``$GRADER_SECRET_FILE``: a file holding it;
+3. ``$XDG_DATA_HOME/grader/hidden-seed`` (``~/.local/share/...``), created on first use; the
+   previous release's file there (:data:`OLD_DATA_FOLDER`) is read while it is the only one (a
+   course keeps its seed, so its hidden inputs, across the rename).
+
+(``grader.environment`` declares the variables; their previous names are read too, for now.)
 """
 
 from __future__ import annotations
@@ -30,15 +34,21 @@ import hashlib
 import hmac
 import os
 import secrets
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
-SEED_ENV = "OBJLOC_HIDDEN_SEED"
-FILE_ENV = "OBJLOC_SECRET_FILE"
+from grader import environment
 
-_active: ContextVar[int | None] = ContextVar("objloc_hidden_seed", default=None)
+SEED_ENV = environment.HIDDEN_SEED.name
+FILE_ENV = environment.SECRET_FILE.name
+#: The data folder's subfolder holding the secret, and the previous release's name for it.
+DATA_FOLDER, OLD_DATA_FOLDER = "grader", "objloc-course"
+
+_active: ContextVar[int | None] = ContextVar("hidden_seed", default=None)
+_told: set[Path] = set()  # the previous release's secret files this process said it read
 
 
 class SecretError(RuntimeError):
@@ -47,10 +57,17 @@ class SecretError(RuntimeError):
 
 def secret_path() -> Path:
     """The file the hidden seed is read from (and created in when missing)."""
-    if os.environ.get(FILE_ENV):
-        return Path(os.environ[FILE_ENV]).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "objloc-course" / "hidden-seed"
+    given = environment.SECRET_FILE.get()
+    if given:
+        return Path(given).expanduser()
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    path, old = base / DATA_FOLDER / "hidden-seed", base / OLD_DATA_FOLDER / "hidden-seed"
+    if not path.exists() and old.exists():
+        if old not in _told:  # once per process
+            _told.add(old)
+            print(f"grader: reading the hidden seed from {old}; move it to {path}", file=sys.stderr)
+        return old
+    return path
 
 
 def _parse(text: str, where: str) -> int:
@@ -70,8 +87,9 @@ def load_hidden_seed(path: Path | None = None) -> int:
     hard-linked to its name, which fails if another process got there first (then theirs is
     read). So a racing reader never sees an empty or half-written file, and all agree on one seed.
     """
-    if path is None and os.environ.get(SEED_ENV):
-        return _parse(os.environ[SEED_ENV], f"${SEED_ENV}")
+    given = environment.HIDDEN_SEED.get() if path is None else None
+    if given:
+        return _parse(given, f"${SEED_ENV}")
     path = path or secret_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -96,7 +114,8 @@ def load_hidden_seed(path: Path | None = None) -> int:
         raise SecretError(f"cannot read the hidden-data seed {path}: {exc}") from None
 
 
-#: Separates this use of the course seed from any other keyed hash of it.
+#: Separates this use of the course seed from any other keyed hash of it. Its words are the
+#: previous release's name, kept: another label would change every course's hidden inputs.
 _DERIVATION = b"objloc hidden inputs of a submission\0"
 
 

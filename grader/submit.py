@@ -9,9 +9,10 @@ package's ``__init__`` imports SQLAlchemy, so nothing in it can run in the bundl
 
 The credential is the learner's sign-in link: its last path segment is their API token (issue 12)
 and what comes before ``/signin/`` is the server's address. ``--link LINK`` keeps it once in
-``$XDG_CONFIG_HOME/objloc/link`` (by default ``~/.config/objloc/link``), mode 0600 in a folder of
+``$XDG_CONFIG_HOME/grader/link`` (by default ``~/.config/grader/link``), mode 0600 in a folder of
 mode 0700: outside the notebook's folder, so zipping or sharing the work never shares the link.
-``$OBJLOC_LINK`` overrides the file (a CI job, a shared machine).
+``$GRADER_LINK`` overrides the file (a CI job, a shared machine). A link saved by the previous
+release (its folder's old name, :data:`OLD_LINK_FOLDER`) is read while no new one is saved.
 
 Waiting polls ``GET /api/v1/submissions/<id>`` at a growing interval (1 s, up to 10 s): a poll is a
 short request, so a few hundred learners waiting cost the server little. Redirects are never
@@ -35,9 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-LINK_ENV = "OBJLOC_LINK"
+from grader import environment
+
+LINK_ENV = environment.LINK.name
+LINK_FOLDER, OLD_LINK_FOLDER = "grader", "objloc"  # under ~/.config; the old name, read only
 PENDING = ("queued", "grading")
-USER_AGENT = "objloc-submit/1"
+USER_AGENT = "grader-submit/1"
 REQUEST_TIMEOUT = 60.0  # seconds for one request (an upload of a few MB on a slow line)
 WAIT_LIMIT = 3600.0  # seconds `grader submit` waits for a grading before it stops waiting
 POLL_FIRST, POLL_MAX = 1.0, 10.0  # seconds between status polls: the first, the longest
@@ -59,8 +63,11 @@ class SubmitError(Exception):
 
 def link_file() -> Path:
     """Where ``--link`` keeps the learner's sign-in link."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "objloc" / "link"
+    return _config_folder() / LINK_FOLDER / "link"
+
+
+def _config_folder() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
 
 
 @dataclass(frozen=True)
@@ -99,11 +106,14 @@ def save_link(link: str) -> Path:
 
 
 def credentials(server: str | None = None) -> Credentials:
-    """The learner's token ($OBJLOC_LINK, else the saved link) and the server (``server``,
+    """The learner's token ($GRADER_LINK, else the saved link) and the server (``server``,
     else the link's)."""
-    link = os.environ.get(LINK_ENV, "").strip()
+    link = (environment.LINK.get() or "").strip()
     if not link:
         path = link_file()
+        old = _config_folder() / OLD_LINK_FOLDER / "link"
+        if not path.exists() and old.exists():
+            path = old  # saved by the previous release
         try:
             link = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:

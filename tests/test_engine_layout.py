@@ -36,6 +36,36 @@ COURSE_WORDS = re.compile(
 )
 
 
+#: The course's former name, any case (``OBJLOC_*`` variables, ``objloc-*`` paths): the engine's
+#: names are the engine's. Kept only where a name must outlive the rename, each line by what it
+#: holds, with why; a new use anywhere else fails.
+OLD_NAME = re.compile(r"objloc", re.IGNORECASE)
+OLD_NAME_KEPT = {
+    "grader/environment.py": {
+        'old="OBJLOC_': "each variable's previous name, read for one release",
+        "(``OBJLOC_*``)": "the docstring saying so",
+    },
+    "grader/secret.py": {
+        '"objloc-course"': "the previous release's secret folder, read: a course keeps its seed",
+        '_DERIVATION = b"objloc': "the seed derivation's label: another changes every hidden input",
+    },
+    "grader/submit.py": {'"objloc"  #': "the link the previous release saved, read"},
+    "grader/grade.py": {"objloc-hidden-seed:": "the seed's fingerprint earlier results compare"},
+    "grader/batch/run.py": {
+        "objloc-hidden-seed:": "the seed's fingerprint earlier results compare"
+    },
+    "grader/authoring/release.py": {'DISTRIBUTION = "objloc-course"': "pyproject's project name"},
+    "grader/sandbox/paths.py": {'"objloc_course"': "pyproject's project name (a distribution)"},
+    "grader/server/app.py": {'"objloc_session"': "the session cookie: another signs everyone out"},
+    # Names a grader of the previous release on the same machine also takes or sweeps: renamed,
+    # the two releases would not see each other's slots, scratch folders and cgroups.
+    "grader/sandbox/uids.py": {"objloc-grader": "slot locks shared with the previous release"},
+    "grader/sandbox/scratch.py": {"objloc-sandbox-": "scratch folders the previous release sweeps"},
+    "grader/sandbox/tenancy.py": {"objloc-sandbox-": "the same, described"},
+    "grader/sandbox/cgroups.py": {"objloc-slot": "cgroups the previous release sweeps"},
+}
+
+
 def engine_modules() -> list[Path]:
     """The engine's and the quiz's modules."""
     return sorted(path for package in PACKAGES for path in package.rglob("*.py"))
@@ -56,6 +86,33 @@ def test_the_engine_names_no_part_and_no_course_word() -> None:
             if found:
                 hits.append(f"{path.relative_to(ROOT)}:{number}: {', '.join(found)}")
     assert not hits, "engine lines naming an assignment:\n" + "\n".join(hits)
+
+
+def test_the_engine_uses_its_own_names_not_the_courses_former_name() -> None:
+    hits = []
+    for path in engine_modules():
+        kept = OLD_NAME_KEPT.get(str(path.relative_to(ROOT)), {})
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if OLD_NAME.search(line) and not any(text in line for text in kept):
+                hits.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not hits, "engine lines with the course's former name:\n" + "\n".join(hits)
+
+
+def test_the_engine_reads_its_environment_variables_by_the_engines_names() -> None:
+    """Every variable is declared in grader.environment with a GRADER_ name; no module of the
+    engine spells one (old or new) itself."""
+    from grader import environment
+
+    assert all(v.name.startswith("GRADER_") for v in environment.ALL)
+    spelled = re.compile(r"[\"'](GRADER|OBJLOC)_[A-Z_]+[\"']")
+    hits = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in engine_modules()
+        if path.name != "environment.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if spelled.search(line)
+    ]
+    assert not hits, f"environment variables spelled outside grader/environment.py: {hits}"
 
 
 def test_every_engine_module_is_under_500_lines() -> None:

@@ -51,8 +51,10 @@ def counts(monkeypatch: pytest.MonkeyPatch) -> Counts:
     real_load, real_sha256 = assignments.load, hashlib.sha256
 
     def load(folder):
-        seen.resolutions += 1
-        return real_load(folder)
+        loaded = real_load(folder)
+        # the graded assignment's manifest: discovering reads every installed one's too
+        seen.resolutions += loaded.name == "object_localization"
+        return loaded
 
     class Sha256:
         """hashlib.sha256 that counts the hashes of a watched notebook's bytes."""

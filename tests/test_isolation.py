@@ -26,6 +26,7 @@ from grader.sandbox import Sandbox, SandboxUnavailable, isolation_status, landlo
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_DIR = "assignments/object_localization"  # relative to the checkout or site-packages
+COURSE_NAME = Path(COURSE_DIR).name  # its name, chosen: a checkout may install several
 FIXTURES = Path(__file__).parent / "fixtures" / "hostile"
 CONFINED = [
     pytest.param(m, marks=pytest.mark.skipif(not ok, reason=why))
@@ -217,8 +218,8 @@ def seed_file(tmp_path: Path) -> Path:
 def test_no_secret_is_reachable(
     mode: str, install: str, request: pytest.FixtureRequest, seed_file: Path
 ) -> None:
-    env = {**os.environ, "OBJLOC_SECRET_FILE": str(seed_file)}
-    env.pop("OBJLOC_HIDDEN_SEED", None)
+    env = {**os.environ, "GRADER_SECRET_FILE": str(seed_file)}
+    env.pop("GRADER_HIDDEN_SEED", None)
     if install == "wheel":
         venv = request.getfixturevalue("wheel_venv")
         python = str(venv / "bin" / "python")
@@ -245,7 +246,7 @@ def test_no_secret_is_reachable(
 
 def test_without_isolation_the_same_probe_leaks(seed_file: Path) -> None:
     """Documents why ``none`` must be explicit: the probe above then reads the secrets."""
-    env = {**os.environ, "OBJLOC_SECRET_FILE": str(seed_file)}
+    env = {**os.environ, "GRADER_SECRET_FILE": str(seed_file)}
     site = Path(sysconfig.get_paths()["purelib"])
     report = _run_probe(sys.executable, "none", _secret_paths(site, seed_file), env)
     assert report["isolation"] == "none"
@@ -263,10 +264,14 @@ def test_an_installed_grader_finds_its_assignment_and_grades_with_it(
     not refused as shown to the sandbox (it is masked there), and grades a notebook."""
     python = str(wheel_venv / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["OBJLOC_HIDDEN_SEED"] = "7"
+    env["GRADER_HIDDEN_SEED"] = "7"
     site = next((wheel_venv / "lib").glob("python3*/site-packages"))
     found = subprocess.run(
-        [python, "-c", "from grader.assignment import resolve; print(resolve().folder)"],
+        [
+            python,
+            "-c",
+            f"from grader.assignment import resolve; print(resolve({COURSE_NAME!r}).folder)",
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -276,7 +281,19 @@ def test_an_installed_grader_finds_its_assignment_and_grades_with_it(
     learner = site / "assignments" / "object_localization.ipynb"  # shipped as package data
     out = tmp_path / "out"
     run = subprocess.run(
-        [python, "-m", "grader", "grade", str(learner), "--out", str(out), "-j", "1"],
+        [
+            python,
+            "-m",
+            "grader",
+            "grade",
+            str(learner),
+            "--out",
+            str(out),
+            "-j",
+            "1",
+            "--assignment",
+            COURSE_NAME,
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -36,6 +36,11 @@ PUBLIC = "normalise_box: a box in a 100x100 image becomes fractions of the image
 HIDDEN_CHECK = "test_normalise_box_matches_the_reference"
 
 
+def learner_env() -> dict[str, str]:
+    """A learner's machine: no default assignment (the suite's is the shipped course's)."""
+    return {k: v for k, v in os.environ.items() if k != "GRADER_ASSIGNMENT"}
+
+
 def grader_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``python -m grader ARGS`` with this checkout first on the path."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
@@ -208,7 +213,7 @@ def test_the_bundle_ships_the_public_files_only_and_self_checks(tmp_path: Path) 
             cwd=bundle,
             capture_output=True,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(bundle)},
+            env={**learner_env(), "PYTHONPATH": str(bundle)},
         )
 
     where = bundled(
@@ -297,7 +302,8 @@ def test_an_unknown_assignment_exits_2_naming_those_offered(
 ) -> None:
     assert main(["grade", "--assignment", "no_such_course", str(SOLUTION), "--out", "x"]) == 2
     err = capsys.readouterr().err
-    assert "no assignment 'no_such_course'" in err and "offered are object_localization" in err
+    offered = ", ".join(sorted(discover()))  # whatever this checkout installs beside the engine
+    assert "no assignment 'no_such_course'" in err and f"offered are {offered}" in err
     assert main(["release", "--assignment", "no_such_course", "--out", str(tmp_path)]) == 2
     assert "no assignment 'no_such_course'" in capsys.readouterr().err
     assert main(["check", "--assignment", "no_such_course", str(SOLUTION)]) == 2
@@ -317,6 +323,7 @@ def _two_courses(root: Path) -> Path:
 def test_a_course_with_two_assignments_asks_which(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.delenv("GRADER_ASSIGNMENT", raising=False)  # no default: the command asks
     monkeypatch.setattr(assignment_module, "BUILT_IN", _two_courses(tmp_path / "course"))
     assert sorted(discover()) == ["tiny_a", "tiny_b"]
     with pytest.raises(AssignmentError, match=r"several assignments \(tiny_a, tiny_b\)"):
@@ -327,6 +334,9 @@ def test_a_course_with_two_assignments_asks_which(
     err = capsys.readouterr().err
     assert "several assignments (tiny_a, tiny_b)" in err and "--assignment NAME" in err
     assert not out.exists()
+    monkeypatch.setenv("GRADER_ASSIGNMENT", "tiny_b")  # a course's default: no need to ask
+    assert resolve().folder == tmp_path / "course" / "tiny_b"
+    monkeypatch.delenv("GRADER_ASSIGNMENT")
     assert main(["check", str(SOLUTION)]) == 2
     assert "several assignments (tiny_a, tiny_b)" in capsys.readouterr().err
     assert main(["release", "--out", str(out)]) == 2
@@ -344,11 +354,13 @@ def test_an_installed_package_is_found_through_its_entry_point(
             return importlib.metadata.EntryPoints([offered])
         return real(**selection)
 
+    built_in = sorted(discover())  # whatever this checkout installs beside the engine
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
     monkeypatch.syspath_prepend(str(TINY.parent))  # as if installed: `tiny_course` imports
+    monkeypatch.delenv("GRADER_ASSIGNMENT", raising=False)
     found = discover()
-    assert sorted(found) == ["object_localization", "tiny_course"]
+    assert sorted(found) == sorted([*built_in, "tiny_course"]) and "object_localization" in found
     assert found["tiny_course"].folder == TINY and found["tiny_course"].title == TITLE
     assert resolve("tiny_course") == found["tiny_course"]
-    with pytest.raises(AssignmentError, match=r"several assignments \(object_localization, tiny"):
+    with pytest.raises(AssignmentError, match=r"several assignments \(.*object_localization, tiny"):
         resolve()

@@ -10,9 +10,10 @@ from grader import worker
 from tests.objloc import GRADED_PARTS
 
 ALLOWED = {"numpy", "tensorflow", "keras", "matplotlib"}
+SHARED = {"grader/wire.py", "grader/environment.py"}  # the grader's modules the copy holds
 
 
-def test_the_worker_imports_only_the_stdlib_its_libraries_and_the_wire() -> None:
+def test_the_worker_imports_only_the_stdlib_its_libraries_the_wire_and_the_names() -> None:
     copied = {dest for _, dest in worker.files()}
     for source, dest in worker.files():
         for node in ast.walk(ast.parse(source.read_text())):
@@ -28,14 +29,19 @@ def test_the_worker_imports_only_the_stdlib_its_libraries_and_the_wire() -> None
                 continue
             for name in names:
                 top = name.split(".")[0]
-                ok = top in sys.stdlib_module_names or top in ALLOWED or name == "grader.wire"
+                ok = (
+                    top in sys.stdlib_module_names
+                    or top in ALLOWED
+                    or name in ("grader.wire", "grader.environment")
+                )
                 assert ok, (dest, name)
 
 
-def test_the_copy_holds_the_package_and_the_wire_only() -> None:
+def test_the_copy_holds_the_package_the_wire_and_the_environment_names_only() -> None:
     dests = [dest for _, dest in worker.files()]
     assert "grader/wire.py" in dests and "grader/worker/__main__.py" in dests
-    assert all(d == "grader/wire.py" or d.startswith("grader/worker/") for d in dests)
+    assert set(dests) >= SHARED
+    assert all(d in SHARED or d.startswith("grader/worker/") for d in dests)
     assert all(Path(src).is_file() and Path(src).suffix == ".py" for src, _ in worker.files())
     assert worker.LEARNER_MODULE.split(".")[0] not in {"grader", *sys.stdlib_module_names}
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import grader
+from grader import environment
 from grader.mutation.mutants import Mutant
 
 #: How long a process may take to start (import TensorFlow, read and ingest the solution): a
@@ -79,7 +80,7 @@ def _environment() -> dict[str, str]:
         "TF_NUM_INTEROP_THREADS": n,
         "OMP_NUM_THREADS": n,
         "OPENBLAS_NUM_THREADS": n,
-        "OBJLOC_THREADS": n,
+        environment.THREADS.name: n,
         "MPLBACKEND": "Agg",
         "MALLOC_ARENA_MAX": "2",
     }

@@ -16,7 +16,8 @@ every message name. ``python -m grader ...`` runs the same command in the bundle
 ``requirements.txt`` is derived from the project's own metadata, never restated: the
 ``learner`` optional-dependency group of pyproject.toml names what a learner installs (Jupyter
 with its range; the grader's dependencies by name, taking their tested ranges from
-``dependencies``). A source checkout reads pyproject.toml; an installed grader (the course server
+``dependencies``). An assignment that needs less (or other packages) lists its own in its
+manifest's ``requirements``, by the same rule: a bare name takes the project's tested range. A source checkout reads pyproject.toml; an installed grader (the course server
 after ``pip install .``) reads the same from its distribution's metadata.
 """
 
@@ -48,6 +49,7 @@ SHIPPED = (
     "assignment.py",
     "authoring/__init__.py",
     "authoring/selfcheck.py",
+    "environment.py",
     *(f"checking/{p.name}" for p in sorted((PACKAGE / "checking").glob("*.py"))),
     "checking/pytest.ini",
     "files.py",
@@ -109,6 +111,10 @@ def _requirement(line: str) -> Requirement:
         raise AssignmentError(f"the requirement {line!r} is not a package name") from None
 
 
+def _name(line: str) -> str:
+    return _requirement(line).name
+
+
 def learner_requirements_from(dependencies: list[str], learner: list[str]) -> list[str]:
     """The requirement lines of ``learner`` entries: one with a range is kept; a bare name takes
     its range from ``dependencies`` (an error when it has none there: fail closed)."""
@@ -153,9 +159,14 @@ def _declared() -> tuple[list[str], list[str]]:
     return base, learner
 
 
-def learner_requirements() -> list[str]:
-    """What a learner installs to work on and self-check the bundle, with the tested ranges."""
+def learner_requirements(assignment: Assignment | None = None) -> list[str]:
+    """What a learner installs to work on and self-check the bundle, with the tested ranges: the
+    assignment's own ``requirements`` when its manifest lists them, else the learner group."""
     dependencies, learner = _declared()
+    if assignment is not None and assignment.requirements is not None:
+        # a bare name's range: the project's dependencies, else its learner group's entry
+        ranged = [*dependencies, *(line for line in learner if line.strip() != _name(line))]
+        return learner_requirements_from(ranged, list(assignment.requirements))
     if not learner:
         raise AssignmentError(
             f"{DISTRIBUTION} declares no {LEARNER_EXTRA!r} optional dependencies: the bundle's "
@@ -225,7 +236,7 @@ def build_release(out: Path, assignment: Assignment | str | None = None) -> list
             f"assignment {chosen.name!r} has no learner notebook ({chosen.learner}): run "
             "`grader generate` first"
         )
-    requirements = learner_requirements()  # before writing anything: it may fail
+    requirements = learner_requirements(chosen)  # before writing anything: it may fail
     out.mkdir(parents=True, exist_ok=True)
     written = [out / chosen.learner.name, out / "README.md", out / REQUIREMENTS]
     written += [out / BUNDLE_PROJECT, out / "grader" / "__main__.py"]

@@ -8,9 +8,10 @@ failed one into the learner's message; :mod:`~grader.checking.model_audit` rebui
 model from its config to judge its structure and cost; :func:`run_checks` runs the checks and
 returns one :class:`CheckResult` per check, which the results stage scores; the checks also fill
 the submission's :class:`Artifacts` for the report; :mod:`~grader.checking.diagnosis` runs the
-known mistakes of the reference when a check fails, so that a hint names only an observed cause.
+known mistakes of the reference when a check fails, so that a hint names only an observed cause;
+:mod:`~grader.checking.training` is a training check's budgeted training and bands.
 Imports flow ``artifacts``/``check_api``/``model_audit``/``probes``/``diagnosis`` -> ``contract``,
-``call_probes``, ``metric_probes``, ``keras_probes`` -> ``submission`` -> ``in_process``,
+``call_probes``, ``metric_probes``, ``keras_probes``, ``training`` -> ``submission`` -> ``in_process``,
 ``runner``; the
 assignment (``grader.assignment``) says which parts there are and provides the hooks.
 """

@@ -11,9 +11,9 @@ and the grading stage can share :func:`scrub` and the limits without the probe A
 
 from __future__ import annotations
 
-import os
 import re
 
+from grader import environment
 from grader.wire import FailureKind
 
 # The train probe's wall-clock limit, in seconds. Not a budget: training always runs its full step
@@ -23,9 +23,9 @@ from grader.wire import FailureKind
 # 1000 steps take 29-34 s in the bwrap sandbox when it is quiet (~32 steps/s), 84 s beside another
 # job's tests (load ~3), and took 206-822 s in an earlier session while several test suites ran at
 # once (load 4-15). 3600 s is 4x the worst of those and leaves room for a model at the cost limit
-# (the training check's MAX_MFLOPS_PER_EXAMPLE, 2.4x the reference). Override with $OBJLOC_TRAIN_TIMEOUT
+# (the training check's MAX_MFLOPS_PER_EXAMPLE, 2.4x the reference). Override with $GRADER_TRAIN_TIMEOUT
 # (seconds). The batch's per-submission timeout (grader.batch) must stay above this one.
-TRAIN_TIMEOUT_ENV = "OBJLOC_TRAIN_TIMEOUT"
+TRAIN_TIMEOUT_ENV = environment.TRAIN_TIMEOUT.name
 TRAIN_TIMEOUT = 3600.0
 
 # How long each probe may take, in seconds (the worker is restarted after a timeout).
@@ -40,14 +40,14 @@ TIMEOUTS = {
 
 
 def probe_timeout(op: str) -> float:
-    """The wall-clock limit of one probe; the train probe's can be set with $OBJLOC_TRAIN_TIMEOUT."""
-    if op == "train" and os.environ.get(TRAIN_TIMEOUT_ENV):
+    """The wall-clock limit of one probe; the train probe's can be set with $GRADER_TRAIN_TIMEOUT."""
+    given = environment.TRAIN_TIMEOUT.get() if op == "train" else None
+    if given:
         try:
-            return max(1.0, float(os.environ[TRAIN_TIMEOUT_ENV]))
+            return max(1.0, float(given))
         except ValueError:
             raise ValueError(
-                f"${TRAIN_TIMEOUT_ENV} should be a number of seconds, "
-                f"not {os.environ[TRAIN_TIMEOUT_ENV]!r}"
+                f"${TRAIN_TIMEOUT_ENV} should be a number of seconds, not {given!r}"
             ) from None
     return TIMEOUTS.get(op, 60.0)
 

@@ -124,7 +124,7 @@ def bwrap_status() -> tuple[bool, str]:
 
 def _landlock_try(inner: list[str], prefix: list[str], abi: int, check: str) -> tuple[bool, str]:
     """Start the interpreter confined as a worker would be, in a throwaway sandbox folder."""
-    tmp = Path(tempfile.mkdtemp(prefix="objloc-probe-"))
+    tmp = Path(tempfile.mkdtemp(prefix="grader-probe-"))
     try:
         tmp.chmod(0o711)
         (tmp / "rt").mkdir(mode=0o755)
@@ -233,7 +233,7 @@ def _bwrap(refused: list[str]) -> _Isolation:
     who = _UNPRIVILEGED if os.geteuid() == 0 else "an unprivileged user namespace"
     note = (
         "bubblewrap: read-only system, no network, private PID namespace, only "
-        f"the worker package + wire.py from the grader, as {who}, with rlimits"
+        f"the worker package + wire.py + environment.py from the grader, as {who}, with rlimits"
     )
     return _Isolation("bwrap", note, tuple(_setpriv_args() if os.geteuid() == 0 else []))
 

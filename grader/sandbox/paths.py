@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grader import secret
+from grader import environment, secret
 from grader.assignment import ENTRY_POINT_GROUP
 from grader.worker.probes_call import LEARNER_FOLDER_PREFIX as LEARNER_PREFIX
 
@@ -30,7 +30,7 @@ NOBODY = 65534
 #: ``SANDBOX_ROOT-1``, ... that no host path the sandbox shows lies at, under or above, so that
 #: a checkout or venv that happens to sit at one of these paths can never shadow the worker's
 #: files (nor they its files). ``/tmp`` is a link to the home when nothing is bound under it.
-SANDBOX_ROOT = "/objloc-sandbox"
+SANDBOX_ROOT = "/grader-sandbox"
 RT_NAME = "rt"
 HOME_NAME = "home"
 #: What the worker creates in its home: Keras's and matplotlib's folders and, made with
@@ -38,7 +38,7 @@ HOME_NAME = "home"
 #: (``LEARNER_PREFIX`` + random letters).
 KERAS_DIR = ".keras"
 MPL_DIR = ".matplotlib"
-MARKER_ENV = "OBJLOC_SANDBOX"
+MARKER_ENV = environment.SANDBOX.name
 ETC_FILES = (
     "ld.so.cache",
     "ld.so.conf",

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from grader import environment
 from grader.sandbox.bwrap import bwrap_command
 from grader.sandbox.errors import ProbeError
 from grader.sandbox.isolation import _Isolation, confine_spec
@@ -33,14 +34,15 @@ from grader.worker import command as worker_command
 
 def _marker_pids(marker: str) -> list[int]:
     """Processes whose environment carries this sandbox's marker (a last-resort sweep)."""
-    needle = f"{MARKER_ENV}={marker}".encode()
+    names = (MARKER_ENV, environment.SANDBOX.old)  # the old name: a previous release's sandbox
+    needles = {f"{name}={marker}".encode() for name in names}
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
+                if needles & set(fh.read().split(b"\0")):
                     found.append(int(name))
         except OSError:
             continue
@@ -89,7 +91,7 @@ def worker_env(limits: Limits, home: str, marker: str) -> dict[str, str]:
         "OMP_NUM_THREADS": n,
         "OPENBLAS_NUM_THREADS": n,
         "MKL_NUM_THREADS": n,
-        "OBJLOC_THREADS": n,
+        environment.THREADS.name: n,
         "MPLBACKEND": "Agg",
         "MPLCONFIGDIR": f"{home}/{MPL_DIR}",
         "KERAS_HOME": f"{home}/{KERAS_DIR}",

@@ -30,12 +30,13 @@ from typing import Any
 from flask import abort, current_app, request, session
 from sqlalchemy import update
 
+from grader import environment
 from grader.server.db import Database
 from grader.server.models import SignInSession, utcnow
 from grader.server.roster import Identity, digest, identify, identity_by_id
 
 SECRET_KEY_FILE = "secret_key"
-SECRET_KEY_ENV = "OBJLOC_SERVER_SECRET_KEY"
+SECRET_KEY_ENV = environment.SERVER_SECRET_KEY.name
 #: Where the app keeps the course's shared state (``state.ServerState``: its ``db`` and its
 #: ``signins`` limiter are what this module uses), a key of Flask's ``app.extensions``.
 EXTENSION = "course_server"
@@ -79,11 +80,11 @@ class RateLimiter:
 
 
 def secret_key(data_dir: Path) -> str:
-    """The key that signs session cookies: ``$OBJLOC_SERVER_SECRET_KEY`` (several servers on one
+    """The key that signs session cookies: ``$GRADER_SERVER_SECRET_KEY`` (several servers on one
     database share it), else ``DIR/secret_key`` made once (mode 0600), so sessions survive a
     restart."""
-    if os.environ.get(SECRET_KEY_ENV):
-        return os.environ[SECRET_KEY_ENV]
+    if environment.SERVER_SECRET_KEY.get():
+        return str(environment.SERVER_SECRET_KEY.get())
     path = Path(data_dir) / SECRET_KEY_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -9,24 +9,25 @@ waitress, Dask) is imported when a command runs, so ``grader --help`` stays fast
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from grader import environment
+
 PROG = "grader"
 #: The database URL, password included, out of the command line (which every process on the
 #: machine can read in /proc, learner code under Landlock too). Read once, then removed from the
 #: environment, so that no process the server starts inherits it.
-DATABASE_ENV = "OBJLOC_DATABASE_URL"
+DATABASE_ENV = environment.DATABASE_URL.name
 
 
 def database_url(args: argparse.Namespace) -> str | None:
-    """``--database`` (which must hold no password), else ``$OBJLOC_DATABASE_URL``, else None
+    """``--database`` (which must hold no password), else ``$GRADER_DATABASE_URL``, else None
     (SQLite in the data folder); exits 2 when a password is on the command line."""
     given = getattr(args, "database", None)
-    from_env = os.environ.pop(DATABASE_ENV, None)
+    from_env = environment.DATABASE_URL.pop()
     if given:
         if urllib.parse.urlsplit(given).password is not None:
             print(

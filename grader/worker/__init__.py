@@ -1,7 +1,7 @@
 """The sandboxed worker: loads the learner's source and answers probe requests with data only.
 
 Runs inside the sandbox as an unprivileged user, started by ``grader.sandbox`` from a private copy
-that holds only this package and ``grader/wire.py`` (:func:`files`, started by :func:`command`); it
+that holds only this package, ``grader/wire.py`` and ``grader/environment.py`` (:func:`files`, started by :func:`command`); it
 imports nothing else from ``grader``, so the reference solution and the hidden checks are not even
 on its path. Every answer is data (JSON + numpy arrays via ``wire``): learner objects never leave
 this process, so an ``__eq__`` that always returns True, a patched numpy or a forged exit code
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader import wire
+from grader import environment, wire
 
 from .encoding import Encoder, history_floats
 from .main import OPS, main, serve
@@ -61,12 +61,12 @@ _BOOT = (
 
 def files() -> list[tuple[Path, str]]:
     """(source file, destination relative to the private copy) for everything the worker runs:
-    this package's modules and the wire. ``grader/__init__.py`` is not among them: the copy's is
+    this package's modules, the wire and the environment's names. ``grader/__init__.py`` is not among them: the copy's is
     empty, so that nothing else of ``grader`` is imported."""
     modules = sorted(_HERE.glob("*.py"))
-    return [(Path(wire.__file__).resolve(), "grader/wire.py")] + [
-        (path, f"grader/worker/{path.name}") for path in modules
-    ]
+    shared = [(Path(wire.__file__).resolve(), "grader/wire.py")]
+    shared.append((Path(environment.__file__).resolve(), "grader/environment.py"))
+    return shared + [(path, f"grader/worker/{path.name}") for path in modules]
 
 
 def command(python: str, rt: str, args: list[str]) -> list[str]:

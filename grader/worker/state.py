@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from grader import environment
+
 LEARNER_MODULE = "submission"
 MAX_TRACEBACK = 4000
 MAX_REPR = 200
@@ -67,7 +69,7 @@ class State:
     def __init__(self) -> None:
         self.module: types.ModuleType | None = None
         self.filename = "<learner>"
-        self.threads = int(os.environ.get("OBJLOC_THREADS", "0") or 0)
+        self.threads = int(environment.THREADS.get() or 0)
         self.calls = 0  # calls seeded so far: each gets its own global seed
 
 

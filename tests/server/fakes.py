@@ -11,7 +11,7 @@ from pathlib import Path
 from grader.job import GradingJob, GradingOutcome
 from grader.results import GradingResult, ScoredCheck
 
-MARKERS_ENV = "OBJLOC_TEST_MARKERS"
+MARKERS_ENV = "GRADER_TEST_MARKERS"
 
 
 def outcome_of(job: GradingJob, checks: list[ScoredCheck], report: str) -> GradingOutcome:
@@ -34,7 +34,7 @@ def _mark(kind: str) -> None:
 
 
 def fake_grade(job: GradingJob) -> GradingOutcome:
-    """Full marks, at once; counts its runs in $OBJLOC_TEST_MARKERS."""
+    """Full marks, at once; counts its runs in $GRADER_TEST_MARKERS."""
     assert job.notebook and job.sandbox_mode and job.seed is not None
     _mark("graded")
     check = ScoredCheck("1.1", "everything", "all", 10.0, 10.0)

@@ -29,7 +29,7 @@ from tests.server.conftest import _free_port, notebook_bytes, wait_for
 from tests.server.fakes import fake_grade
 from tests.server.helpers import make_course
 
-GATE_ENV = "OBJLOC_TEST_GATE"  # a folder: gated_grade writes "started", waits for "open"
+GATE_ENV = "GRADER_TEST_GATE"  # a folder: gated_grade writes "started", waits for "open"
 
 
 def gated_grade(job):
@@ -136,12 +136,12 @@ def test_submit_shows_queued_grading_graded_and_the_score(live, notebook_file):
 
 def test_the_link_is_kept_for_the_learner_only(live, tmp_path):
     path = client.save_link(live.links["alice"] + "\n")
-    assert path == tmp_path / "config" / "objloc" / "link"
+    assert path == tmp_path / "config" / "grader" / "link"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     creds = client.credentials()
     assert creds == client.Credentials(live.base, live.course.tokens["alice"])
-    # --server overrides the address, the token stays the link's; $OBJLOC_LINK overrides the file
+    # --server overrides the address, the token stays the link's; $GRADER_LINK overrides the file
     assert client.credentials("http://elsewhere:1/").server == "http://elsewhere:1"
     os.environ[client.LINK_ENV] = live.links["bob"]
     try:
@@ -255,7 +255,7 @@ def test_the_bundles_client_runs_on_the_standard_library_alone(live, tmp_path):
 
     saved = run("--link", live.links["alice"])
     assert saved.returncode == 0, saved.stderr
-    assert (tmp_path / "learner-config" / "objloc" / "link").read_text().strip() == live.links[
+    assert (tmp_path / "learner-config" / "grader" / "link").read_text().strip() == live.links[
         "alice"
     ]
     done = run("object_localization.ipynb")

@@ -279,7 +279,7 @@ def _cmdlines(root: int) -> dict[int, bytes]:
 
 
 def test_the_database_password_stays_out_of_every_command_line(tmp_path, postgres_url):
-    """The URL with its password comes from $OBJLOC_DATABASE_URL: no process of the server (nor
+    """The URL with its password comes from $GRADER_DATABASE_URL: no process of the server (nor
     the Dask workers it starts) shows it in /proc/<pid>/cmdline, the processes it starts do not
     inherit it, and `--database` with a password is refused, saying where to put it."""
     from tests.server.conftest import _new_pg_database
@@ -297,14 +297,14 @@ def test_the_database_password_stays_out_of_every_command_line(tmp_path, postgre
         timeout=120,
     )
     assert refused.returncode == 2 and "--database holds a password" in refused.stderr
-    assert "~/.pgpass" in refused.stderr and "$OBJLOC_DATABASE_URL" in refused.stderr
+    assert "~/.pgpass" in refused.stderr and "$GRADER_DATABASE_URL" in refused.stderr
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "grader", "serve", "--data", str(data), "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env=os.environ | {"OBJLOC_DATABASE_URL": url},
+        env=os.environ | {"GRADER_DATABASE_URL": url},
     )
     try:
         assert wait_for(lambda: _request(f"http://127.0.0.1:{port}/")[0] == 200, 90), (

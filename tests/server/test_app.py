@@ -55,6 +55,15 @@ def test_signin_sets_a_safe_session_cookie_and_shows_the_learner_page(course):
     assert b"python -m grader" not in page.data
 
 
+def test_the_scripting_help_shows_the_api_with_the_courses_address(course):
+    client = course.app.test_client()
+    page = client.get("/help/automation")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert f"{course.settings.base_url}/api/v1/submissions" in text
+    assert "Authorization" in text and "gradebook.csv" in text
+
+
 def test_secure_cookie_behind_tls(data_dir, db, settings):
     import dataclasses
 

@@ -28,6 +28,7 @@ from grader.bounded import grade_bounded, run_job
 from grader.cli import main
 from grader.job import GradingJob, GradingOutcome, cut_short
 from grader.results import load_results
+from grader.similarity import command as similarity_command
 from grader.status import Status
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,11 +98,22 @@ def test_grader_grade_resolves_the_assignment_once_and_hashes_the_notebook_once(
     notebook = tmp_path / "learner.ipynb"
     notebook.write_bytes(counts.watch(STUB.read_bytes()))
     out = tmp_path / "out"
+    similarity_stage = similarity_command.write_for_batch
+    when_graded: list[tuple[int, int]] = []
+
+    def after_grading(items, out_dir, assignment):
+        when_graded.append((counts.resolutions, counts.hashes[0]))
+        return similarity_stage(items, out_dir, assignment)
+
+    monkeypatch.setattr(similarity_command, "write_for_batch", after_grading)
     assert main(["grade", str(notebook), "--out", str(out), "--sandbox", "none", "-j", "1"]) == 0
     result = load_results(out / "learner" / "results.json")
     assert result is not None and result.status is Status.GRADED and result.max_score == 100
     assert result.submission_sha256 == digest
-    assert (counts.resolutions, counts.hashes[0]) == (1, 1)
+    assert when_graded == [(1, 1)]  # the grading: one resolution, one hash
+    # then the class summary's similarity stage reads the file again and hashes what it read, to
+    # match it with its stored grading (a file changed since is not that grading's): once more
+    assert (counts.resolutions, counts.hashes[0]) == (1, 2)
 
 
 def test_the_server_resolves_once_and_hashes_each_upload_once_when_it_is_stored(

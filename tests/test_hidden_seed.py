@@ -120,10 +120,16 @@ def test_two_submissions_get_different_hidden_inputs_and_one_the_same_twice(in_p
     _, other_course = _graded(SOLUTION_NOTEBOOK, seed=course + 1)
     hidden = set(sent) - set(other_course)
     assert {op for op, _ in hidden} >= {"call", "metric"}, hidden
-    # another submission in the same course is sent none of the first one's hidden inputs
+    # another submission in the same course is sent none of the first one's hidden inputs but
+    # the model fingerprint's images (grader similarity): drawn from the course's seed, never
+    # the submission's, so that two models can be compared; unlabelled, never judged: one
+    # model request
     other, sent_other = _graded(_with_a_comment(tmp_path))
     assert other.seed_fingerprint != first.seed_fingerprint
-    assert hidden.isdisjoint(sent_other)
+    cohort = hidden & set(sent_other)
+    assert [op for op, _ in cohort] == ["model"], cohort
+    assert {op for op, _ in hidden - cohort} >= {"call", "metric"}
+    assert (hidden - cohort).isdisjoint(sent_other)
     # the seed in force is the submission's, never the course's own
     assert seed_fingerprint(course) not in {r.seed_fingerprint for r in (first, other)}
 

@@ -7,7 +7,7 @@ runs on a learner's own machine, where the server's dependencies (Flask, SQLAlch
 not installed; ``urllib`` is enough for two JSON calls. Why not under ``grader/server``: that
 package's ``__init__`` imports SQLAlchemy, so nothing in it can run in the bundle.
 
-The credential is the learner's sign-in link: its last path segment is their API token (issue 12)
+The credential is the learner's sign-in link: its last path segment is their API token
 and what comes before ``/signin/`` is the server's address. ``--link LINK`` keeps it once in
 ``$XDG_CONFIG_HOME/grader/link`` (by default ``~/.config/grader/link``), mode 0600 in a folder of
 mode 0700: outside the notebook's folder, so zipping or sharing the work never shares the link.

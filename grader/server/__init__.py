@@ -1,4 +1,4 @@
-"""The course server (issue 12): learners sign in with a personal link, upload a notebook and
+"""The course server: learners sign in with a personal link, upload a notebook and
 read their report; a queue of jobs in the database feeds Dask workers that grade with the same
 engine as ``grader grade``.
 

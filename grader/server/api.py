@@ -1,4 +1,4 @@
-"""The JSON API (issue 12, "Done when"), so that a course can be automated and a learner can
+"""The JSON API, so that a course can be automated and a learner can
 submit from a terminal or a notebook:
 
 - ``POST /api/v1/submissions`` (multipart field ``notebook``) -> ``{"id": ...}``

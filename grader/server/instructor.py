@@ -1,4 +1,4 @@
-"""The instructor's pages (issue 12, deliverable 6): the gradebook, a learner's history, manual
+"""The instructor's pages: the gradebook, a learner's history, manual
 overrides, feedback release, regrading, the class summary, the exports and the LMS zip import.
 
 Why a Blueprint with one gate: every route here is the instructor's, so :func:`_gate` runs before

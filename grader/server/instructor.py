@@ -18,6 +18,7 @@ relative links ``<id>/report.html`` resolve to :func:`summary_report` below.
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,31 @@ from grader.server import (
 )
 from grader.server.assignments import default_name, of_assignment
 from grader.server.history import describe_event
-from grader.server.models import AuditEvent, Job, Learner, Submission, utcnow
+from grader.server.models import (
+    AuditEvent,
+    Job,
+    Learner,
+    QuizAttempt,
+    QuizGrant,
+    Submission,
+    utcnow,
+)
+from grader.server.quiz_attempts import QuizService
 from grader.server.reports import report_response, self_contained
-from grader.server.state import QUIZ_EXTENSION, current
+from grader.server.state import QUIZ_EXTENSION, QUIZZES_EXTENSION, current
 
 instructor = Blueprint("instructor", __name__, url_prefix="/instructor")
+
+
+@dataclass(frozen=True)
+class LearnerQuiz:
+    """One assignment's quiz on a learner's page: its attempts and the grants of another."""
+
+    title: str
+    quiz: QuizService
+    attempts: list[QuizAttempt]
+    grants: list[QuizGrant]
+
 
 #: Events whose subject is a learner id (the others name a submission).
 LEARNER_ACTIONS = (
@@ -161,16 +182,25 @@ def learner(learner_id: str) -> Any:
             .order_by(AuditEvent.id.desc())
             .limit(500)
         ).all()
-    quiz = current_app.extensions.get(QUIZ_EXTENSION)
+    policies = server.settings.course_assignments()
+    quizzes = current_app.extensions.get(QUIZZES_EXTENSION, {})
     return render_template(
         "instructor_learner.html",
         learner=person,
         history=history,
         events=[(event, describe_event(event, numbers)) for event in events],
-        quiz=quiz,
-        attempts=quiz.attempts_of(learner_id) if quiz else [],
-        grants=quiz_grants.grants_of(server.db, learner_id) if quiz else [],
-        assignments=server.settings.course_assignments(),
+        quizzes=[
+            LearnerQuiz(
+                policy.chosen().title,
+                quiz,
+                quiz.attempts_of(learner_id),
+                quiz_grants.grants_of(server.db, learner_id, quiz.names),
+            )
+            for policy in policies
+            if (quiz := quizzes.get(policy.name)) is not None
+        ],
+        several=len(policies) > 1,
+        assignments=policies,
         extensions=extensions.extensions_of(server.db, server.settings, learner_id),
     )
 
@@ -209,12 +239,18 @@ def grant_extension(learner_id: str) -> Any:
 def grant_quiz_attempt(learner_id: str) -> Any:
     """Let one learner start another graded quiz attempt now, past the cooldown and the
     attempt limit (audit-logged, as overrides are)."""
-    quiz = current_app.extensions.get(QUIZ_EXTENSION)
+    name = request.args.get("assignment")
+    quizzes = current_app.extensions.get(QUIZZES_EXTENSION, {})
+    quiz = quizzes.get(name) if name else current_app.extensions.get(QUIZ_EXTENSION)
     if quiz is None:
         abort(404)
     try:
         quiz_grants.grant(
-            current().db, learner_id, request.form.get("comment", ""), current().clock()
+            current().db,
+            learner_id,
+            request.form.get("comment", ""),
+            current().clock(),
+            names=quiz.names,
         )
     except LookupError:
         abort(404)

@@ -111,11 +111,18 @@ def _gate() -> Any:
     return None
 
 
-def _import_refused(text: str, status: int = 400) -> Any:
-    page = render_template(
-        "instructor_import.html", report=None, error=text, limit=lms_import.IMPORT_MAX_MB
+def _import_page(**values: Any) -> Any:
+    """The import page: its form (with the course's assignments to file under) and a report."""
+    return render_template(
+        "instructor_import.html",
+        limit=lms_import.IMPORT_MAX_MB,
+        assignments=current().settings.course_assignments(),
+        **values,
     )
-    return page, status
+
+
+def _import_refused(text: str, status: int = 400) -> Any:
+    return _import_page(report=None, error=text), status
 
 
 def _view(submission: Submission) -> views.SubmissionView:
@@ -429,14 +436,18 @@ def export(kind: str) -> Any:
 
 @instructor.get("/import")
 def import_form() -> Any:
-    return render_template("instructor_import.html", report=None, limit=lms_import.IMPORT_MAX_MB)
+    return _import_page(report=None)
 
 
 @instructor.post("/import")
 def import_zip() -> Any:
-    """Queue the notebooks of an LMS zip export (``lms_import`` says how they are matched)."""
+    """Queue the notebooks of an LMS zip export (``lms_import`` says how they are matched) as
+    submissions of the assignment the form names (default: the first)."""
     server = current()
     upload = request.files.get("archive")  # parsed under the gate's size cap
+    policy = server.settings.policy_of(request.form.get("assignment") or None)
+    if policy is None:
+        return _import_refused("choose one of this course's assignments")
 
     if upload is None or not upload.filename:
         return _import_refused("choose the LMS's zip export first")
@@ -447,7 +458,9 @@ def import_zip() -> Any:
         return _import_refused(
             "this is not a zip archive: upload the LMS's submissions export (.zip)"
         )
-    report = lms_import.import_archive(server.db, server.data_dir, server.settings, path, now=now)
+    report = lms_import.import_archive(
+        server.db, server.data_dir, server.settings, path, now=now, assignment=policy
+    )
     with server.db.write() as session:
         session.add(
             AuditEvent(
@@ -459,9 +472,10 @@ def import_zip() -> Any:
                     "unmatched": len(report.unmatched),
                     "refused": len(report.refused),
                     "skipped": len(report.skipped),
+                    "assignment": policy.name,
                 },
             )
         )
     if report.imported:
         server.wake()
-    return render_template("instructor_import.html", report=report, limit=lms_import.IMPORT_MAX_MB)
+    return _import_page(report=report, filed_under=policy.name)

@@ -37,9 +37,10 @@ from flask import (
 from sqlalchemy import and_, or_, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from grader.results.record import REPORT_FILE, RESULTS_FILE, load_results
+from grader.results.record import REPORT_FILE
 from grader.server import (
     auth,
+    class_summary,
     exports,
     extensions,
     lms_import,
@@ -48,7 +49,7 @@ from grader.server import (
     totals,
     views,
 )
-from grader.server.assignments import default_name, of_assignment
+from grader.server.assignments import of_assignment
 from grader.server.history import describe_event
 from grader.server.models import (
     AuditEvent,
@@ -336,77 +337,47 @@ def job_report(job_id: int) -> Any:
     return _report(server.data_dir / folder / REPORT_FILE if folder else None)
 
 
-def summary_entries(lines: list[exports.GradebookLine]) -> list[Any]:
-    """Journal entries (``grader grade``'s rows) of each learner's latest finished grading, with
-    the instructor's overrides applied as everywhere else: the score is the gradebook's (late
-    penalty, total override), and an overridden check shows its new score."""
-    from grader.batch.journal import JournalCheck, JournalEntry
-
-    server = current()
-    entries = []
-    with server.db.read() as session:
-        for line in lines:
-            if line.latest is None or line.latest.pending:
-                continue
-            submission = session.get(Submission, line.latest.id)
-            job = submission.jobs[-1] if submission and submission.jobs else None
-            if job is None:
-                continue
-            folder = server.data_dir / job.result_dir if job.result_dir else None
-            result = load_results(folder / RESULTS_FILE) if folder is not None else None
-            changed = {a.check: a.score for a in line.latest.overrides if a.applies}
-            entries.append(
-                JournalEntry(
-                    id=line.learner.id,
-                    source=f"submission {line.latest.number}",
-                    status=str(job.status),
-                    error=job.message,
-                    score=line.latest.score if line.latest.score is not None else job.score,
-                    max_score=job.max_score,
-                    checks=[
-                        JournalCheck(
-                            c.number, c.name, changed.get(c.name, c.score), c.max_score, c.message
-                        )
-                        for c in (result.checks if result is not None else ())
-                    ],
-                    execution_time=result.execution_time if result is not None else 0.0,
-                    report=bool(folder and (folder / REPORT_FILE).is_file()),
-                )
-            )
-    return entries
-
-
 @instructor.get("/summary")
 def summary_redirect() -> Any:
     return redirect(url_for("instructor.summary"))
 
 
 @instructor.get("/summary/")
-def summary() -> Any:
-    """``grader grade``'s class summary page, from the server's latest results."""
+@instructor.get("/summary/<assignment>/")
+def summary(assignment: str | None = None) -> Any:
+    """``grader grade``'s class summary page of one assignment (none named: the default one),
+    from the server's latest results."""
     from grader.batch.gradebook import render_index
 
     server = current()
+    policy = server.settings.policy_of(assignment)
+    if policy is None:
+        abort(404)
     lines = exports.gradebook_lines(
         server.db, server.data_dir, server.settings, totals.quiz_maximum(current_app)
     )
-    title = f"Class summary: {server.settings.title}"
-    return self_contained(render_index(summary_entries(lines), Path("summary"), title))
+    several = len(server.settings.course_assignments()) > 1
+    title = f"Class summary: {policy.chosen().title if several else server.settings.title}"
+    entries = class_summary.entries(server, lines, policy.name)
+    return self_contained(render_index(entries, Path("summary"), title))
 
 
 @instructor.get("/summary/<learner_id>/report.html")
-def summary_report(learner_id: str) -> Any:
-    """The summary's link to a learner's report: their latest submission's (of the default
-    assignment, the one the summary shows)."""
+@instructor.get("/summary/<assignment>/<learner_id>/report.html")
+def summary_report(learner_id: str, assignment: str | None = None) -> Any:
+    """The summary's link to a learner's report: their latest submission's of the assignment
+    the summary shows."""
     server = current()
-    first = default_name(server.settings)
+    policy = server.settings.policy_of(assignment)
+    if policy is None:
+        abort(404)
     with server.db.read() as session:
         submission = session.scalar(
             select(Submission)
             .options(*views.WITH_GRADINGS)
             .where(
                 Submission.learner_id == learner_id,
-                of_assignment(Submission.assignment, server.settings, first),
+                of_assignment(Submission.assignment, server.settings, policy.name),
             )
             .order_by(Submission.id.desc())
             .limit(1)

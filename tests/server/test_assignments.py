@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -375,3 +376,25 @@ def test_migration_0009_gives_older_rows_the_default_assignment(data_dir, db_url
         (stored,) = session.scalars(select(Submission.assignment)).all()
     assert stored == ""  # the default (first) assignment of whatever the settings hold
     database.dispose()
+
+
+def test_the_class_summary_shows_one_assignment_each(make, settings):
+    course = make(two_assignments(settings))
+    alice, bob = course.client("alice"), course.client("bob")
+    assert upload(alice).status_code == upload(bob).status_code == 302
+    assert upload(alice, "keras_course").status_code == 302
+    course.grade_all(per_assignment_grade)
+    instructor = course.client("instructor")
+    gradebook = instructor.get("/instructor").get_data(as_text=True)
+    assert 'href="/instructor/summary/object_localization/"' in gradebook
+    assert 'href="/instructor/summary/keras_course/"' in gradebook
+    first = instructor.get("/instructor/summary/object_localization/").get_data(as_text=True)
+    second = instructor.get("/instructor/summary/keras_course/").get_data(as_text=True)
+    assert set(re.findall(r'href="(\w+)/report\.html"', first)) == {"alice", "bob"}
+    assert set(re.findall(r'href="(\w+)/report\.html"', second)) == {"alice"}
+    report = instructor.get("/instructor/summary/keras_course/alice/report.html")
+    assert report.status_code == 200 and b"keras report: 3" in report.data
+    assert instructor.get("/instructor/summary/keras_course/bob/report.html").status_code == 404
+    default = instructor.get("/instructor/summary/alice/report.html")  # the first assignment's
+    assert default.status_code == 200 and b"keras report" not in default.data
+    assert instructor.get("/instructor/summary/nothing/").status_code == 404

@@ -1,5 +1,9 @@
 """The quiz's pages (``/quiz``): the one web delivery of the quiz, graded or practice.
 
+On a course server each assignment whose folder has a quiz bank has its graded quiz: the
+default assignment's at ``/quiz/``, another's at ``/quiz/?assignment=NAME`` (its start, release
+and CSV routes take the same query); an attempt's pages find their quiz from the attempt.
+
 Graded (the course server): only a signed-in learner takes it; the learner is the one their
 signed session names, attempts live in the server's database (``quiz_attempts``), and every
 lookup of an attempt filters on that learner, so another learner's attempt id is a 404 like a

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from grader.server import views
+from grader.server.history import describe_event
 from grader.server.models import AuditEvent, Extension, Submission
 from grader.server.settings import AssignmentPolicy, SettingsError, from_mapping, load_settings
 from tests.server.assignment_fakes import per_assignment_grade
@@ -272,7 +273,10 @@ def test_an_extension_lets_one_learner_submit_after_the_deadline_without_a_late_
     assert event.detail["assignment"] == "keras_course" and event.detail["comment"] == "ill"
     learner_page = teacher.get("/instructor/learners/bob").get_data(as_text=True)
     assert "keras_course: deadline 2099-06-01 12:00 UTC" in learner_page
-    assert "Extension granted" in learner_page  # the history
+    # the history, in a sentence
+    assert "Deadline of keras_course extended to 2099-06-01 12:00 UTC by instructor: ill." in (
+        learner_page
+    )
 
 
 def test_extra_submissions_a_day_for_one_learner(make, settings):
@@ -292,6 +296,30 @@ def test_extra_submissions_a_day_for_one_learner(make, settings):
     with course.db.read() as session:
         assert len(session.scalars(select(Extension)).all()) == 2  # the history is kept
     assert "more granted to you" not in bob.get("/").get_data(as_text=True)
+    history = teacher.get("/instructor/learners/bob").get_data(as_text=True)
+    assert "1 more submission a day for keras_course, granted by instructor." in history
+    assert (
+        "Extension of keras_course ended by instructor; the deadline and daily limit of the "
+        "course apply." in history
+    )
+
+
+def test_an_extension_of_both_reads_as_one_sentence():
+    event = AuditEvent(
+        actor="instructor",
+        action="extension_granted",
+        subject="bob",
+        detail={
+            "assignment": "keras_course",
+            "deadline": "2099-06-01T12:00:00+02:00",
+            "extra_per_day": 3,
+            "comment": "ill",
+        },
+    )
+    assert describe_event(event) == (
+        "Deadline of keras_course extended to 2099-06-01 10:00 UTC, with 3 more submissions a "
+        "day, by instructor: ill."
+    )
 
 
 def test_extensions_are_the_instructors_only_and_checked(make, settings):

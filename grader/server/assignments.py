@@ -21,12 +21,15 @@ def name_of(settings: Settings, stored: str) -> str:
     return stored or default_name(settings)
 
 
+def stored_names(settings: Settings, name: str) -> tuple[str, ...]:
+    """The ``assignment`` values of assignment ``name``'s rows (the default one's: also "")."""
+    return (name, "") if name == default_name(settings) else (name,)
+
+
 def of_assignment(column: Any, settings: Settings, name: str) -> Any:
     """The condition on ``column`` (``Submission.assignment``, ``QuizAttempt.assignment``)
     that keeps the rows of assignment ``name``."""
-    if name == default_name(settings):
-        return column.in_((name, ""))
-    return column == name
+    return column.in_(stored_names(settings, name))
 
 
 def chosen(settings: Settings, name: str | None) -> AssignmentPolicy | None:

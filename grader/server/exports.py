@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from grader.server import totals, views
+from grader.server.assignments import stored_names
 from grader.server.db import Database
 from grader.server.models import Learner, QuizAttempt
 from grader.server.settings import Settings
@@ -38,20 +39,23 @@ class QuizScore:
     max_score: float
 
 
-def quiz_score(db: Database, learner_id: str) -> QuizScore | None:
-    """The learner's graded quiz score: their best submitted attempt (the quiz's pass rule reads
-    the best one too), None before their first submitted attempt. The one place the gradebook
-    reads the signed-in quiz (``quiz_attempts``)."""
+def quiz_score(
+    db: Database, learner_id: str, names: tuple[str, ...] | None = None
+) -> QuizScore | None:
+    """The learner's graded score of the quiz whose attempts carry ``names``
+    (``assignments.stored_names``; None: any quiz's): their best submitted attempt (the quiz's
+    pass rule reads the best one too), None before their first submitted attempt. The one
+    place the gradebook reads the signed-in quiz (``quiz_attempts``)."""
     with db.read() as session:
+        query = select(QuizAttempt).where(
+            QuizAttempt.learner_id == learner_id,
+            QuizAttempt.score.is_not(None),
+            QuizAttempt.practice.is_(False),  # practice attempts are never graded
+        )
+        if names is not None:
+            query = query.where(QuizAttempt.assignment.in_(names))
         best = session.scalars(
-            select(QuizAttempt)
-            .where(
-                QuizAttempt.learner_id == learner_id,
-                QuizAttempt.score.is_not(None),
-                QuizAttempt.practice.is_(False),  # practice attempts are never graded
-            )
-            .order_by(QuizAttempt.score.desc(), QuizAttempt.number)
-            .limit(1)
+            query.order_by(QuizAttempt.score.desc(), QuizAttempt.number).limit(1)
         ).first()
         if best is None or best.max_score is None:
             return None
@@ -62,8 +66,13 @@ def quiz_score(db: Database, learner_id: str) -> QuizScore | None:
 class GradebookLine:
     learner: Learner
     assignments: dict[str, views.AssignmentRow]  # by name, in the course's order
-    quiz: QuizScore | None
+    quizzes: dict[str, QuizScore | None]  # each quiz's by its assignment's name
     course_total: totals.Total
+
+    @property
+    def quiz(self) -> QuizScore | None:
+        """The first quiz's score (the default assignment's)."""
+        return next(iter(self.quizzes.values()), None)
 
     @property
     def submissions(self) -> int:
@@ -103,39 +112,56 @@ class GradebookLine:
 
 def line_total(
     latests: dict[str, views.SubmissionView | None],
-    quiz: QuizScore | None,
+    quizzes: dict[str, QuizScore | None],
     scales: tuple[totals.Scale, ...],
 ) -> totals.Total:
     """The course total of a learner's latest submission of each assignment (by name, as the
-    viewer may see it) and their quiz."""
+    viewer may see it) and their score of each assignment's quiz."""
     scores: dict[str, tuple[float | None, float | None]] = {}
     for scale in scales:
         if scale.kind == totals.ASSIGNMENT and latests.get(scale.name) is not None:
             latest = latests[scale.name]
             assert latest is not None
             scores[scale.key] = (latest.score, latest.max_score)
-        elif scale.kind == totals.QUIZ and quiz is not None:
+        elif scale.kind == totals.QUIZ and quizzes.get(scale.name) is not None:
+            quiz = quizzes[scale.name]
+            assert quiz is not None
             scores[scale.key] = (quiz.score, quiz.max_score)
     return totals.course_total(scores, scales)
 
 
+def _quizzes(
+    db: Database, settings: Settings, learner_id: str, scales: tuple[totals.Scale, ...]
+) -> dict[str, QuizScore | None]:
+    """The learner's score of each quiz of ``scales``, by its assignment's name."""
+    return {
+        scale.name: quiz_score(db, learner_id, stored_names(settings, scale.name))
+        for scale in scales
+        if scale.kind == totals.QUIZ
+    }
+
+
 def gradebook_lines(
-    db: Database, data_dir: Path, settings: Settings, quiz_max: float | None
+    db: Database, data_dir: Path, settings: Settings, quiz_max: totals.QuizMaxima
 ) -> list[GradebookLine]:
-    """One line per roster learner, ordered by id. ``quiz_max``: the course quiz's points
-    (``totals.quiz_maximum``), None when it has no quiz."""
+    """One line per roster learner, ordered by id. ``quiz_max``: the points of each
+    assignment's quiz (``totals.quiz_maximum``), empty or None when the course has none."""
     scales = totals.scales_of(db, settings, quiz_max)
     lines = []
     for row in views.gradebook(db, data_dir, settings):
-        quiz = quiz_score(db, row.learner.id)
+        quizzes = _quizzes(db, settings, row.learner.id, scales)
         latests = {name: each.latest for name, each in row.assignments.items()}
-        total = line_total(latests, quiz, scales)
-        lines.append(GradebookLine(row.learner, row.assignments, quiz, total))
+        total = line_total(latests, quizzes, scales)
+        lines.append(GradebookLine(row.learner, row.assignments, quizzes, total))
     return lines
 
 
 def learner_total(
-    db: Database, data_dir: Path, settings: Settings, learner_id: str, quiz_max: float | None
+    db: Database,
+    data_dir: Path,
+    settings: Settings,
+    learner_id: str,
+    quiz_max: totals.QuizMaxima,
 ) -> totals.Total:
     """A learner's course total as they may see it (feedback not released counts 0): their
     home page and the scores posted to an LMS."""
@@ -144,7 +170,7 @@ def learner_total(
     for row in rows:
         latests.setdefault(row.assignment, row)
     scales = totals.scales_of(db, settings, quiz_max)
-    return line_total(latests, quiz_score(db, learner_id), scales)
+    return line_total(latests, _quizzes(db, settings, learner_id, scales), scales)
 
 
 def _number(value: float | None) -> object:
@@ -212,22 +238,35 @@ def _assignment_cells(row: views.AssignmentRow) -> list[object]:
 ASSIGNMENT_COLUMNS = GRADEBOOK_COLUMNS[3:11]
 
 
-def _item_name(part: totals.Part) -> str:
-    return part.scale.name if part.scale.kind == totals.ASSIGNMENT else "quiz"
+def _item_name(part: totals.Part, first_quiz: str) -> str:
+    """An item's name in the column headers: the assignment's; ``quiz`` for the first quiz,
+    ``<assignment>_quiz`` for another's."""
+    if part.scale.kind == totals.ASSIGNMENT:
+        return part.scale.name
+    return "quiz" if part.scale.name == first_quiz else f"{part.scale.name}_quiz"
+
+
+def _first_quiz(line: GradebookLine) -> str:
+    return next(iter(line.quizzes), "")
 
 
 def gradebook_header(lines: list[GradebookLine]) -> list[str]:
     """``GRADEBOOK_COLUMNS`` (the first assignment's columns unprefixed, as in a one-assignment
-    course), then each further assignment's columns prefixed with its name, then one
-    ``<item>_counted`` column per item (``quiz_counted`` for the quiz): its score as it counts
-    in the total, scaled to its points (what an LMS receives for that item)."""
+    course), then each further assignment's columns prefixed with its name (its quiz's score
+    columns, when it has one, ``<assignment>_quiz_score`` and ``_quiz_max_score``), then one
+    ``<item>_counted`` column per item (``quiz_counted`` for the first quiz): its score as it
+    counts in the total, scaled to its points (what an LMS receives for that item)."""
     if not lines:
         return list(GRADEBOOK_COLUMNS)
     further = list(lines[0].assignments)[1:]
+    first_quiz = _first_quiz(lines[0])
     header = list(GRADEBOOK_COLUMNS[:11])
     header += [f"{name}_{column}" for name in further for column in ASSIGNMENT_COLUMNS]
-    header += list(GRADEBOOK_COLUMNS[11:])
-    header += [f"{_item_name(part)}_counted" for part in lines[0].course_total.parts]
+    header += list(GRADEBOOK_COLUMNS[11:13])
+    for name in list(lines[0].quizzes)[1:]:
+        header += [f"{name}_quiz_score", f"{name}_quiz_max_score"]
+    header += list(GRADEBOOK_COLUMNS[13:])
+    header += [f"{_item_name(part, first_quiz)}_counted" for part in lines[0].course_total.parts]
     return header
 
 
@@ -242,13 +281,12 @@ def gradebook_csv(lines: list[GradebookLine], column: str = "") -> str:
         row += _assignment_cells(each[0])
         for further in each[1:]:
             row += _assignment_cells(further)
-        quiz = line.course_total.quiz
-        row += [
-            _blank(line.quiz.score if line.quiz else None),
-            _blank(quiz.maximum if quiz else None),
-            _blank(line.total),
-            line.total_max,
-        ]
+        quizzes = line.course_total.quizzes
+        if not quizzes:
+            row += ["", ""]
+        for part in quizzes:
+            row += [_blank(part.score), _blank(part.maximum)]
+        row += [_blank(line.total), line.total_max]
         row += [_blank(None if p.score is None else p.counted) for p in line.course_total.parts]
         rows.append(row)
     return csv_text(gradebook_header(lines), rows)

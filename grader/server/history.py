@@ -9,6 +9,7 @@ event never breaks the page.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,24 @@ def _submission(event: AuditEvent, numbers: Mapping[str, int]) -> str:
 
 def _score(detail: Mapping[str, Any]) -> str:
     return f"{_num(detail.get('score'))} / {_num(detail.get('max_score'))}"
+
+
+def _extension(event: AuditEvent) -> str:
+    """An extension granted (a later deadline, more submissions a day) or ended, and why."""
+    detail = event.detail
+    name, extra = detail["assignment"], detail.get("extra_per_day") or 0
+    deadline = detail.get("deadline")
+    why = f": {detail['comment']}" if detail.get("comment") else ""
+    more = f"{extra} more submission{'s' if extra != 1 else ''} a day"
+    if deadline:
+        when = dt.datetime.fromisoformat(deadline).astimezone(dt.UTC)
+        also = f", with {more}," if extra else ""
+        return (
+            f"Deadline of {name} extended to {when:%Y-%m-%d %H:%M} UTC{also} by {event.actor}{why}."
+        )
+    if extra:
+        return f"{more.capitalize()} for {name}, granted by {event.actor}{why}."
+    return f"Extension of {name} ended by {event.actor}{why}; the deadline and daily limit of the course apply."
 
 
 Describe = Callable[[AuditEvent, Mapping[str, int]], str]
@@ -73,6 +92,7 @@ SENTENCES: dict[str, Describe] = {
         + (f": {e.detail['comment']}" if e.detail.get("comment") else "")
         + "."
     ),
+    "extension_granted": lambda e, n: _extension(e),
     "learner_added": lambda e, n: "Added to the roster; a sign-in link was issued.",
     "link_reissued": lambda e, n: "A new sign-in link was issued (the old one no longer works).",
     "links_revoked": lambda e, n: "Sign-in links revoked.",
@@ -94,5 +114,10 @@ def describe_event(event: AuditEvent, numbers: Mapping[str, int] | None = None) 
         return _plain(event)
     try:
         return sentence(event, numbers or {})
-    except (KeyError, TypeError, AttributeError):  # an older event without a detail we read
+    except (
+        KeyError,
+        TypeError,
+        AttributeError,
+        ValueError,
+    ):  # an older event without a detail we read
         return _plain(event)

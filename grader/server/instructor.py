@@ -18,6 +18,7 @@ relative links ``<id>/report.html`` resolve to :func:`summary_report` below.
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,10 @@ from flask import (
 from sqlalchemy import and_, or_, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from grader.results.record import REPORT_FILE, RESULTS_FILE, load_results
+from grader.results.record import REPORT_FILE
 from grader.server import (
     auth,
+    class_summary,
     exports,
     extensions,
     lms_import,
@@ -47,13 +49,33 @@ from grader.server import (
     totals,
     views,
 )
-from grader.server.assignments import default_name, of_assignment
+from grader.server.assignments import of_assignment
 from grader.server.history import describe_event
-from grader.server.models import AuditEvent, Job, Learner, Submission, utcnow
+from grader.server.models import (
+    AuditEvent,
+    Job,
+    Learner,
+    QuizAttempt,
+    QuizGrant,
+    Submission,
+    utcnow,
+)
+from grader.server.quiz_attempts import QuizService
 from grader.server.reports import report_response, self_contained
-from grader.server.state import QUIZ_EXTENSION, current
+from grader.server.state import QUIZ_EXTENSION, QUIZZES_EXTENSION, current
 
 instructor = Blueprint("instructor", __name__, url_prefix="/instructor")
+
+
+@dataclass(frozen=True)
+class LearnerQuiz:
+    """One assignment's quiz on a learner's page: its attempts and the grants of another."""
+
+    title: str
+    quiz: QuizService
+    attempts: list[QuizAttempt]
+    grants: list[QuizGrant]
+
 
 #: Events whose subject is a learner id (the others name a submission).
 LEARNER_ACTIONS = (
@@ -90,11 +112,18 @@ def _gate() -> Any:
     return None
 
 
-def _import_refused(text: str, status: int = 400) -> Any:
-    page = render_template(
-        "instructor_import.html", report=None, error=text, limit=lms_import.IMPORT_MAX_MB
+def _import_page(**values: Any) -> Any:
+    """The import page: its form (with the course's assignments to file under) and a report."""
+    return render_template(
+        "instructor_import.html",
+        limit=lms_import.IMPORT_MAX_MB,
+        assignments=current().settings.course_assignments(),
+        **values,
     )
-    return page, status
+
+
+def _import_refused(text: str, status: int = 400) -> Any:
+    return _import_page(report=None, error=text), status
 
 
 def _view(submission: Submission) -> views.SubmissionView:
@@ -161,16 +190,25 @@ def learner(learner_id: str) -> Any:
             .order_by(AuditEvent.id.desc())
             .limit(500)
         ).all()
-    quiz = current_app.extensions.get(QUIZ_EXTENSION)
+    policies = server.settings.course_assignments()
+    quizzes = current_app.extensions.get(QUIZZES_EXTENSION, {})
     return render_template(
         "instructor_learner.html",
         learner=person,
         history=history,
         events=[(event, describe_event(event, numbers)) for event in events],
-        quiz=quiz,
-        attempts=quiz.attempts_of(learner_id) if quiz else [],
-        grants=quiz_grants.grants_of(server.db, learner_id) if quiz else [],
-        assignments=server.settings.course_assignments(),
+        quizzes=[
+            LearnerQuiz(
+                policy.chosen().title,
+                quiz,
+                quiz.attempts_of(learner_id),
+                quiz_grants.grants_of(server.db, learner_id, quiz.names),
+            )
+            for policy in policies
+            if (quiz := quizzes.get(policy.name)) is not None
+        ],
+        several=len(policies) > 1,
+        assignments=policies,
         extensions=extensions.extensions_of(server.db, server.settings, learner_id),
     )
 
@@ -209,12 +247,18 @@ def grant_extension(learner_id: str) -> Any:
 def grant_quiz_attempt(learner_id: str) -> Any:
     """Let one learner start another graded quiz attempt now, past the cooldown and the
     attempt limit (audit-logged, as overrides are)."""
-    quiz = current_app.extensions.get(QUIZ_EXTENSION)
+    name = request.args.get("assignment")
+    quizzes = current_app.extensions.get(QUIZZES_EXTENSION, {})
+    quiz = quizzes.get(name) if name else current_app.extensions.get(QUIZ_EXTENSION)
     if quiz is None:
         abort(404)
     try:
         quiz_grants.grant(
-            current().db, learner_id, request.form.get("comment", ""), current().clock()
+            current().db,
+            learner_id,
+            request.form.get("comment", ""),
+            current().clock(),
+            names=quiz.names,
         )
     except LookupError:
         abort(404)
@@ -293,77 +337,47 @@ def job_report(job_id: int) -> Any:
     return _report(server.data_dir / folder / REPORT_FILE if folder else None)
 
 
-def summary_entries(lines: list[exports.GradebookLine]) -> list[Any]:
-    """Journal entries (``grader grade``'s rows) of each learner's latest finished grading, with
-    the instructor's overrides applied as everywhere else: the score is the gradebook's (late
-    penalty, total override), and an overridden check shows its new score."""
-    from grader.batch.journal import JournalCheck, JournalEntry
-
-    server = current()
-    entries = []
-    with server.db.read() as session:
-        for line in lines:
-            if line.latest is None or line.latest.pending:
-                continue
-            submission = session.get(Submission, line.latest.id)
-            job = submission.jobs[-1] if submission and submission.jobs else None
-            if job is None:
-                continue
-            folder = server.data_dir / job.result_dir if job.result_dir else None
-            result = load_results(folder / RESULTS_FILE) if folder is not None else None
-            changed = {a.check: a.score for a in line.latest.overrides if a.applies}
-            entries.append(
-                JournalEntry(
-                    id=line.learner.id,
-                    source=f"submission {line.latest.number}",
-                    status=str(job.status),
-                    error=job.message,
-                    score=line.latest.score if line.latest.score is not None else job.score,
-                    max_score=job.max_score,
-                    checks=[
-                        JournalCheck(
-                            c.number, c.name, changed.get(c.name, c.score), c.max_score, c.message
-                        )
-                        for c in (result.checks if result is not None else ())
-                    ],
-                    execution_time=result.execution_time if result is not None else 0.0,
-                    report=bool(folder and (folder / REPORT_FILE).is_file()),
-                )
-            )
-    return entries
-
-
 @instructor.get("/summary")
 def summary_redirect() -> Any:
     return redirect(url_for("instructor.summary"))
 
 
 @instructor.get("/summary/")
-def summary() -> Any:
-    """``grader grade``'s class summary page, from the server's latest results."""
+@instructor.get("/summary/<assignment>/")
+def summary(assignment: str | None = None) -> Any:
+    """``grader grade``'s class summary page of one assignment (none named: the default one),
+    from the server's latest results."""
     from grader.batch.gradebook import render_index
 
     server = current()
+    policy = server.settings.policy_of(assignment)
+    if policy is None:
+        abort(404)
     lines = exports.gradebook_lines(
         server.db, server.data_dir, server.settings, totals.quiz_maximum(current_app)
     )
-    title = f"Class summary: {server.settings.title}"
-    return self_contained(render_index(summary_entries(lines), Path("summary"), title))
+    several = len(server.settings.course_assignments()) > 1
+    title = f"Class summary: {policy.chosen().title if several else server.settings.title}"
+    entries = class_summary.entries(server, lines, policy.name)
+    return self_contained(render_index(entries, Path("summary"), title))
 
 
 @instructor.get("/summary/<learner_id>/report.html")
-def summary_report(learner_id: str) -> Any:
-    """The summary's link to a learner's report: their latest submission's (of the default
-    assignment, the one the summary shows)."""
+@instructor.get("/summary/<assignment>/<learner_id>/report.html")
+def summary_report(learner_id: str, assignment: str | None = None) -> Any:
+    """The summary's link to a learner's report: their latest submission's of the assignment
+    the summary shows."""
     server = current()
-    first = default_name(server.settings)
+    policy = server.settings.policy_of(assignment)
+    if policy is None:
+        abort(404)
     with server.db.read() as session:
         submission = session.scalar(
             select(Submission)
             .options(*views.WITH_GRADINGS)
             .where(
                 Submission.learner_id == learner_id,
-                of_assignment(Submission.assignment, server.settings, first),
+                of_assignment(Submission.assignment, server.settings, policy.name),
             )
             .order_by(Submission.id.desc())
             .limit(1)
@@ -393,14 +407,18 @@ def export(kind: str) -> Any:
 
 @instructor.get("/import")
 def import_form() -> Any:
-    return render_template("instructor_import.html", report=None, limit=lms_import.IMPORT_MAX_MB)
+    return _import_page(report=None)
 
 
 @instructor.post("/import")
 def import_zip() -> Any:
-    """Queue the notebooks of an LMS zip export (``lms_import`` says how they are matched)."""
+    """Queue the notebooks of an LMS zip export (``lms_import`` says how they are matched) as
+    submissions of the assignment the form names (default: the first)."""
     server = current()
     upload = request.files.get("archive")  # parsed under the gate's size cap
+    policy = server.settings.policy_of(request.form.get("assignment") or None)
+    if policy is None:
+        return _import_refused("choose one of this course's assignments")
 
     if upload is None or not upload.filename:
         return _import_refused("choose the LMS's zip export first")
@@ -411,7 +429,9 @@ def import_zip() -> Any:
         return _import_refused(
             "this is not a zip archive: upload the LMS's submissions export (.zip)"
         )
-    report = lms_import.import_archive(server.db, server.data_dir, server.settings, path, now=now)
+    report = lms_import.import_archive(
+        server.db, server.data_dir, server.settings, path, now=now, assignment=policy
+    )
     with server.db.write() as session:
         session.add(
             AuditEvent(
@@ -423,9 +443,10 @@ def import_zip() -> Any:
                     "unmatched": len(report.unmatched),
                     "refused": len(report.refused),
                     "skipped": len(report.skipped),
+                    "assignment": policy.name,
                 },
             )
         )
     if report.imported:
         server.wake()
-    return render_template("instructor_import.html", report=report, limit=lms_import.IMPORT_MAX_MB)
+    return _import_page(report=report, filed_under=policy.name)

@@ -49,9 +49,10 @@ from grader.batch.discovery import (
     _member_parts,
     discover,
 )
+from grader.server.assignments import of_assignment
 from grader.server.db import Database
 from grader.server.models import Learner, Submission, utcnow
-from grader.server.settings import Settings
+from grader.server.settings import AssignmentPolicy, Settings
 from grader.server.submissions import Refused, create_submission
 
 IMPORTS_DIR = "imports"
@@ -190,8 +191,11 @@ def import_archive(
     *,
     actor: str = "instructor",
     now: dt.datetime | None = None,
+    assignment: AssignmentPolicy | None = None,
 ) -> ImportReport:
-    """Queue every notebook of ``archive`` that matches one roster learner; report the rest."""
+    """Queue every notebook of ``archive`` that matches one roster learner as a submission of
+    ``assignment`` (default: the course's first); report the rest."""
+    policy = assignment or settings.course_assignments()[0]
     report = ImportReport()
     items, notes = discover([archive])
     report.notes = [note.replace(str(archive), archive.name) for note in notes]
@@ -222,7 +226,9 @@ def import_archive(
         with db.read() as session:
             same = session.scalar(
                 select(Submission.number).where(
-                    Submission.learner_id == learner_id, Submission.sha256 == digest
+                    Submission.learner_id == learner_id,
+                    Submission.sha256 == digest,
+                    of_assignment(Submission.assignment, settings, policy.name),
                 )
             )
         if same is not None:
@@ -238,6 +244,7 @@ def import_archive(
                 now=now or utcnow(),
                 imported={"actor": actor, "source": f"{archive.name}!{source}", "late": found.late},
                 filename=item.name,
+                assignment=policy,
             )
         except Refused as refused:
             report.refused.append((source, refused.message))

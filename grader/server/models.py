@@ -210,6 +210,8 @@ class QuizGrant(Base):
     actor: Mapped[str] = mapped_column(String(200))
     comment: Mapped[str] = mapped_column(Text, default="")
     attempt_id: Mapped[int | None] = mapped_column(ForeignKey("quiz_attempts.id"), default=None)
+    # the assignment whose quiz it is, as QuizAttempt.assignment ("": the default one's)
+    assignment: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class Extension(Base):
@@ -230,14 +232,16 @@ class Extension(Base):
 
 
 class QuizRelease(Base):
-    """The instructor released the quiz's correct answers and explanations to every learner (the
-    flag is that a row exists; the rows keep who released and when)."""
+    """The instructor released the correct answers and explanations of one assignment's quiz to
+    every learner (the flag is that a row exists; the rows keep who released and when)."""
 
     __tablename__ = "quiz_releases"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
+    # the assignment whose quiz's answers were released, as QuizAttempt.assignment
+    assignment: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class Override(Base):

@@ -41,7 +41,7 @@ from grader.server.reports import report_response
 from grader.server.responses import body_too_large, message
 from grader.server.roster import Identity, identify
 from grader.server.settings import AssignmentPolicy
-from grader.server.state import QUIZ_EXTENSION, current
+from grader.server.state import QUIZZES_EXTENSION, current
 from grader.server.submissions import Refused, too_large
 
 learner = Blueprint("learner", __name__)
@@ -115,6 +115,7 @@ def _home(identity: Identity, refused: Refused | None = None, refused_for: str =
     )
     granted = extensions.extensions_of(server.db, settings, identity.learner_id)
     policies = settings.course_assignments()
+    quizzes = current_app.extensions.get(QUIZZES_EXTENSION, {})
     homes = [
         AssignmentHome(
             policy,
@@ -136,7 +137,11 @@ def _home(identity: Identity, refused: Refused | None = None, refused_for: str =
         refused_for=refused_for or policies[0].name,
         refresh=any(row.pending for row in rows),
         settings=settings,
-        has_quiz=QUIZ_EXTENSION in current_app.extensions,  # the course's assignment has a quiz
+        quizzes=[  # each assignment's quiz: its title and its page's assignment query value
+            (home.title, quizzes[home.policy.name].link)
+            for home in homes
+            if home.policy.name in quizzes
+        ],
         total=total,
     )
     return (page, refused.status) if refused else page

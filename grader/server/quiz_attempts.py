@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from grader.server import quiz_grants
 from grader.server.db import Database
@@ -104,6 +104,16 @@ class Policy:
         done = [a.submitted_at for a in attempts if a.submitted_at is not None]
         return max(done) + self.cooldown if done else now
 
+    def check_start(self, attempts: list[QuizAttempt], now: dt.datetime) -> None:
+        """QuizRefused when a learner with these attempts (none open, no grant) may not start
+        another now: all used (403), or the cooldown not over (429)."""
+        if len(attempts) >= self.attempt_limit:
+            raise QuizRefused(f"All {self.attempt_limit} attempts have been used.", 403)
+        if attempts:
+            retry_at = max(a.submitted_at for a in attempts if a.submitted_at) + self.cooldown
+            if now < retry_at:
+                raise QuizRefused(WAIT, 429, retry_at)
+
 
 class QuizService:
     """One quiz over the server's database: graded, or practice (``practice=True``)."""
@@ -119,6 +129,8 @@ class QuizService:
         practice: bool = False,
         attempt_limit: int | None = None,
         cooldown_seconds: float | None = None,
+        assignment: str = "",
+        default: bool = True,
     ) -> None:
         self.db = db
         self.bank = bank
@@ -127,26 +139,32 @@ class QuizService:
         self.practice = practice
         self.policy = Policy.of(definition, time_limit_minutes, attempt_limit, cooldown_seconds)
         self.items = lru_cache(maxsize=1024)(self._items)
+        # whose quiz it is: the assignment its rows name (the default one's rows: also "")
+        self.assignment = assignment
+        self.names = (assignment, "") if default else (assignment,)
+
+    @property
+    def link(self) -> str | None:
+        """The ``assignment`` query value of this quiz's pages (None: the default quiz's)."""
+        return None if "" in self.names else self.assignment
 
     def _mine(self) -> Any:
-        """The condition that keeps this service to attempts of its kind."""
-        return QuizAttempt.practice.is_(self.practice)
+        """The condition that keeps this service to attempts of its kind and its assignment."""
+        return and_(QuizAttempt.practice.is_(self.practice), QuizAttempt.assignment.in_(self.names))
 
     def _items(self, seed: int) -> tuple[Item, ...]:
         return tuple(build_quiz(self.bank, self.definition, seed))
 
     # ------------------------------------------------------------------------------- reading
 
+    def _attempts(self, *where: Any, order: tuple[Any, ...]) -> list[QuizAttempt]:
+        query = select(QuizAttempt).where(self._mine(), *where).order_by(*order)
+        with self.db.read() as session:
+            return list(session.scalars(query))
+
     def attempts_of(self, learner_id: str) -> list[QuizAttempt]:
         self.close_expired(learner_id)
-        with self.db.read() as session:
-            return list(
-                session.scalars(
-                    select(QuizAttempt)
-                    .where(QuizAttempt.learner_id == learner_id, self._mine())
-                    .order_by(QuizAttempt.number)
-                )
-            )
+        return self._attempts(QuizAttempt.learner_id == learner_id, order=(QuizAttempt.number,))
 
     def attempt_for(self, viewer: Identity, attempt_id: int) -> QuizAttempt | None:
         """One attempt, or None when it does not exist or belongs to another learner (the
@@ -160,36 +178,30 @@ class QuizService:
             return session.scalar(query)
 
     def all_attempts(self) -> list[QuizAttempt]:
-        with self.db.read() as session:
-            return list(
-                session.scalars(
-                    select(QuizAttempt)
-                    .where(self._mine())
-                    .order_by(QuizAttempt.started_at, QuizAttempt.id)
-                )
-            )
+        return self._attempts(order=(QuizAttempt.started_at, QuizAttempt.id))
 
     def released_at(self) -> dt.datetime | None:
         with self.db.read() as session:
-            return session.scalar(select(func.min(QuizRelease.released_at)))
+            return session.scalar(
+                select(func.min(QuizRelease.released_at)).where(
+                    QuizRelease.assignment.in_(self.names)
+                )
+            )
 
     def answers_visible(self, viewer: Identity, learner_id: str) -> bool:
         """Correct answers show in practice, to the instructor, to a learner whose attempts are
         all used, and to everyone once the instructor released them."""
         if self.practice or viewer.is_instructor or self.released_at() is not None:
             return True
-        with self.db.read() as session:
-            done = session.scalar(
-                select(func.count())
-                .select_from(QuizAttempt)
-                .where(
-                    QuizAttempt.learner_id == learner_id,
-                    QuizAttempt.submitted_at.is_not(None),
-                    self._mine(),
-                )
+        done = len(
+            self._attempts(
+                QuizAttempt.learner_id == learner_id,
+                QuizAttempt.submitted_at.is_not(None),
+                order=(QuizAttempt.id,),
             )
-        granted = len(quiz_grants.grants_of(self.db, learner_id))
-        return (done or 0) >= self.policy.attempt_limit + granted
+        )
+        granted = len(quiz_grants.grants_of(self.db, learner_id, self.names))
+        return done >= self.policy.attempt_limit + granted
 
     # ------------------------------------------------------------------------------- writing
 
@@ -207,19 +219,15 @@ class QuizService:
                     .order_by(QuizAttempt.number)
                 )
             )
-            attempts = [a for a in every if a.practice == self.practice]
+            attempts = [
+                a for a in every if a.practice == self.practice and a.assignment in self.names
+            ]
             open_ = [a for a in attempts if a.submitted_at is None]
             if open_:
                 return open_[-1]
-            grant = None if self.practice else quiz_grants.waiting(session, learner_id)
-            limit = self.policy.attempt_limit
-            if grant is None and len(attempts) >= limit:
-                raise QuizRefused(f"All {limit} attempts have been used.", 403)
-            if grant is None and attempts:
-                retry_at = max(a.submitted_at for a in attempts if a.submitted_at)
-                retry_at += self.policy.cooldown
-                if now < retry_at:
-                    raise QuizRefused(WAIT, 429, retry_at)
+            grant = None if self.practice else quiz_grants.waiting(session, learner_id, self.names)
+            if grant is None:
+                self.policy.check_start(attempts, now)
             limit_delta = self.policy.time_limit
             attempt = QuizAttempt(
                 learner_id=learner_id,
@@ -229,6 +237,7 @@ class QuizService:
                 bank=self.bank.fingerprint,
                 started_at=now,
                 deadline_at=now + limit_delta if limit_delta else None,
+                assignment=self.assignment,
             )
             session.add(attempt)
             session.add(
@@ -290,18 +299,25 @@ class QuizService:
             attempt.max_score = result.max_score
             attempt.passed = result.passed
             attempt.result = result.to_dict()
-            session.add(
-                AuditEvent(
-                    actor=attempt.learner_id if not expired else "server",
-                    action="quiz_expired" if expired else "quiz_submitted",
-                    subject=attempt.learner_id,
-                    detail={"attempt": attempt.number, "score": result.score},
-                )
-            )
+            session.add(_recorded_event(attempt, expired))
             return True
 
     def release(self, actor: str = "instructor") -> None:
         """Show the correct answers and explanations to every learner from now on."""
         with self.db.write() as session:
-            session.add(QuizRelease(actor=actor, released_at=self.clock()))
-            session.add(AuditEvent(actor=actor, action="quiz_answers_released"))
+            session.add(
+                QuizRelease(actor=actor, released_at=self.clock(), assignment=self.assignment)
+            )
+            detail = {"assignment": self.assignment} if self.assignment else {}
+            session.add(AuditEvent(actor=actor, action="quiz_answers_released", detail=detail))
+
+
+def _recorded_event(attempt: QuizAttempt, expired: bool) -> AuditEvent:
+    """The audit event of an attempt just scored: submitted by its learner, or closed by the
+    server at its time limit."""
+    return AuditEvent(
+        actor=attempt.learner_id if not expired else "server",
+        action="quiz_expired" if expired else "quiz_submitted",
+        subject=attempt.learner_id,
+        detail={"attempt": attempt.number, "score": attempt.score},
+    )

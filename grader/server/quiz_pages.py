@@ -1,5 +1,9 @@
 """The quiz's pages (``/quiz``): the one web delivery of the quiz, graded or practice.
 
+On a course server each assignment whose folder has a quiz bank has its graded quiz: the
+default assignment's at ``/quiz/``, another's at ``/quiz/?assignment=NAME`` (its start, release
+and CSV routes take the same query); an attempt's pages find their quiz from the attempt.
+
 Graded (the course server): only a signed-in learner takes it; the learner is the one their
 signed session names, attempts live in the server's database (``quiz_attempts``), and every
 lookup of an attempt filters on that learner, so another learner's attempt id is a 404 like a
@@ -40,6 +44,7 @@ from grader.server.responses import message
 from grader.server.roster import Identity, RosterError, enrol, identify
 from grader.server.state import EXTENSION as STATE
 from grader.server.state import QUIZ_EXTENSION as EXTENSION
+from grader.server.state import QUIZZES_EXTENSION as QUIZZES
 from quiz.answers import LETTERS, BadAnswer, read_form
 from quiz.model import TYPE_LABELS, Item
 from quiz.source import quiz_of
@@ -93,8 +98,15 @@ def _private(response: Response) -> Response:
     return response
 
 
+def services() -> dict[str, QuizService]:
+    """Every quiz of the app by its assignment's name (the default one's first)."""
+    return current_app.extensions.get(QUIZZES, {})
+
+
 def service() -> QuizService:
-    found = current_app.extensions.get(EXTENSION)
+    """The quiz the request's ``assignment`` query names (none: the default assignment's)."""
+    name = request.args.get("assignment")
+    found = services().get(name) if name else current_app.extensions.get(EXTENSION)
     if found is None:
         abort(404)
     return found
@@ -132,7 +144,7 @@ def _home_page(quiz: QuizService, identity: Identity | None, form: PracticeForm 
     now = quiz.clock()
     granted = bool(identity and identity.learner_id) and any(
         grant.attempt_id is None
-        for grant in quiz_grants.grants_of(quiz.db, identity.learner_id or "")
+        for grant in quiz_grants.grants_of(quiz.db, identity.learner_id or "", quiz.names)
     )
     nxt = quiz.policy.next_start(attempts, now, granted)
     return render_template(
@@ -163,7 +175,7 @@ def home() -> Any:
             "Sign in to take the quiz",
         )
     if identity.is_instructor:
-        return redirect(url_for("quiz.instructor"))
+        return redirect(url_for("quiz.instructor", assignment=quiz.link))
     return _home_page(quiz, identity, None)
 
 
@@ -204,12 +216,14 @@ def start() -> Any:
 
 
 def _owned(attempt_id: int) -> tuple[QuizService, Identity, QuizAttempt]:
-    quiz = service()
+    """The attempt, the viewer's own (or any, to the instructor), with the quiz it is of."""
+    service()  # 404 without a quiz
     identity = _signed_in()
-    attempt = quiz.attempt_for(identity, attempt_id)
-    if attempt is None:
-        abort(404)
-    return quiz, identity, attempt
+    for quiz in services().values() or [service()]:
+        attempt = quiz.attempt_for(identity, attempt_id)
+        if attempt is not None:
+            return quiz, identity, attempt
+    abort(404)
 
 
 @quiz_pages.get("/attempts/<int:attempt_id>")
@@ -274,10 +288,12 @@ def _sign_in_instructor(quiz: QuizService) -> Any:
     form = InstructorForm()
     identity = identify(quiz.db, form.token.data or "") if form.validate_on_submit() else None
     if identity is None or not identity.is_instructor:
-        page = render_template("quiz_instructor_login.html", form=form, error="Wrong token.")
+        page = render_template(
+            "quiz_instructor_login.html", form=form, error="Wrong token.", quiz=quiz
+        )
         return page, 403
     auth.sign_in(identity, quiz.db)
-    return redirect(url_for("quiz.instructor"), 303)
+    return redirect(url_for("quiz.instructor", assignment=quiz.link), 303)
 
 
 @quiz_pages.route("/instructor", methods=["GET", "POST"])
@@ -287,7 +303,9 @@ def instructor() -> Any:
     if quiz.practice and (identity is None or not identity.is_instructor):
         if request.method == "POST":
             return _sign_in_instructor(quiz)
-        return render_template("quiz_instructor_login.html", form=InstructorForm(), error=None)
+        return render_template(
+            "quiz_instructor_login.html", form=InstructorForm(), error=None, quiz=quiz
+        )
     if request.method == "POST" or identity is None or not identity.is_instructor:
         abort(404)
     attempts = quiz.all_attempts()
@@ -310,7 +328,7 @@ def release() -> Any:
         abort(404)
     quiz.release()
     flash("The correct answers and explanations are now shown to every learner.")
-    return redirect(url_for("quiz.instructor"), 303)
+    return redirect(url_for("quiz.instructor", assignment=quiz.link), 303)
 
 
 def _csv(text: str, name: str) -> Response:
@@ -334,21 +352,30 @@ def questions_csv() -> Any:
     return _csv(quiz_stats.questions_csv(stats), "quiz-questions.csv")
 
 
-def register_quiz(app: Flask, quiz: QuizService | None = None) -> None:
-    """Serve ``quiz`` (default: the graded quiz of the course's assignment, when it has one)
-    under /quiz."""
-    if quiz is None:
-        server = app.extensions[STATE]
-        source = quiz_of(server.settings.chosen_assignment())
+def course_quizzes(server: Any) -> dict[str, QuizService]:
+    """The graded quiz of each of the course's assignments that has one, by its name."""
+    found = {}
+    for index, policy in enumerate(server.settings.course_assignments()):
+        source = quiz_of(policy.chosen())
         if source is not None:
             bank, definition = source.load()
-            quiz = QuizService(
+            found[policy.name] = QuizService(
                 server.db,
                 bank,
                 definition,
                 server.settings.quiz_time_limit_minutes,
                 clock=lambda: server.clock(),
+                assignment=policy.name,
+                default=index == 0,
             )
-    if quiz is not None:
-        app.extensions[EXTENSION] = quiz
+    return found
+
+
+def register_quiz(app: Flask, quiz: QuizService | None = None) -> None:
+    """Serve ``quiz`` (default: the graded quiz of each of the course's assignments that has
+    one) under /quiz: the default assignment's at /quiz/, another's with ``?assignment=NAME``."""
+    quizzes = course_quizzes(app.extensions[STATE]) if quiz is None else {quiz.assignment: quiz}
+    if quizzes:
+        app.extensions[QUIZZES] = quizzes
+        app.extensions[EXTENSION] = next(iter(quizzes.values()))
     app.register_blueprint(quiz_pages)

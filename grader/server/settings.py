@@ -77,7 +77,7 @@ class Settings:
     # deadline, late_penalty, submissions_per_day (default: the top-level ones) and points (in the
     # course total; default: the notebook's own maximum). Empty: the one of `assignment`, with the
     # top-level deadline, late_penalty and notebook_points. The first one is the default of
-    # uploads and clients that name none, and its quiz is the course's quiz.
+    # uploads and clients that name none; each one whose folder has a quiz bank has its quiz.
     assignments: tuple[AssignmentPolicy, ...] = ()
     # Shown in every page's header and title. Empty: the assignment's own title.
     course_title: str = ""
@@ -140,7 +140,7 @@ class Settings:
     # scaled to them. None: the notebook's own maximum, so by default the total is the
     # notebook's 100 points plus the quiz's points, as the course was designed.
     notebook_points: float | None = None
-    # Points the quiz counts for in the course total, its best attempt's score scaled to them; a
+    # Points each quiz counts for in the course total, its best attempt's score scaled to them; a
     # learner without a submitted attempt counts 0 of them, so every total has one maximum.
     # None: the quiz's own points. 0 leaves the quiz out of the total.
     quiz_points: float | None = None

@@ -27,7 +27,10 @@ from grader.server.roster import Identity
 from grader.server.settings import AssignmentPolicy, Settings
 from grader.server.submissions import Accepted, Refused, create_submission
 
-QUIZ_EXTENSION = "course_quiz"  # the quiz's service, when the course's assignment has a quiz
+# the quiz services: the first one (the default assignment's, when it has a quiz), and each
+# assignment's by the assignment's name
+QUIZ_EXTENSION = "course_quiz"
+QUIZZES_EXTENSION = "course_quizzes"
 
 
 def build_bundle(out: Path, assignment: str = "") -> None:

@@ -1,15 +1,16 @@
 """A learner's course total: the one computation behind every number that adds the course's
-items, each assignment's notebook and the quiz (the gradebook page, ``gradebook.csv``, the Canvas
-and Moodle files, the learner's home page, the scores posted to an LMS).
+items, each assignment's notebook and each assignment's quiz (the gradebook page,
+``gradebook.csv``, the Canvas and Moodle files, the learner's home page, the scores posted to an
+LMS).
 
 Why one function: views that each add the parts their own way disagree (a quiz counted only
 when attempted makes one learner's total out of 110 and another's out of 100). The rules, once:
 
 - An assignment's part is the learner's latest submission of it as ``views`` shows it (late
-  penalty and the instructor's overrides applied); the quiz's part is the best submitted
-  attempt (``exports.quiz_score``).
+  penalty and the instructor's overrides applied); a quiz's part is the best submitted
+  attempt at that assignment's quiz (``exports.quiz_score``).
 - Each item counts for its points in the total (``points`` of each of ``assignments``, or
-  ``notebook_points`` of a one-assignment course, and ``quiz_points``; default: the item's own
+  ``notebook_points`` of a one-assignment course, and ``quiz_points``, each quiz's; default: the item's own
   maximum), its score scaled to them: the weights of the total are settings.
 - A part without a score yet (no submission, no attempt, a grading in progress, feedback not
   released) counts 0 of its points, so every learner's total has the same maximum.
@@ -28,7 +29,7 @@ from grader.server.assignments import of_assignment
 from grader.server.db import Database
 from grader.server.models import Job, Submission
 from grader.server.settings import Settings
-from grader.server.state import QUIZ_EXTENSION
+from grader.server.state import QUIZZES_EXTENSION
 
 DEFAULT_NOTEBOOK_MAXIMUM = 100.0  # a notebook's maximum before any grading says what it is
 ASSIGNMENT = "assignment"  # the kinds of items
@@ -88,8 +89,13 @@ class Total:
 
     @property
     def quiz(self) -> Part | None:
-        """The quiz's part; None: the course has no quiz."""
-        return next((part for part in self.parts if part.scale.kind == QUIZ), None)
+        """The first quiz's part (the default assignment's); None: the course has no quiz."""
+        return next(iter(self.quizzes), None)
+
+    @property
+    def quizzes(self) -> tuple[Part, ...]:
+        """Each assignment's quiz's part, in the course's order."""
+        return tuple(part for part in self.parts if part.scale.kind == QUIZ)
 
     @property
     def score(self) -> float | None:
@@ -115,28 +121,38 @@ def notebook_maximum(db: Database, settings: Settings, name: str) -> float:
     return float(found) if found else DEFAULT_NOTEBOOK_MAXIMUM
 
 
-def quiz_maximum(app: Any) -> float | None:
-    """The points of the course's quiz (the app's quiz service), None when it has none."""
+def quiz_maximum(app: Any) -> dict[str, float]:
+    """The points of each assignment's quiz (the app's quiz services) by the assignment's name;
+    empty when the course has no quiz."""
     from quiz.scoring import score_quiz
 
-    quiz = app.extensions.get(QUIZ_EXTENSION)
-    if quiz is None:
-        return None  # every variant drawn from one bank has the same points: seed 0's
-    return float(score_quiz(quiz.items(0), {}, 0, quiz.policy.pass_mark).max_score)
+    quizzes = app.extensions.get(QUIZZES_EXTENSION, {})
+    return {  # every variant drawn from one bank has the same points: seed 0's
+        name: float(score_quiz(quiz.items(0), {}, 0, quiz.policy.pass_mark).max_score)
+        for name, quiz in quizzes.items()
+    }
 
 
-def scales_of(db: Database, settings: Settings, quiz_max: float | None) -> tuple[Scale, ...]:
-    """The items of this course's totals, in order: each assignment, then the quiz of the
-    default assignment (``quiz_max``: its points, None without one)."""
+QuizMaxima = float | Mapping[str, float] | None  # a float: the default assignment's quiz alone
+
+
+def scales_of(db: Database, settings: Settings, quiz_max: QuizMaxima) -> tuple[Scale, ...]:
+    """The items of this course's totals, in order: each assignment, then each assignment's
+    quiz (``quiz_max``: their points by assignment, ``quiz_maximum``), each counting for
+    ``quiz_points``."""
     policies = settings.course_assignments()
+    if quiz_max is None or isinstance(quiz_max, float | int):
+        quiz_max = {} if quiz_max is None else {policies[0].name: float(quiz_max)}
     found = []
     for policy in policies:
         title = settings.title if len(policies) == 1 else policy.chosen().title
         top = notebook_maximum(db, settings, policy.name)
         found.append(Scale(ASSIGNMENT, policy.name, title, top, policy.points))
-    if quiz_max is not None:
-        name = policies[0].name
-        found.append(Scale(QUIZ, name, f"Quiz: {settings.title}", quiz_max, settings.quiz_points))
+    for policy in policies:
+        if policy.name in quiz_max:
+            title = settings.title if len(quiz_max) == 1 else policy.chosen().title
+            top = quiz_max[policy.name]
+            found.append(Scale(QUIZ, policy.name, f"Quiz: {title}", top, settings.quiz_points))
     return tuple(found)
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import re
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
 from grader.server import views
+from grader.server.history import describe_event
 from grader.server.models import AuditEvent, Extension, Submission
 from grader.server.settings import AssignmentPolicy, SettingsError, from_mapping, load_settings
 from tests.server.assignment_fakes import per_assignment_grade
@@ -271,7 +273,10 @@ def test_an_extension_lets_one_learner_submit_after_the_deadline_without_a_late_
     assert event.detail["assignment"] == "keras_course" and event.detail["comment"] == "ill"
     learner_page = teacher.get("/instructor/learners/bob").get_data(as_text=True)
     assert "keras_course: deadline 2099-06-01 12:00 UTC" in learner_page
-    assert "Extension granted" in learner_page  # the history
+    # the history, in a sentence
+    assert "Deadline of keras_course extended to 2099-06-01 12:00 UTC by instructor: ill." in (
+        learner_page
+    )
 
 
 def test_extra_submissions_a_day_for_one_learner(make, settings):
@@ -291,6 +296,30 @@ def test_extra_submissions_a_day_for_one_learner(make, settings):
     with course.db.read() as session:
         assert len(session.scalars(select(Extension)).all()) == 2  # the history is kept
     assert "more granted to you" not in bob.get("/").get_data(as_text=True)
+    history = teacher.get("/instructor/learners/bob").get_data(as_text=True)
+    assert "1 more submission a day for keras_course, granted by instructor." in history
+    assert (
+        "Extension of keras_course ended by instructor; the deadline and daily limit of the "
+        "course apply." in history
+    )
+
+
+def test_an_extension_of_both_reads_as_one_sentence():
+    event = AuditEvent(
+        actor="instructor",
+        action="extension_granted",
+        subject="bob",
+        detail={
+            "assignment": "keras_course",
+            "deadline": "2099-06-01T12:00:00+02:00",
+            "extra_per_day": 3,
+            "comment": "ill",
+        },
+    )
+    assert describe_event(event) == (
+        "Deadline of keras_course extended to 2099-06-01 10:00 UTC, with 3 more submissions a "
+        "day, by instructor: ill."
+    )
 
 
 def test_extensions_are_the_instructors_only_and_checked(make, settings):
@@ -375,3 +404,25 @@ def test_migration_0009_gives_older_rows_the_default_assignment(data_dir, db_url
         (stored,) = session.scalars(select(Submission.assignment)).all()
     assert stored == ""  # the default (first) assignment of whatever the settings hold
     database.dispose()
+
+
+def test_the_class_summary_shows_one_assignment_each(make, settings):
+    course = make(two_assignments(settings))
+    alice, bob = course.client("alice"), course.client("bob")
+    assert upload(alice).status_code == upload(bob).status_code == 302
+    assert upload(alice, "keras_course").status_code == 302
+    course.grade_all(per_assignment_grade)
+    instructor = course.client("instructor")
+    gradebook = instructor.get("/instructor").get_data(as_text=True)
+    assert 'href="/instructor/summary/object_localization/"' in gradebook
+    assert 'href="/instructor/summary/keras_course/"' in gradebook
+    first = instructor.get("/instructor/summary/object_localization/").get_data(as_text=True)
+    second = instructor.get("/instructor/summary/keras_course/").get_data(as_text=True)
+    assert set(re.findall(r'href="(\w+)/report\.html"', first)) == {"alice", "bob"}
+    assert set(re.findall(r'href="(\w+)/report\.html"', second)) == {"alice"}
+    report = instructor.get("/instructor/summary/keras_course/alice/report.html")
+    assert report.status_code == 200 and b"keras report: 3" in report.data
+    assert instructor.get("/instructor/summary/keras_course/bob/report.html").status_code == 404
+    default = instructor.get("/instructor/summary/alice/report.html")  # the first assignment's
+    assert default.status_code == 200 and b"keras report" not in default.data
+    assert instructor.get("/instructor/summary/nothing/").status_code == 404

@@ -70,6 +70,7 @@ def instructor_urls(app, submission_id: int, job_id: int) -> list[tuple[str, str
         "job_id": job_id,
         "learner_id": "alice",
         "kind": "canvas",
+        "assignment": "object_localization",
     }
     urls = []
     for rule in app.url_map.iter_rules():

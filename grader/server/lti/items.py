@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, url_for
+from flask import Flask, current_app, url_for
 
 from grader.server import exports, totals
-from grader.server.state import ServerState
+from grader.server.state import QUIZZES_EXTENSION, ServerState
 
 ASSIGNMENT = totals.ASSIGNMENT
 QUIZ = totals.QUIZ
@@ -32,7 +32,10 @@ class Item:
 
     def page(self) -> str:
         """Where a learner launched into this item lands (a path of this server)."""
-        return url_for("learner.index") if self.kind == ASSIGNMENT else url_for("quiz.home")
+        if self.kind == ASSIGNMENT:
+            return url_for("learner.index")
+        quiz = current_app.extensions.get(QUIZZES_EXTENSION, {}).get(self.name)
+        return url_for("quiz.home", assignment=quiz.link if quiz is not None else self.name)
 
 
 @dataclass(frozen=True)

@@ -200,10 +200,35 @@ class Assignment:
 @functools.cache
 def _import_attribute(package: str, import_root: str, target: str) -> Any:
     module_name, _, attribute = target.partition(":")
-    if import_root not in sys.path and importlib.util.find_spec(package.split(".")[0]) is None:
-        sys.path.append(import_root)
+    _own_package(package.split(".")[0], Path(import_root))
     module = importlib.import_module(f"{package}.{module_name}")
     return getattr(module, attribute) if attribute else module
+
+
+def _own_package(top: str, root: Path) -> None:
+    """Make ``top`` the package in ``root`` before a hook is imported from it.
+
+    Why: two assignment folders may share a package name (a copy of a course, two courses whose
+    folders are both ``course``); importing by name alone would take the hook from whichever
+    was imported or found first on ``sys.path``, and miss it or run the other course's."""
+    init = root / top / "__init__.py"
+    loaded = sys.modules.get(top)
+    if loaded is not None and getattr(loaded, "__file__", None):
+        if Path(loaded.__file__).resolve() == init.resolve():
+            return
+    elif loaded is None:
+        found = importlib.util.find_spec(top)
+        if found is not None and found.origin and Path(found.origin).resolve() == init.resolve():
+            return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]  # another folder's package of that name: this one's from now on
+    spec = importlib.util.spec_from_file_location(
+        top, init, submodule_search_locations=[str(root / top)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[top] = module
+    spec.loader.exec_module(module)
 
 
 def _package_of(folder: Path) -> tuple[str, Path]:

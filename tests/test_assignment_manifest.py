@@ -59,3 +59,18 @@ def test_a_good_manifest_loads_with_its_hooks(tmp_path):
     assignment = load(folder_with(tmp_path, manifest))
     assert assignment.parts[0].kind == "model" and "quiz_generators" in HOOKS
     assert dict(assignment.hooks) == {"quiz_generators": "gens:GENERATORS"}
+
+
+def test_two_folders_of_one_package_name_each_get_their_own_hook(tmp_path):
+    """A copy of a course beside the original (or two courses both in a folder ``course``), in
+    one process: each one's hook comes from its own folder, whichever was imported first."""
+    manifest = "parts: [{name: f, kind: model}]\nhooks: {quiz_generators: gens:GENERATORS}\n"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = folder_with(tmp_path / "a", manifest), folder_with(tmp_path / "b", manifest)
+    (first / "gens.py").write_text("GENERATORS = 'first'\n")
+    (second / "only_here.py").write_text("GENERATORS = 'only in the second'\n")
+    (second / "gens.py").write_text("from .only_here import GENERATORS  # noqa: F401\n")
+    assert load(first).hook("quiz_generators") == "first"
+    assert load(second).hook("quiz_generators") == "only in the second"
+    assert load(first).hook("quiz_generators") == "first"  # each kept its own

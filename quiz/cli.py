@@ -214,8 +214,24 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------- commands
 
 
-def _graded(args: argparse.Namespace, bank: Bank, definition: QuizDefinition) -> int:
-    """``quiz take --db``: a graded attempt in the store, its seed drawn there and never shown."""
+def _is_default(name: str) -> bool:
+    """Whether assignment ``name`` is the one chosen without ``--assignment`` (the only one
+    installed, or ``$GRADER_ASSIGNMENT``'s), whose quiz also owns attempts stored without a
+    name (by a release before each assignment had its quiz)."""
+    from grader.assignment import AssignmentError, resolve
+
+    try:
+        return resolve(None).name == name
+    except AssignmentError:
+        return False
+
+
+def _graded(
+    args: argparse.Namespace, bank: Bank, definition: QuizDefinition, assignment: str
+) -> int:
+    """``quiz take --db``: a graded attempt in the store, its seed drawn there and never shown.
+    The attempt is the quiz of ``assignment`` (as the course server records it: its attempt
+    numbers, limit and cooldown); "" for a quiz of no assignment (``--no-builtin-bank``)."""
     from grader.server import roster
     from grader.server.db import open_store
     from grader.server.formatting import fmt_when
@@ -229,7 +245,13 @@ def _graded(args: argparse.Namespace, bank: Bank, definition: QuizDefinition) ->
             learner = roster.on_roster(db, args.learner)
         else:
             learner = roster.enrol(db, args.learner, "quiz take")
-        quiz = QuizService(db, bank, definition)
+        quiz = QuizService(
+            db,
+            bank,
+            definition,
+            assignment=assignment,
+            default=not assignment or _is_default(assignment),
+        )
         try:
             attempt = quiz.start(learner)
         except QuizRefused as refused:
@@ -260,7 +282,7 @@ def cmd_take(args: argparse.Namespace) -> int:
     from quiz import terminal
     from quiz.variants import build_quiz
 
-    bank, definition, _ = _load(args)
+    bank, definition, name = _load(args)
     if args.db:
         if not args.learner:
             print("quiz take: --db needs --learner", file=sys.stderr)
@@ -272,7 +294,8 @@ def cmd_take(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        return _graded(args, bank, definition)
+        standalone = args.no_builtin_bank and args.definition is not None
+        return _graded(args, bank, definition, "" if standalone and not args.assignment else name)
     seed = secrets.randbelow(2**31) if args.seed is None else args.seed
     try:
         result, _ = terminal.take(build_quiz(bank, definition, seed), definition, seed)

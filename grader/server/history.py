@@ -47,6 +47,12 @@ def _extension(event: AuditEvent) -> str:
     return f"Extension of {name} ended by {event.actor}{why}; the deadline and daily limit of the course apply."
 
 
+def _quiz(event: AuditEvent) -> str:
+    """Which quiz an event concerns: each assignment's quiz numbers its own attempts."""
+    name = event.detail.get("assignment")
+    return f"Quiz of {name}" if name else "Quiz"
+
+
 Describe = Callable[[AuditEvent, Mapping[str, int]], str]
 
 SENTENCES: dict[str, Describe] = {
@@ -75,20 +81,20 @@ SENTENCES: dict[str, Describe] = {
         f"{e.actor}."
     ),
     "quiz_started": lambda e, n: (
-        f"Quiz attempt {e.subject} started"
+        f"{_quiz(e)}: attempt {e.subject} started"
         + (" (granted by the instructor)" if e.detail.get("granted_by") else "")
         + "."
     ),
     "quiz_submitted": lambda e, n: (
-        f"Quiz attempt {_num(e.detail.get('attempt'))} submitted: "
+        f"{_quiz(e)}: attempt {_num(e.detail.get('attempt'))} submitted, "
         f"{_num(e.detail.get('score'))} points."
     ),
     "quiz_expired": lambda e, n: (
-        f"Quiz attempt {_num(e.detail.get('attempt'))} closed when its time ran out: "
+        f"{_quiz(e)}: attempt {_num(e.detail.get('attempt'))} closed when its time ran out, "
         f"{_num(e.detail.get('score'))} points."
     ),
     "quiz_attempt_granted": lambda e, n: (
-        f"Another quiz attempt granted by {e.actor}"
+        f"{_quiz(e)}: another attempt granted by {e.actor}"
         + (f": {e.detail['comment']}" if e.detail.get("comment") else "")
         + "."
     ),

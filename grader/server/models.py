@@ -176,11 +176,16 @@ class QuizAttempt(Base):
     closed by the server at that limit (its late answers were refused)."""
 
     __tablename__ = "quiz_attempts"
-    __table_args__ = (UniqueConstraint("learner_id", "number"),)
+    # numbered per learner and quiz (the attempt's assignment), practice and graded alike
+    __table_args__ = (
+        UniqueConstraint(
+            "learner_id", "assignment", "number", name="uq_quiz_attempts_learner_quiz_number"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     learner_id: Mapped[str] = mapped_column(ForeignKey("learners.id"), index=True)
-    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per learner
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per learner and quiz
     seed: Mapped[int] = mapped_column(Integer)
     bank: Mapped[str] = mapped_column(String(64))  # the bank's fingerprint
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

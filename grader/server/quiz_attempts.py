@@ -152,6 +152,11 @@ class QuizService:
         """The condition that keeps this service to attempts of its kind and its assignment."""
         return and_(QuizAttempt.practice.is_(self.practice), QuizAttempt.assignment.in_(self.names))
 
+    def _named(self, detail: dict[str, Any]) -> dict[str, Any]:
+        """``detail`` with the quiz's assignment, so that an event says whose quiz it was (the
+        attempt numbers are per quiz)."""
+        return {**detail, "assignment": self.assignment} if self.assignment else detail
+
     def _items(self, seed: int) -> tuple[Item, ...]:
         return tuple(build_quiz(self.bank, self.definition, seed))
 
@@ -219,9 +224,8 @@ class QuizService:
                     .order_by(QuizAttempt.number)
                 )
             )
-            attempts = [
-                a for a in every if a.practice == self.practice and a.assignment in self.names
-            ]
+            of_quiz = [a for a in every if a.assignment in self.names]
+            attempts = [a for a in of_quiz if a.practice == self.practice]
             open_ = [a for a in attempts if a.submitted_at is None]
             if open_:
                 return open_[-1]
@@ -231,7 +235,9 @@ class QuizService:
             limit_delta = self.policy.time_limit
             attempt = QuizAttempt(
                 learner_id=learner_id,
-                number=len(every) + 1,  # unique per learner, practice and graded alike
+                # per learner and quiz, practice and graded alike (max: numbers stored before
+                # each quiz had its own numbering count every quiz's attempts)
+                number=max((a.number for a in of_quiz), default=0) + 1,
                 practice=self.practice,
                 seed=secrets.randbelow(2**31),
                 bank=self.bank.fingerprint,
@@ -245,7 +251,7 @@ class QuizService:
                     actor=learner_id,
                     action="quiz_practice_started" if self.practice else "quiz_started",
                     subject=str(attempt.number),
-                    detail={"granted_by": grant.actor} if grant is not None else {},
+                    detail=self._named({"granted_by": grant.actor} if grant is not None else {}),
                 )
             )
             session.flush()
@@ -299,7 +305,7 @@ class QuizService:
             attempt.max_score = result.max_score
             attempt.passed = result.passed
             attempt.result = result.to_dict()
-            session.add(_recorded_event(attempt, expired))
+            session.add(_recorded_event(attempt, expired, self._named({})))
             return True
 
     def release(self, actor: str = "instructor") -> None:
@@ -308,16 +314,17 @@ class QuizService:
             session.add(
                 QuizRelease(actor=actor, released_at=self.clock(), assignment=self.assignment)
             )
-            detail = {"assignment": self.assignment} if self.assignment else {}
-            session.add(AuditEvent(actor=actor, action="quiz_answers_released", detail=detail))
+            session.add(
+                AuditEvent(actor=actor, action="quiz_answers_released", detail=self._named({}))
+            )
 
 
-def _recorded_event(attempt: QuizAttempt, expired: bool) -> AuditEvent:
+def _recorded_event(attempt: QuizAttempt, expired: bool, detail: dict[str, Any]) -> AuditEvent:
     """The audit event of an attempt just scored: submitted by its learner, or closed by the
     server at its time limit."""
     return AuditEvent(
         actor=attempt.learner_id if not expired else "server",
         action="quiz_expired" if expired else "quiz_submitted",
         subject=attempt.learner_id,
-        detail={"attempt": attempt.number, "score": attempt.score},
+        detail={"attempt": attempt.number, "score": attempt.score, **detail},
     )

@@ -186,3 +186,32 @@ def test_take_on_a_course_store_is_graded_for_learners_on_its_roster_only(
     assert "Score: 0/10" in capsys.readouterr().out
     assert quiz_score(store, "ann") == QuizScore(0.0, 10.0)
     store.dispose()
+
+
+def test_take_with_an_assignment_records_that_assignments_quiz(tmp_path, monkeypatch, capsys):
+    """`quiz take --db --assignment FOLDER`: the attempt is that assignment's quiz's, numbered
+    by that quiz (the course server's gradebook counts it in that quiz's column), not the
+    default quiz's; the default assignment's attempt without --assignment stays the default's."""
+    from grader.server import roster
+    from grader.server.db import open_store
+    from grader.server.exports import QuizScore, quiz_score
+    from grader.server.models import QuizAttempt
+    from tests.server.live import tiny_course_with_quiz
+
+    second = tiny_course_with_quiz(tmp_path)
+    db = tmp_path / "server.sqlite3"
+    store = open_store(db)
+    roster.add_learners(store, roster.read_roster("id\nann\n"), "http://x")
+    replies = iter(([""] * 10 + ["y"]) * 2)  # skip every question, then submit; twice
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(replies))
+    assert main(["take", "--db", str(db), "--learner", "ann"]) == 0
+    assert main(["take", "--db", str(db), "--learner", "ann", "--assignment", str(second)]) == 0
+    capsys.readouterr()
+    with store.read() as session:
+        stored = {(a.assignment, a.number) for a in session.query(QuizAttempt)}
+    assert stored == {("object_localization", 1), ("tiny_course", 1)}
+    assert quiz_score(store, "ann", ("tiny_course",)) == QuizScore(0.0, 10.0)
+    # the second quiz counts its own attempts: a second one now is refused by its cooldown
+    assert main(["take", "--db", str(db), "--learner", "ann", "--assignment", str(second)]) == 3
+    assert "Attempt refused" in capsys.readouterr().err
+    store.dispose()

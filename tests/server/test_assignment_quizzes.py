@@ -79,6 +79,12 @@ def test_each_assignment_has_its_own_quiz_attempts_and_cooldown(course):
     assert "Start attempt 1" in page  # the second quiz counts its own attempts
     second = take(course, alice, SECOND, right=True)
     assert second.assignment == SECOND and second.score == second.max_score
+    assert (first.number, second.number) == (1, 1)  # each quiz numbers its own attempts
+    result = alice.get(f"/quiz/attempts/{second.id}/result").get_data(as_text=True)
+    assert "Quiz: attempt 1</h1>" in result
+    history = course.client("instructor").get("/instructor/learners/alice").get_data(as_text=True)
+    assert f"Quiz of {FIRST}: attempt 1 submitted, 0 points." in history
+    assert f"Quiz of {SECOND}: attempt 1 started." in history
     result = alice.get(f"/quiz/attempts/{second.id}/result").get_data(as_text=True)
     assert f'href="/quiz/?assignment={SECOND}"' in result  # back to its own quiz
     assert bob.get(f"/quiz/attempts/{second.id}/result").status_code == 404
@@ -114,6 +120,9 @@ def test_another_attempt_is_granted_at_one_assignments_quiz(course, clock):
     assert granted.status_code == 303
     assert start(alice, FIRST).status_code == 429  # the first quiz: still its cooldown
     assert start(alice, SECOND).status_code == 303  # the second: the grant
+    history = teacher.get("/instructor/learners/alice").get_data(as_text=True)
+    assert f"Quiz of {SECOND}: another attempt granted by instructor: ill." in history
+    assert f"Quiz of {SECOND}: attempt 2 started (granted by the instructor)." in history
 
 
 def test_each_quiz_is_an_item_of_the_total_everywhere(course):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from grader.server import views
 from grader.server.history import describe_event
@@ -426,3 +427,58 @@ def test_the_class_summary_shows_one_assignment_each(make, settings):
     default = instructor.get("/instructor/summary/alice/report.html")  # the first assignment's
     assert default.status_code == 200 and b"keras report" not in default.data
     assert instructor.get("/instructor/summary/nothing/").status_code == 404
+
+
+def test_migration_0011_numbers_attempts_per_quiz_and_keeps_the_stored_ones(data_dir, db_url):
+    """Attempts stored before each quiz numbered its own (one count over every quiz) stay as
+    they are; the next attempt at a quiz follows that quiz's highest number; a downgrade
+    renumbers per learner so that the former rule holds again."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from grader.server.db import DB_FILE, Database, alembic_config
+    from grader.server.models import QuizAttempt
+
+    database = Database(db_url) if db_url else Database(f"sqlite:///{data_dir / DB_FILE}")
+    with database.engine.connect() as connection:
+        command.upgrade(alembic_config(connection), "0010_quiz_per_assignment")
+        connection.execute(
+            text(
+                "INSERT INTO learners (id, name, email, extra, created_at) "
+                "VALUES ('ann', 'Ann', '', '{}', '2027-01-01 00:00:00')"
+            )
+        )
+        for number, assignment in ((1, "a"), (2, "b")):
+            connection.execute(
+                text(
+                    "INSERT INTO quiz_attempts (learner_id, number, seed, bank, started_at, "
+                    "expired, practice, assignment) VALUES ('ann', :n, 1, 'x', "
+                    "'2027-01-01 00:00:00', false, false, :a)"
+                ),
+                {"n": number, "a": assignment},
+            )
+        connection.commit()
+    database.migrate()
+    with database.write() as session:  # the new rule: learner, quiz, number
+        started = "2027-01-02 00:00:00"
+        for assignment in ("a", "c"):
+            session.add(
+                QuizAttempt(
+                    learner_id="ann",
+                    number=1 if assignment == "c" else 2,
+                    seed=1,
+                    bank="x",
+                    started_at=dt.datetime.fromisoformat(started).replace(tzinfo=dt.UTC),
+                    assignment=assignment,
+                )
+            )
+    with pytest.raises(IntegrityError), database.write() as session:
+        session.add(QuizAttempt(learner_id="ann", number=2, seed=1, bank="x", assignment="a"))
+    with database.engine.connect() as connection:
+        command.downgrade(alembic_config(connection), "0010_quiz_per_assignment")
+        connection.commit()
+        numbers = connection.execute(
+            text("SELECT number FROM quiz_attempts ORDER BY number")
+        ).scalars()
+        assert list(numbers) == [1, 2, 3, 4]
+    database.dispose()

@@ -44,6 +44,8 @@ class AssignmentPolicy:
     late_penalty: float = 0.0
     submissions_per_day: int = 5
     points: float | None = None  # in the course total; None: the notebook's own maximum
+    # its quiz's points in the course total; None: the top-level quiz_points
+    quiz_points: float | None = None
 
     def chosen(self) -> Assignment:
         """The assignment itself (AssignmentError when there is no such one)."""
@@ -74,8 +76,9 @@ class Settings:
     # holding assignment.yaml (as `grader grade --assignment`). Empty: the only one installed.
     assignment: str = ""
     # Several assignments on one server, each a mapping with `assignment` (as above) and its own
-    # deadline, late_penalty, submissions_per_day (default: the top-level ones) and points (in the
-    # course total; default: the notebook's own maximum). Empty: the one of `assignment`, with the
+    # deadline, late_penalty, submissions_per_day (default: the top-level ones), points (in the
+    # course total; default: the notebook's own maximum) and quiz_points (its quiz's, default: the
+    # top-level quiz_points). Empty: the one of `assignment`, with the
     # top-level deadline, late_penalty and notebook_points. The first one is the default of
     # uploads and clients that name none; each one whose folder has a quiz bank has its quiz.
     assignments: tuple[AssignmentPolicy, ...] = ()
@@ -142,7 +145,8 @@ class Settings:
     notebook_points: float | None = None
     # Points each quiz counts for in the course total, its best attempt's score scaled to them; a
     # learner without a submitted attempt counts 0 of them, so every total has one maximum.
-    # None: the quiz's own points. 0 leaves the quiz out of the total.
+    # None: the quiz's own points. 0 leaves the quiz out of the total. An entry of `assignments:`
+    # may give its own quiz_points.
     quiz_points: float | None = None
     # SameSite of the session cookie. auto: None (with Secure and Partitioned) when base_url is
     # https, so that the pages work inside an LMS's iframe (LTI launches), else Lax; lax: always
@@ -271,6 +275,7 @@ _ASSIGNMENT_ENTRY = {
         "late_penalty": _LATE_PENALTY,
         "submissions_per_day": _count(1),
         "points": _POINTS,
+        "quiz_points": _POINTS,
     },
 }
 #: Top-level keys that an ``assignments:`` list replaces (each entry has its own).
@@ -371,7 +376,7 @@ def _assignments(values: dict[str, Any], source: str) -> tuple[AssignmentPolicy,
             deadline = _deadline(entry.get("deadline"))
         except SettingsError as error:
             raise SettingsError(f"{source}: assignments[{index}].{error}") from None
-        points = entry.get("points")
+        points, quiz_points = entry.get("points"), entry.get("quiz_points")
         policies.append(
             AssignmentPolicy(
                 entry["assignment"],
@@ -379,6 +384,7 @@ def _assignments(values: dict[str, Any], source: str) -> tuple[AssignmentPolicy,
                 float(entry.get("late_penalty", penalty)),
                 int(entry.get("submissions_per_day", per_day)),
                 None if points is None else float(points),
+                None if quiz_points is None else float(quiz_points),
             )
         )
     choices = [policy.assignment for policy in policies]

@@ -10,8 +10,9 @@ when attempted makes one learner's total out of 110 and another's out of 100). T
   penalty and the instructor's overrides applied); a quiz's part is the best submitted
   attempt at that assignment's quiz (``exports.quiz_score``).
 - Each item counts for its points in the total (``points`` of each of ``assignments``, or
-  ``notebook_points`` of a one-assignment course, and ``quiz_points``, each quiz's; default: the item's own
-  maximum), its score scaled to them: the weights of the total are settings.
+  ``notebook_points`` of a one-assignment course; each quiz's ``quiz_points``, an assignment's
+  own or the top-level one; default: the item's own maximum), its score scaled to them: the
+  weights of the total are settings.
 - A part without a score yet (no submission, no attempt, a grading in progress, feedback not
   released) counts 0 of its points, so every learner's total has the same maximum.
 - A learner with no score in any part has no total (None): nothing to import, nothing to post.
@@ -138,8 +139,8 @@ QuizMaxima = float | Mapping[str, float] | None  # a float: the default assignme
 
 def scales_of(db: Database, settings: Settings, quiz_max: QuizMaxima) -> tuple[Scale, ...]:
     """The items of this course's totals, in order: each assignment, then each assignment's
-    quiz (``quiz_max``: their points by assignment, ``quiz_maximum``), each counting for
-    ``quiz_points``."""
+    quiz (``quiz_max``: their points by assignment, ``quiz_maximum``), each counting for its
+    assignment's ``quiz_points``, else the course's."""
     policies = settings.course_assignments()
     if quiz_max is None or isinstance(quiz_max, float | int):
         quiz_max = {} if quiz_max is None else {policies[0].name: float(quiz_max)}
@@ -152,7 +153,8 @@ def scales_of(db: Database, settings: Settings, quiz_max: QuizMaxima) -> tuple[S
         if policy.name in quiz_max:
             title = settings.title if len(quiz_max) == 1 else policy.chosen().title
             top = quiz_max[policy.name]
-            found.append(Scale(QUIZ, policy.name, f"Quiz: {title}", top, settings.quiz_points))
+            points = settings.quiz_points if policy.quiz_points is None else policy.quiz_points
+            found.append(Scale(QUIZ, policy.name, f"Quiz: {title}", top, points))
     return tuple(found)
 
 

@@ -37,7 +37,7 @@ def course(data_dir, sqlite_db, settings, clock, tmp_path):
         quiz_points=10.0,
         assignments=(
             AssignmentPolicy(FIRST, submissions_per_day=50),
-            AssignmentPolicy(str(second), submissions_per_day=50),
+            AssignmentPolicy(str(second), submissions_per_day=50, quiz_points=25.0),
         ),
     )
     made = make_course(data_dir, sqlite_db, two, clock=clock)
@@ -137,8 +137,10 @@ def test_each_quiz_is_an_item_of_the_total_everywhere(course):
     assert float(alice_row[f"{SECOND}_quiz_score"]) == best.score
     assert float(alice_row[f"{SECOND}_quiz_max_score"]) == best.max_score
     assert float(alice_row["quiz_counted"]) == 0
-    assert float(alice_row[f"{SECOND}_quiz_counted"]) == 10.0  # all right: quiz_points
-    assert float(alice_row["total"]) == 10.0
+    assert float(alice_row[f"{SECOND}_quiz_counted"]) == 25.0  # all right: its own quiz_points
+    assert float(alice_row["total"]) == 25.0
+    # nothing graded yet: each notebook its default 100, the first quiz the top-level 10
+    assert float(alice_row["total_max_score"]) == 100 + 100 + 10 + 25
     assert rows["bob"]["quiz_score"] == rows["bob"][f"{SECOND}_quiz_score"] == ""
     gradebook = teacher.get("/instructor").get_data(as_text=True)
     assert f"Quiz: {FIRST}" in gradebook and f"Quiz: {SECOND}" in gradebook

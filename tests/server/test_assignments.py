@@ -70,6 +70,7 @@ def test_the_assignments_list_is_read_with_top_level_defaults(tmp_path):
         "  - assignment: object_localization\n    deadline: 2027-01-31T23:59:00+01:00\n"
         "    points: 60\n"
         f"  - assignment: {KERAS}\n    late_penalty: 0.5\n    submissions_per_day: 1\n"
+        "    quiz_points: 25\n"
     )
     settings = load_settings(tmp_path)
     first, second = settings.course_assignments()
@@ -86,6 +87,7 @@ def test_the_assignments_list_is_read_with_top_level_defaults(tmp_path):
         0.5,
         1,
     )
+    assert (first.quiz_points, second.quiz_points) == (None, 25.0)  # None: the top-level 10
     assert settings.chosen_assignment().name == "object_localization"  # the default one
     assert settings.policy_of("") is first and settings.policy_of("keras_course") is second
     assert settings.policy_of("nothing") is None
@@ -113,6 +115,10 @@ def test_the_single_assignment_keys_keep_working():
         ({"assignments": [{"assignment": "a", "dedline": 1}]}, "unknown key of an assignment"),
         ({"assignments": [{"assignment": "a", "late_penalty": 3}]}, "late_penalty is a fraction"),
         ({"assignments": [{"assignment": "a", "points": -1}]}, "points must not be negative"),
+        (
+            {"assignments": [{"assignment": "a", "quiz_points": "x"}]},
+            "quiz_points should be a number of points",
+        ),
         (
             {"assignments": [{"assignment": "a", "deadline": "2027-01-31"}]},
             "assignments[0].deadline needs a time zone",

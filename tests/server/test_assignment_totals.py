@@ -100,3 +100,14 @@ def test_two_assignments_and_a_quiz_agree_everywhere(lms):
         assert f"Your course total so far: <strong>{total:g} / 100</strong>" in home
     eli_row = next(r for r in files["gradebook"] if r["id"] == learner_of(lms, ELI))
     assert (eli_row["keras_course_score"], eli_row["keras_course_max_score"]) == ("3.0", "5.0")
+
+
+def test_a_launch_into_one_assignment_lands_on_its_section(lms):
+    """A resource link of the second assignment opens the learner's home at that assignment's
+    section (its upload form, its submissions); a link naming no item opens the first one's."""
+    client, answer = lms.launch(lms.platform.claims(DANA, custom={"item": SECOND}))
+    assert answer.status_code == 302 and answer.location == "/#assignment-keras_course"
+    home = client.get("/").get_data(as_text=True)
+    assert '<section id="assignment-keras_course"' in home
+    _, answer = lms.launch(lms.platform.claims(DANA))
+    assert answer.location == "/#assignment-object_localization"

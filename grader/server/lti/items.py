@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, url_for
 
 from grader.server import exports, totals
+from grader.server.state import EXTENSION as STATE
 from grader.server.state import QUIZZES_EXTENSION, ServerState
 
 ASSIGNMENT = totals.ASSIGNMENT
@@ -31,9 +32,11 @@ class Item:
         return f"{self.kind}:{self.name}"
 
     def page(self) -> str:
-        """Where a learner launched into this item lands (a path of this server)."""
+        """Where a learner launched into this item lands (a path of this server): an
+        assignment's section of the learner's home when the course has several."""
         if self.kind == ASSIGNMENT:
-            return url_for("learner.index")
+            several = len(current_app.extensions[STATE].settings.course_assignments()) > 1
+            return url_for("learner.index", _anchor=f"assignment-{self.name}" if several else None)
         quiz = current_app.extensions.get(QUIZZES_EXTENSION, {}).get(self.name)
         return url_for("quiz.home", assignment=quiz.link if quiz is not None else self.name)
 

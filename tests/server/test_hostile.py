@@ -171,6 +171,33 @@ def test_a_slow_but_honest_client_is_answered(served):
         assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
 
 
+def test_a_body_trickled_after_its_headers_is_closed_at_its_deadline(served):
+    """Headers sent at once, then a declared 1,000-byte body one byte at a time (a slow POST):
+    the connection is closed once the headers' deadline plus the body's time at the least rate
+    has passed, however often a byte arrives, while a legitimate request is answered within a
+    second throughout."""
+    length = 1000
+    deadline = HEAD_SECONDS + length / Limits().body_rate
+    worst = 0.0
+    with contextlib.closing(_connect(served.port, "127.0.0.8")) as sock:
+        sock.sendall(_post("/signout", length, kind="application/x-www-form-urlencoded"))
+        started = time.monotonic()
+        closed = None
+        while time.monotonic() - started < deadline + 3.0:
+            if _closed(sock):
+                closed = time.monotonic() - started
+                break
+            with contextlib.suppress(OSError):
+                sock.send(b"a")
+            status, seconds = _answer(served.port, GET)
+            assert status == b"HTTP/1.1 200 OK", status
+            worst = max(worst, seconds)
+            time.sleep(0.3)
+    assert closed is not None, "the trickled body was never cut off"
+    assert deadline - 0.5 < closed < deadline + 2.5  # the sweep runs every second
+    assert worst < 1.0, f"a legitimate request waited {worst:.2f} s"
+
+
 def _post(path: str, length: int, cookie: str = "", kind: str = "application/octet-stream"):
     headers = f"POST {path} HTTP/1.1\r\nHost: course\r\nContent-Length: {length}\r\n"
     headers += f"Content-Type: {kind}\r\n"

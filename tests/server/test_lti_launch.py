@@ -12,6 +12,7 @@ import logging
 import time
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import func, select
 
 from grader.cli import main as grader_main
@@ -343,3 +344,21 @@ def test_two_platforms_launch_the_same_course(moodle, settings):
         _refused(answer, "not sent by the registered platform")
     finally:
         canvas.stop()
+
+
+def test_a_platform_that_rotates_its_key_keeps_launching(moodle):
+    """LMSs rotate their signing key and publish the new one in their key set: the next launch,
+    signed with a key the tool has not seen, is verified against the key set fetched again; a
+    token signed with the old key, no longer published, is refused."""
+    platform = moodle.platform
+    _, answer = moodle.launch(platform.claims(DANA))
+    assert answer.status_code == 302
+    old_pem, old_kid = platform.private_pem, platform.jwk["kid"]
+    platform.private_pem, platform.jwk = lti_platform.new_key()
+    platform.private_key = serialization.load_pem_private_key(platform.private_pem.encode(), None)
+    _, answer = moodle.launch(platform.claims(DANA))
+    assert answer.status_code == 302 and answer.location == "/", answer.data[:300]
+    _, answer = _post_launch(
+        moodle, platform.claims(DANA), lambda c: platform.sign(c, key_pem=old_pem, kid=old_kid)
+    )
+    _refused(answer, "not sent by the registered platform")

@@ -40,7 +40,14 @@ from sqlalchemy import and_, func, select
 
 from grader.server import quiz_grants
 from grader.server.db import Database
-from grader.server.models import AuditEvent, Learner, QuizAttempt, QuizRelease, utcnow
+from grader.server.models import (
+    AuditEvent,
+    Learner,
+    QuizAttempt,
+    QuizGrant,
+    QuizRelease,
+    utcnow,
+)
 from grader.server.roster import Identity
 from quiz.bank import Bank, QuizDefinition
 from quiz.model import Item
@@ -152,11 +159,6 @@ class QuizService:
         """The condition that keeps this service to attempts of its kind and its assignment."""
         return and_(QuizAttempt.practice.is_(self.practice), QuizAttempt.assignment.in_(self.names))
 
-    def _named(self, detail: dict[str, Any]) -> dict[str, Any]:
-        """``detail`` with the quiz's assignment, so that an event says whose quiz it was (the
-        attempt numbers are per quiz)."""
-        return {**detail, "assignment": self.assignment} if self.assignment else detail
-
     def _items(self, seed: int) -> tuple[Item, ...]:
         return tuple(build_quiz(self.bank, self.definition, seed))
 
@@ -246,14 +248,7 @@ class QuizService:
                 assignment=self.assignment,
             )
             session.add(attempt)
-            session.add(
-                AuditEvent(
-                    actor=learner_id,
-                    action="quiz_practice_started" if self.practice else "quiz_started",
-                    subject=str(attempt.number),
-                    detail=self._named({"granted_by": grant.actor} if grant is not None else {}),
-                )
-            )
+            session.add(_started_event(attempt, grant))
             session.flush()
             quiz_grants.use(grant, attempt.id)
             return attempt
@@ -305,7 +300,7 @@ class QuizService:
             attempt.max_score = result.max_score
             attempt.passed = result.passed
             attempt.result = result.to_dict()
-            session.add(_recorded_event(attempt, expired, self._named({})))
+            session.add(_recorded_event(attempt, expired))
             return True
 
     def release(self, actor: str = "instructor") -> None:
@@ -315,16 +310,34 @@ class QuizService:
                 QuizRelease(actor=actor, released_at=self.clock(), assignment=self.assignment)
             )
             session.add(
-                AuditEvent(actor=actor, action="quiz_answers_released", detail=self._named({}))
+                AuditEvent(
+                    actor=actor, action="quiz_answers_released", detail=_named(self.assignment, {})
+                )
             )
 
 
-def _recorded_event(attempt: QuizAttempt, expired: bool, detail: dict[str, Any]) -> AuditEvent:
+def _named(assignment: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """An event's ``detail`` with the quiz's assignment, so that the event says whose quiz it
+    was (each quiz numbers its own attempts)."""
+    return {**detail, "assignment": assignment} if assignment else detail
+
+
+def _started_event(attempt: QuizAttempt, grant: QuizGrant | None) -> AuditEvent:
+    """The audit event of an attempt just started (with the instructor's grant it used)."""
+    return AuditEvent(
+        actor=attempt.learner_id,
+        action="quiz_practice_started" if attempt.practice else "quiz_started",
+        subject=str(attempt.number),
+        detail=_named(attempt.assignment, {"granted_by": grant.actor} if grant else {}),
+    )
+
+
+def _recorded_event(attempt: QuizAttempt, expired: bool) -> AuditEvent:
     """The audit event of an attempt just scored: submitted by its learner, or closed by the
     server at its time limit."""
     return AuditEvent(
         actor=attempt.learner_id if not expired else "server",
         action="quiz_expired" if expired else "quiz_submitted",
         subject=attempt.learner_id,
-        detail={"attempt": attempt.number, "score": attempt.score, **detail},
+        detail=_named(attempt.assignment, {"attempt": attempt.number, "score": attempt.score}),
     )

@@ -316,7 +316,11 @@ def test_hostile_neighbour_leaves_the_benign_verdict_unchanged(
         assert isinstance(out, int) and 0 < out < limits.pids, out
     elif attack == "memory_hog":  # the 4 x 300 MB never fitted under 768 MB together
         assert isinstance(out, ProbeError) or out >= 1, out
-        assert peak[0] <= (limits.memory_mb << 20) * 1.05, peak[0] >> 20
+        # The kernel lets a task being OOM-killed charge past memory.max while it exits, so the
+        # sampled peak may pass the limit for a moment: 809 MB (1.053x) was read once in a fresh
+        # clone's run. 1.10x (845 MB) keeps that margin and stays far under the 1200 MB the four
+        # children reach unconfined.
+        assert peak[0] <= (limits.memory_mb << 20) * 1.10, peak[0] >> 20
     elif attack == "cpu_hog":
         assert out == "spun" or isinstance(out, ProbeError), out
     elif isinstance(out, ProbeError):  # the disk watch (no tmpfs: not root) killed it

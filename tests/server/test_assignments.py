@@ -384,7 +384,8 @@ def test_a_quiz_attempt_belongs_to_the_default_assignment(make, settings):
     assert name_of(course.settings, attempt.assignment) == "object_localization"
 
 
-def test_migration_0009_gives_older_rows_the_default_assignment(data_dir, db_url):
+def database_at(data_dir, db_url, revision: str):
+    """A course database migrated up to ``revision`` only, holding one learner, ann."""
     from alembic import command
     from sqlalchemy import text
 
@@ -392,13 +393,22 @@ def test_migration_0009_gives_older_rows_the_default_assignment(data_dir, db_url
 
     database = Database(db_url) if db_url else Database(f"sqlite:///{data_dir / DB_FILE}")
     with database.engine.connect() as connection:
-        command.upgrade(alembic_config(connection), "0008_quiz_grants")
+        command.upgrade(alembic_config(connection), revision)
         connection.execute(
             text(
                 "INSERT INTO learners (id, name, email, extra, created_at) "
                 "VALUES ('ann', 'Ann', '', '{}', '2027-01-01 00:00:00')"
             )
         )
+        connection.commit()
+    return database
+
+
+def test_migration_0009_gives_older_rows_the_default_assignment(data_dir, db_url):
+    from sqlalchemy import text
+
+    database = database_at(data_dir, db_url, "0008_quiz_grants")
+    with database.engine.connect() as connection:
         connection.execute(
             text(
                 "INSERT INTO submissions (learner_id, number, path, sha256, created_at, late) "
@@ -437,23 +447,16 @@ def test_the_class_summary_shows_one_assignment_each(make, settings):
 
 def test_migration_0011_numbers_attempts_per_quiz_and_keeps_the_stored_ones(data_dir, db_url):
     """Attempts stored before each quiz numbered its own (one count over every quiz) stay as
-    they are; the next attempt at a quiz follows that quiz's highest number; a downgrade
-    renumbers per learner so that the former rule holds again."""
+    they are; the new rule takes a number again in another quiz and refuses it twice in one
+    quiz; a downgrade renumbers per learner so that the former rule holds again."""
     from alembic import command
     from sqlalchemy import text
 
-    from grader.server.db import DB_FILE, Database, alembic_config
+    from grader.server.db import alembic_config
     from grader.server.models import QuizAttempt
 
-    database = Database(db_url) if db_url else Database(f"sqlite:///{data_dir / DB_FILE}")
+    database = database_at(data_dir, db_url, "0010_quiz_per_assignment")
     with database.engine.connect() as connection:
-        command.upgrade(alembic_config(connection), "0010_quiz_per_assignment")
-        connection.execute(
-            text(
-                "INSERT INTO learners (id, name, email, extra, created_at) "
-                "VALUES ('ann', 'Ann', '', '{}', '2027-01-01 00:00:00')"
-            )
-        )
         for number, assignment in ((1, "a"), (2, "b")):
             connection.execute(
                 text(

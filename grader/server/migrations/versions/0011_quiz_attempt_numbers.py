@@ -28,9 +28,7 @@ NAMING = {"uq": "uq_%(table_name)s_%(column_0_N_name)s"}
 def _constraint_on(columns: list[str]) -> str:
     for found in sa.inspect(op.get_bind()).get_unique_constraints(TABLE):
         if sorted(found["column_names"]) == sorted(columns):
-            return found["name"] or NAMING["uq"].replace("%(table_name)s", TABLE).replace(
-                "%(column_0_N_name)s", "_".join(found["column_names"])
-            )
+            return found["name"] or f"uq_{TABLE}_{'_'.join(found['column_names'])}"  # NAMING's
     raise LookupError(f"{TABLE}: no unique constraint on {columns}")
 
 
